@@ -1,0 +1,31 @@
+"""rta: real-time analytics with metrics as code."""
+
+from rta.dsl import average as average
+from rta.dsl import col as col
+from rta.dsl import count as count
+from rta.dsl import distinct as distinct
+from rta.dsl import maximum as maximum
+from rta.dsl import metric as metric
+from rta.dsl import minimum as minimum
+from rta.dsl import quantile as quantile
+from rta.dsl import rollup as rollup
+from rta.dsl import stream as stream
+from rta.dsl import total as total
+
+__all__ = [
+    "average",
+    "col",
+    "count",
+    "distinct",
+    "maximum",
+    "metric",
+    "minimum",
+    "quantile",
+    "rollup",
+    "stream",
+    "total",
+]
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

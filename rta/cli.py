@@ -1,0 +1,193 @@
+"""The `rta` command: init, compile, load, run, query."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from enum import Enum
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rta.errors import RtaError
+
+app = typer.Typer(help="rta: real-time analytics with metrics as code.", no_args_is_help=True, add_completion=False)
+ProjectOpt = Annotated[Path, typer.Option("--project", "-p", help="Project folder (holds rta.toml and metrics/).")]
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def _fail(err: Exception) -> None:
+    typer.echo(f"error: {err}", err=True)
+    raise typer.Exit(2)
+
+
+def _project(root: Path):  # type: ignore[no-untyped-def]
+    from rta.project import load_project
+
+    return load_project(root)
+
+
+def _store(project):  # type: ignore[no-untyped-def]
+    from rta.store.client import connect
+    from rta.store.schema import apply
+
+    client = connect(project.dsn)
+    apply(project.plan, client)
+    return client
+
+
+@app.command()
+def init(directory: Annotated[Path, typer.Argument(help="Folder to create.")]) -> None:
+    """Create a project folder with rta.toml and an example metrics file."""
+    config = directory / "rta.toml"
+    if config.exists():
+        _fail(RtaError(f"{config} already exists; pick another folder or edit it"))
+    (directory / "metrics").mkdir(parents=True, exist_ok=True)
+    example = resources.files("rta.examples").joinpath("shop.py").read_text()
+    (directory / "metrics" / "shop.py").write_text(example)
+    config.write_text('[store]\ndsn = "chdb://data"   # or http://host:8123; RTA_CLICKHOUSE_DSN overrides\n')
+    typer.echo(f"created {config} and {directory / 'metrics' / 'shop.py'}\nnext: cd {directory} && rta run --demo")
+
+
+@app.command("compile")
+def compile_(project: ProjectOpt = Path(".")) -> None:
+    """Print the compiled plan: ClickHouse DDL and the dataflow steps."""
+    try:
+        typer.echo(str(_project(project).plan), nl=False)
+    except RtaError as err:
+        _fail(err)
+
+
+def _stream_name(project, stream: str | None) -> str:  # type: ignore[no-untyped-def]
+    names = [s.name for s in project.plan.streams]
+    if stream is None:
+        if len(names) != 1:
+            raise RtaError(f"the project has streams {names}; choose one with --stream")
+        return names[0]
+    project.definitions.stream(stream)
+    return stream
+
+
+def _reporter():  # type: ignore[no-untyped-def]
+    from rta.flows.runner import progress_line
+
+    previous: dict[str, float] = {}
+    tty = sys.stderr.isatty()
+
+    def report(stats) -> None:  # type: ignore[no-untyped-def]
+        line = progress_line(stats, previous)
+        sys.stderr.write(f"\r{line}" if tty else f"{line}\n")
+        sys.stderr.flush()
+
+    return report
+
+
+@app.command()
+def load(
+    files: Annotated[list[Path], typer.Argument(help="JSON-lines (.jsonl, .ndjson) or Parquet files.")],
+    project: ProjectOpt = Path("."),
+    stream: Annotated[str | None, typer.Option(help="Stream the events belong to.")] = None,
+) -> None:
+    """Replay event files through the flow into the store; loading a file twice adds nothing."""
+    from rta.flows.runner import run_flow, summary
+    from rta.flows.sources import FileSource
+
+    try:
+        proj = _project(project)
+        source = FileSource(files, _stream_name(proj, stream))
+        stats = run_flow(proj.plan, source, _store(proj), report=_reporter())
+    except RtaError as err:
+        _fail(err)
+    typer.echo("\n" + summary(stats), err=True)
+
+
+@app.command()
+def run(
+    project: ProjectOpt = Path("."),
+    demo: Annotated[bool, typer.Option(help="Generate realistic shop traffic.")] = False,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    rate: Annotated[int, typer.Option(help="Demo events per second.")] = 20_000,
+    history: Annotated[str | None, typer.Option(help="Backfill demo history first, e.g. 7d.")] = None,
+    history_events: Annotated[int, typer.Option(help="Events in the backfilled history.")] = 1_000_000,
+) -> None:
+    """Run the flow into the store until Ctrl-C or --duration."""
+    from rta.dsl.durations import parse_duration
+    from rta.flows.demo import DemoSource
+    from rta.flows.runner import run_flow, summary
+
+    if not demo:
+        _fail(RtaError("nothing to ingest yet: pass --demo to generate traffic, or load files with `rta load FILE...`"))
+    try:
+        proj = _project(project)
+        stop = threading.Event()
+        seconds = parse_duration(history, what="--history") if history else 0
+        source = DemoSource(_stream_name(proj, None), rate=rate, history_seconds=seconds, history_events=history_events, stop=stop)
+        client = _store(proj)
+    except RtaError as err:
+        _fail(err)
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if duration is not None:
+        threading.Timer(duration, stop.set).start()
+    typer.echo(f"rta: flowing demo traffic into {proj.dsn} (Ctrl-C stops)", err=True)
+    stats = run_flow(proj.plan, source, client, report=_reporter())
+    typer.echo("\n" + summary(stats), err=True)
+
+
+@app.command()
+def query(
+    metric: Annotated[str, typer.Argument(help="Metric name.")],
+    project: ProjectOpt = Path("."),
+    last: Annotated[str, typer.Option(help="Time range back from now, e.g. 24h, 7d.")] = "7d",
+    grain: Annotated[str, typer.Option(help="Bucket size: 1m, 1h or 1d.")] = "1h",
+    by: Annotated[list[str] | None, typer.Option(help="Split by a dimension (repeatable).")] = None,
+    where: Annotated[list[str] | None, typer.Option(help="Filter dim=value or dim=a,b (repeatable).")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+) -> None:
+    """Print a metric's series from the rollups."""
+    from rta.query.metric_query import query as run_query
+
+    try:
+        filters: dict[str, list[str]] = {}
+        for item in where or []:
+            name, sep, value = item.partition("=")
+            if not sep or not name or not value:
+                raise RtaError(f"--where takes dim=value or dim=a,b, got {item!r}")
+            filters.setdefault(name.strip(), []).extend(v.strip() for v in value.split(","))
+        proj = _project(project)
+        frame = run_query(_store(proj), proj.plan, metric, last=last, grain=grain, by=by or [], where=filters)
+    except RtaError as err:
+        _fail(err)
+    if fmt is Format.json:
+        typer.echo(frame.write_json())
+    elif fmt is Format.csv:
+        typer.echo(frame.write_csv(), nl=False)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*frame.columns)
+        for row in frame.iter_rows():
+            table.add_row(*(_cell(v) for v in row))
+        Console().print(table)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() and abs(value) < 1e15 else f"{value:,.4g}"
+    return str(value)
+
+
+def main() -> None:
+    """Entry point of the `rta` script."""
+    app()

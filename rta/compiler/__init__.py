@@ -1,0 +1,115 @@
+"""``compile(definitions) -> Plan``: a pure function, no I/O, no clock."""
+
+from __future__ import annotations
+
+from rta.compiler import ddl
+from rta.compiler.naming import step_id, table_name, version_of
+from rta.compiler.parts import parts_of
+from rta.compiler.plan import FlowStep, GrainTable, Part, Plan, RollupPlan, StreamPlan
+from rta.compiler.sql_filter import show_filter
+from rta.dsl.definitions import Definitions
+from rta.dsl.durations import parse_duration
+from rta.dsl.rollup import Rollup
+from rta.dsl.stream import Stream
+from rta.errors import CompilationError
+
+__all__ = ["Plan", "compile"]
+
+MAX_FUTURE_SECONDS = 3600
+
+
+def _stream_plan(stream: Stream) -> StreamPlan:
+    measures = stream.measure_names()
+    version = version_of(stream.time, stream.dimensions, stream.measures, stream.user, stream.insert_id)
+    raw = table_name(stream.name, "raw", version) if stream.keep_raw else None
+    return StreamPlan(
+        name=stream.name,
+        version=version,
+        time=stream.time,
+        dims=stream.dimensions,
+        measures=measures,
+        user=stream.user,
+        insert_id=stream.insert_id,
+        raw_table=raw,
+        raw_ttl_seconds=parse_duration(stream.keep_raw) if stream.keep_raw else None,
+        max_lateness_seconds=parse_duration(stream.max_lateness),
+        max_future_seconds=MAX_FUTURE_SECONDS,
+    )
+
+
+def _rollup_plan(rollup: Rollup) -> RollupPlan:
+    parts: list[Part] = []
+    for m in rollup.metrics:
+        assert m.aggregation is not None  # rollups hold stored metrics only
+        for kind, flow_op in parts_of(m.aggregation):
+            parts.append(Part(f"{m.name}__{kind.suffix}", m.name, kind, flow_op, m.aggregation.field, m.where))
+    # Retention is left out of the version: changing it alters TTLs in place, not results.
+    version = version_of(rollup.stream.name, rollup.by, rollup.grains, tuple(parts))
+    tables = tuple(
+        GrainTable(g, table_name(rollup.name, g, version), table_name(rollup.name, g, "mv", version), parse_duration(keep))
+        for g, keep in rollup.keep
+    )
+    return RollupPlan(
+        name=rollup.name,
+        stream=rollup.stream.name,
+        version=version,
+        dims=rollup.by,
+        input_table=table_name(rollup.name, "in", version),
+        tables=tables,
+        parts=tuple(parts),
+    )
+
+
+def _describe_part(part: Part) -> str:
+    what = {"rows": "count()", "present": f"count({part.field})"}.get(part.flow_op, f"{part.flow_op}({part.field})")
+    where = f" where {show_filter(part.where)}" if part.where is not None else ""
+    return f"{part.column} = {what}{where}"
+
+
+def _flow(streams: tuple[StreamPlan, ...], rollups: tuple[RollupPlan, ...]) -> tuple[FlowStep, ...]:
+    steps = [FlowStep("input", "input", "batches with deterministic keys (log | files | demo)")]
+    for s in streams:
+        fields = ", ".join((s.time, *s.dims, *s.measures, *(f for f in (s.user, s.insert_id) if f)))
+        rejected = f"late > {s.max_lateness_seconds}s, future > {s.max_future_seconds}s or invalid are tallied, not counted"
+        steps.append(FlowStep("parse", "map", f"{s.name}: -> Arrow [{fields}]; {rejected}"))
+    steps.append(FlowStep("outcomes", "map", f"events per outcome -> {ddl.STATS_TABLE}"))
+    steps += [FlowStep(step_id(s.name, "raw", s.version), "filter_map", f"raw events -> {s.raw_table}") for s in streams if s.raw_table]
+    for r in rollups:
+        by = ", ".join(("minute", *r.dims))
+        steps.append(FlowStep(step_id(r.name, r.version, "partials"), "filter_map", f"group by {by} -> {r.input_table}"))
+        steps += [FlowStep("", "", f"  {_describe_part(p)}") for p in r.parts]
+    steps.append(FlowStep("writes", "merge", "all inserts"))
+    tables = ", ".join(t.table for r in rollups for t in r.tables)
+    steps.append(FlowStep("store__write", "output", f"one insert per table per batch, token from the batch key; views fill {tables}"))
+    return tuple(steps)
+
+
+def compile(definitions: Definitions) -> Plan:  # noqa: A001 - the compiler's one verb
+    """Compile definitions to DDL, the dataflow and what queries need.
+
+    >>> from rta import stream, metric, rollup, count
+    >>> from rta.dsl import definitions
+    >>> events = stream("events", dimensions={"country": str})
+    >>> views = metric("views", count(), stream=events)
+    >>> plan = compile(definitions([rollup("traffic", [views], by=["country"], keep={"1h": "90d"})]))
+    >>> [t.table for t in plan.rollups[0].tables]
+    ['rta_traffic_1h_...']
+    """
+    stored = {m.name for r in definitions.rollups for m in r.metrics}
+    for m in definitions.metrics:
+        missing = [b.name for b in m.base_metrics() if b.name not in stored]
+        if missing:
+            msg = (
+                f"metric {m.name!r} cannot be answered: {', '.join(repr(x) for x in missing)} "
+                "is in no rollup; add it to a rollup, e.g. rollup('traffic', [...], by=[...])"
+            )
+            raise CompilationError(msg)
+    streams = tuple(_stream_plan(s) for s in definitions.streams)
+    rollups = tuple(_rollup_plan(r) for r in definitions.rollups)
+    statements = [ddl.stats_table()]
+    statements += [ddl.raw_table(s) for s in streams if s.raw_table]
+    for r in rollups:
+        statements.append(ddl.input_table(r))
+        for t in r.tables:
+            statements += [ddl.grain_table(r, t), ddl.grain_view(r, t)]
+    return Plan(definitions, streams, rollups, tuple(statements), _flow(streams, rollups))

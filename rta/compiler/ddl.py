@@ -1,0 +1,129 @@
+"""ClickHouse DDL built as sqlglot expressions: identifiers are quoted by the generator."""
+
+from __future__ import annotations
+
+import sqlglot.expressions as exp
+
+from rta.compiler.plan import GrainTable, Part, RollupPlan, StreamPlan
+
+DEDUP_WINDOW = 10_000  # insert blocks remembered per table for insert_deduplication_token
+STATS_TABLE = "rta_ingest_stats"
+_START_OF = {"1m": None, "1h": "toStartOfHour", "1d": "toStartOfDay"}
+_PARTITION = {"1m": "toYYYYMMDD", "1h": "toYYYYMM", "1d": "toYear"}
+_UNITS = (("DAY", 86400), ("HOUR", 3600), ("MINUTE", 60), ("SECOND", 1))
+
+
+def _type(text: str) -> exp.DataType:
+    return exp.DataType.build(text, dialect="clickhouse")
+
+
+def _column(name: str) -> exp.Column:
+    return exp.column(exp.to_identifier(name))
+
+
+def _interval(seconds: int) -> exp.Interval:
+    unit, size = next((u, s) for u, s in _UNITS if seconds % s == 0)
+    return exp.Interval(this=exp.Literal.number(seconds // size), unit=exp.var(unit))
+
+
+def _ttl(column: exp.Expression, seconds: int) -> exp.MergeTreeTTL:
+    return exp.MergeTreeTTL(expressions=[exp.Add(this=column, expression=_interval(seconds))])
+
+
+def _create_table(
+    name: str,
+    columns: list[tuple[str, str]],
+    engine: str,
+    *,
+    partition: exp.Expression | None = None,
+    order_by: list[exp.Expression] | None = None,
+    ttl: exp.MergeTreeTTL | None = None,
+) -> exp.Create:
+    props: list[exp.Expression] = [exp.EngineProperty(this=exp.to_identifier(engine))]
+    if partition is not None:
+        props.append(exp.PartitionedByProperty(this=partition))
+    if order_by is not None:
+        props.append(exp.Order(expressions=[exp.Ordered(this=exp.Tuple(expressions=order_by), nulls_first=False)]))
+    if ttl is not None:
+        props.append(ttl)
+    if engine != "Null":
+        setting = exp.EQ(this=_column("non_replicated_deduplication_window"), expression=exp.Literal.number(DEDUP_WINDOW))
+        props.append(exp.SettingsProperty(expressions=[setting]))
+    schema = exp.Schema(
+        this=exp.to_table(name),
+        expressions=[exp.ColumnDef(this=exp.to_identifier(c), kind=_type(t)) for c, t in columns],
+    )
+    return exp.Create(this=schema, kind="TABLE", exists=True, properties=exp.Properties(expressions=props))
+
+
+def raw_table(stream: StreamPlan) -> exp.Create:
+    """Raw events of a stream: a MergeTree with a TTL."""
+    assert stream.raw_table is not None and stream.raw_ttl_seconds is not None
+    columns = [(stream.time, "DateTime64(3, 'UTC')")]
+    columns += [(f, "String") for f in (stream.insert_id, stream.user) if f]
+    columns += [(d, "LowCardinality(String)") for d in stream.dims]
+    columns += [(m, "Nullable(Float64)") for m in stream.measures]
+    time = _column(stream.time)
+    return _create_table(
+        stream.raw_table,
+        columns,
+        "MergeTree",
+        partition=exp.func("toYYYYMMDD", time),
+        order_by=[time],
+        ttl=_ttl(exp.func("toDateTime", time), stream.raw_ttl_seconds),
+    )
+
+
+def input_table(rollup: RollupPlan) -> exp.Create:
+    """The Null-engine table the flow inserts partials into; views fan them out per grain."""
+    columns = [("minute", "DateTime('UTC')")] + [(d, "String") for d in rollup.dims]
+    columns += [(p.column, p.kind.partial_type) for p in rollup.parts]
+    return _create_table(rollup.input_table, columns, "Null")
+
+
+def grain_table(rollup: RollupPlan, table: GrainTable) -> exp.Create:
+    """An AggregatingMergeTree of states at one grain."""
+    columns = [("bucket", "DateTime('UTC')")] + [(d, "LowCardinality(String)") for d in rollup.dims]
+    columns += [(p.column, p.kind.state_type) for p in rollup.parts]
+    bucket = _column("bucket")
+    return _create_table(
+        table.table,
+        columns,
+        "AggregatingMergeTree",
+        partition=exp.func(_PARTITION[table.grain], bucket),
+        order_by=[bucket, *(_column(d) for d in rollup.dims)],
+        ttl=_ttl(bucket, table.ttl_seconds),
+    )
+
+
+def _to_state(part: Part) -> exp.Expression:
+    call = exp.Anonymous(this=part.kind.to_state, expressions=[_column(part.column)])
+    if part.kind.params:
+        call = exp.ParameterizedAgg(
+            this=part.kind.to_state,
+            expressions=[exp.Literal.number(p) for p in part.kind.params],
+            params=[_column(part.column)],
+        )
+    return exp.alias_(call, part.column)
+
+
+def grain_view(rollup: RollupPlan, table: GrainTable) -> exp.Create:
+    """The materialized view that turns partials into states of one grain."""
+    start_of = _START_OF[table.grain]
+    minute = _column("minute")
+    bucket = exp.func(start_of, minute) if start_of else minute
+    select = (
+        exp.select(exp.alias_(bucket, "bucket"), *(_column(d) for d in rollup.dims), *(_to_state(p) for p in rollup.parts))
+        .from_(exp.to_table(rollup.input_table))
+        .group_by(_column("bucket"), *(_column(d) for d in rollup.dims))
+    )
+    props = exp.Properties(expressions=[exp.MaterializedProperty(), exp.ToTableProperty(this=exp.to_table(table.table))])
+    return exp.Create(this=exp.to_table(table.view), kind="VIEW", exists=True, expression=select, properties=props)
+
+
+def stats_table() -> exp.Create:
+    """Events per stream, minute and outcome (accepted, late, future, invalid): nothing is dropped silently."""
+    columns = [("minute", "DateTime('UTC')"), ("stream", "LowCardinality(String)"), ("outcome", "LowCardinality(String)")]
+    columns += [("events", "SimpleAggregateFunction(sum, UInt64)")]
+    order = [_column("stream"), _column("outcome"), _column("minute")]
+    return _create_table(STATS_TABLE, columns, "AggregatingMergeTree", order_by=order)

@@ -1,0 +1,114 @@
+"""The compiled plan: plain frozen data that the store, the flow and queries read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlglot.expressions as exp
+
+from rta.compiler.parts import PartKind
+from rta.dsl.definitions import Definitions
+from rta.dsl.expr import Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One stored column of a metric: computed by the flow, merged by queries."""
+
+    column: str  # <metric>__<suffix>
+    metric: str
+    kind: PartKind
+    flow_op: str  # "rows" | "present" | "sum" | "min" | "max" | "unique" | "values"
+    field: str | None
+    where: Expr | None
+
+
+@dataclass(frozen=True, slots=True)
+class GrainTable:
+    """A rollup table at one grain."""
+
+    grain: str
+    table: str
+    view: str  # materialized view from the input table
+    ttl_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class RollupPlan:
+    """How one rollup is stored: an input table, one table per grain, its parts."""
+
+    name: str
+    stream: str
+    version: str
+    dims: tuple[str, ...]
+    input_table: str
+    tables: tuple[GrainTable, ...]
+    parts: tuple[Part, ...]
+
+    def table(self, grain: str) -> GrainTable | None:
+        """The table kept at ``grain``, if any."""
+        return next((t for t in self.tables if t.grain == grain), None)
+
+    def metric_parts(self, metric: str) -> tuple[Part, ...]:
+        """The parts that store ``metric`` (empty when it is not in this rollup)."""
+        return tuple(p for p in self.parts if p.metric == metric)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPlan:
+    """How a stream's events are parsed and, when kept, stored raw."""
+
+    name: str
+    version: str
+    time: str
+    dims: tuple[str, ...]
+    measures: tuple[str, ...]
+    user: str | None
+    insert_id: str | None
+    raw_table: str | None
+    raw_ttl_seconds: int | None
+    max_lateness_seconds: int
+    max_future_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class FlowStep:
+    """One step of the dataflow, for display and for building it."""
+
+    step_id: str
+    op: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The result of :func:`rta.compiler.compile`: DDL, the flow and what queries need."""
+
+    definitions: Definitions
+    streams: tuple[StreamPlan, ...]
+    rollups: tuple[RollupPlan, ...]
+    ddl: tuple[exp.Expression, ...]
+    flow: tuple[FlowStep, ...]
+
+    def ddl_sql(self) -> str:
+        """Every DDL statement as ClickHouse SQL, separated by semicolons."""
+        return "".join(s.sql(dialect="clickhouse", pretty=True) + ";\n\n" for s in self.ddl).rstrip() + "\n"
+
+    def flow_text(self) -> str:
+        """The dataflow steps, one per line."""
+        width = max(len(s.step_id) for s in self.flow)
+        return "".join(f"{s.step_id:<{width}}  {s.op:<10} {s.detail}\n" for s in self.flow)
+
+    def stream(self, name: str) -> StreamPlan:
+        """The plan of stream ``name``."""
+        return next(s for s in self.streams if s.name == name)
+
+    def rollups_of(self, stream: str) -> tuple[RollupPlan, ...]:
+        """Rollups fed by ``stream``."""
+        return tuple(r for r in self.rollups if r.stream == stream)
+
+    def __str__(self) -> str:
+        return f"-- DDL\n{self.ddl_sql()}\n-- Flow\n{self.flow_text()}"
+
+    def _repr_markdown_(self) -> str:
+        return f"```sql\n{self.ddl_sql()}```\n\n```\n{self.flow_text()}```\n"

@@ -1,0 +1,71 @@
+"""Filter expressions to ClickHouse SQL, with values always passed as ``{name:Type}`` parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlglot.expressions as exp
+
+from rta.dsl import expr as ex
+from rta.errors import UnsupportedAggregation
+
+_COMPARE: dict[str, type[exp.Binary]] = {"==": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}
+
+
+def _type_of(value: ex.Scalar) -> str:
+    if isinstance(value, bool):
+        return "Bool"
+    if isinstance(value, int):
+        return "Int64"
+    if isinstance(value, float):
+        return "Float64"
+    return "String"
+
+
+class Params:
+    """Collects query parameters and hands out their placeholders."""
+
+    def __init__(self, prefix: str = "p") -> None:
+        self.prefix = prefix
+        self.values: dict[str, Any] = {}
+
+    def add(self, value: Any, type_: str) -> exp.Placeholder:
+        """A placeholder ``{pN:type_}`` bound to ``value``."""
+        name = f"{self.prefix}{len(self.values)}"
+        self.values[name] = value
+        return exp.Placeholder(this=name, kind=exp.DataType.build(type_, dialect="clickhouse"))
+
+
+def filter_sql(node: ex.Expr, params: Params, *, as_string: frozenset[str] = frozenset()) -> exp.Expression:
+    """Translate a filter; fields in ``as_string`` are compared as strings (dimensions)."""
+
+    def visit(n: ex.Expr) -> exp.Expression:
+        match n:
+            case ex.Compare(field=f, op=op, value=v):
+                typ = "String" if f in as_string else _type_of(v)
+                value = str(v) if typ == "String" else v
+                return _COMPARE[op](this=exp.column(exp.to_identifier(f)), expression=params.add(value, typ))
+            case ex.IsIn(field=f, values=vs):
+                typ = "String" if f in as_string else _type_of(vs[0])
+                items = [str(v) for v in vs] if typ == "String" else list(vs)
+                return exp.In(this=exp.column(exp.to_identifier(f)), field=params.add(items, f"Array({typ})"))
+            case ex.And(left=a, right=b):
+                return exp.and_(visit(a), visit(b))
+            case ex.Or(left=a, right=b):
+                return exp.Paren(this=exp.or_(visit(a), visit(b)))
+            case ex.Not(operand=o):
+                return exp.not_(exp.Paren(this=visit(o)))
+        msg = f"no ClickHouse translation for filter node {type(n).__name__!r}"
+        raise UnsupportedAggregation(msg)
+
+    return visit(node)
+
+
+def show_filter(node: ex.Expr) -> str:
+    """A filter as readable SQL with its values inline, for plans and explanations only."""
+    params = Params()
+    sql = filter_sql(node, params)
+    inline = sql.transform(
+        lambda n: exp.convert(params.values[n.name]) if isinstance(n, exp.Placeholder) else n,
+    )
+    return inline.sql(dialect="clickhouse")

@@ -1,0 +1,78 @@
+"""A project's definitions: streams, metrics and rollups, checked together."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rta.dsl.metric import Metric
+from rta.dsl.rollup import Rollup
+from rta.dsl.stream import Stream
+from rta.errors import DefinitionError, did_you_mean
+
+
+@dataclass(frozen=True, slots=True)
+class Definitions:
+    """Everything a project declares, with unique names per kind."""
+
+    streams: tuple[Stream, ...]
+    metrics: tuple[Metric, ...]
+    rollups: tuple[Rollup, ...]
+
+    def metric(self, name: str) -> Metric:
+        """The metric called ``name``; the error lists the valid names."""
+        for item in self.metrics:
+            if item.name == name:
+                return item
+        msg = f"no metric named {name!r}; {did_you_mean(name, [m.name for m in self.metrics])}"
+        raise DefinitionError(msg)
+
+    def stream(self, name: str) -> Stream:
+        """The stream called ``name``."""
+        for item in self.streams:
+            if item.name == name:
+                return item
+        msg = f"no stream named {name!r}; {did_you_mean(name, [s.name for s in self.streams])}"
+        raise DefinitionError(msg)
+
+
+def definitions(items: Iterable[object]) -> Definitions:
+    """Gather definitions (and what rollups and formulas refer to) into one checked value.
+
+    >>> from rta import stream, metric, rollup, count
+    >>> events = stream("events", dimensions={"country": str})
+    >>> views = metric("views", count(), stream=events)
+    >>> defs = definitions([events, views, rollup("traffic", [views], by=["country"])])
+    >>> [m.name for m in defs.metrics]
+    ['views']
+    """
+    streams: dict[str, Stream] = {}
+    metrics: dict[str, Metric] = {}
+    rollups: dict[str, Rollup] = {}
+
+    def add(table: dict, item: Stream | Metric | Rollup, kind: str) -> None:  # type: ignore[type-arg]
+        known = table.get(item.name)
+        if known is not None and known != item:
+            msg = f"two different {kind}s are named {item.name!r}; {kind} names must be unique in a project"
+            raise DefinitionError(msg)
+        table[item.name] = item
+
+    def add_metric(item: Metric) -> None:
+        for base in item.base_metrics():
+            if base is not item:
+                add_metric(base)
+        if item.stream is not None:
+            add(streams, item.stream, "stream")
+        add(metrics, item, "metric")
+
+    for item in items:
+        if isinstance(item, Stream):
+            add(streams, item, "stream")
+        elif isinstance(item, Metric):
+            add_metric(item)
+        elif isinstance(item, Rollup):
+            add(streams, item.stream, "stream")
+            for stored in item.metrics:
+                add_metric(stored)
+            add(rollups, item, "rollup")
+    return Definitions(tuple(streams.values()), tuple(metrics.values()), tuple(rollups.values()))

@@ -1,0 +1,173 @@
+"""Metrics: an aggregation over a stream with an optional filter, or a formula of metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from rta.dsl.aggregates import Aggregation, Count
+from rta.dsl.context import latest, register
+from rta.dsl.expr import Expr
+from rta.dsl.names import check_name
+from rta.dsl.stream import Stream
+from rta.errors import DefinitionError
+
+ArithOp = Literal["+", "-", "*", "/"]
+Operand: TypeAlias = "Metric | Arith | float"
+
+
+class _Arithmetic:
+    """Operators that build formulas; shared by metrics and formulas."""
+
+    __slots__ = ()
+
+    def __add__(self, other: Operand) -> Arith:
+        return Arith("+", self, _operand(other))  # type: ignore[arg-type]
+
+    def __sub__(self, other: Operand) -> Arith:
+        return Arith("-", self, _operand(other))  # type: ignore[arg-type]
+
+    def __mul__(self, other: Operand) -> Arith:
+        return Arith("*", self, _operand(other))  # type: ignore[arg-type]
+
+    def __truediv__(self, other: Operand) -> Arith:
+        return Arith("/", self, _operand(other))  # type: ignore[arg-type]
+
+    def __radd__(self, other: Operand) -> Arith:
+        return Arith("+", _operand(other), self)  # type: ignore[arg-type]
+
+    def __rsub__(self, other: Operand) -> Arith:
+        return Arith("-", _operand(other), self)  # type: ignore[arg-type]
+
+    def __rmul__(self, other: Operand) -> Arith:
+        return Arith("*", _operand(other), self)  # type: ignore[arg-type]
+
+    def __rtruediv__(self, other: Operand) -> Arith:
+        return Arith("/", _operand(other), self)  # type: ignore[arg-type]
+
+
+def _operand(value: object) -> Metric | Arith | float:
+    if isinstance(value, Metric | Arith):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    msg = f"a metric formula can combine metrics and numbers, got {value!r}"
+    raise DefinitionError(msg)
+
+
+@dataclass(frozen=True, slots=True)
+class Arith(_Arithmetic):
+    """``left <op> right`` over metrics and numbers, evaluated at query time."""
+
+    op: ArithOp
+    left: Metric | Arith | float
+    right: Metric | Arith | float
+
+    def metrics(self) -> tuple[Metric, ...]:
+        """Metrics the formula reads, in order, without repeats."""
+        found: list[Metric] = []
+        for side in (self.left, self.right):
+            if isinstance(side, Metric):
+                found.extend(side.base_metrics())
+            elif isinstance(side, Arith):
+                found.extend(side.metrics())
+        return tuple(dict.fromkeys(found))
+
+    def __repr__(self) -> str:
+        def show(side: object) -> str:
+            return side.name if isinstance(side, Metric) else f"({side!r})" if isinstance(side, Arith) else repr(side)
+
+        return f"{show(self.left)} {self.op} {show(self.right)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Metric(_Arithmetic):
+    """A named metric. Build it with :func:`metric`."""
+
+    name: str
+    stream: Stream | None
+    aggregation: Aggregation | None
+    formula: Arith | None = None
+    where: Expr | None = None
+    unit: str | None = None
+    description: str | None = None
+
+    @property
+    def is_derived(self) -> bool:
+        """True when the metric is a formula computed at query time."""
+        return self.formula is not None
+
+    def base_metrics(self) -> tuple[Metric, ...]:
+        """The stored metrics this one is computed from (itself when it is stored)."""
+        return self.formula.metrics() if self.formula is not None else (self,)
+
+    def __repr__(self) -> str:
+        body = repr(self.formula) if self.formula is not None else _show_aggregation(self.aggregation)
+        where = f" where {self.where!r}" if self.where is not None else ""
+        return f"Metric({self.name!r}: {body}{where})"
+
+
+def _show_aggregation(agg: Aggregation | None) -> str:
+    if agg is None or isinstance(agg, Count):
+        return "count()"
+    args = [repr(agg.field)] + ([repr(agg.q)] if hasattr(agg, "q") else [])
+    return f"{agg.fn}({', '.join(args)})"
+
+
+def metric(
+    name: str,
+    what: Aggregation | Arith | Metric,
+    *,
+    where: Expr | None = None,
+    unit: str | None = None,
+    description: str | None = None,
+    stream: Stream | None = None,
+) -> Metric:
+    """Declare a metric: an aggregation (optionally filtered) or a formula of other metrics.
+
+    The stream defaults to the most recently declared one in the same metrics file.
+
+    >>> from rta import stream, count, distinct, col
+    >>> events = stream("events", dimensions={"event": str})
+    >>> purchases = metric("purchases", count(), where=col("event") == "purchase", stream=events)
+    >>> visitors = metric("visitors", distinct("user_id"), stream=events)
+    >>> metric("conversion", purchases / visitors, unit="%")
+    Metric('conversion': purchases / visitors)
+    """
+    check_name(name, what="metric")
+    owner = f"metric {name!r}"
+    if isinstance(what, Metric):
+        msg = f"{owner}: got the metric {what.name!r} itself; give an aggregation such as count() or a formula such as {what.name} / other"
+        raise DefinitionError(msg)
+    if isinstance(what, Arith):
+        if where is not None:
+            msg = f"{owner}: a formula cannot take where=; put the filter on the metrics it combines ({', '.join(m.name for m in what.metrics())})"
+            raise DefinitionError(msg)
+        result = Metric(name, None, None, what, None, unit, description)
+        register(result)
+        return result
+    if not isinstance(what, Aggregation):
+        msg = f"{owner}: expected an aggregation such as count(), total('revenue'), distinct('user_id') or a formula of metrics, got {what!r}"
+        raise DefinitionError(msg)
+    source = stream if stream is not None else latest(Stream)
+    if not isinstance(source, Stream):
+        msg = f"{owner}: no stream to read from; declare a stream first in the same file or pass stream=<your stream>"
+        raise DefinitionError(msg)
+    if what.field is not None:
+        kind = source.kind_of(what.field, owner=owner)
+        if what.accepts == "measure" and kind != "measure":
+            valid = ", ".join(repr(m) for m in source.measure_names()) or "none declared"
+            msg = (
+                f"{owner}: {what.fn}() needs a numeric measure, but {what.field!r} is a {kind}; "
+                f"measures of stream {source.name!r}: {valid}"
+            )
+            raise DefinitionError(msg)
+    if where is not None:
+        if not isinstance(where, Expr):
+            msg = f"{owner}: where= takes a filter such as col('event') == 'purchase', got {where!r}"
+            raise DefinitionError(msg)
+        for field_name in sorted(where.fields()):
+            source.kind_of(field_name, owner=f"{owner} where=")
+    result = Metric(name, source, what, None, where, unit, description)
+    register(result)
+    return result

@@ -1,0 +1,36 @@
+"""Web shop analytics: traffic, funnel, revenue and audience."""
+
+from rta import average, col, count, distinct, maximum, metric, quantile, rollup, stream, total
+
+events = stream(
+    "events",
+    time="timestamp",
+    dimensions={"event": str, "country": str, "device": str, "campaign": str, "path": str},
+    measures={"revenue": float, "load_ms": float},
+    user="user_id",
+    insert_id="insert_id",
+    keep_raw="30d",
+)
+
+page_views = metric("page_views", count(), where=col("event") == "page_view")
+clicks = metric("clicks", count(), where=col("event") == "click")
+add_to_carts = metric("add_to_carts", count(), where=col("event") == "add_to_cart")
+purchases = metric("purchases", count(), where=col("event") == "purchase")
+revenue = metric("revenue", total("revenue"), where=col("event") == "purchase", unit="USD")
+biggest_order = metric("biggest_order", maximum("revenue"), where=col("event") == "purchase", unit="USD")
+avg_load = metric("avg_load_ms", average("load_ms"), where=col("event") == "page_view", unit="ms")
+p95_load = metric("p95_load_ms", quantile("load_ms", 0.95), where=col("event") == "page_view", unit="ms")
+visitors = metric("visitors", distinct("user_id"))
+buyers = metric("buyers", distinct("user_id"), where=col("event") == "purchase")
+
+conversion = metric("conversion", purchases / visitors, unit="%")
+revenue_per_visitor = metric("revenue_per_visitor", revenue / visitors, unit="USD")
+
+rollup(
+    "traffic",
+    [page_views, clicks, add_to_carts, purchases, revenue, biggest_order, avg_load, p95_load],
+    by=["event", "country", "device", "campaign"],
+    keep={"1m": "7d", "1h": "90d", "1d": "5y"},
+)
+# Distinct counts live in a narrow rollup: sketches are the expensive part (DESIGN §4).
+rollup("audience", [visitors, buyers], by=["country", "device"], keep={"1m": "7d", "1h": "90d", "1d": "5y"})

@@ -1,0 +1,147 @@
+"""Events to one normalized Polars frame per batch: typed fields, UTC time, outcome tallies.
+
+Fields are read from the top level of an event or from its ``properties``, with the
+Segment/Mixpanel spellings of ids accepted (``userId``, ``anonymousId``, ``messageId``).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from rta.compiler.plan import StreamPlan
+from rta.flows.partials import MINUTE
+
+USER_ALIASES = ("userId", "anonymous_id", "anonymousId", "distinct_id")
+INSERT_ID_ALIASES = ("messageId", "message_id", "$insert_id")
+TIME = pl.Datetime("ms", "UTC")
+OUTCOMES = ("accepted", "late", "future", "invalid")
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """Accepted events (normalized, with ``minute``) and how many events had each outcome."""
+
+    events: pl.DataFrame
+    outcomes: dict[str, int]
+    errors: tuple[str, ...] = ()
+
+
+def _user_fields(stream: StreamPlan) -> tuple[str, ...]:
+    return (stream.user, *USER_ALIASES) if stream.user else ()
+
+
+def _insert_fields(stream: StreamPlan) -> tuple[str, ...]:
+    return (stream.insert_id, *INSERT_ID_ALIASES) if stream.insert_id else ()
+
+
+def json_schema(stream: StreamPlan) -> dict[str, pl.DataType]:
+    """The schema JSON events are read with; unknown keys are ignored."""
+    declared: dict[str, pl.DataType] = {d: pl.String() for d in stream.dims}
+    declared |= {m: pl.Float64() for m in stream.measures}
+    schema: dict[str, pl.DataType] = {stream.time: pl.String(), **declared}
+    for name in (*_user_fields(stream), *_insert_fields(stream)):
+        schema[name] = pl.String()
+    schema["properties"] = pl.Struct(declared)
+    return schema
+
+
+def read_json_lines(data: bytes, stream: StreamPlan) -> tuple[pl.DataFrame, int, tuple[str, ...]]:
+    """Parse JSON lines; bad lines are isolated by bisection and counted, never fatal.
+
+    Returns the frame of good lines, the number of bad lines and a few of their errors.
+    """
+    schema = json_schema(stream)
+    try:
+        return pl.read_ndjson(io.BytesIO(data), schema=schema), 0, ()
+    except pl.exceptions.PolarsError:
+        pass
+    lines = [line for line in data.split(b"\n") if line.strip()]
+    frames: list[pl.DataFrame] = []
+    errors: list[str] = []
+    bad = 0
+    pending = [(0, len(lines))]
+    while pending:
+        lo, hi = pending.pop()
+        try:
+            frames.append(pl.read_ndjson(io.BytesIO(b"\n".join(lines[lo:hi])), schema=schema))
+        except pl.exceptions.PolarsError as err:
+            if hi - lo == 1:
+                bad += 1
+                if len(errors) < 5:
+                    errors.append(f"line {lo + 1} of the batch: {str(err).splitlines()[0]}: {lines[lo][:120]!r}")
+            else:
+                mid = (lo + hi) // 2
+                pending += [(mid, hi), (lo, mid)]
+    frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=schema)
+    return frame, bad, tuple(errors)
+
+
+def _coalesce(frame: pl.DataFrame, names: tuple[str, ...], dtype: pl.DataType, struct: str | None = None) -> pl.Expr:
+    """The first non-null of top-level ``names``, then ``properties.<names[0]>``."""
+    sources = [pl.col(n).cast(dtype, strict=False) for n in names if n in frame.columns]
+    props = frame.schema.get("properties")
+    if struct and isinstance(props, pl.Struct) and struct in {f.name for f in props.fields}:
+        sources.append(pl.col("properties").struct.field(struct).cast(dtype, strict=False))
+    return pl.coalesce(sources) if sources else pl.lit(None, dtype)
+
+
+def _parse_time(column: pl.Series) -> pl.Series:
+    """Any of ISO 8601 strings, epoch seconds or milliseconds, or datetimes, as UTC milliseconds."""
+    dtype = column.dtype
+    if isinstance(dtype, pl.Datetime):
+        zoned = column.dt.replace_time_zone("UTC") if dtype.time_zone is None else column.dt.convert_time_zone("UTC")
+        return zoned.cast(TIME)
+    if dtype.is_numeric():
+        return _epoch(column.cast(pl.Float64))
+    text = column.cast(pl.String)
+    parsed = text.str.to_datetime(time_unit="ms", time_zone="UTC", strict=False)
+    # Formats are inferred from the first value; re-parse what is left in case formats are mixed.
+    for _ in range(2):
+        missing = parsed.is_null() & text.is_not_null()
+        if not missing.any():
+            break
+        retry = text.filter(missing).str.to_datetime(time_unit="ms", time_zone="UTC", strict=False)
+        parsed = parsed.scatter(missing.arg_true(), retry)
+    numeric = _epoch(text.cast(pl.Float64, strict=False))
+    return parsed.fill_null(numeric).alias(column.name)
+
+
+def _epoch(values: pl.Series) -> pl.Series:
+    millis = pl.select(pl.when(values.abs() < 1e11).then(values * 1000).otherwise(values)).to_series()
+    return millis.cast(pl.Int64).cast(TIME)
+
+
+def normalize(frame: pl.DataFrame, stream: StreamPlan, now: datetime, *, invalid: int = 0) -> Normalized:
+    """Typed, normalized events of ``frame``; events outside the accepted window are tallied.
+
+    ``now`` decides lateness: events older than ``max_lateness`` or ahead by more than
+    ``max_future`` are rejected (and counted), others are counted in their own minute.
+    """
+    columns = [pl.col(stream.time).alias(stream.time) if stream.time in frame.columns else pl.lit(None, pl.String).alias(stream.time)]
+    columns += [_coalesce(frame, (d,), pl.String(), d).fill_null("").alias(d) for d in stream.dims]
+    columns += [_coalesce(frame, (m,), pl.Float64(), m).alias(m) for m in stream.measures]
+    if stream.user:
+        columns.append(_coalesce(frame, _user_fields(stream), pl.String()).alias(stream.user))
+    if stream.insert_id:
+        columns.append(_coalesce(frame, _insert_fields(stream), pl.String()).fill_null("").alias(stream.insert_id))
+    typed = frame.select(columns)
+    typed = typed.with_columns(_parse_time(typed[stream.time]))
+    ts = pl.col(stream.time)
+    now_ms = int(now.timestamp() * 1000)
+    oldest = pl.lit(now_ms - stream.max_lateness_seconds * 1000).cast(pl.Int64).cast(TIME)
+    newest = pl.lit(now_ms + stream.max_future_seconds * 1000).cast(pl.Int64).cast(TIME)
+    outcome = (
+        pl.when(ts.is_null()).then(pl.lit("invalid")).when(ts < oldest).then(pl.lit("late")).when(ts > newest).then(pl.lit("future")).otherwise(pl.lit("accepted"))
+    )
+    labelled = typed.with_columns(outcome.alias("_outcome"))
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for name, n in labelled.group_by("_outcome").len().iter_rows():
+        counts[name] += n
+    counts["invalid"] += invalid
+    accepted = labelled.filter(pl.col("_outcome") == "accepted").drop("_outcome")
+    accepted = accepted.with_columns(ts.dt.truncate("1m").alias(MINUTE))
+    return Normalized(accepted, counts)

@@ -1,0 +1,76 @@
+"""Run a plan's dataflow in this process, reporting progress while it runs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from bytewax.inputs import Source
+from bytewax.testing import run_main
+from clickhouse_connect.driver.client import Client
+
+from rta.compiler.plan import Plan
+from rta.flows.dataflow import Clock, StoreSink, _utcnow, build_dataflow
+from rta.flows.sources import SourceBatch
+from rta.flows.stats import FlowStats
+
+
+def run_flow(
+    plan: Plan,
+    source: Source[SourceBatch],
+    client: Client,
+    *,
+    stats: FlowStats | None = None,
+    clock: Clock = _utcnow,
+    report: Callable[[FlowStats], None] | None = None,
+    every: float = 1.0,
+) -> FlowStats:
+    """Run until the source ends; ``report`` is called about every ``every`` seconds and at the end."""
+    stats = stats or FlowStats()
+    flow = build_dataflow(plan, source, StoreSink(lambda: client, stats), stats, clock=clock)
+    done = threading.Event()
+
+    def tick() -> None:
+        while not done.wait(every):
+            report(stats)  # type: ignore[misc]
+
+    ticker = threading.Thread(target=tick, daemon=True) if report else None
+    if ticker:
+        ticker.start()
+    try:
+        run_main(flow)
+    finally:
+        done.set()
+        if ticker:
+            ticker.join()
+    return stats
+
+
+def progress_line(stats: FlowStats, previous: dict[str, float]) -> str:
+    """One line of rates since the previous call: events in/written per second, rows, rejects, lag."""
+    now = time.monotonic()
+    elapsed = max(now - previous.get("t", stats.started), 1e-9)
+    rate_in = (stats.events_in - previous.get("in", 0)) / elapsed
+    rate_out = (stats.events_written - previous.get("out", 0)) / elapsed
+    previous.update(t=now, **{"in": stats.events_in, "out": stats.events_written})
+    lag = "n/a"
+    if stats.newest_bucket_ms is not None:
+        lag = f"{max(time.time() - stats.newest_bucket_ms / 1000, 0):.0f}s"
+    return (
+        f"in {rate_in:>11,.0f} ev/s | written {rate_out:>11,.0f} ev/s | rows stored {stats.rows_written:>12,} "
+        f"| rejected {stats.rejected:>8,} | newest bucket lag {lag}"
+    )
+
+
+def summary(stats: FlowStats) -> str:
+    """What a run did, for the end of `rta run` and `rta load`."""
+    elapsed = time.monotonic() - stats.started
+    outcomes = ", ".join(f"{k} {v:,}" for k, v in sorted(stats.outcomes.items()) if v) or "none"
+    lines = [
+        f"events read {stats.events_in:,} in {elapsed:.1f}s ({stats.events_in / max(elapsed, 1e-9):,.0f} ev/s)",
+        f"outcomes: {outcomes}",
+        f"written: {stats.events_written:,} events as {stats.rows_written:,} rows in {stats.inserts:,} inserts",
+    ]
+    lines += [f"rejected example: {e}" for e in stats.errors[:5]]
+    return "\n".join(lines)

@@ -1,0 +1,121 @@
+"""Bytewax sources that emit whole batches with deterministic identities.
+
+A batch is the flush unit: its ``key`` derives from the source's content or offsets, so a
+replay produces the same keys, hence the same insert tokens, and adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from typing_extensions import override
+
+from rta.errors import ConfigError
+
+CHUNK_BYTES = 16 * 1024 * 1024  # ~80K typical events: big inserts are 1.6-2.9x faster than small ones
+PARQUET_ROWS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class SourceBatch:
+    """Events for one stream, as JSON lines or a frame, and the batch's deterministic key."""
+
+    key: str
+    stream: str
+    payload: bytes | pl.DataFrame
+
+
+class _JsonLinesPartition(StatefulSourcePartition[SourceBatch, int]):
+    def __init__(self, path: Path, stream: str, offset: int, chunk: int) -> None:
+        self._file = path.open("rb")
+        self._file.seek(offset)
+        self._stream = stream
+        self._chunk = chunk
+        self._carry = b""
+
+    @override
+    def next_batch(self) -> list[SourceBatch]:
+        data = self._carry + self._file.read(self._chunk)
+        if not data:
+            self._file.close()
+            raise StopIteration
+        cut = data.rfind(b"\n") + 1
+        if cut == 0 or not self._file.peek(1):
+            cut = len(data)  # at the end the last line may lack its newline
+        body, self._carry = data[:cut], data[cut:]
+        # Content-addressed: the same lines loaded again, from any file, are the same batch.
+        key = "jsonl:" + hashlib.blake2b(body, digest_size=16).hexdigest()
+        return [SourceBatch(key, self._stream, body)] if body.strip() else []
+
+    @override
+    def snapshot(self) -> int:
+        return self._file.tell() - len(self._carry)
+
+    @override
+    def close(self) -> None:
+        self._file.close()
+
+
+class _ParquetPartition(StatefulSourcePartition[SourceBatch, int]):
+    def __init__(self, path: Path, stream: str, offset: int, rows: int) -> None:
+        self._digest = _file_digest(path)
+        self._batches = pq.ParquetFile(path).iter_batches(batch_size=rows)
+        self._stream = stream
+        self._index = 0
+        for _ in range(offset):
+            next(self._batches)
+            self._index += 1
+
+    @override
+    def next_batch(self) -> list[SourceBatch]:
+        batch = next(self._batches)  # StopIteration ends the partition
+        frame = pl.from_arrow(batch)
+        assert isinstance(frame, pl.DataFrame)
+        key = f"parquet:{self._digest}:{self._index}"
+        self._index += 1
+        return [SourceBatch(key, self._stream, frame)]
+
+    @override
+    def snapshot(self) -> int:
+        return self._index
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class FileSource(FixedPartitionedSource[SourceBatch, int]):
+    """JSON-lines (``.jsonl``, ``.ndjson``, ``.json``) and Parquet files, one partition each."""
+
+    def __init__(self, paths: Sequence[Path], stream: str, *, chunk_bytes: int = CHUNK_BYTES) -> None:
+        for path in paths:
+            if not path.is_file():
+                msg = f"cannot load {str(path)!r}: no such file"
+                raise ConfigError(msg)
+            if path.suffix.lower() not in {".jsonl", ".ndjson", ".json", ".parquet"}:
+                msg = f"cannot load {str(path)!r}: unknown format {path.suffix!r}; use JSON lines (.jsonl, .ndjson) or .parquet"
+                raise ConfigError(msg)
+        self._paths = {str(p): p for p in paths}
+        self._stream = stream
+        self._chunk = chunk_bytes
+
+    @override
+    def list_parts(self) -> list[str]:
+        return list(self._paths)
+
+    @override
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> StatefulSourcePartition[SourceBatch, int]:
+        path = self._paths[for_part]
+        if path.suffix.lower() == ".parquet":
+            return _ParquetPartition(path, self._stream, resume_state or 0, PARQUET_ROWS)
+        return _JsonLinesPartition(path, self._stream, resume_state or 0, self._chunk)

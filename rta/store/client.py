@@ -1,0 +1,39 @@
+"""The one way to reach ClickHouse: clickhouse-connect, embedded (``chdb://DIR``) or a server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from rta.errors import BackendError
+
+EMBEDDED = "chdb://"
+
+
+def resolve_dsn(dsn: str, base: Path) -> str:
+    """Make an embedded DSN's directory absolute (relative to the project ``base``)."""
+    if not dsn.startswith(EMBEDDED) or dsn == "chdb://memory":
+        return dsn
+    path = Path(dsn[len(EMBEDDED) :])
+    return EMBEDDED + str(path if path.is_absolute() else (base / path).resolve())
+
+
+def connect(dsn: str, **settings: Any) -> Client:
+    """A clickhouse-connect client for ``dsn``; embedded data dirs are created when missing."""
+    if dsn.startswith(EMBEDDED) and dsn != "chdb://memory":
+        Path(dsn[len(EMBEDDED) :]).mkdir(parents=True, exist_ok=True)
+    try:
+        return clickhouse_connect.get_client(dsn=dsn, settings=settings or None)
+    except Exception as err:
+        text = str(err)
+        if "Cannot lock file" in text:
+            msg = (
+                f"the embedded store {dsn!r} is open in another process (only one process may open a "
+                "chdb data dir); stop `rta run` there, or point RTA_CLICKHOUSE_DSN at a ClickHouse server"
+            )
+            raise BackendError(msg) from None
+        msg = f"cannot connect to ClickHouse at {dsn!r}: {text.splitlines()[0] if text else type(err).__name__}"
+        raise BackendError(msg) from err
