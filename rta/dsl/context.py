@@ -11,6 +11,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 _active: ContextVar[list[object] | None] = ContextVar("rta_definitions", default=None)
+# The latest definition of each kind, also outside a collector: in a notebook, metrics
+# declared after a stream read that stream without naming it.
+_latest: ContextVar[dict[type, object] | None] = ContextVar("rta_latest", default=None)
 
 
 @contextmanager
@@ -29,11 +32,12 @@ def register(definition: object) -> None:
     bucket = _active.get()
     if bucket is not None:
         bucket.append(definition)
+    _latest.set({**(_latest.get() or {}), type(definition): definition})
 
 
 def latest(kind: type) -> object | None:
-    """The most recent definition of ``kind`` in the active collector."""
-    for item in reversed(_active.get() or ()):
-        if isinstance(item, kind):
-            return item
-    return None
+    """The most recent definition of ``kind``, in the active collector if there is one."""
+    bucket = _active.get()
+    if bucket is None:
+        return (_latest.get() or {}).get(kind)
+    return next((item for item in reversed(bucket) if isinstance(item, kind)), None)

@@ -24,8 +24,9 @@ _COMPARE: dict[str, Callable[[Any, Any], pl.Expr]] = {
 def to_polars(node: ex.Expr) -> pl.Expr:
     """A Polars boolean expression; null fields never match (as in SQL).
 
-    >>> to_polars((ex.col("event") == "purchase") & ~ex.col("country").isin(["US"]))
-    <Expr ['[(col("event")) == ("purchase…'] at ...>
+    >>> frame = pl.DataFrame({"event": ["purchase", "purchase", None], "country": ["US", "DE", "DE"]})
+    >>> frame.filter(to_polars((ex.col("event") == "purchase") & ~ex.col("country").isin(["US"])))["country"].to_list()
+    ['DE']
     """
     match node:
         case ex.Compare(field=f, op=op, value=v):

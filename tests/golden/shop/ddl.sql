@@ -1,0 +1,284 @@
+CREATE TABLE IF NOT EXISTS rta_ingest_stats (
+  minute DateTime('UTC'),
+  stream LowCardinality(String),
+  outcome LowCardinality(String),
+  events SimpleAggregateFunction(sum, UInt64)
+)
+ENGINE=AggregatingMergeTree
+ORDER BY (stream, outcome, minute)
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS rta_events_raw_692edbae (
+  timestamp DateTime64(3, 'UTC'),
+  insert_id String,
+  user_id String,
+  event LowCardinality(String),
+  country LowCardinality(String),
+  device LowCardinality(String),
+  campaign LowCardinality(String),
+  path LowCardinality(String),
+  revenue Nullable(Float64),
+  load_ms Nullable(Float64)
+)
+ENGINE=MergeTree
+PARTITION BY toYYYYMMDD(timestamp)
+ORDER BY (timestamp)
+TTL toDateTime(timestamp) + INTERVAL 30 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS rta_traffic_in_9717eed3 (
+  minute DateTime('UTC'),
+  event String,
+  country String,
+  device String,
+  campaign String,
+  page_views__n UInt64,
+  clicks__n UInt64,
+  add_to_carts__n UInt64,
+  purchases__n UInt64,
+  revenue__sum Float64,
+  biggest_order__max Nullable(Float64),
+  avg_load_ms__sum Float64,
+  avg_load_ms__n UInt64,
+  p95_load_ms__digest Array(Float64)
+)
+ENGINE=Null;
+
+CREATE TABLE IF NOT EXISTS rta_traffic_1m_9717eed3 (
+  bucket DateTime('UTC'),
+  event LowCardinality(String),
+  country LowCardinality(String),
+  device LowCardinality(String),
+  campaign LowCardinality(String),
+  page_views__n SimpleAggregateFunction(sum, UInt64),
+  clicks__n SimpleAggregateFunction(sum, UInt64),
+  add_to_carts__n SimpleAggregateFunction(sum, UInt64),
+  purchases__n SimpleAggregateFunction(sum, UInt64),
+  revenue__sum SimpleAggregateFunction(sum, Float64),
+  biggest_order__max SimpleAggregateFunction(max, Nullable(Float64)),
+  avg_load_ms__sum SimpleAggregateFunction(sum, Float64),
+  avg_load_ms__n SimpleAggregateFunction(sum, UInt64),
+  p95_load_ms__digest AggregateFunction(quantileTDigest(0.95), Float64)
+)
+ENGINE=AggregatingMergeTree
+PARTITION BY toYYYYMMDD(bucket)
+ORDER BY (bucket, event, country, device, campaign)
+TTL bucket + INTERVAL 7 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_traffic_1m_mv_9717eed3
+TO rta_traffic_1m_9717eed3 AS
+SELECT
+  minute AS bucket,
+  event,
+  country,
+  device,
+  campaign,
+  sum(page_views__n) AS page_views__n,
+  sum(clicks__n) AS clicks__n,
+  sum(add_to_carts__n) AS add_to_carts__n,
+  sum(purchases__n) AS purchases__n,
+  sum(revenue__sum) AS revenue__sum,
+  max(biggest_order__max) AS biggest_order__max,
+  sum(avg_load_ms__sum) AS avg_load_ms__sum,
+  sum(avg_load_ms__n) AS avg_load_ms__n,
+  quantileTDigestArrayState(0.95)(p95_load_ms__digest) AS p95_load_ms__digest
+FROM rta_traffic_in_9717eed3
+GROUP BY
+  bucket,
+  event,
+  country,
+  device,
+  campaign;
+
+CREATE TABLE IF NOT EXISTS rta_traffic_1h_9717eed3 (
+  bucket DateTime('UTC'),
+  event LowCardinality(String),
+  country LowCardinality(String),
+  device LowCardinality(String),
+  campaign LowCardinality(String),
+  page_views__n SimpleAggregateFunction(sum, UInt64),
+  clicks__n SimpleAggregateFunction(sum, UInt64),
+  add_to_carts__n SimpleAggregateFunction(sum, UInt64),
+  purchases__n SimpleAggregateFunction(sum, UInt64),
+  revenue__sum SimpleAggregateFunction(sum, Float64),
+  biggest_order__max SimpleAggregateFunction(max, Nullable(Float64)),
+  avg_load_ms__sum SimpleAggregateFunction(sum, Float64),
+  avg_load_ms__n SimpleAggregateFunction(sum, UInt64),
+  p95_load_ms__digest AggregateFunction(quantileTDigest(0.95), Float64)
+)
+ENGINE=AggregatingMergeTree
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (bucket, event, country, device, campaign)
+TTL bucket + INTERVAL 90 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_traffic_1h_mv_9717eed3
+TO rta_traffic_1h_9717eed3 AS
+SELECT
+  toStartOfHour(minute) AS bucket,
+  event,
+  country,
+  device,
+  campaign,
+  sum(page_views__n) AS page_views__n,
+  sum(clicks__n) AS clicks__n,
+  sum(add_to_carts__n) AS add_to_carts__n,
+  sum(purchases__n) AS purchases__n,
+  sum(revenue__sum) AS revenue__sum,
+  max(biggest_order__max) AS biggest_order__max,
+  sum(avg_load_ms__sum) AS avg_load_ms__sum,
+  sum(avg_load_ms__n) AS avg_load_ms__n,
+  quantileTDigestArrayState(0.95)(p95_load_ms__digest) AS p95_load_ms__digest
+FROM rta_traffic_in_9717eed3
+GROUP BY
+  bucket,
+  event,
+  country,
+  device,
+  campaign;
+
+CREATE TABLE IF NOT EXISTS rta_traffic_1d_9717eed3 (
+  bucket DateTime('UTC'),
+  event LowCardinality(String),
+  country LowCardinality(String),
+  device LowCardinality(String),
+  campaign LowCardinality(String),
+  page_views__n SimpleAggregateFunction(sum, UInt64),
+  clicks__n SimpleAggregateFunction(sum, UInt64),
+  add_to_carts__n SimpleAggregateFunction(sum, UInt64),
+  purchases__n SimpleAggregateFunction(sum, UInt64),
+  revenue__sum SimpleAggregateFunction(sum, Float64),
+  biggest_order__max SimpleAggregateFunction(max, Nullable(Float64)),
+  avg_load_ms__sum SimpleAggregateFunction(sum, Float64),
+  avg_load_ms__n SimpleAggregateFunction(sum, UInt64),
+  p95_load_ms__digest AggregateFunction(quantileTDigest(0.95), Float64)
+)
+ENGINE=AggregatingMergeTree
+PARTITION BY toYear(bucket)
+ORDER BY (bucket, event, country, device, campaign)
+TTL bucket + INTERVAL 1825 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_traffic_1d_mv_9717eed3
+TO rta_traffic_1d_9717eed3 AS
+SELECT
+  toStartOfDay(minute) AS bucket,
+  event,
+  country,
+  device,
+  campaign,
+  sum(page_views__n) AS page_views__n,
+  sum(clicks__n) AS clicks__n,
+  sum(add_to_carts__n) AS add_to_carts__n,
+  sum(purchases__n) AS purchases__n,
+  sum(revenue__sum) AS revenue__sum,
+  max(biggest_order__max) AS biggest_order__max,
+  sum(avg_load_ms__sum) AS avg_load_ms__sum,
+  sum(avg_load_ms__n) AS avg_load_ms__n,
+  quantileTDigestArrayState(0.95)(p95_load_ms__digest) AS p95_load_ms__digest
+FROM rta_traffic_in_9717eed3
+GROUP BY
+  bucket,
+  event,
+  country,
+  device,
+  campaign;
+
+CREATE TABLE IF NOT EXISTS rta_audience_in_253e20ab (
+  minute DateTime('UTC'),
+  country String,
+  device String,
+  visitors__uniq Array(String),
+  buyers__uniq Array(String)
+)
+ENGINE=Null;
+
+CREATE TABLE IF NOT EXISTS rta_audience_1m_253e20ab (
+  bucket DateTime('UTC'),
+  country LowCardinality(String),
+  device LowCardinality(String),
+  visitors__uniq AggregateFunction(uniqCombined64(12), String),
+  buyers__uniq AggregateFunction(uniqCombined64(12), String)
+)
+ENGINE=AggregatingMergeTree
+PARTITION BY toYYYYMMDD(bucket)
+ORDER BY (bucket, country, device)
+TTL bucket + INTERVAL 7 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_audience_1m_mv_253e20ab
+TO rta_audience_1m_253e20ab AS
+SELECT
+  minute AS bucket,
+  country,
+  device,
+  uniqCombined64ArrayState(12)(visitors__uniq) AS visitors__uniq,
+  uniqCombined64ArrayState(12)(buyers__uniq) AS buyers__uniq
+FROM rta_audience_in_253e20ab
+GROUP BY
+  bucket,
+  country,
+  device;
+
+CREATE TABLE IF NOT EXISTS rta_audience_1h_253e20ab (
+  bucket DateTime('UTC'),
+  country LowCardinality(String),
+  device LowCardinality(String),
+  visitors__uniq AggregateFunction(uniqCombined64(12), String),
+  buyers__uniq AggregateFunction(uniqCombined64(12), String)
+)
+ENGINE=AggregatingMergeTree
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (bucket, country, device)
+TTL bucket + INTERVAL 90 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_audience_1h_mv_253e20ab
+TO rta_audience_1h_253e20ab AS
+SELECT
+  toStartOfHour(minute) AS bucket,
+  country,
+  device,
+  uniqCombined64ArrayState(12)(visitors__uniq) AS visitors__uniq,
+  uniqCombined64ArrayState(12)(buyers__uniq) AS buyers__uniq
+FROM rta_audience_in_253e20ab
+GROUP BY
+  bucket,
+  country,
+  device;
+
+CREATE TABLE IF NOT EXISTS rta_audience_1d_253e20ab (
+  bucket DateTime('UTC'),
+  country LowCardinality(String),
+  device LowCardinality(String),
+  visitors__uniq AggregateFunction(uniqCombined64(12), String),
+  buyers__uniq AggregateFunction(uniqCombined64(12), String)
+)
+ENGINE=AggregatingMergeTree
+PARTITION BY toYear(bucket)
+ORDER BY (bucket, country, device)
+TTL bucket + INTERVAL 1825 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_audience_1d_mv_253e20ab
+TO rta_audience_1d_253e20ab AS
+SELECT
+  toStartOfDay(minute) AS bucket,
+  country,
+  device,
+  uniqCombined64ArrayState(12)(visitors__uniq) AS visitors__uniq,
+  uniqCombined64ArrayState(12)(buyers__uniq) AS buyers__uniq
+FROM rta_audience_in_253e20ab
+GROUP BY
+  bucket,
+  country,
+  device;

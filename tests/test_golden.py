@@ -1,0 +1,51 @@
+"""Golden files: the compiled DDL and flow of every example metrics file.
+
+Set RTA_UPDATE_GOLDEN=1 to rewrite them, then review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rta.compiler import compile
+from rta.project import load_definitions
+
+from .conftest import EXAMPLES
+
+pytestmark = pytest.mark.core
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def assert_golden(path: Path, text: str) -> None:
+    if os.environ.get("RTA_UPDATE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert path.is_file(), f"{path} is missing; run with RTA_UPDATE_GOLDEN=1 to create it"
+    assert text == path.read_text(), f"{path} differs; run with RTA_UPDATE_GOLDEN=1 and review the diff"
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_example_compiles_to_golden(example: Path) -> None:
+    plan = compile(load_definitions((example,)))
+    assert_golden(GOLDEN / example.stem / "ddl.sql", plan.ddl_sql())
+    assert_golden(GOLDEN / example.stem / "flow.txt", plan.flow_text())
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_compile_is_pure_and_stable(example: Path) -> None:
+    first = compile(load_definitions((example,)))
+    again = compile(load_definitions((example,)))
+    assert first.ddl_sql() == again.ddl_sql() and first.flow == again.flow
+
+
+def test_editing_a_metric_changes_its_tables() -> None:
+    from rta import col, count, metric, rollup, stream
+    from rta.dsl import definitions
+
+    events = stream("events", dimensions={"event": str})
+    before = compile(definitions([rollup("r", [metric("v", count(), stream=events)])]))
+    after = compile(definitions([rollup("r", [metric("v", count(), where=col("event") == "x", stream=events)])]))
+    assert before.rollups[0].input_table != after.rollups[0].input_table
