@@ -45,9 +45,12 @@ def _read_config(root: Path) -> dict[str, Any]:
 def _metric_files(root: Path, config: dict[str, Any]) -> tuple[Path, ...]:
     folders = config.get("metrics", {}).get("paths", ["metrics"])
     files: list[Path] = []
-    for folder in folders:
-        path = (root / folder).resolve()
-        files += sorted(p for p in path.glob("*.py") if not p.name.startswith("_")) if path.is_dir() else []
+    for entry in folders:
+        path = (root / entry).resolve()
+        if path.is_file():
+            files.append(path)
+        elif path.is_dir():
+            files += sorted(p for p in path.glob("*.py") if not p.name.startswith("_"))
     if not files:
         msg = f"no metric files in {root} (looked in {', '.join(folders)}); create one with `rta init {root}` or add metrics/*.py"
         raise ConfigError(msg)

@@ -151,7 +151,10 @@ def metric(
         raise DefinitionError(msg)
     source = stream if stream is not None else latest(Stream)
     if not isinstance(source, Stream):
-        msg = f"{owner}: no stream to read from; declare a stream first in the same file or pass stream=<your stream>"
+        msg = (
+            f"{owner}: no stream to read from; declare a stream first in the same file or pass stream=<your stream> "
+            "(metric files load in alphabetical order, so a stream declared in another file is seen only by later files)"
+        )
         raise DefinitionError(msg)
     if what.field is not None:
         kind = source.kind_of(what.field, owner=owner)

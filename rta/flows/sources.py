@@ -35,6 +35,7 @@ class _JsonLinesPartition(StatefulSourcePartition[SourceBatch, int]):
     def __init__(self, path: Path, stream: str, offset: int, chunk: int) -> None:
         self._file = path.open("rb")
         self._file.seek(offset)
+        self._offset = offset  # of the first byte not yet emitted
         self._stream = stream
         self._chunk = chunk
         self._carry = b""
@@ -49,13 +50,14 @@ class _JsonLinesPartition(StatefulSourcePartition[SourceBatch, int]):
         if cut == 0 or not self._file.peek(1):
             cut = len(data)  # at the end the last line may lack its newline
         body, self._carry = data[:cut], data[cut:]
+        self._offset += len(body)
         # Content-addressed: the same lines loaded again, from any file, are the same batch.
         key = "jsonl:" + hashlib.blake2b(body, digest_size=16).hexdigest()
         return [SourceBatch(key, self._stream, body)] if body.strip() else []
 
     @override
     def snapshot(self) -> int:
-        return self._file.tell() - len(self._carry)
+        return self._offset
 
     @override
     def close(self) -> None:

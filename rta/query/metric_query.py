@@ -79,17 +79,16 @@ def _merged(part: Part) -> exp.Expression:
     return exp.func(part.kind.merge, column)
 
 
-def _value(choice: Choice, metric: Metric) -> exp.Expression:
-    parts = {p.kind.suffix: _merged(p) for p in choice.rollup.metric_parts(metric.name)}
+def _value(choice: Choice, metric: str) -> exp.Expression:
+    parts = {p.kind.suffix: _merged(p) for p in choice.rollup.metric_parts(metric)}
     if "sum" in parts and "n" in parts:  # an average: merged sum / merged count
         return exp.Div(this=parts["sum"], expression=exp.func("nullIf", parts["n"], exp.Literal.number(0)))
     (only,) = parts.values()
     return only
 
 
-def stored_sql(plan: Plan, q: MetricQuery, metric: Metric) -> tuple[exp.Select, dict[str, object], Choice]:
-    """SQL and parameters for one stored metric."""
-    choice = choose(plan, metric.name, q.grain, set(q.by) | {k for k, _ in q.where})
+def stored_sql(q: MetricQuery, choice: Choice, metrics: Sequence[str]) -> tuple[exp.Select, dict[str, object]]:
+    """One SELECT of ``metrics`` (all stored in ``choice``) by bucket and ``q.by``, with parameters."""
     params = Params()
     bucket = exp.column("bucket")
     step = exp.Interval(this=exp.Literal.number(GRAINS[q.grain]), unit=exp.var("SECOND"))
@@ -105,23 +104,23 @@ def stored_sql(plan: Plan, q: MetricQuery, metric: Metric) -> tuple[exp.Select, 
         exp.select(
             exp.alias_(exp.func("toStartOfInterval", bucket, step), "t"),
             *dims,
-            exp.alias_(_value(choice, metric), "value"),
+            *(exp.alias_(_value(choice, m), m) for m in metrics),
         )
         .from_(exp.to_table(choice.table.table))
         .where(exp.and_(*conditions))
         .group_by(exp.column("t"), *dims)
         .order_by(exp.column("t"), *dims)
     )
-    return select, params.values, choice
+    return select, params.values
 
 
-def _fetch(client: Client, plan: Plan, q: MetricQuery, metric: Metric) -> pl.DataFrame:
-    select, params, _ = stored_sql(plan, q, metric)
+def fetch(client: Client, q: MetricQuery, choice: Choice, metrics: Sequence[str]) -> pl.DataFrame:
+    """Run :func:`stored_sql`; columns ``bucket`` (UTC), the ``by`` dimensions, one per metric."""
+    select, params = stored_sql(q, choice, metrics)
     frame = pl.from_arrow(client.query_arrow(select.sql(dialect="clickhouse"), parameters=params))
     assert isinstance(frame, pl.DataFrame)
     time = (pl.col("t").cast(pl.Int64) * 1000).cast(pl.Datetime("ms", "UTC")).alias("bucket")
-    dims = [pl.col(d).cast(pl.String) for d in q.by]
-    return frame.select(time, *dims, pl.col("value").cast(pl.Float64).alias(metric.name))
+    return frame.select(time, *(pl.col(d).cast(pl.String) for d in q.by), *(pl.col(m).cast(pl.Float64) for m in metrics))
 
 
 def _formula(node: Arith | Metric | float) -> pl.Expr:
@@ -139,7 +138,12 @@ def run_query(client: Client, plan: Plan, q: MetricQuery) -> pl.DataFrame:
     """Columns ``bucket``, the ``by`` dimensions and the metric; formulas from merged parts."""
     metric = plan.definitions.metric(q.metric)
     keys = ["bucket", *q.by]
-    frames = [_fetch(client, plan, q, base) for base in metric.base_metrics()]
+    dims = set(q.by) | {k for k, _ in q.where}
+    # Metrics answered by the same table share one query.
+    tables: dict[Choice, list[str]] = {}
+    for base in metric.base_metrics():
+        tables.setdefault(choose(plan, base.name, q.grain, dims), []).append(base.name)
+    frames = [fetch(client, q, choice, names) for choice, names in tables.items()]
     joined = frames[0]
     for frame in frames[1:]:
         joined = joined.join(frame, on=keys, how="full", coalesce=True)

@@ -29,7 +29,11 @@ def choose(plan: Plan, metric: str, grain: str, dims: set[str]) -> Choice:
             if want % size == 0:
                 candidates.append((-size, len(rollup.dims), Choice(rollup, table)))
     if not candidates:
-        holders = [f"{r.name} (by {', '.join(r.dims) or 'nothing'}; grains {', '.join(t.grain for t in r.tables)})" for r in plan.rollups if r.metric_parts(metric)]
+        holders = [
+            f"{r.name} (by {', '.join(r.dims) or 'nothing'}; grains {', '.join(t.grain for t in r.tables)})"
+            for r in plan.rollups
+            if r.metric_parts(metric)
+        ]
         msg = (
             f"no rollup answers {metric!r} at grain {grain!r} by {sorted(dims) or 'nothing'}; "
             f"rollups holding it: {'; '.join(holders)}; add the dimensions or grain to a rollup"

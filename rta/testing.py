@@ -1,0 +1,104 @@
+"""Test helpers for analysts and for rta itself: a source of frames and a brute-force oracle.
+
+The oracle recomputes every metric of a rollup from raw events with plain Polars, the slow
+obvious way, so rollups read back from the store can be compared with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import polars as pl
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from typing_extensions import override
+
+from rta.compiler.plan import Plan, RollupPlan
+from rta.dsl import aggregates as agg
+from rta.dsl.durations import GRAINS
+from rta.flows.filters import to_polars
+from rta.flows.sources import SourceBatch
+
+
+class _ListPartition(StatefulSourcePartition[SourceBatch, int]):
+    def __init__(self, batches: Sequence[SourceBatch], start: int) -> None:
+        self._batches = batches
+        self._next = start
+
+    @override
+    def next_batch(self) -> list[SourceBatch]:
+        if self._next >= len(self._batches):
+            raise StopIteration
+        self._next += 1
+        return [self._batches[self._next - 1]]
+
+    @override
+    def snapshot(self) -> int:
+        return self._next
+
+
+class BatchSource(FixedPartitionedSource[SourceBatch, int]):
+    """Emit the given batches in order, one partition; a repeated key replays a batch."""
+
+    def __init__(self, batches: Sequence[SourceBatch]) -> None:
+        self._batches = list(batches)
+
+    @override
+    def list_parts(self) -> list[str]:
+        return ["batches"]
+
+    @override
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _ListPartition:
+        return _ListPartition(self._batches, resume_state or 0)
+
+
+def frame_batches(stream: str, frames: Sequence[pl.DataFrame], key_prefix: str = "test") -> list[SourceBatch]:
+    """One batch per frame, keyed by position."""
+    return [SourceBatch(f"{key_prefix}:{i}", stream, f) for i, f in enumerate(frames)]
+
+
+def _oracle_expr(metric_name: str, aggregation: agg.Aggregation, where: pl.Expr | None) -> pl.Expr:
+    keep = where if where is not None else pl.lit(True)
+    field = pl.col(aggregation.field) if aggregation.field else None
+    if isinstance(aggregation, agg.Count):
+        return keep.sum().cast(pl.Float64).alias(metric_name)
+    assert field is not None
+    values = field.filter(keep & field.is_not_null())
+    match aggregation:
+        case agg.Sum():
+            return values.sum().cast(pl.Float64).alias(metric_name)
+        case agg.Min():
+            return values.min().cast(pl.Float64).alias(metric_name)
+        case agg.Max():
+            return values.max().cast(pl.Float64).alias(metric_name)
+        case agg.Avg():
+            return values.mean().cast(pl.Float64).alias(metric_name)
+        case agg.Distinct():
+            return values.n_unique().cast(pl.Float64).alias(metric_name)
+        case agg.Quantile(q=q):
+            return values.quantile(q, interpolation="linear").cast(pl.Float64).alias(metric_name)
+    raise TypeError(type(aggregation).__name__)
+
+
+def oracle(plan: Plan, rollup: RollupPlan, grain: str, events: pl.DataFrame, now: datetime) -> pl.DataFrame:
+    """Every metric of ``rollup`` at ``grain`` from normalized ``events``, by brute force.
+
+    ``events`` has the stream's fields with a UTC ``timestamp``-typed time column; events
+    outside the accepted lateness window at ``now`` are left out, as the flow does.
+    """
+    stream = plan.stream(rollup.stream)
+    ts = pl.col(stream.time)
+    now_ms = int(now.timestamp() * 1000)
+    accepted = events.filter(
+        (ts.dt.epoch("ms") >= now_ms - stream.max_lateness_seconds * 1000) & (ts.dt.epoch("ms") <= now_ms + stream.max_future_seconds * 1000)
+    )
+    step = GRAINS[grain]
+    bucket = ((ts.dt.epoch("s") // step) * step * 1000).cast(pl.Datetime("ms", "UTC")).alias("bucket")
+    metrics = {m.name: m for m in plan.definitions.metrics}
+    exprs = []
+    for name in dict.fromkeys(p.metric for p in rollup.parts):
+        m = metrics[name]
+        assert m.aggregation is not None
+        exprs.append(_oracle_expr(name, m.aggregation, to_polars(m.where) if m.where is not None else None))
+    keys = ["bucket", *rollup.dims]
+    return accepted.with_columns(bucket, *(pl.col(d).fill_null("") for d in rollup.dims)).group_by(keys).agg(exprs).sort(keys)

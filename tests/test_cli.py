@@ -1,0 +1,127 @@
+"""The `rta` command, as a user types it: results and error messages."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from rta.cli import app
+
+runner = CliRunner()
+
+
+def rta(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def project(tmp_path):
+    result = rta("init", str(tmp_path / "shop"))
+    assert result.exit_code == 0, result.output
+    return tmp_path / "shop"
+
+
+def _events(n: int) -> pl.DataFrame:
+    now = datetime.now(UTC)
+    return pl.DataFrame(
+        {
+            "event": ["page_view"] * (n - 2) + ["purchase", "purchase"],
+            "timestamp": [(now - timedelta(minutes=i % 90)).isoformat() for i in range(n)],
+            "user_id": [f"u{i % 7}" for i in range(n)],
+            "properties": [{"country": "US" if i % 3 else "DE", "device": "mobile" if i % 2 else "desktop", "revenue": 10.0} for i in range(n)],
+        }
+    )
+
+
+@pytest.mark.core
+def test_init_refuses_an_existing_project(project):
+    assert (project / "metrics" / "shop.py").is_file()
+    result = runner.invoke(app, ["init", str(project)])
+    assert result.exit_code == 2 and "rta.toml already exists" in result.output
+
+
+@pytest.mark.core
+def test_compile_prints_ddl_and_flow(project):
+    result = rta("compile", "-p", str(project))
+    assert result.exit_code == 0
+    assert "ENGINE=AggregatingMergeTree" in result.output and "uniqCombined64ArrayState(12)" in result.output
+    assert "TTL bucket + INTERVAL 7 DAY" in result.output and "store__write" in result.output
+
+
+@pytest.mark.core
+def test_compile_reports_definition_errors_with_file(project):
+    (project / "metrics" / "zz_broken.py").write_text("from rta import metric, total\nmetric('x', total('revnue'))\n")
+    result = runner.invoke(app, ["compile", "-p", str(project)])
+    assert result.exit_code == 2
+    assert "zz_broken.py: metric 'x': stream 'events' has no field 'revnue'; did you mean 'revenue'?" in result.output
+
+
+@pytest.mark.core
+def test_missing_project(tmp_path):
+    result = runner.invoke(app, ["compile", "-p", str(tmp_path / "nope")])
+    assert result.exit_code == 2 and "does not exist; create one with `rta init" in result.output
+    result = runner.invoke(app, ["compile", "-p", str(tmp_path)])
+    assert result.exit_code == 2 and "no metric files in" in result.output
+
+
+@pytest.mark.store
+@pytest.mark.flow
+def test_load_then_query_in_every_format(project, client, tmp_path):
+    path = tmp_path / "events.jsonl"
+    _events(100).write_ndjson(path)
+    result = rta("load", str(path), "-p", str(project))
+    assert result.exit_code == 0, result.output
+    assert "outcomes: accepted 100" in result.output
+
+    result = rta("query", "page_views", "-p", str(project), "--last", "1d", "--grain", "1d", "--format", "json")
+    assert sum(row["page_views"] for row in json.loads(result.output)) == 98
+
+    result = rta("query", "page_views", "-p", str(project), "--last", "1d", "--grain", "1d", "--by", "country", "--where", "device=mobile", "--format", "csv")
+    frame = pl.read_csv(result.output.encode())
+    assert frame.columns == ["bucket", "country", "page_views"]
+    assert frame["page_views"].sum() == 49
+
+    result = rta("query", "revenue", "-p", str(project), "--last", "1d", "--grain", "1h", "--where", "country=US,DE")
+    assert result.exit_code == 0 and "revenue" in result.output and "20" in result.output
+
+    # Loading the same file again adds nothing.
+    rta("load", str(path), "-p", str(project))
+    result = rta("query", "purchases", "-p", str(project), "--last", "1d", "--grain", "1d", "--format", "json")
+    assert sum(row["purchases"] for row in json.loads(result.output)) == 2
+
+
+@pytest.mark.store
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["query", "pageviews"], "no metric named 'pageviews'; did you mean 'page_views'?"),
+        (["query", "page_views", "--by", "contry"], "cannot be split or filtered by 'contry'; did you mean 'country'?"),
+        (["query", "page_views", "--by", "path"], "no rollup answers 'page_views' at grain '1h' by ['path']"),
+        (["query", "page_views", "--grain", "5m"], "unknown grain '5m'; valid grains are: 1m, 1h, 1d"),
+        (["query", "page_views", "--last", "a week"], "invalid time range (last): got 'a week'"),
+        (["query", "page_views", "--where", "country"], "--where takes dim=value or dim=a,b, got 'country'"),
+        (["load", "missing.jsonl"], "cannot load 'missing.jsonl': no such file"),
+        (["run"], "nothing to ingest yet: pass --demo"),
+    ],
+)
+def test_error_messages(project, client, args, message):
+    result = runner.invoke(app, [*args, "-p", str(project)])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+@pytest.mark.store
+@pytest.mark.flow
+def test_run_demo_for_a_few_seconds(project, client):
+    result = rta("run", "-p", str(project), "--demo", "--duration", "3", "--rate", "20000", "--history", "1d", "--history-events", "50000")
+    assert result.exit_code == 0, result.output
+    assert "in " in result.output and "ev/s" in result.output and "newest bucket lag" in result.output
+    assert "outcomes: accepted" in result.output
+    stored = client.query("SELECT sum(events) FROM rta_ingest_stats WHERE outcome = 'accepted'").result_rows[0][0]
+    assert stored >= 50_000
+    result = rta("query", "visitors", "-p", str(project), "--last", "2d", "--grain", "1d", "--format", "json")
+    assert sum(row["visitors"] for row in json.loads(result.output)) > 1_000
