@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from enum import Enum
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -18,7 +18,7 @@ app = typer.Typer(help="rta: real-time analytics with metrics as code.", no_args
 ProjectOpt = Annotated[Path, typer.Option("--project", "-p", help="Project folder (holds rta.toml and metrics/).")]
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"

@@ -90,7 +90,8 @@ def oracle(plan: Plan, rollup: RollupPlan, grain: str, events: pl.DataFrame, now
     ts = pl.col(stream.time)
     now_ms = int(now.timestamp() * 1000)
     accepted = events.filter(
-        (ts.dt.epoch("ms") >= now_ms - stream.max_lateness_seconds * 1000) & (ts.dt.epoch("ms") <= now_ms + stream.max_future_seconds * 1000)
+        (ts.dt.epoch("ms") >= now_ms - stream.max_lateness_seconds * 1000)
+        & (ts.dt.epoch("ms") <= now_ms + stream.max_future_seconds * 1000)
     )
     step = GRAINS[grain]
     bucket = ((ts.dt.epoch("s") // step) * step * 1000).cast(pl.Datetime("ms", "UTC")).alias("bucket")

@@ -32,7 +32,9 @@ def _events(n: int) -> pl.DataFrame:
             "event": ["page_view"] * (n - 2) + ["purchase", "purchase"],
             "timestamp": [(now - timedelta(minutes=i % 90)).isoformat() for i in range(n)],
             "user_id": [f"u{i % 7}" for i in range(n)],
-            "properties": [{"country": "US" if i % 3 else "DE", "device": "mobile" if i % 2 else "desktop", "revenue": 10.0} for i in range(n)],
+            "properties": [
+                {"country": "US" if i % 3 else "DE", "device": "mobile" if i % 2 else "desktop", "revenue": 10.0} for i in range(n)
+            ],
         }
     )
 
@@ -80,7 +82,22 @@ def test_load_then_query_in_every_format(project, client, tmp_path):
     result = rta("query", "page_views", "-p", str(project), "--last", "1d", "--grain", "1d", "--format", "json")
     assert sum(row["page_views"] for row in json.loads(result.output)) == 98
 
-    result = rta("query", "page_views", "-p", str(project), "--last", "1d", "--grain", "1d", "--by", "country", "--where", "device=mobile", "--format", "csv")
+    result = rta(
+        "query",
+        "page_views",
+        "-p",
+        str(project),
+        "--last",
+        "1d",
+        "--grain",
+        "1d",
+        "--by",
+        "country",
+        "--where",
+        "device=mobile",
+        "--format",
+        "csv",
+    )
     frame = pl.read_csv(result.output.encode())
     assert frame.columns == ["bucket", "country", "page_views"]
     assert frame["page_views"].sum() == 49

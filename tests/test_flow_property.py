@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 from rta.flows.runner import run_flow
 from rta.flows.sources import SourceBatch
 from rta.testing import BatchSource
-
-from .flowcheck import assert_matches_oracle
+from tests.flowcheck import assert_matches_oracle
 
 pytestmark = [pytest.mark.flow, pytest.mark.store]
 NOW = datetime.now(UTC).replace(second=30, microsecond=0)

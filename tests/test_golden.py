@@ -12,8 +12,7 @@ import pytest
 
 from rta.compiler import compile
 from rta.project import load_definitions
-
-from .conftest import EXAMPLES
+from tests.conftest import EXAMPLES
 
 pytestmark = pytest.mark.core
 GOLDEN = Path(__file__).parent / "golden"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlglot.expressions as exp
 
 from rta.compiler.plan import GrainTable, Part, RollupPlan, StreamPlan
@@ -26,7 +28,7 @@ def _interval(seconds: int) -> exp.Interval:
     return exp.Interval(this=exp.Literal.number(seconds // size), unit=exp.var(unit))
 
 
-def _ttl(column: exp.Expression, seconds: int) -> exp.MergeTreeTTL:
+def _ttl(column: exp.Expr, seconds: int) -> exp.MergeTreeTTL:
     return exp.MergeTreeTTL(expressions=[exp.Add(this=column, expression=_interval(seconds))])
 
 
@@ -35,11 +37,11 @@ def _create_table(
     columns: list[tuple[str, str]],
     engine: str,
     *,
-    partition: exp.Expression | None = None,
-    order_by: list[exp.Expression] | None = None,
+    partition: exp.Expr | None = None,
+    order_by: Sequence[exp.Expr] | None = None,
     ttl: exp.MergeTreeTTL | None = None,
 ) -> exp.Create:
-    props: list[exp.Expression] = [exp.EngineProperty(this=exp.to_identifier(engine))]
+    props: list[exp.Expr] = [exp.EngineProperty(this=exp.to_identifier(engine))]
     if partition is not None:
         props.append(exp.PartitionedByProperty(this=partition))
     if order_by is not None:
@@ -96,8 +98,8 @@ def grain_table(rollup: RollupPlan, table: GrainTable) -> exp.Create:
     )
 
 
-def _to_state(part: Part) -> exp.Expression:
-    call = exp.Anonymous(this=part.kind.to_state, expressions=[_column(part.column)])
+def _to_state(part: Part) -> exp.Expr:
+    call: exp.Expr = exp.Anonymous(this=part.kind.to_state, expressions=[_column(part.column)])
     if part.kind.params:
         call = exp.ParameterizedAgg(
             this=part.kind.to_state,

@@ -87,7 +87,7 @@ class Plan:
     definitions: Definitions
     streams: tuple[StreamPlan, ...]
     rollups: tuple[RollupPlan, ...]
-    ddl: tuple[exp.Expression, ...]
+    ddl: tuple[exp.Expr, ...]
     flow: tuple[FlowStep, ...]
 
     def ddl_sql(self) -> str:

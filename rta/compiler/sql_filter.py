@@ -36,10 +36,10 @@ class Params:
         return exp.Placeholder(this=name, kind=exp.DataType.build(type_, dialect="clickhouse"))
 
 
-def filter_sql(node: ex.Expr, params: Params, *, as_string: frozenset[str] = frozenset()) -> exp.Expression:
+def filter_sql(node: ex.Expr, params: Params, *, as_string: frozenset[str] = frozenset()) -> exp.Expr:
     """Translate a filter; fields in ``as_string`` are compared as strings (dimensions)."""
 
-    def visit(n: ex.Expr) -> exp.Expression:
+    def visit(n: ex.Expr) -> exp.Expr:
         match n:
             case ex.Compare(field=f, op=op, value=v):
                 typ = "String" if f in as_string else _type_of(v)

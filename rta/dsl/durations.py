@@ -21,10 +21,7 @@ def parse_duration(text: str, *, what: str = "duration") -> int:
     """
     match = _DURATION.match(text) if isinstance(text, str) else None
     if match is None or int(match.group(1)) == 0:
-        msg = (
-            f"invalid {what}: got {text!r}; "
-            "write a positive number and a unit s, m, h, d, w or y, for example '7d' or '15m'"
-        )
+        msg = f"invalid {what}: got {text!r}; write a positive number and a unit s, m, h, d, w or y, for example '7d' or '15m'"
         raise DefinitionError(msg)
     return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 

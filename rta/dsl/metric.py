@@ -141,13 +141,16 @@ def metric(
         raise DefinitionError(msg)
     if isinstance(what, Arith):
         if where is not None:
-            msg = f"{owner}: a formula cannot take where=; put the filter on the metrics it combines ({', '.join(m.name for m in what.metrics())})"
+            parts = ", ".join(m.name for m in what.metrics())
+            msg = f"{owner}: a formula cannot take where=; put the filter on the metrics it combines ({parts})"
             raise DefinitionError(msg)
         result = Metric(name, None, None, what, None, unit, description)
         register(result)
         return result
     if not isinstance(what, Aggregation):
-        msg = f"{owner}: expected an aggregation such as count(), total('revenue'), distinct('user_id') or a formula of metrics, got {what!r}"
+        msg = (
+            f"{owner}: expected an aggregation such as count(), total('revenue'), distinct('user_id') or a formula of metrics, got {what!r}"
+        )
         raise DefinitionError(msg)
     source = stream if stream is not None else latest(Stream)
     if not isinstance(source, Stream):
@@ -161,8 +164,7 @@ def metric(
         if what.accepts == "measure" and kind != "measure":
             valid = ", ".join(repr(m) for m in source.measure_names()) or "none declared"
             msg = (
-                f"{owner}: {what.fn}() needs a numeric measure, but {what.field!r} is a {kind}; "
-                f"measures of stream {source.name!r}: {valid}"
+                f"{owner}: {what.fn}() needs a numeric measure, but {what.field!r} is a {kind}; measures of stream {source.name!r}: {valid}"
             )
             raise DefinitionError(msg)
     if where is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 import bytewax.operators as op
 import polars as pl
@@ -149,9 +150,9 @@ def build_dataflow(
     outputs = [op.map("outcomes", parsed, lambda p: stats_write(p, clock()))]
     for s in plan.streams:
         if s.raw_table:
-            outputs.append(op.filter_map(step_id(s.name, "raw", s.version), parsed, lambda p, s=s: raw_write(s, p)))
+            outputs.append(op.filter_map(step_id(s.name, "raw", s.version), parsed, partial(raw_write, s)))
     for r in plan.rollups:
-        outputs.append(op.filter_map(step_id(r.name, r.version, "partials"), parsed, lambda p, r=r: rollup_write(r, p)))
+        outputs.append(op.filter_map(step_id(r.name, r.version, "partials"), parsed, partial(rollup_write, r)))
     writes = op.merge("writes", *outputs)
     op.output("store__write", op.key_on("route", writes, lambda _: "store"), sink)
     return flow

@@ -31,7 +31,19 @@ DEVICE_WEIGHTS = (0.55, 0.38, 0.06, 0.01)
 CAMPAIGNS = ("(none)", *(f"{src}_{n:02d}" for src in ("google", "facebook", "newsletter", "tiktok", "partner") for n in range(10)))
 EVENTS = ("page_view", "click", "search", "add_to_cart", "purchase", "signup")
 EVENT_WEIGHTS = (0.60, 0.22, 0.08, 0.06, 0.025, 0.015)
-PATHS = ("/", "/products", "/search", "/cart", "/checkout", "/pricing", "/blog", "/about", "/account", "/help", *(f"/products/{i}" for i in range(20)))
+PATHS = (
+    "/",
+    "/products",
+    "/search",
+    "/cart",
+    "/checkout",
+    "/pricing",
+    "/blog",
+    "/about",
+    "/account",
+    "/help",
+    *(f"/products/{i}" for i in range(20)),
+)
 USERS = 1_000_000
 
 

@@ -72,14 +72,14 @@ def make_query(
     return MetricQuery(metric, first, after, grain, tuple(by), conditions)
 
 
-def _merged(part: Part) -> exp.Expression:
+def _merged(part: Part) -> exp.Expr:
     column = exp.column(exp.to_identifier(part.column))
     if part.kind.params:
         return exp.ParameterizedAgg(this=part.kind.merge, expressions=[exp.Literal.number(p) for p in part.kind.params], params=[column])
     return exp.func(part.kind.merge, column)
 
 
-def _value(choice: Choice, metric: str) -> exp.Expression:
+def _value(choice: Choice, metric: str) -> exp.Expr:
     parts = {p.kind.suffix: _merged(p) for p in choice.rollup.metric_parts(metric)}
     if "sum" in parts and "n" in parts:  # an average: merged sum / merged count
         return exp.Div(this=parts["sum"], expression=exp.func("nullIf", parts["n"], exp.Literal.number(0)))
@@ -93,7 +93,7 @@ def stored_sql(q: MetricQuery, choice: Choice, metrics: Sequence[str]) -> tuple[
     bucket = exp.column("bucket")
     step = exp.Interval(this=exp.Literal.number(GRAINS[q.grain]), unit=exp.var("SECOND"))
     dims = [exp.column(exp.to_identifier(d)) for d in q.by]
-    conditions: list[exp.Expression] = [
+    conditions: list[exp.Expr] = [
         exp.GTE(this=bucket, expression=params.add(q.start.strftime("%Y-%m-%d %H:%M:%S"), "DateTime('UTC')")),
         exp.LT(this=bucket, expression=params.add(q.end.strftime("%Y-%m-%d %H:%M:%S"), "DateTime('UTC')")),
     ]
