@@ -46,8 +46,10 @@ def test_json_lines_in_many_batches_match_oracle(shop, client, tmp_path):
     events = shop_events(20_000, seed=1)
     path = tmp_path / "events.jsonl"
     events.write_ndjson(path)
-    stats = run_flow(shop, FileSource([path], "events", chunk_bytes=128 * 1024), client, clock=lambda: NOW)
-    assert stats.inserts > 100  # many flushes, not one
+    source = FileSource([path], "events", chunk_bytes=128 * 1024, group_bytes=256 * 1024)
+    stats = run_flow(shop, source, client, clock=lambda: NOW)
+    batches = path.stat().st_size // (128 * 1024)
+    assert stats.inserts >= 2 * batches + 2 * (batches // 2)  # outcomes and raw per batch, rollups every 2 batches
     compared = assert_matches_oracle(client, shop, events, NOW)
     assert compared > 50_000
     assert stats_outcomes(client) == expected_outcomes(events)
@@ -95,7 +97,9 @@ def test_large_shuffled_late_input_matches_oracle(shop, client, tmp_path):
     events = shop_events(300_000, seed=5)
     path = tmp_path / "events.jsonl"
     events.write_ndjson(path)
-    stats = run_flow(shop, FileSource([path], "events", chunk_bytes=4 * 1024 * 1024), client, clock=lambda: NOW)
-    assert stats.inserts >= 4 * 15
+    source = FileSource([path], "events", chunk_bytes=4 * 1024 * 1024, group_bytes=16 * 1024 * 1024)
+    stats = run_flow(shop, source, client, clock=lambda: NOW)
+    chunks = path.stat().st_size // (4 * 1024 * 1024)
+    assert stats.inserts >= 2 * chunks + 2 * (chunks // 4)  # outcomes and raw per chunk, rollups per 4 chunks
     assert_matches_oracle(client, shop, events, NOW)
     assert stats_outcomes(client) == expected_outcomes(events)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -56,17 +57,41 @@ def _clear(client) -> None:
 @given(
     rows=st.lists(event, min_size=1, max_size=40),
     cuts=st.lists(st.integers(min_value=0, max_value=40), max_size=6),
+    flushes=st.lists(st.booleans(), min_size=7, max_size=7),
     order=st.randoms(use_true_random=False),
-    replays=st.lists(st.integers(min_value=0, max_value=10), max_size=4),
+    crash=st.none() | st.tuples(st.integers(min_value=0, max_value=10), st.integers(min_value=0, max_value=10)),
 )
-def test_rollups_equal_oracle_for_any_batching(shop, client, rows, cuts, order, replays):
+def test_rollups_equal_oracle_for_any_batching(shop, client, rows, cuts, flushes, order, crash):
     _clear(client)
     order.shuffle(rows)
     frame = _frame(rows)
     bounds = sorted({0, frame.height, *(c for c in cuts if c < frame.height)})
     run = uuid.uuid4().hex
-    batches = [SourceBatch(f"{run}:{i}", "events", frame.slice(a, b - a)) for i, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False))]
-    # A replay re-sends a batch with its key, as after a crash: it must add nothing.
-    batches += [batches[r % len(batches)] for r in replays]
-    run_flow(shop, BatchSource(batches), client, clock=lambda: NOW)
+    spans = list(itertools.pairwise(bounds))
+    batches = [SourceBatch(f"{run}:{i}", "events", frame.slice(a, b - a), "p", flushes[i]) for i, (a, b) in enumerate(spans)]
+    # Partials accumulate until a batch marked flush; the last group ends with the input.
+    # A crash after group boundary `end`, then a restart from an earlier snapshot at `start`,
+    # replays batches[start:end] with the same keys and the same groups: it must add nothing.
+    boundaries = [0] + [i + 1 for i, b in enumerate(batches) if b.flush]
+    sequence = batches
+    if crash is not None and len(boundaries) > 1:
+        end = boundaries[1 + crash[0] % (len(boundaries) - 1)]
+        earlier = [b for b in boundaries if b < end]
+        start = earlier[crash[1] % len(earlier)]
+        sequence = batches[:end] + batches[start:]
+    run_flow(shop, BatchSource(sequence), client, clock=lambda: NOW)
+    assert_matches_oracle(client, shop, frame, NOW)
+
+
+def test_replayed_multi_batch_flush_groups_add_nothing(shop, client):
+    """Two groups of three batches each, then a restart from the first snapshot replays both."""
+    rows = [
+        {"seconds_ago": 60 * i + 7 * 3600 * (i % 3), "event": ["page_view", "purchase", "click"][i % 3], "country": "US",
+         "device": "mobile", "campaign": "(none)", "user_id": f"u{i % 4}", "revenue": float(i), "load_ms": 100.0 + i}
+        for i in range(30)
+    ]  # fmt: skip
+    frame = _frame(rows)
+    run = uuid.uuid4().hex
+    batches = [SourceBatch(f"{run}:{i}", "events", frame.slice(5 * i, 5), "p", i in (2, 5)) for i in range(6)]
+    run_flow(shop, BatchSource(batches + batches), client, clock=lambda: NOW)
     assert_matches_oracle(client, shop, frame, NOW)

@@ -76,11 +76,17 @@ def _flow(streams: tuple[StreamPlan, ...], rollups: tuple[RollupPlan, ...]) -> t
     steps += [FlowStep(step_id(s.name, "raw", s.version), "filter_map", f"raw events -> {s.raw_table}") for s in streams if s.raw_table]
     for r in rollups:
         by = ", ".join(("minute", *r.dims))
-        steps.append(FlowStep(step_id(r.name, r.version, "partials"), "filter_map", f"group by {by} -> {r.input_table}"))
+        steps.append(FlowStep(step_id(r.name, r.version, "partials"), "filter_map", f"per batch, group by {by}:"))
         steps += [FlowStep("", "", f"  {_describe_part(p)}") for p in r.parts]
+        steps.append(FlowStep(step_id(r.name, r.version, "route"), "key_on", "by source partition"))
+        merge = f"merge partials until the source marks a flush or input ends -> {r.input_table}"
+        steps.append(FlowStep(step_id(r.name, r.version, "flush"), "stateful", merge))
+        steps.append(FlowStep(step_id(r.name, r.version, "unkey"), "key_rm", ""))
     steps.append(FlowStep("writes", "merge", "all inserts"))
     tables = ", ".join(t.table for r in rollups for t in r.tables)
-    steps.append(FlowStep("store__write", "output", f"one insert per table per batch, token from the batch key; views fill {tables}"))
+    steps.append(
+        FlowStep("store__write", "output", f"one insert per table per batch or flush group, token from the batch keys; views fill {tables}")
+    )
     return tuple(steps)
 
 

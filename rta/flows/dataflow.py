@@ -6,6 +6,7 @@ a token derived from the batch key, so replays add nothing (DESIGN §5).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ import bytewax.operators as op
 import polars as pl
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import Source
+from bytewax.operators import StatefulLogic
 from bytewax.outputs import FixedPartitionedSink, StatefulSinkPartition
 from clickhouse_connect.driver.client import Client
 from typing_extensions import override
@@ -23,7 +25,7 @@ from rta.compiler.ddl import STATS_TABLE
 from rta.compiler.naming import step_id
 from rta.compiler.plan import Plan, RollupPlan, StreamPlan
 from rta.flows.events import Normalized, normalize, read_json_lines
-from rta.flows.partials import MINUTE, partials
+from rta.flows.partials import MINUTE, merge_partials, partials
 from rta.flows.sources import SourceBatch
 from rta.flows.stats import FlowStats
 from rta.store.writer import Write, insert
@@ -33,11 +35,24 @@ Clock = Callable[[], datetime]
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    """A batch after parsing: its key, stream and normalized events."""
+    """A batch after parsing: its key, stream, partition, flush mark and normalized events."""
 
     key: str
     stream: str
     result: Normalized
+    partition: str = ""
+    flush: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PartialBatch:
+    """One batch's partials for one rollup, waiting to be merged with the rest of its flush group."""
+
+    key: str
+    partition: str
+    frame: pl.DataFrame
+    flush: bool
+    newest_ms: int | None
 
 
 def _utcnow() -> datetime:
@@ -64,12 +79,53 @@ def _newest_ms(events: pl.DataFrame) -> int | None:
     return int(newest.timestamp() * 1000) if isinstance(newest, datetime) else None
 
 
-def rollup_write(rollup: RollupPlan, parsed: Parsed) -> Write | None:
-    """The insert of one batch's partials for ``rollup``."""
-    if parsed.stream != rollup.stream or parsed.result.events.is_empty():
+def rollup_partials(rollup: RollupPlan, parsed: Parsed) -> PartialBatch | None:
+    """One batch's partials for ``rollup`` (empty ones too: they may carry the flush mark)."""
+    if parsed.stream != rollup.stream:
         return None
-    rows = partials(rollup, parsed.result.events).to_arrow()
-    return Write(rollup.input_table, rows, _token(parsed.key, rollup.input_table), 0, _newest_ms(parsed.result.events))
+    events = parsed.result.events
+    frame = partials(rollup, events)
+    return PartialBatch(parsed.key, parsed.partition, frame, parsed.flush, _newest_ms(events))
+
+
+def group_token(keys: list[str], table: str) -> str:
+    """The insert token of a flush group: a function of its batches' keys only."""
+    if len(keys) == 1:
+        return _token(keys[0], table)
+    return _token("group:" + hashlib.blake2b("\n".join(keys).encode(), digest_size=16).hexdigest(), table)
+
+
+class RollupFlush(StatefulLogic[PartialBatch, Write, tuple[list[str], list[pl.DataFrame], int | None]]):
+    """Accumulate one partition's partials; emit one merged insert per flush group and at the end."""
+
+    def __init__(self, rollup: RollupPlan, state: tuple[list[str], list[pl.DataFrame], int | None] | None) -> None:
+        self._rollup = rollup
+        self._keys, self._frames, self._newest = state or ([], [], None)
+
+    def _flush(self) -> list[Write]:
+        frames = [f for f in self._frames if not f.is_empty()]
+        out = []
+        if frames:
+            rows = merge_partials(self._rollup, frames).to_arrow()
+            out.append(Write(self._rollup.input_table, rows, group_token(self._keys, self._rollup.input_table), 0, self._newest))
+        self._keys, self._frames, self._newest = [], [], None
+        return out
+
+    @override
+    def on_item(self, value: PartialBatch) -> tuple[list[Write], bool]:
+        self._keys.append(value.key)
+        self._frames.append(value.frame)
+        if value.newest_ms is not None:
+            self._newest = max(self._newest or 0, value.newest_ms)
+        return (self._flush() if value.flush else []), StatefulLogic.RETAIN
+
+    @override
+    def on_eof(self) -> tuple[list[Write], bool]:
+        return (self._flush() if self._keys else []), StatefulLogic.RETAIN
+
+    @override
+    def snapshot(self) -> tuple[list[str], list[pl.DataFrame], int | None]:
+        return list(self._keys), list(self._frames), self._newest
 
 
 def raw_write(stream: StreamPlan, parsed: Parsed) -> Write | None:
@@ -144,7 +200,7 @@ def build_dataflow(
     def parse(batch: SourceBatch) -> Parsed:
         result = parse_batch(batch, streams[batch.stream], clock())
         stats.parsed(sum(result.outcomes.values()), result.outcomes, result.errors)
-        return Parsed(batch.key, batch.stream, result)
+        return Parsed(batch.key, batch.stream, result, batch.partition, batch.flush)
 
     parsed = op.map("parse", batches, parse)
     outputs = [op.map("outcomes", parsed, lambda p: stats_write(p, clock()))]
@@ -152,7 +208,10 @@ def build_dataflow(
         if s.raw_table:
             outputs.append(op.filter_map(step_id(s.name, "raw", s.version), parsed, partial(raw_write, s)))
     for r in plan.rollups:
-        outputs.append(op.filter_map(step_id(r.name, r.version, "partials"), parsed, partial(rollup_write, r)))
+        batch_partials = op.filter_map(step_id(r.name, r.version, "partials"), parsed, partial(rollup_partials, r))
+        by_partition = op.key_on(step_id(r.name, r.version, "route"), batch_partials, lambda b: b.partition)
+        flushed = op.stateful(step_id(r.name, r.version, "flush"), by_partition, partial(RollupFlush, r))
+        outputs.append(op.key_rm(step_id(r.name, r.version, "unkey"), flushed))
     writes = op.merge("writes", *outputs)
     op.output("store__write", op.key_on("route", writes, lambda _: "store"), sink)
     return flow

@@ -131,7 +131,7 @@ class _DemoPartition(StatelessSourcePartition[SourceBatch]):
             frame = generate(self._pop, n, self._history, self._history + span, self._rng, key)
             self._history += span
             self._history_left -= n
-            return [SourceBatch(key, self._src.stream, frame)]
+            return [SourceBatch(key, self._src.stream, frame, f"demo-{self._worker}")]
         now = int(time.time() * 1000)
         n = int(self._src.rate * (now - self._last) / 1000)
         if n == 0:
@@ -140,7 +140,7 @@ class _DemoPartition(StatelessSourcePartition[SourceBatch]):
         frame = generate(self._pop, n, self._last, now, self._rng, key)
         self._last = now
         self._next_awake = time.monotonic() + self._src.interval
-        return [SourceBatch(key, self._src.stream, frame)]
+        return [SourceBatch(key, self._src.stream, frame, f"demo-{self._worker}")]
 
     @override
     def next_awake(self) -> datetime | None:

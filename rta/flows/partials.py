@@ -36,6 +36,25 @@ def _part_expr(part: Part) -> pl.Expr:
     raise ValueError(msg)
 
 
+_MERGE = {
+    "rows": lambda c: c.sum(),
+    "present": lambda c: c.sum(),
+    "sum": lambda c: c.sum(),
+    "min": lambda c: c.min(),
+    "max": lambda c: c.max(),
+    "unique": lambda c: c.explode().drop_nulls().unique(),
+    "values": lambda c: c.explode().drop_nulls(),
+}
+
+
+def merge_partials(rollup: RollupPlan, frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Partials of several batches merged into one row per (minute, dimensions): same totals, fewer rows."""
+    if len(frames) == 1:
+        return frames[0]
+    merged = pl.concat(frames, how="vertical").group_by([MINUTE, *rollup.dims])
+    return merged.agg([_MERGE[p.flow_op](pl.col(p.column)).alias(p.column) for p in rollup.parts])
+
+
 def partials(rollup: RollupPlan, events: pl.DataFrame) -> pl.DataFrame:
     """Partial aggregates of ``events`` (normalized, with a ``minute`` column) for ``rollup``.
 
