@@ -66,27 +66,37 @@ def _describe_part(part: Part) -> str:
     return f"{part.column} = {what}{where}"
 
 
+def _flush_steps(name: str, table: str, merge: str) -> list[FlowStep]:
+    return [
+        FlowStep(step_id(name, "route"), "key_on", "by source partition"),
+        FlowStep(step_id(name, "flush"), "stateful", f"{merge} until the source marks a flush or input ends -> {table}"),
+        FlowStep(step_id(name, "unkey"), "key_rm", ""),
+    ]
+
+
 def _flow(streams: tuple[StreamPlan, ...], rollups: tuple[RollupPlan, ...]) -> tuple[FlowStep, ...]:
     steps = [FlowStep("input", "input", "batches with deterministic keys (log | files | demo)")]
     for s in streams:
         fields = ", ".join((s.time, *s.dims, *s.measures, *(f for f in (s.user, s.insert_id) if f)))
         rejected = f"late > {s.max_lateness_seconds}s, future > {s.max_future_seconds}s or invalid are tallied, not counted"
         steps.append(FlowStep("parse", "map", f"{s.name}: -> Arrow [{fields}]; {rejected}"))
-    steps.append(FlowStep("outcomes", "map", f"events per outcome -> {ddl.STATS_TABLE}"))
-    steps += [FlowStep(step_id(s.name, "raw", s.version), "filter_map", f"raw events -> {s.raw_table}") for s in streams if s.raw_table]
+    steps.append(FlowStep("outcomes", "map", "events per outcome"))
+    steps += _flush_steps("outcomes", ddl.STATS_TABLE, "stack tallies")
+    for s in streams:
+        if s.raw_table:
+            name = step_id(s.name, "raw", s.version)
+            steps.append(FlowStep(name, "filter_map", "raw events"))
+            steps += _flush_steps(name, s.raw_table, "stack events")
     for r in rollups:
+        name = step_id(r.name, r.version)
         by = ", ".join(("minute", *r.dims))
-        steps.append(FlowStep(step_id(r.name, r.version, "partials"), "filter_map", f"per batch, group by {by}:"))
+        steps.append(FlowStep(step_id(name, "partials"), "filter_map", f"per batch, group by {by}:"))
         steps += [FlowStep("", "", f"  {_describe_part(p)}") for p in r.parts]
-        steps.append(FlowStep(step_id(r.name, r.version, "route"), "key_on", "by source partition"))
-        merge = f"merge partials until the source marks a flush or input ends -> {r.input_table}"
-        steps.append(FlowStep(step_id(r.name, r.version, "flush"), "stateful", merge))
-        steps.append(FlowStep(step_id(r.name, r.version, "unkey"), "key_rm", ""))
+        steps += _flush_steps(name, r.input_table, "merge partials")
     steps.append(FlowStep("writes", "merge", "all inserts"))
     tables = ", ".join(t.table for r in rollups for t in r.tables)
-    steps.append(
-        FlowStep("store__write", "output", f"one insert per table per batch or flush group, token from the batch keys; views fill {tables}")
-    )
+    done = f"one insert per table per flush group, token from its batch keys; views fill {tables}"
+    steps.append(FlowStep("store__write", "output", done))
     return tuple(steps)
 
 

@@ -11,7 +11,8 @@ from bytewax.testing import run_main
 from clickhouse_connect.driver.client import Client
 
 from rta.compiler.plan import Plan
-from rta.flows.dataflow import Clock, StoreSink, _utcnow, build_dataflow
+from rta.flows.dataflow import Clock, build_dataflow, utcnow
+from rta.flows.sink import StoreSink
 from rta.flows.sources import SourceBatch
 from rta.flows.stats import FlowStats
 
@@ -22,7 +23,7 @@ def run_flow(
     client: Client,
     *,
     stats: FlowStats | None = None,
-    clock: Clock = _utcnow,
+    clock: Clock = utcnow,
     report: Callable[[FlowStats], None] | None = None,
     every: float = 1.0,
 ) -> FlowStats:
