@@ -1,0 +1,396 @@
+"""Flow throughput: rta vs the textbook Bytewax flow vs ClickHouse-native, in one run.
+
+    python bench/flow.py [--events 1000000] [--textbook-events 100000]
+
+Generates demo shop events as JSON lines (timestamps spread over the last ``--span`` seconds:
+the default 9 s is the density of the 10-billion-events/day target, ~116K events/s; a longer
+span makes more, smaller partials per event), then pushes
+them into a fresh embedded ClickHouse with the `shop` example's rollups, each peer in its
+own process (one chdb data dir per process; peak memory is per peer):
+
+- rta:        batches of JSON lines -> Polars partials -> AggregatingMergeTree (this project);
+- textbook:   one event per Bytewax item, json.loads, keyed fold_window over 1-minute tumbling
+              windows, writing the same partials through the same tables (on fewer events:
+              it is two orders of magnitude slower);
+- clickhouse: JSONEachRow inserted straight into ClickHouse, materialized views building the
+              same rollup tables from raw rows (-If/-State combinators).
+
+Each runs twice: rollups only, and keeping raw events too (ClickHouse-native keeps raw
+events by nature; without them its raw table is a Null table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOP = ROOT / "rta" / "examples" / "shop.py"
+
+
+def _plan(raw: bool):  # type: ignore[no-untyped-def]
+    from rta.compiler import compile
+    from rta.compiler.ddl import raw_table
+    from rta.project import load_definitions
+
+    plan = compile(load_definitions((SHOP,)))
+    if raw:
+        return plan
+    streams = tuple(replace(s, raw_table=None) for s in plan.streams)
+    raw_ddl = {raw_table(s).sql() for s in plan.streams if s.raw_table}
+    return replace(plan, streams=streams, ddl=tuple(d for d in plan.ddl if d.sql() not in raw_ddl))
+
+
+def _client(data: Path, plan):  # type: ignore[no-untyped-def]
+    from rta.store.client import connect
+    from rta.store.schema import apply
+
+    client = connect("chdb://" + str(data))
+    apply(plan, client)
+    return client
+
+
+def _stored(client, plan) -> int:  # type: ignore[no-untyped-def]
+    """Events counted in the traffic rollup's day table (a check that every peer wrote the same)."""
+    rollup = plan.rollups[0]
+    table = rollup.table("1d")
+    counts = " + ".join(f"sum({p.column})" for p in rollup.parts if p.flow_op == "rows")
+    return int(client.query(f"SELECT {counts} FROM {table.table}").result_rows[0][0])
+
+
+# --- rta -----------------------------------------------------------------------------------
+
+
+def run_rta(path: Path, data: Path, raw: bool, events: int) -> dict:
+    from rta.flows.runner import run_flow
+    from rta.flows.sources import FileSource
+
+    plan = _plan(raw)
+    client = _client(data, plan)
+    start = time.perf_counter()
+    stats = run_flow(plan, FileSource([path], plan.streams[0].name), client)
+    seconds = time.perf_counter() - start
+    return {"events": stats.events_in, "seconds": seconds, "stored": _stored(client, plan)}
+
+
+# --- the textbook flow: one event per item, keyed tumbling windows ---------------------------
+
+
+def _python_filter(node):  # type: ignore[no-untyped-def]
+    import operator
+
+    from rta.dsl import expr as ex
+
+    ops = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+    match node:
+        case None:
+            return lambda e: True
+        case ex.Compare(field=f, op=o, value=v):
+            return lambda e: e.get(f) is not None and ops[o](e.get(f), v)
+        case ex.IsIn(field=f, values=vs):
+            return lambda e: e.get(f) in vs
+        case ex.And(left=a, right=b):
+            fa, fb = _python_filter(a), _python_filter(b)
+            return lambda e: fa(e) and fb(e)
+        case ex.Or(left=a, right=b):
+            fa, fb = _python_filter(a), _python_filter(b)
+            return lambda e: fa(e) or fb(e)
+        case ex.Not(operand=o):
+            fo = _python_filter(o)
+            return lambda e: not fo(e)
+    raise TypeError(node)
+
+
+def run_textbook(path: Path, data: Path, raw: bool, events: int) -> dict:
+    from datetime import UTC, datetime, timedelta
+
+    import bytewax.operators as op
+    import bytewax.operators.windowing as win
+    import polars as pl
+    from bytewax.dataflow import Dataflow
+    from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+    from bytewax.outputs import DynamicSink, StatelessSinkPartition
+    from bytewax.testing import run_main
+
+    from rta.store.writer import Write, insert
+
+    plan = _plan(raw)
+    client = _client(data, plan)
+    stream = plan.streams[0]
+
+    class Lines(StatefulSourcePartition):
+        def __init__(self) -> None:
+            self._file = path.open("rb")
+            self._left = events
+
+        def next_batch(self):  # type: ignore[no-untyped-def]
+            lines = [line for line in (self._file.readline() for _ in range(min(1000, self._left))) if line]
+            if not lines:
+                raise StopIteration
+            self._left -= len(lines)
+            return lines
+
+        def snapshot(self) -> None:
+            return None
+
+    class LineSource(FixedPartitionedSource):
+        def list_parts(self):  # type: ignore[no-untyped-def]
+            return ["file"]
+
+        def build_part(self, step_id, for_part, resume_state):  # type: ignore[no-untyped-def]
+            return Lines()
+
+    class Batching(StatelessSinkPartition):
+        """Even the textbook flow batches its inserts (10K rows); per-row inserts manage ~65/s."""
+
+        def __init__(self) -> None:
+            self.rows: dict[str, list[dict]] = {}
+
+        def write_batch(self, items):  # type: ignore[no-untyped-def]
+            for table, row in items:
+                self.rows.setdefault(table, []).append(row)
+                if len(self.rows[table]) >= 10_000:
+                    self._flush(table)
+
+        def _flush(self, table: str) -> None:
+            rows = self.rows.pop(table, [])
+            if rows:
+                frame = pl.DataFrame(rows, schema_overrides={"minute": pl.Datetime("ms", "UTC")}, infer_schema_length=None)
+                insert(client, Write(table, frame.to_arrow(), f"textbook-{time.time_ns()}"))
+
+        def close(self) -> None:
+            for table in list(self.rows):
+                self._flush(table)
+
+    class Sink(DynamicSink):
+        def build(self, step_id, worker_index, worker_count):  # type: ignore[no-untyped-def]
+            return Batching()
+
+    late = {"n": 0}
+    flow = Dataflow("textbook")
+    parsed = op.map("json", op.input("lines", flow, LineSource()), json.loads)
+    timed = op.map("time", parsed, lambda e: {**e, "_ts": datetime.fromisoformat(e["timestamp"])})
+    clock = win.EventClock(lambda e: e["_ts"], wait_for_system_duration=timedelta(minutes=5))
+    windower = win.TumblingWindower(length=timedelta(minutes=1), align_to=datetime(2020, 1, 1, tzinfo=UTC))
+    outputs = []
+    for rollup in plan.rollups:
+        parts = [(p.column, p.flow_op, p.field, _python_filter(p.where)) for p in rollup.parts]
+        dims = rollup.dims
+
+        def folder(acc, e, parts=parts):  # type: ignore[no-untyped-def]
+            for column, flow_op, field, keep in parts:
+                if not keep(e):
+                    continue
+                value = e.get(field) if field else None
+                if flow_op == "rows":
+                    acc[column] += 1
+                elif value is None:
+                    continue
+                elif flow_op == "present":
+                    acc[column] += 1
+                elif flow_op == "sum":
+                    acc[column] += value
+                elif flow_op == "min":
+                    acc[column] = value if acc[column] is None else min(acc[column], value)
+                elif flow_op == "max":
+                    acc[column] = value if acc[column] is None else max(acc[column], value)
+                elif flow_op == "unique":
+                    acc[column].add(value)
+                else:
+                    acc[column].append(value)
+            return acc
+
+        def builder(parts=parts):  # type: ignore[no-untyped-def]
+            empty = {"rows": 0, "present": 0, "sum": 0.0, "min": None, "max": None}
+            return {c: set() if o == "unique" else [] if o == "values" else empty[o] for c, o, _, _ in parts}
+
+        def merger(a, b):  # type: ignore[no-untyped-def]
+            raise AssertionError("tumbling windows never merge")
+
+        keyed = op.key_on(f"{rollup.name}_key", timed, lambda e, dims=dims: "\x1f".join(e.get(d) or "" for d in dims))
+        out = win.fold_window(f"{rollup.name}_window", keyed, clock, windower, builder, folder, merger)
+        op.inspect(f"{rollup.name}_late", out.late, lambda *_: late.__setitem__("n", late["n"] + 1))
+
+        def row(item, rollup=rollup, windower=windower):  # type: ignore[no-untyped-def]
+            key, (window_id, acc) = item
+            minute = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(minutes=window_id)
+            values = {c: list(v) if isinstance(v, set) else v for c, v in acc.items()}
+            return rollup.input_table, {"minute": minute, **dict(zip(rollup.dims, key.split("\x1f"), strict=True)), **values}
+
+        outputs.append(op.map(f"{rollup.name}_row", out.down, row))
+    if stream.raw_table:
+        raw_cols = [stream.time, stream.insert_id, stream.user, *stream.dims, *stream.measures]
+        outputs.append(
+            op.map("raw", timed, lambda e: (stream.raw_table, {c: e["_ts"] if c == stream.time else e.get(c) for c in raw_cols}))
+        )
+    op.output("store", op.merge("all", *outputs), Sink())
+    start = time.perf_counter()
+    run_main(flow)
+    seconds = time.perf_counter() - start
+    return {"events": events, "seconds": seconds, "stored": _stored(client, plan), "late_dropped": late["n"]}
+
+
+# --- ClickHouse-native: raw rows in, materialized views build the rollups ---------------------
+
+
+def run_clickhouse(path: Path, data: Path, raw: bool, events: int) -> dict:
+    import sqlglot.expressions as exp
+
+    from rta.compiler.ddl import GrainTable, grain_table, raw_table
+    from rta.compiler.sql_filter import show_filter
+
+    plan = _plan(True)  # the raw table's schema; rollups only turn it into a Null table
+    client = _client(data, _plan(False))
+    stream = plan.streams[0]
+    create = raw_table(stream)
+    if not raw:
+        create.find(exp.EngineProperty).set("this", exp.to_identifier("Null"))
+        for prop in list(create.find(exp.Properties).expressions)[1:]:
+            prop.pop()
+    client.command(create.sql(dialect="clickhouse"))
+    ts = stream.time
+    start_of = {"1m": "toStartOfMinute", "1h": "toStartOfHour", "1d": "toStartOfDay"}
+    for rollup in plan.rollups:
+        for table in rollup.tables:
+            client.command(
+                grain_table(rollup, GrainTable(table.grain, table.table, table.view, table.ttl_seconds)).sql(dialect="clickhouse")
+            )
+            cols = []
+            for p in rollup.parts:
+                cond = show_filter(p.where) if p.where is not None else "1"
+                sql = _native_aggregate(p.flow_op, p.field, cond, p.kind.params)
+                cols.append(f"{sql} AS {p.column}")
+            dims = ", ".join(rollup.dims)
+            client.command(
+                f"CREATE MATERIALIZED VIEW native_{table.table} TO {table.table} AS "
+                f"SELECT {start_of[table.grain]}({ts}) AS bucket, {dims}, {', '.join(cols)} FROM {stream.raw_table} GROUP BY bucket, {dims}"
+            )
+    settings = {"input_format_skip_unknown_fields": 1, "date_time_input_format": "best_effort"}
+    start = time.perf_counter()
+    with path.open("rb") as handle:
+        carry = b""
+        while chunk := carry + handle.read(16 * 1024 * 1024):
+            cut = chunk.rfind(b"\n") + 1 or len(chunk)
+            body, carry = chunk[:cut], chunk[cut:]
+            client.raw_insert(stream.raw_table, insert_block=body, fmt="JSONEachRow", settings=settings)
+            if not body:
+                break
+    seconds = time.perf_counter() - start
+    return {"events": events, "seconds": seconds, "stored": _stored(client, plan)}
+
+
+def _native_aggregate(flow_op: str, field: str | None, cond: str, params: tuple[float, ...]) -> str:
+    """The ClickHouse aggregate over raw rows that builds the same state as rta's partials."""
+    present = f"{cond} AND {field} IS NOT NULL"
+    match flow_op:
+        case "rows":
+            return f"countIf({cond})"
+        case "present":
+            return f"countIf({present})"
+        case "sum":
+            return f"sumIf(assumeNotNull({field}), {present})"
+        case "min" | "max":
+            return f"{flow_op}If({field}, {cond})"
+        case "unique":
+            return f"uniqCombined64IfState(12)(assumeNotNull({field}), {present})"
+        case "values":
+            return f"quantileTDigestIfState({params[0]!r})(assumeNotNull({field}), {present})"
+    raise ValueError(flow_op)
+
+
+RUNNERS = {"rta": run_rta, "textbook": run_textbook, "clickhouse": run_clickhouse}
+
+
+def _generate(path: Path, n: int, span_ms: int) -> None:
+    import numpy as np
+    import polars as pl
+
+    from rta.flows.demo import Population, generate
+
+    rng = np.random.default_rng(1)
+    pop = Population(1)
+    now = int(time.time() * 1000)
+    step = 100_000
+    first = now - span_ms
+    frames = [
+        generate(pop, min(step, n - i), first + i * span_ms // n, first + (i + step) * span_ms // n, rng, f"b{i}")
+        for i in range(0, n, step)
+    ]
+    pl.concat(frames).write_ndjson(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--textbook-events", type=int, default=100_000)
+    parser.add_argument("--span", type=float, default=9.0, help="seconds of event time the events cover")
+    parser.add_argument("--peers", default="rta,textbook,clickhouse")
+    parser.add_argument("--run", choices=list(RUNNERS), help=argparse.SUPPRESS)
+    parser.add_argument("--raw", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.run:  # a child: one peer, one mode
+        result = RUNNERS[args.run](args.file, args.data, bool(args.raw), args.events)
+        result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result))
+        return
+
+    work = Path(tempfile.mkdtemp(prefix="rta-bench-"))
+    try:
+        path = work / "events.jsonl"
+        print(f"generating {args.events:,} events ...", file=sys.stderr)
+        _generate(path, args.events, int(args.span * 1000))
+        density = args.events / args.span
+        print(f"{path.stat().st_size / 1e6:,.0f} MB of JSON lines, {density:,.0f} events per second of event time\n", file=sys.stderr)
+        rows = []
+        for raw in (0, 1):
+            for peer in args.peers.split(","):
+                n = args.textbook_events if peer == "textbook" else args.events
+                data = work / f"{peer}-{raw}"
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--run",
+                    peer,
+                    "--raw",
+                    str(raw),
+                    "--file",
+                    str(path),
+                    "--data",
+                    str(data),
+                    "--events",
+                    str(n),
+                ]
+                out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                if out.returncode != 0:
+                    print(out.stderr[-2000:], file=sys.stderr)
+                    raise SystemExit(f"{peer} failed")
+                result = json.loads(out.stdout.strip().splitlines()[-1])
+                rows.append((raw, peer, result))
+                shutil.rmtree(data, ignore_errors=True)
+        print(f"{'mode':<16}{'peer':<12}{'events':>12}{'seconds':>9}{'events/s':>13}{'peak MB':>9}{'rta is':>10}  stored events")
+        for raw in (0, 1):
+            base = next(r for m, p, r in rows if m == raw and p == "rta")
+            for mode, peer, r in (row for row in rows if row[0] == raw):
+                rate = r["events"] / r["seconds"]
+                ratio = (base["events"] / base["seconds"]) / rate
+                extra = f"  (late, dropped: {r['late_dropped']:,})" if "late_dropped" in r else ""
+                label = "rollups + raw" if mode else "rollups only"
+                numbers = f"{r['events']:>12,}{r['seconds']:>9.2f}{rate:>13,.0f}{r['peak_mb']:>9,.0f}{ratio:>9.1f}x"
+                print(f"{label:<16}{peer:<12}{numbers}  {r['stored']:,}{extra}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
