@@ -76,7 +76,7 @@ def run_rta(path: Path, data: Path, raw: bool, events: int) -> dict:
     plan = _plan(raw)
     client = _client(data, plan)
     start = time.perf_counter()
-    stats = run_flow(plan, FileSource([path], plan.streams[0].name), client)
+    stats = run_flow(plan, FileSource([path], plan.streams[0]), client)
     seconds = time.perf_counter() - start
     return {"events": stats.events_in, "seconds": seconds, "stored": _stored(client, plan)}
 

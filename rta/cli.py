@@ -102,7 +102,7 @@ def load(
 
     try:
         proj = _project(project)
-        source = FileSource(files, _stream_name(proj, stream))
+        source = FileSource(files, proj.plan.stream(_stream_name(proj, stream)))
         stats = run_flow(proj.plan, source, _store(proj), report=_reporter())
     except RtaError as err:
         _fail(err)

@@ -46,7 +46,7 @@ def test_json_lines_in_many_batches_match_oracle(shop, client, tmp_path):
     events = shop_events(20_000, seed=1)
     path = tmp_path / "events.jsonl"
     events.write_ndjson(path)
-    source = FileSource([path], "events", chunk_bytes=128 * 1024, group_bytes=256 * 1024)
+    source = FileSource([path], shop.stream("events"), chunk_bytes=128 * 1024, group_bytes=256 * 1024)
     stats = run_flow(shop, source, client, clock=lambda: NOW)
     batches = path.stat().st_size // (128 * 1024)
     assert stats.inserts >= 4 * (batches // 2)  # 4 tables (outcomes, raw, 2 rollups), a flush every 2 batches
@@ -59,10 +59,10 @@ def test_loading_the_same_file_twice_changes_nothing(shop, client, tmp_path):
     events = shop_events(5_000, seed=2)
     path = tmp_path / "events.jsonl"
     events.write_ndjson(path)
-    run_flow(shop, FileSource([path], "events", chunk_bytes=64 * 1024), client, clock=lambda: NOW)
+    run_flow(shop, FileSource([path], shop.stream("events"), chunk_bytes=64 * 1024), client, clock=lambda: NOW)
     copy = tmp_path / "copy.jsonl"
     copy.write_bytes(path.read_bytes())
-    again = run_flow(shop, FileSource([path, copy], "events", chunk_bytes=64 * 1024), client, clock=lambda: NOW)
+    again = run_flow(shop, FileSource([path, copy], shop.stream("events"), chunk_bytes=64 * 1024), client, clock=lambda: NOW)
     assert again.events_in == 2 * 5_040  # read again, in full ...
     assert_matches_oracle(client, shop, events, NOW)  # ... and counted once
     assert stats_outcomes(client) == expected_outcomes(events)
@@ -72,7 +72,7 @@ def test_parquet_and_frames_match_oracle(shop, client, tmp_path):
     events = shop_events(6_000, seed=3)
     path = tmp_path / "events.parquet"
     events.head(3_000).write_parquet(path, row_group_size=500)
-    run_flow(shop, FileSource([path], "events"), client, clock=lambda: NOW)
+    run_flow(shop, FileSource([path], shop.stream("events")), client, clock=lambda: NOW)
     frames = [events.slice(i, 250) for i in range(3_000, events.height, 250)]
     run_flow(shop, BatchSource(frame_batches("events", frames)), client, clock=lambda: NOW)
     assert_matches_oracle(client, shop, events, NOW)
@@ -85,7 +85,7 @@ def test_bad_lines_are_tallied_and_neighbours_kept(shop, client, tmp_path):
     mixed = lines[:300] + bad[:2] + lines[300:700] + bad[2:] + lines[700:]
     path = tmp_path / "mixed.jsonl"
     path.write_text("\n".join(mixed) + "\n")
-    stats = run_flow(shop, FileSource([path], "events"), client, clock=lambda: NOW)
+    stats = run_flow(shop, FileSource([path], shop.stream("events")), client, clock=lambda: NOW)
     assert stats.outcomes["invalid"] == 4 and stats.outcomes["accepted"] == events.height
     assert any("lots" in e for e in stats.errors)
     assert_matches_oracle(client, shop, events, NOW)
@@ -97,7 +97,7 @@ def test_large_shuffled_late_input_matches_oracle(shop, client, tmp_path):
     events = shop_events(300_000, seed=5)
     path = tmp_path / "events.jsonl"
     events.write_ndjson(path)
-    source = FileSource([path], "events", chunk_bytes=4 * 1024 * 1024, group_bytes=16 * 1024 * 1024)
+    source = FileSource([path], shop.stream("events"), chunk_bytes=4 * 1024 * 1024, group_bytes=16 * 1024 * 1024)
     stats = run_flow(shop, source, client, clock=lambda: NOW)
     chunks = path.stat().st_size // (4 * 1024 * 1024)
     assert stats.inserts >= 4 * (chunks // 4)  # 4 tables, a flush every 4 chunks

@@ -50,9 +50,10 @@ def parse_batch(batch: SourceBatch, stream: StreamPlan, now: datetime) -> Normal
     """Normalize a source batch of JSON lines or a frame of events."""
     if isinstance(batch.payload, bytes):
         frame, bad, errors = read_json_lines(batch.payload, stream)
-        result = normalize(frame, stream, now, invalid=bad)
-        return Normalized(result.events, result.outcomes, errors)
-    return normalize(batch.payload, stream, now)
+    else:
+        frame, bad, errors = batch.payload, batch.invalid, batch.errors
+    result = normalize(frame, stream, now, invalid=bad)
+    return Normalized(result.events, result.outcomes, errors)
 
 
 def _newest_ms(events: pl.DataFrame) -> int | None:

@@ -7,6 +7,8 @@ replay produces the same keys, hence the same insert tokens, and adds nothing.
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +18,15 @@ import pyarrow.parquet as pq
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
+from rta.compiler.plan import StreamPlan
 from rta.errors import ConfigError
+from rta.flows.events import read_json_lines
 
 CHUNK_BYTES = 16 * 1024 * 1024  # ~80K typical events per batch
 GROUP_BYTES = 64 * 1024 * 1024  # rollups flush when a multiple of this is crossed: ~0.5-1 s of work
 PARQUET_ROWS = 100_000
 PARQUET_GROUP = 4  # row batches per rollup flush
+PARSE_AHEAD = 2  # parsed chunks a JSON-lines reader keeps ready
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,34 +42,62 @@ class SourceBatch:
     payload: bytes | pl.DataFrame
     partition: str = ""
     flush: bool = True
+    invalid: int = 0  # lines a source already parsed and found bad
+    errors: tuple[str, ...] = ()  # a few of their errors
 
 
 class _JsonLinesPartition(StatefulSourcePartition[SourceBatch, int]):
-    def __init__(self, path: Path, stream: str, offset: int, chunk: int, group: int) -> None:
-        self._path = str(path)
-        self._group = group
-        self._file = path.open("rb")
-        self._file.seek(offset)
+    """Reads and parses chunks ahead on a thread (Polars releases the GIL), so parsing overlaps
+    the rest of the flow; snapshots report the offset after the last batch *emitted*."""
+
+    def __init__(self, path: Path, stream: StreamPlan, offset: int, chunk: int, group: int) -> None:
         self._offset = offset  # of the first byte not yet emitted
-        self._stream = stream
-        self._chunk = chunk
-        self._carry = b""
+        self._queue: queue.Queue[tuple[SourceBatch, int] | BaseException | None] = queue.Queue(maxsize=PARSE_AHEAD)
+        self._stop = threading.Event()
+        args = (path, stream, offset, chunk, group)
+        self._thread = threading.Thread(target=self._read, args=args, name=f"rta-read-{path.name}", daemon=True)
+        self._thread.start()
+
+    def _read(self, path: Path, stream: StreamPlan, offset: int, chunk: int, group: int) -> None:
+        try:
+            with path.open("rb") as handle:
+                handle.seek(offset)
+                carry = b""
+                while not self._stop.is_set():
+                    data = carry + handle.read(chunk)
+                    if not data:
+                        break
+                    cut = data.rfind(b"\n") + 1
+                    if cut == 0 or not handle.peek(1):
+                        cut = len(data)  # at the end the last line may lack its newline
+                    body, carry = data[:cut], data[cut:]
+                    flush = (offset + len(body)) // group > offset // group
+                    offset += len(body)
+                    # Content-addressed: the same lines loaded again, from any file, are the same batch.
+                    key = "jsonl:" + hashlib.blake2b(body, digest_size=16).hexdigest()
+                    frame, bad, errors = read_json_lines(body, stream)
+                    self._put((SourceBatch(key, stream.name, frame, str(path), flush, bad, errors), offset))
+            self._put(None)
+        except BaseException as err:  # handed to the flow, which raises it
+            self._put(err)
+
+    def _put(self, item: tuple[SourceBatch, int] | BaseException | None) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     @override
     def next_batch(self) -> list[SourceBatch]:
-        data = self._carry + self._file.read(self._chunk)
-        if not data:
-            self._file.close()
+        item = self._queue.get()
+        if item is None:
             raise StopIteration
-        cut = data.rfind(b"\n") + 1
-        if cut == 0 or not self._file.peek(1):
-            cut = len(data)  # at the end the last line may lack its newline
-        body, self._carry = data[:cut], data[cut:]
-        flush = (self._offset + len(body)) // self._group > self._offset // self._group
-        self._offset += len(body)
-        # Content-addressed: the same lines loaded again, from any file, are the same batch.
-        key = "jsonl:" + hashlib.blake2b(body, digest_size=16).hexdigest()
-        return [SourceBatch(key, self._stream, body, self._path, flush)]
+        if isinstance(item, BaseException):
+            raise item
+        batch, self._offset = item
+        return [batch]
 
     @override
     def snapshot(self) -> int:
@@ -72,11 +105,12 @@ class _JsonLinesPartition(StatefulSourcePartition[SourceBatch, int]):
 
     @override
     def close(self) -> None:
-        self._file.close()
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 class _ParquetPartition(StatefulSourcePartition[SourceBatch, int]):
-    def __init__(self, path: Path, stream: str, offset: int, rows: int) -> None:
+    def __init__(self, path: Path, stream: StreamPlan, offset: int, rows: int) -> None:
         self._path = str(path)
         self._digest = _file_digest(path)
         self._batches = pq.ParquetFile(path).iter_batches(batch_size=rows)
@@ -93,7 +127,7 @@ class _ParquetPartition(StatefulSourcePartition[SourceBatch, int]):
         assert isinstance(frame, pl.DataFrame)
         key = f"parquet:{self._digest}:{self._index}"
         self._index += 1
-        return [SourceBatch(key, self._stream, frame, self._path, self._index % PARQUET_GROUP == 0)]
+        return [SourceBatch(key, self._stream.name, frame, self._path, self._index % PARQUET_GROUP == 0)]
 
     @override
     def snapshot(self) -> int:
@@ -111,7 +145,9 @@ def _file_digest(path: Path) -> str:
 class FileSource(FixedPartitionedSource[SourceBatch, int]):
     """JSON-lines (``.jsonl``, ``.ndjson``, ``.json``) and Parquet files, one partition each."""
 
-    def __init__(self, paths: Sequence[Path], stream: str, *, chunk_bytes: int = CHUNK_BYTES, group_bytes: int = GROUP_BYTES) -> None:
+    def __init__(
+        self, paths: Sequence[Path], stream: StreamPlan, *, chunk_bytes: int = CHUNK_BYTES, group_bytes: int = GROUP_BYTES
+    ) -> None:
         for path in paths:
             if not path.is_file():
                 msg = f"cannot load {str(path)!r}: no such file"
