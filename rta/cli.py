@@ -191,3 +191,7 @@ def _cell(value: object) -> str:
 def main() -> None:
     """Entry point of the `rta` script."""
     app()
+
+
+if __name__ == "__main__":
+    main()

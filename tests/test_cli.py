@@ -142,3 +142,27 @@ def test_run_demo_for_a_few_seconds(project, client):
     assert stored >= 50_000
     result = rta("query", "visitors", "-p", str(project), "--last", "2d", "--grain", "1d", "--format", "json")
     assert sum(row["visitors"] for row in json.loads(result.output)) > 1_000
+
+
+@pytest.mark.store
+def test_a_second_process_is_told_who_owns_the_embedded_store(project, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "RTA_CLICKHOUSE_DSN"}
+    # Keep the client referenced: a collected client closes the store and releases its lock.
+    hold = "import sys, time; from rta.store.client import connect; c = connect(sys.argv[1]); c.command('SELECT 1')"
+    hold += "; print('ready', flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", hold, f"chdb://{project / 'data'}"], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        result = subprocess.run(
+            [sys.executable, "-m", "rta.cli", "query", "page_views", "-p", str(project)], capture_output=True, text=True, env=env
+        )
+        assert result.returncode == 2, (result.stdout, result.stderr, sorted(p.name for p in project.iterdir()))
+        assert f"is open in another process (pid {holder.pid})" in result.stderr
+        assert "stop `rta run` there, or point RTA_CLICKHOUSE_DSN at a ClickHouse server" in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +29,29 @@ def connect(dsn: str, **settings: Any) -> Client:
     try:
         return clickhouse_connect.get_client(dsn=dsn, settings=settings or None)
     except Exception as err:
-        text = str(err)
-        if "Cannot lock file" in text:
+        owner = _lock_owner(Path(dsn[len(EMBEDDED) :])) if dsn.startswith(EMBEDDED) else None
+        if owner is not None:
             msg = (
-                f"the embedded store {dsn!r} is open in another process (only one process may open a "
-                "chdb data dir); stop `rta run` there, or point RTA_CLICKHOUSE_DSN at a ClickHouse server"
+                f"the embedded store {dsn!r} is open in another process ({owner}); only one process may "
+                "open a chdb data dir: stop `rta run` there, or point RTA_CLICKHOUSE_DSN at a ClickHouse server"
             )
             raise BackendError(msg) from None
+        text = str(err)
         msg = f"cannot connect to ClickHouse at {dsn!r}: {text.splitlines()[0] if text else type(err).__name__}"
         raise BackendError(msg) from err
+
+
+def _lock_owner(data_dir: Path) -> str | None:
+    """Who holds the data dir's lock ("pid N"), or None when nobody does."""
+    status = data_dir / "status"
+    try:
+        with status.open("rb") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                pid = next((line.split(b":")[1].strip().decode() for line in handle.read().splitlines() if line.startswith(b"PID:")), "?")
+                return f"pid {pid}"
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    except FileNotFoundError:
+        return None
+    return None
