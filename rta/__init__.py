@@ -14,6 +14,7 @@ from rta.dsl import total as total
 
 __all__ = [
     "average",
+    "connect",
     "col",
     "count",
     "distinct",
@@ -25,6 +26,16 @@ __all__ = [
     "stream",
     "total",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The store and query layers load only when used: defining metrics stays light.
+    if name == "connect":
+        from rta.query.workspace import connect
+
+        return connect
+    msg = f"module 'rta' has no attribute {name!r}"
+    raise AttributeError(msg)
 
 
 def __dir__() -> list[str]:

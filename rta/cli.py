@@ -144,16 +144,19 @@ def run(
 
 @app.command()
 def query(
-    metric: Annotated[str, typer.Argument(help="Metric name.")],
+    metrics: Annotated[list[str], typer.Argument(help="Metric names.")],
     project: ProjectOpt = Path("."),
     last: Annotated[str, typer.Option(help="Time range back from now, e.g. 24h, 7d.")] = "7d",
-    grain: Annotated[str, typer.Option(help="Bucket size: 1m, 1h or 1d.")] = "1h",
+    grain: Annotated[str, typer.Option(help="Bucket size: auto, 1m, 1h or 1d.")] = "auto",
     by: Annotated[list[str] | None, typer.Option(help="Split by a dimension (repeatable).")] = None,
     where: Annotated[list[str] | None, typer.Option(help="Filter dim=value or dim=a,b (repeatable).")] = None,
+    compare: Annotated[str | None, typer.Option(help="previous_period, previous_day, previous_week or previous_year.")] = None,
+    top: Annotated[int | None, typer.Option(help="Keep the N largest groups of --by.")] = None,
+    explain: Annotated[bool, typer.Option(help="Tell which tables answered and what they read.")] = False,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
-    """Print a metric's series from the rollups."""
-    from rta.query.metric_query import query as run_query
+    """Print metrics by time bucket from the rollups."""
+    from rta.query.workspace import connect
 
     try:
         filters: dict[str, list[str]] = {}
@@ -162,10 +165,15 @@ def query(
             if not sep or not name or not value:
                 raise RtaError(f"--where takes dim=value or dim=a,b, got {item!r}")
             filters.setdefault(name.strip(), []).extend(v.strip() for v in value.split(","))
-        proj = _project(project)
-        frame = run_query(_store(proj), proj.plan, metric, last=last, grain=grain, by=by or [], where=filters)
+        ws = connect(project)
+        options = {"last": last, "grain": grain, "by": by or [], "where": filters, "compare": compare, "top": top}
+        # Explaining first answers from the store (a cache miss); the query then reads the cache.
+        explained = ws.explain(metrics, **options) if explain else None  # type: ignore[arg-type]
+        frame = ws.query(metrics, **options)  # type: ignore[arg-type]
     except RtaError as err:
         _fail(err)
+    if explained is not None:
+        typer.echo(str(explained), err=True)
     if fmt is Format.json:
         typer.echo(frame.write_json())
     elif fmt is Format.csv:

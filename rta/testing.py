@@ -16,6 +16,7 @@ from typing_extensions import override
 from rta.compiler.plan import Plan, RollupPlan
 from rta.dsl import aggregates as agg
 from rta.dsl.durations import GRAINS
+from rta.dsl.expr import Expr
 from rta.flows.filters import to_polars
 from rta.flows.sources import SourceBatch
 
@@ -103,3 +104,37 @@ def oracle(plan: Plan, rollup: RollupPlan, grain: str, events: pl.DataFrame, now
         exprs.append(_oracle_expr(name, m.aggregation, to_polars(m.where) if m.where is not None else None))
     keys = ["bucket", *rollup.dims]
     return accepted.with_columns(bucket, *(pl.col(d).fill_null("") for d in rollup.dims)).group_by(keys).agg(exprs).sort(keys)
+
+
+def oracle_query(
+    plan: Plan,
+    metrics: Sequence[str],
+    grain: str,
+    events: pl.DataFrame,
+    now: datetime,
+    *,
+    by: Sequence[str] = (),
+    where: Expr | None = None,
+) -> pl.DataFrame:
+    """What a metric query should return (without gap filling), by brute force over raw events."""
+    stream = next(iter(plan.streams))
+    ts = pl.col(stream.time)
+    epoch = ts.dt.epoch("ms")
+    now_ms = int(now.timestamp() * 1000)
+    keep = (epoch >= now_ms - stream.max_lateness_seconds * 1000) & (epoch <= now_ms + stream.max_future_seconds * 1000)
+    if where is not None:
+        keep = keep & to_polars(where)
+    step = GRAINS[grain]
+    bucket = ((ts.dt.epoch("s") // step) * step * 1000).cast(pl.Datetime("ms", "UTC")).alias("bucket")
+    found = [plan.definitions.metric(m) for m in metrics]
+    stored = list(dict.fromkeys(b for m in found for b in m.base_metrics()))
+    exprs = []
+    for m in stored:
+        assert m.aggregation is not None
+        exprs.append(_oracle_expr(m.name, m.aggregation, to_polars(m.where) if m.where is not None else None))
+    keys = ["bucket", *by]
+    frame = events.filter(keep).with_columns(bucket, *(pl.col(d).fill_null("") for d in by)).group_by(keys).agg(exprs)
+    from rta.query.metric_query import _formula
+
+    frame = frame.with_columns(_formula(m).alias(m.name) for m in found if m.formula is not None)
+    return frame.select(*keys, *metrics).sort(keys)

@@ -31,11 +31,16 @@ def _session_client(store_dsn: str) -> Iterator[Client]:
     client.close()
 
 
+def clear_store(client: Client) -> None:
+    """Drop every table and view of the session store."""
+    for (name,) in client.query("SELECT name FROM system.tables WHERE database = currentDatabase()").result_rows:
+        client.command(f"DROP TABLE IF EXISTS `{name}` SYNC")
+
+
 @pytest.fixture
 def client(_session_client: Client, store_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Client:
     """A client on an empty store; commands run in-process see the same store."""
-    for (name,) in _session_client.query("SELECT name FROM system.tables WHERE database = currentDatabase()").result_rows:
-        _session_client.command(f"DROP TABLE IF EXISTS `{name}` SYNC")
+    clear_store(_session_client)
     monkeypatch.setenv("RTA_CLICKHOUSE_DSN", store_dsn)
     return _session_client
 

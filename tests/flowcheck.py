@@ -21,7 +21,7 @@ UNIQ_SE = 1.04 / 64
 def read_rollup(client: Client, rollup: RollupPlan, grain: str, start: datetime, end: datetime) -> pl.DataFrame:
     table = rollup.table(grain)
     assert table is not None
-    q = MetricQuery("", start, end, grain, rollup.dims, ())
+    q = MetricQuery((), start, end, grain, rollup.dims, fill_gaps=False)
     names = list(dict.fromkeys(p.metric for p in rollup.parts))
     return fetch(client, q, Choice(rollup, table), names)
 

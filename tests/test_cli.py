@@ -99,7 +99,7 @@ def test_load_then_query_in_every_format(project, client, tmp_path):
         "csv",
     )
     frame = pl.read_csv(result.output.encode())
-    assert frame.columns == ["bucket", "country", "page_views"]
+    assert frame.columns == ["bucket", "country", "page_views", "final"]
     assert frame["page_views"].sum() == 49
 
     result = rta("query", "revenue", "-p", str(project), "--last", "1d", "--grain", "1h", "--where", "country=US,DE")
@@ -116,9 +116,9 @@ def test_load_then_query_in_every_format(project, client, tmp_path):
     ("args", "message"),
     [
         (["query", "pageviews"], "no metric named 'pageviews'; did you mean 'page_views'?"),
-        (["query", "page_views", "--by", "contry"], "cannot be split or filtered by 'contry'; did you mean 'country'?"),
-        (["query", "page_views", "--by", "path"], "no rollup answers 'page_views' at grain '1h' by ['path']"),
-        (["query", "page_views", "--grain", "5m"], "unknown grain '5m'; valid grains are: 1m, 1h, 1d"),
+        (["query", "page_views", "--by", "contry"], "cannot split or filter page_views by 'contry'; did you mean 'country'?"),
+        (["query", "page_views", "--by", "path"], "no rollup answers 'page_views' at grain '1d' by ['path']"),
+        (["query", "page_views", "--grain", "5m"], "unknown grain '5m'; valid grains are: auto, 1m, 1h, 1d"),
         (["query", "page_views", "--last", "a week"], "invalid time range (last): got 'a week'"),
         (["query", "page_views", "--where", "country"], "--where takes dim=value or dim=a,b, got 'country'"),
         (["load", "missing.jsonl"], "cannot load 'missing.jsonl': no such file"),
@@ -166,3 +166,32 @@ def test_a_second_process_is_told_who_owns_the_embedded_store(project, tmp_path)
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.store
+@pytest.mark.flow
+def test_query_explain_compare_and_top(project, client, tmp_path):
+    path = tmp_path / "events.jsonl"
+    _events(100).write_ndjson(path)
+    rta("load", str(path), "-p", str(project))
+    options = [
+        "--last",
+        "1d",
+        "--grain",
+        "1h",
+        "--by",
+        "country",
+        "--top",
+        "1",
+        "--compare",
+        "previous_day",
+        "--explain",
+        "--format",
+        "json",
+    ]
+    result = runner.invoke(app, ["query", "page_views", "revenue", "-p", str(project), *options])
+    assert result.exit_code == 0, result.output
+    assert "rta_traffic_1h_" in result.output and "rows" in result.output and "cache miss" in result.output
+    rows = json.loads(result.output[result.output.index("[") :])
+    assert {r["country"] for r in rows} == {"US"}  # the top country by page views
+    assert {"page_views", "revenue", "page_views_previous", "revenue_previous", "final"} <= set(rows[0])

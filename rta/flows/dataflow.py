@@ -88,8 +88,9 @@ def outcome_rows(parsed: Parsed, now: datetime) -> TableBatch:
             "stream": [parsed.stream] * len(outcomes),
             "outcome": list(outcomes),
             "events": pl.Series(list(outcomes.values()), dtype=pl.UInt64),
+            "last_seen": [now] * len(outcomes),
         },
-        schema_overrides={"minute": pl.Datetime("ms", "UTC")},
+        schema_overrides={"minute": pl.Datetime("ms", "UTC"), "last_seen": pl.Datetime("ms", "UTC")},
     )
     return TableBatch(parsed.key, parsed.partition, rows, parsed.flush, parsed.result.outcomes.get("accepted", 0))
 

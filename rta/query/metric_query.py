@@ -1,9 +1,14 @@
-"""Metric queries: a metric over a time range, by dimensions, with filters -> a Polars frame."""
+"""Metric queries: metrics over a time range, by dimensions, with filters -> a Polars frame.
+
+Each stored metric is answered by the table the planner picks; metrics on the same table
+share one SELECT; formulas are computed after merging their parts (never an average of
+ratios). Values are always bound as ``{name:Type}`` parameters.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -12,64 +17,115 @@ from clickhouse_connect.driver.client import Client
 
 from rta.compiler.plan import Part, Plan
 from rta.compiler.sql_filter import Params, filter_sql
+from rta.dsl import aggregates as agg
 from rta.dsl import expr as ex
 from rta.dsl.durations import GRAINS, parse_duration
 from rta.dsl.metric import Arith, Metric
 from rta.errors import DefinitionError, QueryError, did_you_mean
-from rta.query.planner import Choice, choose
+from rta.query.planner import Choice, auto_grain, choose
 
-Where = Mapping[str, "str | Sequence[str]"]
+Where = Mapping[str, "str | Sequence[str]"] | ex.Expr
+COMPARE_SHIFT = {"previous_period": None, "previous_day": 86400, "previous_week": 7 * 86400, "previous_year": 364 * 86400}
+# Empty buckets mean zero for these; for min, max, averages and quantiles they mean "no value".
+ZERO_WHEN_EMPTY = (agg.Count, agg.Sum, agg.Distinct)
 
 
 @dataclass(frozen=True, slots=True)
 class MetricQuery:
-    """One metric query, normalized: a half-open UTC range ``[start, end)``."""
+    """A checked query: a half-open UTC range ``[start, end)`` of whole buckets."""
 
-    metric: str
+    metrics: tuple[str, ...]
     start: datetime
     end: datetime
     grain: str
-    by: tuple[str, ...]
-    where: tuple[tuple[str, tuple[str, ...]], ...]
+    by: tuple[str, ...] = ()
+    where: ex.Expr | None = None
+    compare: str | None = None
+    top: int | None = None
+    order_by: str | None = None
+    fill_gaps: bool = True
+
+    @property
+    def dims(self) -> set[str]:
+        """Dimensions the query splits or filters by."""
+        return set(self.by) | (set(self.where.fields()) if self.where is not None else set())
+
+
+def _where_expr(where: Where | None) -> ex.Expr | None:
+    if where is None or isinstance(where, ex.Expr):
+        return where
+    node: ex.Expr | None = None
+    for name, value in where.items():
+        values = (value,) if isinstance(value, str) else tuple(value)
+        if not values:
+            msg = f"where={{{name!r}: []}} matches nothing; give at least one value"
+            raise QueryError(msg)
+        term: ex.Expr = ex.Compare(name, "==", values[0]) if len(values) == 1 else ex.IsIn(name, values)
+        node = term if node is None else ex.And(node, term)
+    return node
 
 
 def make_query(
     plan: Plan,
-    metric: str,
+    metrics: str | Sequence[str],
     *,
     last: str | None = "7d",
     start: datetime | None = None,
     end: datetime | None = None,
-    grain: str = "1h",
-    by: Sequence[str] = (),
+    grain: str = "auto",
+    by: str | Sequence[str] = (),
     where: Where | None = None,
+    compare: str | None = None,
+    top: int | None = None,
+    order_by: str | None = None,
+    fill_gaps: bool = True,
     now: datetime | None = None,
 ) -> MetricQuery:
     """Check a query against the definitions; errors name the bad value and the valid ones."""
-    found = plan.definitions.metric(metric)
-    if grain not in GRAINS:
-        msg = f"unknown grain {grain!r}; valid grains are: {', '.join(GRAINS)}"
+    names = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+    if not names:
+        msg = "no metrics asked for; pass metrics=['page_views', ...]"
         raise QueryError(msg)
-    streams = {b.stream.name for b in found.base_metrics() if b.stream}
-    dims = {d for s in plan.streams if s.name in streams for d in s.dims}
-    conditions = tuple((k, (v,) if isinstance(v, str) else tuple(v)) for k, v in (where or {}).items())
-    for name in (*by, *(k for k, _ in conditions)):
+    found = [plan.definitions.metric(n) for n in names]
+    splits = (by,) if isinstance(by, str) else tuple(by)
+    condition = _where_expr(where)
+    streams = {b.stream.name for m in found for b in m.base_metrics() if b.stream}
+    dims = sorted({d for s in plan.streams if s.name in streams for d in s.dims})
+    for name in (*splits, *(sorted(condition.fields()) if condition is not None else ())):
         if name not in dims:
-            msg = f"metric {metric!r} cannot be split or filtered by {name!r}; {did_you_mean(name, sorted(dims))}"
+            msg = f"cannot split or filter {', '.join(names)} by {name!r}; {did_you_mean(name, dims)}"
             raise QueryError(msg)
-    step = GRAINS[grain]
+    if compare is not None and compare not in COMPARE_SHIFT:
+        msg = f"unknown compare={compare!r}; valid values are: {', '.join(COMPARE_SHIFT)}"
+        raise QueryError(msg)
+    if top is not None and (not isinstance(top, int) or top < 1):
+        msg = f"top= takes a positive number of groups, got {top!r}"
+        raise QueryError(msg)
+    if order_by is not None and order_by not in names:
+        msg = f"order_by={order_by!r} is not among the metrics asked for: {', '.join(names)}"
+        raise QueryError(msg)
     now = now or datetime.now(UTC)
     stop = end or now
     try:
         begin = start or stop - timedelta(seconds=parse_duration(last or "7d", what="time range (last)"))
     except DefinitionError as err:
         raise QueryError(str(err)) from None
+    if begin >= stop:
+        msg = f"the time range is empty: start {begin.isoformat()} is not before end {stop.isoformat()}"
+        raise QueryError(msg)
+    age = int((now - begin).total_seconds())
+    split_dims = set(splits) | (set(condition.fields()) if condition is not None else set())
+    if grain == "auto":
+        stored = [b.name for m in found for b in m.base_metrics()]
+        grain = auto_grain(plan, stored, split_dims, int((stop - begin).total_seconds()), age)
+    if grain not in GRAINS:
+        msg = f"unknown grain {grain!r}; valid grains are: auto, {', '.join(GRAINS)}"
+        raise QueryError(msg)
+    step = GRAINS[grain]
     # Whole buckets: the range starts on a bucket boundary and includes the current bucket.
     first = datetime.fromtimestamp(int(begin.timestamp()) // step * step, UTC)
     after = datetime.fromtimestamp(-(-int(stop.timestamp()) // step) * step, UTC)
-    if after <= first:
-        after = first + timedelta(seconds=step)
-    return MetricQuery(metric, first, after, grain, tuple(by), conditions)
+    return MetricQuery(names, first, after, grain, splits, condition, compare, top, order_by, fill_gaps)
 
 
 def _merged(part: Part) -> exp.Expr:
@@ -87,40 +143,57 @@ def _value(choice: Choice, metric: str) -> exp.Expr:
     return only
 
 
-def stored_sql(q: MetricQuery, choice: Choice, metrics: Sequence[str]) -> tuple[exp.Select, dict[str, object]]:
-    """One SELECT of ``metrics`` (all stored in ``choice``) by bucket and ``q.by``, with parameters."""
+def stored_sql(q: MetricQuery, choice: Choice, metrics: Sequence[str], *, totals: bool = False) -> tuple[exp.Select, dict[str, object]]:
+    """One SELECT of ``metrics`` (stored in ``choice``) by bucket and ``q.by``; ``totals`` merges the whole range."""
     params = Params()
     bucket = exp.column("bucket")
-    step = exp.Interval(this=exp.Literal.number(GRAINS[q.grain]), unit=exp.var("SECOND"))
     dims = [exp.column(exp.to_identifier(d)) for d in q.by]
     conditions: list[exp.Expr] = [
         exp.GTE(this=bucket, expression=params.add(q.start.strftime("%Y-%m-%d %H:%M:%S"), "DateTime('UTC')")),
         exp.LT(this=bucket, expression=params.add(q.end.strftime("%Y-%m-%d %H:%M:%S"), "DateTime('UTC')")),
     ]
-    for name, values in q.where:
-        node = ex.IsIn(name, values) if len(values) > 1 else ex.Compare(name, "==", values[0])
-        conditions.append(filter_sql(node, params, as_string=frozenset({name})))
+    if q.where is not None:
+        conditions.append(filter_sql(q.where, params, as_string=frozenset(q.where.fields())))
+    keys: list[exp.Expr] = [] if totals else [exp.column("t")]
+    step = exp.Interval(this=exp.Literal.number(GRAINS[q.grain]), unit=exp.var("SECOND"))
+    time = [] if totals else [exp.alias_(exp.func("toStartOfInterval", bucket, step), "t")]
     select = (
-        exp.select(
-            exp.alias_(exp.func("toStartOfInterval", bucket, step), "t"),
-            *dims,
-            *(exp.alias_(_value(choice, m), m) for m in metrics),
-        )
+        exp.select(*time, *dims, *(exp.alias_(_value(choice, m), m) for m in metrics))
         .from_(exp.to_table(choice.table.table))
         .where(exp.and_(*conditions))
-        .group_by(exp.column("t"), *dims)
-        .order_by(exp.column("t"), *dims)
     )
+    if keys or dims:
+        select = select.group_by(*keys, *dims).order_by(*keys, *dims)
     return select, params.values
 
 
-def fetch(client: Client, q: MetricQuery, choice: Choice, metrics: Sequence[str]) -> pl.DataFrame:
-    """Run :func:`stored_sql`; columns ``bucket`` (UTC), the ``by`` dimensions, one per metric."""
-    select, params = stored_sql(q, choice, metrics)
-    frame = pl.from_arrow(client.query_arrow(select.sql(dialect="clickhouse"), parameters=params))
+@dataclass(frozen=True, slots=True)
+class Executed:
+    """What one SELECT cost, for explanations."""
+
+    table: str
+    sql: str
+    rows_read: int
+    bytes_read: int
+    seconds: float
+
+
+def fetch(
+    client: Client, q: MetricQuery, choice: Choice, metrics: Sequence[str], *, totals: bool = False, log: list[Executed] | None = None
+) -> pl.DataFrame:
+    """Run :func:`stored_sql`; columns ``bucket`` (UTC; absent for totals), the ``by`` dimensions, one per metric."""
+    select, params = stored_sql(q, choice, metrics, totals=totals)
+    sql = select.sql(dialect="clickhouse")
+    if log is not None:  # explain: run it once more through the path that reports what was read
+        summary = client.query(sql, parameters=params).summary or {}
+        read_rows, read_bytes = int(summary.get("read_rows", 0)), int(summary.get("read_bytes", 0))
+        log.append(Executed(choice.table.table, sql, read_rows, read_bytes, int(summary.get("elapsed_ns", 0)) / 1e9))
+    frame = pl.from_arrow(client.query_arrow(sql, parameters=params))
     assert isinstance(frame, pl.DataFrame)
-    time = (pl.col("t").cast(pl.Int64) * 1000).cast(pl.Datetime("ms", "UTC")).alias("bucket")
-    return frame.select(time, *(pl.col(d).cast(pl.String) for d in q.by), *(pl.col(m).cast(pl.Float64) for m in metrics))
+    columns = [pl.col(d).cast(pl.String) for d in q.by] + [pl.col(m).cast(pl.Float64) for m in metrics]
+    if not totals:  # DateTime arrives through Arrow as uint32 seconds
+        columns.insert(0, (pl.col("t").cast(pl.Int64) * 1000).cast(pl.Datetime("ms", "UTC")).alias("bucket"))
+    return frame.select(columns)
 
 
 def _formula(node: Arith | Metric | float) -> pl.Expr:
@@ -134,30 +207,95 @@ def _formula(node: Arith | Metric | float) -> pl.Expr:
     return {"+": left + right, "-": left - right, "*": left * right}[node.op]
 
 
-def run_query(client: Client, plan: Plan, q: MetricQuery) -> pl.DataFrame:
-    """Columns ``bucket``, the ``by`` dimensions and the metric; formulas from merged parts."""
-    metric = plan.definitions.metric(q.metric)
-    keys = ["bucket", *q.by]
-    dims = set(q.by) | {k for k, _ in q.where}
-    # Metrics answered by the same table share one query.
+def _stored(plan: Plan, q: MetricQuery) -> list[Metric]:
+    return list(dict.fromkeys(b for n in q.metrics for b in plan.definitions.metric(n).base_metrics()))
+
+
+def _fetch_all(client: Client, plan: Plan, q: MetricQuery, now: datetime, *, totals: bool, log: list[Executed] | None) -> pl.DataFrame:
+    keys = ([] if totals else ["bucket"]) + list(q.by)
+    age = int((now - q.start).total_seconds())
     tables: dict[Choice, list[str]] = {}
-    for base in metric.base_metrics():
-        tables.setdefault(choose(plan, base.name, q.grain, dims), []).append(base.name)
-    frames = [fetch(client, q, choice, names) for choice, names in tables.items()]
+    for base in _stored(plan, q):
+        tables.setdefault(choose(plan, base.name, q.grain, q.dims, age), []).append(base.name)
+    frames = [fetch(client, q, choice, names, totals=totals, log=log) for choice, names in tables.items()]
     joined = frames[0]
     for frame in frames[1:]:
-        joined = joined.join(frame, on=keys, how="full", coalesce=True)
-    if metric.formula is not None:
-        # Components are merged first, then combined: never an average of ratios.
-        joined = joined.with_columns(_formula(metric.formula).alias(metric.name))
-    return joined.select(*keys, metric.name).sort(keys)
+        joined = joined.join(frame, on=keys, how="full", coalesce=True) if keys else pl.concat([joined, frame], how="horizontal")
+    return joined
 
 
-def query(
-    client: Client,
-    plan: Plan,
-    metric: str,
-    **options: object,
+def _fill(plan: Plan, q: MetricQuery, frame: pl.DataFrame) -> pl.DataFrame:
+    """Every bucket of the range for every group seen; empty buckets are 0 where that is what they mean."""
+    step = GRAINS[q.grain]
+    buckets = pl.DataFrame(
+        {
+            "bucket": pl.datetime_range(
+                q.start, q.end - timedelta(seconds=step), timedelta(seconds=step), time_unit="ms", time_zone="UTC", eager=True
+            )
+        }
+    )
+    grid = buckets.join(frame.select(q.by).unique(), how="cross") if q.by else buckets
+    filled = grid.join(frame, on=["bucket", *q.by], how="left")
+    zeros = [m.name for m in _stored(plan, q) if isinstance(m.aggregation, ZERO_WHEN_EMPTY)]
+    return filled.with_columns(pl.col(zeros).fill_null(0.0)) if zeros else filled
+
+
+def run_query(
+    client: Client, plan: Plan, q: MetricQuery, *, now: datetime | None = None, log: list[Executed] | None = None
 ) -> pl.DataFrame:
-    """Query ``metric`` (see :func:`make_query` for the options) and return a Polars frame."""
-    return run_query(client, plan, make_query(plan, metric, **options))  # type: ignore[arg-type]
+    """Columns ``bucket``, the ``by`` dimensions, each metric (``<metric>_previous`` with ``compare``)."""
+    now = now or datetime.now(UTC)
+    keys = ["bucket", *q.by]
+    if q.top is not None and q.by:
+        ranked = q.order_by or q.metrics[0]
+        totals = _with_formulas(plan, q, _fetch_all(client, plan, q, now, totals=True, log=log))
+        leaders = totals.sort(ranked, descending=True, nulls_last=True).head(q.top).select(q.by)
+        q_top = replace(q, where=_and(q.where, _groups_filter(leaders)))
+        frame = _fetch_all(client, plan, q_top, now, totals=False, log=log)
+    else:
+        frame = _fetch_all(client, plan, q, now, totals=False, log=log)
+    if q.fill_gaps:
+        frame = _fill(plan, q, frame)
+    frame = _with_formulas(plan, q, frame)
+    if q.compare is not None:
+        shift = COMPARE_SHIFT[q.compare] or int((q.end - q.start).total_seconds())
+        earlier = replace(q, start=q.start - timedelta(seconds=shift), end=q.end - timedelta(seconds=shift), compare=None, top=None)
+        previous = run_query(client, plan, earlier, now=now, log=log).with_columns(pl.col("bucket") + timedelta(seconds=shift))
+        renamed = previous.select(*keys, *(pl.col(m).alias(f"{m}_previous") for m in q.metrics))
+        frame = frame.join(renamed, on=keys, how="left")
+    order = [pl.col(q.order_by).sum().over(q.by)] if q.order_by and q.by else []
+    columns = [*keys, *q.metrics, *(f"{m}_previous" for m in q.metrics if q.compare)]
+    result = frame.select(columns)
+    if order:
+        return result.sort(["bucket", *order], descending=[False, True])
+    return result.sort(keys)
+
+
+def _with_formulas(plan: Plan, q: MetricQuery, frame: pl.DataFrame) -> pl.DataFrame:
+    derived = [plan.definitions.metric(n) for n in q.metrics if plan.definitions.metric(n).formula is not None]
+    # Components are merged first, then combined: never an average of ratios.
+    return frame.with_columns(_formula(m).alias(m.name) for m in derived) if derived else frame
+
+
+def _and(left: ex.Expr | None, right: ex.Expr) -> ex.Expr:
+    return right if left is None else ex.And(left, right)
+
+
+def _groups_filter(groups: pl.DataFrame) -> ex.Expr:
+    """A filter matching exactly the given dimension combinations."""
+    if groups.is_empty():
+        return ex.IsIn(groups.columns[0], ("\x00no group\x00",))
+    node: ex.Expr | None = None
+    for row in groups.iter_rows(named=True):
+        term: ex.Expr | None = None
+        for name, value in row.items():
+            term = _and(term, ex.Compare(name, "==", value or ""))
+        assert term is not None
+        node = term if node is None else ex.Or(node, term)
+    assert node is not None
+    return node
+
+
+def query(client: Client, plan: Plan, metrics: str | Sequence[str], **options: object) -> pl.DataFrame:
+    """Query ``metrics`` (see :func:`make_query` for the options) and return a Polars frame."""
+    return run_query(client, plan, make_query(plan, metrics, **options))  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""Pick the table that answers a metric exactly: right parts, dimensions and grain, fewest rows."""
+"""Pick the table that answers a metric exactly: right parts, dimensions, grain and retention."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from rta.compiler.plan import GrainTable, Plan, RollupPlan
 from rta.dsl.durations import GRAINS
 from rta.errors import QueryError
+
+# grain="auto": the finest grain that keeps a chart readable for the range (at most ~360 points
+# for minutes, ~200 for hours); coarser when the metric has no table at that grain.
+AUTO_GRAIN_UP_TO = (("1m", 6 * 3600), ("1h", 8 * 86400), ("1d", None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,27 +21,42 @@ class Choice:
     table: GrainTable
 
 
-def choose(plan: Plan, metric: str, grain: str, dims: set[str]) -> Choice:
-    """The coarsest table whose grain divides ``grain`` and whose rollup has ``dims``; narrow rollups first."""
+def _candidates(plan: Plan, metric: str, grain: str, dims: set[str], age: int) -> list[tuple[int, int, Choice]]:
     want = GRAINS[grain]
-    candidates: list[tuple[int, int, Choice]] = []
+    found = []
     for rollup in plan.rollups:
         if not rollup.metric_parts(metric) or not dims <= set(rollup.dims):
             continue
         for table in rollup.tables:
             size = GRAINS[table.grain]
-            if want % size == 0:
-                candidates.append((-size, len(rollup.dims), Choice(rollup, table)))
-    if not candidates:
-        holders = [
-            f"{r.name} (by {', '.join(r.dims) or 'nothing'}; grains {', '.join(t.grain for t in r.tables)})"
-            for r in plan.rollups
-            if r.metric_parts(metric)
-        ]
+            # The table must hold the whole range: minute data beyond its retention falls back to hours.
+            if want % size == 0 and age <= table.ttl_seconds + size:
+                found.append((-size, len(rollup.dims), Choice(rollup, table)))
+    return sorted(found, key=lambda c: (c[0], c[1]))
+
+
+def choose(plan: Plan, metric: str, grain: str, dims: set[str], age: int = 0) -> Choice:
+    """The coarsest table whose grain divides ``grain``, whose rollup has ``dims`` and that keeps
+    data ``age`` seconds old; narrow rollups first (distinct counts are cheaper there)."""
+    found = _candidates(plan, metric, grain, dims, age)
+    if not found:
+        holders = []
+        for r in plan.rollups:
+            if r.metric_parts(metric):
+                kept = ", ".join(f"{t.grain} kept {t.ttl_seconds // 86400}d" for t in r.tables)
+                holders.append(f"{r.name} (by {', '.join(r.dims) or 'nothing'}; {kept})")
         msg = (
-            f"no rollup answers {metric!r} at grain {grain!r} by {sorted(dims) or 'nothing'}; "
-            f"rollups holding it: {'; '.join(holders)}; add the dimensions or grain to a rollup"
+            f"no rollup answers {metric!r} at grain {grain!r} by {sorted(dims) or 'nothing'} for data {age // 86400}d old; "
+            f"rollups holding it: {'; '.join(holders)}; add the dimensions or grain to a rollup, or ask for a coarser grain"
         )
         raise QueryError(msg)
-    candidates.sort(key=lambda c: (c[0], c[1]))
-    return candidates[0][2]
+    return found[0][2]
+
+
+def auto_grain(plan: Plan, metrics: list[str], dims: set[str], span: int, age: int) -> str:
+    """The grain for ``grain="auto"``: readable for ``span`` seconds, answerable for every metric."""
+    preferred = next(g for g, limit in AUTO_GRAIN_UP_TO if limit is None or span <= limit)
+    for grain in [g for g in GRAINS if GRAINS[g] >= GRAINS[preferred]]:
+        if all(_candidates(plan, m, grain, dims, age) for m in metrics):
+            return grain
+    return "1d"  # choose() then explains what is missing

@@ -2,7 +2,8 @@ CREATE TABLE IF NOT EXISTS rta_ingest_stats (
   minute DateTime('UTC'),
   stream LowCardinality(String),
   outcome LowCardinality(String),
-  events SimpleAggregateFunction(sum, UInt64)
+  events SimpleAggregateFunction(sum, UInt64),
+  last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
 )
 ENGINE=AggregatingMergeTree
 ORDER BY (stream, outcome, minute)

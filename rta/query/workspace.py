@@ -1,0 +1,128 @@
+"""The workspace: one project's definitions and store, queried from Python, the CLI and the API."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+from clickhouse_connect.driver.client import Client
+
+from rta.compiler.ddl import STATS_TABLE
+from rta.dsl.durations import GRAINS
+from rta.project import Project, load_project
+from rta.query.cache import QueryCache
+from rta.query.metric_query import Executed, MetricQuery, make_query, run_query
+from rta.store.client import connect as connect_store
+from rta.store.schema import apply
+
+# A bucket is final once the flow has written past its end by this much; later events still
+# count in their own bucket, but charts and alerts may treat the value as settled.
+FINAL_AFTER_SECONDS = 60
+CACHE_TTL = {"1m": 60.0, "1h": 300.0, "1d": 3600.0}  # seconds, tied to the grain
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """How current the store is: the flow's watermark, the newest settled minute, the lag."""
+
+    watermark: datetime | None
+    newest_final_minute: datetime | None
+    lag_seconds: float | None
+
+    def __str__(self) -> str:
+        if self.watermark is None:
+            return "no data written yet"
+        return f"written up to {self.watermark:%Y-%m-%d %H:%M:%S} UTC ({self.lag_seconds:.0f}s ago)"
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """What answering a query took: tables, rows and bytes read, time, cache."""
+
+    query: MetricQuery
+    executed: tuple[Executed, ...]
+    seconds: float
+    cache: str  # "hit" | "miss"
+
+    def __str__(self) -> str:
+        lines = [f"grain {self.query.grain}, {self.query.start:%Y-%m-%d %H:%M} to {self.query.end:%Y-%m-%d %H:%M} UTC, cache {self.cache}"]
+        lines += [f"  {e.table}: {e.rows_read:,} rows, {e.bytes_read:,} bytes read in {e.seconds * 1000:.1f} ms" for e in self.executed]
+        lines.append(f"total {self.seconds * 1000:.1f} ms")
+        return "\n".join(lines)
+
+
+@dataclass
+class Workspace:
+    """A project's metrics and store. Build it with :func:`connect`."""
+
+    project: Project
+    client: Client
+    cache: QueryCache[pl.DataFrame] = field(default_factory=QueryCache)
+
+    @property
+    def plan(self):  # type: ignore[no-untyped-def]
+        """The compiled plan."""
+        return self.project.plan
+
+    def freshness(self, now: datetime | None = None) -> Freshness:
+        """The flow's watermark (when it last wrote) and the newest minute that is final."""
+        now = now or datetime.now(UTC)
+        seen = self.client.query(f"SELECT max(last_seen), count() FROM {STATS_TABLE}").result_rows[0]
+        if not seen[1]:
+            return Freshness(None, None, None)
+        watermark = seen[0] if seen[0].tzinfo else seen[0].replace(tzinfo=UTC)
+        final = datetime.fromtimestamp((int(watermark.timestamp()) - FINAL_AFTER_SECONDS) // 60 * 60 - 60, UTC)
+        return Freshness(watermark, final, (now - watermark).total_seconds())
+
+    def query(self, metrics: str | list[str], *, cache: bool = True, now: datetime | None = None, **options: object) -> pl.DataFrame:
+        """Metrics by bucket (and dimensions) as a Polars frame, with a ``final`` column.
+
+        Options: ``last="7d"`` or ``start=``/``end=``, ``grain="auto"|"1m"|"1h"|"1d"``,
+        ``by=[dims]``, ``where={dim: value | [values]}`` or a filter such as
+        ``col("country") == "US"``, ``compare="previous_period"|"previous_day"|"previous_week"|"previous_year"``,
+        ``top=N``, ``order_by=metric``, ``fill_gaps=True``.
+        """
+        frame, _ = self._run(metrics, cache=cache, now=now, log=None, options=options)
+        return frame
+
+    def explain(self, metrics: str | list[str], *, cache: bool = True, now: datetime | None = None, **options: object) -> Explanation:
+        """Answer the query and tell which tables served it, what they read, how long it took."""
+        log: list[Executed] = []
+        started = time.perf_counter()
+        q, hit = self._run(metrics, cache=cache, now=now, log=log, options=options, want_query=True)
+        return Explanation(q, tuple(log), time.perf_counter() - started, "hit" if hit else "miss")
+
+    def _run(self, metrics, *, cache, now, log, options, want_query=False):  # type: ignore[no-untyped-def]
+        now = now or datetime.now(UTC)
+        q = make_query(self.plan, metrics, now=now, **options)
+
+        def compute() -> pl.DataFrame:
+            return self._with_final(run_query(self.client, self.plan, q, now=now, log=log), q, now)
+
+        if cache:
+            frame, hit = self.cache.get_or_compute(q, CACHE_TTL[q.grain], compute)
+        else:
+            frame, hit = compute(), False
+        return (q, hit) if want_query else (frame, hit)
+
+    def _with_final(self, frame: pl.DataFrame, q: MetricQuery, now: datetime) -> pl.DataFrame:
+        watermark = self.freshness(now).watermark
+        if watermark is None:
+            return frame.with_columns(pl.lit(False).alias("final"))
+        settled = watermark - timedelta(seconds=FINAL_AFTER_SECONDS + GRAINS[q.grain])
+        return frame.with_columns((pl.col("bucket") <= settled).alias("final"))
+
+
+def connect(project: str | Path = ".", *, dsn: str | None = None) -> Workspace:
+    """Open a project's workspace: its definitions and its store (created if missing).
+
+    >>> ws = connect("myshop")  # doctest: +SKIP
+    >>> ws.query("revenue", last="7d", by="country", top=5)  # doctest: +SKIP
+    """
+    loaded = load_project(project)
+    client = connect_store(dsn or loaded.dsn)
+    apply(loaded.plan, client)
+    return Workspace(loaded, client)

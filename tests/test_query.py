@@ -1,0 +1,204 @@
+"""Metric queries through the workspace: filters, splits, top-N, comparisons, gaps, finality, explain, cache."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import rta
+from rta import col
+from rta.errors import QueryError
+from rta.flows.demo import Population, generate
+from rta.flows.runner import run_flow
+from rta.query.metric_query import make_query
+from rta.testing import BatchSource, frame_batches, oracle_query
+from tests.conftest import ROOT, clear_store
+
+pytestmark = pytest.mark.store
+NOW = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def events():
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    now_ms = int(NOW.timestamp() * 1000)
+    return generate(Population(11, users=2_000), 6_000, now_ms - 2 * 86_400_000, now_ms - 60_000, rng, "q")
+
+
+@pytest.fixture(scope="module")
+def ws(_session_client, store_dsn, tmp_path_factory, events):
+    """One loaded store for the module: no test here writes to it."""
+    clear_store(_session_client)
+    project = tmp_path_factory.mktemp("query")
+    (project / "metrics").mkdir()
+    shutil.copy(ROOT / "rta" / "examples" / "shop.py", project / "metrics" / "shop.py")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RTA_CLICKHOUSE_DSN", store_dsn)
+        workspace = rta.connect(project)
+    frames = [events.slice(i, 1_000) for i in range(0, events.height, 1_000)]
+    run_flow(workspace.plan, BatchSource(frame_batches("events", frames)), workspace.client, clock=lambda: NOW)
+    return workspace
+
+
+def assert_frames_close(got: pl.DataFrame, want: pl.DataFrame, keys: list[str]) -> None:
+    assert got.select(keys).equals(want.select(keys))
+    for name in want.columns:
+        if name in keys:
+            continue
+        for g, w in zip(got[name].to_list(), want[name].to_list(), strict=True):
+            assert (g is None and w is None) or g == pytest.approx(w, rel=1e-9, abs=1e-9), (name, g, w)
+
+
+def test_several_metrics_split_and_filtered_equal_the_oracle(ws, events):
+    got = ws.query(
+        ["page_views", "revenue", "avg_load_ms"],
+        last="2d",
+        grain="1h",
+        by=["device"],
+        where={"country": ["US", "DE"]},
+        now=NOW,
+        fill_gaps=False,
+    )
+    want = oracle_query(
+        ws.plan, ["page_views", "revenue", "avg_load_ms"], "1h", events, NOW, by=["device"], where=col("country").isin(["US", "DE"])
+    )
+    assert_frames_close(got.drop("final"), want, ["bucket", "device"])
+
+
+def test_filter_expressions_and_formulas(ws, events):
+    where = ~col("device").isin(["mobile"]) & (col("country") != "US")
+    got = ws.query(["purchases", "revenue", "conversion"], last="2d", grain="1d", by="country", where=where, now=NOW, fill_gaps=False)
+    want = oracle_query(ws.plan, ["purchases", "revenue"], "1d", events, NOW, by=["country"], where=where)
+    assert_frames_close(got.select("bucket", "country", "purchases", "revenue"), want, ["bucket", "country"])
+    # conversion = merged purchases / merged visitors (a sketch): within 5% of the exact ratio
+    exact = oracle_query(ws.plan, ["conversion"], "1d", events, NOW, by=["country"], where=where)
+    for g, w in zip(got["conversion"].to_list(), exact["conversion"].to_list(), strict=True):
+        assert (g is None and w is None) or g == pytest.approx(w, rel=0.05)
+
+
+def test_gaps_are_filled_with_zero_only_where_that_is_the_meaning(ws):
+    frame = ws.query(["purchases", "biggest_order"], last="3h", grain="1m", where={"country": "MT"}, now=NOW + timedelta(seconds=25))
+    assert frame.height == 180 + 1  # every minute of the range, the current (partial) one included
+    assert frame["bucket"].is_sorted() and frame["bucket"].diff().drop_nulls().unique().to_list() == [timedelta(minutes=1)]
+    assert frame["purchases"].null_count() == 0  # an empty minute has 0 purchases ...
+    empty = frame.filter(pl.col("purchases") == 0)
+    assert empty.height and empty["biggest_order"].null_count() == empty.height  # ... and no biggest order
+
+
+def test_top_n_by_exact_range_totals(ws, events):
+    frame = ws.query(["revenue", "purchases"], last="2d", grain="1d", by="country", top=3, order_by="revenue", now=NOW, fill_gaps=False)
+    totals = oracle_query(ws.plan, ["revenue"], "1d", events, NOW, by=["country"]).group_by("country").agg(pl.col("revenue").sum())
+    leaders = totals.sort("revenue", descending=True).head(3)["country"].to_list()
+    assert sorted(frame["country"].unique().to_list()) == sorted(leaders)
+
+
+def test_compare_with_the_previous_period(ws):
+    now = NOW
+    frame = ws.query("page_views", last="12h", grain="1h", compare="previous_period", now=now)
+    earlier = ws.query("page_views", start=frame["bucket"][0] - timedelta(hours=13), end=frame["bucket"][0], grain="1h", now=now)
+    shifted = dict(zip((earlier["bucket"] + timedelta(hours=13)).to_list(), earlier["page_views"].to_list(), strict=True))
+    assert frame["page_views_previous"].to_list() == [shifted[b] for b in frame["bucket"].to_list()]
+
+
+@pytest.mark.parametrize(
+    ("last", "grain"), [("3h", "1m"), ("6h", "1m"), ("7h", "1h"), ("2d", "1h"), ("8d", "1h"), ("9d", "1d"), ("30d", "1d")]
+)
+def test_auto_grain(ws, last, grain):
+    assert ws.explain("page_views", last=last, now=NOW).query.grain == grain
+
+
+def test_minute_data_beyond_retention_falls_back_to_hours(ws):
+    explained = ws.explain("page_views", start=NOW - timedelta(days=8), end=NOW - timedelta(days=7, hours=20), now=NOW)
+    assert explained.query.grain == "1h"
+    with pytest.raises(QueryError, match=r"no rollup answers 'page_views' at grain '1m'.*1m kept 7d"):
+        ws.query("page_views", start=NOW - timedelta(days=8), end=NOW - timedelta(days=7, hours=20), grain="1m", now=NOW)
+
+
+def test_final_buckets_and_freshness(ws):
+    fresh = ws.freshness(now=NOW + timedelta(seconds=5))
+    assert fresh.watermark == NOW and fresh.lag_seconds == pytest.approx(5)
+    frame = ws.query("page_views", last="10m", grain="1m", now=NOW)
+    finals = dict(zip(frame["bucket"].to_list(), frame["final"].to_list(), strict=True))
+    assert finals[datetime(2026, 11, 28, 12, 28, tzinfo=UTC)] is True
+    assert finals[datetime(2026, 11, 28, 12, 29, tzinfo=UTC)] is False  # ended less than a minute before the watermark
+
+
+def test_explain_names_tables_and_what_they_read(ws):
+    first = ws.explain(["page_views", "visitors"], last="2d", grain="1h", by="country", now=NOW)
+    tables = {e.table for e in first.executed}
+    assert any(t.startswith("rta_traffic_1h_") for t in tables) and any(t.startswith("rta_audience_1h_") for t in tables)
+    assert all(e.rows_read > 0 and e.bytes_read > 0 for e in first.executed)
+    assert first.cache == "miss"
+    again = ws.explain(["page_views", "visitors"], last="2d", grain="1h", by="country", now=NOW)
+    assert again.cache == "hit" and "cache hit" in str(again)
+
+
+def test_concurrent_identical_queries_run_once(ws):
+    before = ws.cache.computed
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(ws.query("revenue", last="2d", grain="1h", now=NOW))) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 20 and all(r.equals(results[0]) for r in results)
+    assert ws.cache.computed == before + 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"metrics": "nope"}, "no metric named 'nope'"),
+        ({"metrics": "revenue", "compare": "last_week"}, "unknown compare='last_week'; valid values are: previous_period"),
+        ({"metrics": "revenue", "top": 0}, "top= takes a positive number of groups, got 0"),
+        ({"metrics": "revenue", "order_by": "visitors"}, "order_by='visitors' is not among the metrics asked for: revenue"),
+        ({"metrics": "revenue", "start": NOW, "end": NOW - timedelta(hours=1)}, "the time range is empty"),
+        ({"metrics": "revenue", "where": {"country": []}}, r"where=\{'country': \[\]\} matches nothing"),
+        ({"metrics": "revenue", "where": col("path") == "/"}, "no rollup answers 'revenue'"),
+    ],
+)
+def test_query_errors(ws, kwargs, message):
+    metrics = kwargs.pop("metrics")
+    with pytest.raises(Exception, match=message):
+        ws.query(metrics, now=NOW, **kwargs)
+
+
+EXACT = ["page_views", "purchases", "revenue", "biggest_order", "avg_load_ms", "clicks"]
+SKETCHED = ["visitors", "buyers", "conversion", "revenue_per_visitor"]
+filters = st.one_of(
+    st.none(),
+    st.lists(st.sampled_from(["US", "IN", "GB", "DE", "BR"]), min_size=1, max_size=3, unique=True).map(lambda cs: col("country").isin(cs)),
+    st.sampled_from(["mobile", "desktop"]).map(lambda d: col("device") == d),
+    st.sampled_from(["mobile", "tablet"]).map(lambda d: ~(col("device") == d) & (col("country") != "US")),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    metrics=st.lists(st.sampled_from(EXACT + SKETCHED), min_size=1, max_size=3, unique=True),
+    grain=st.sampled_from(["1m", "1h", "1d"]),
+    last=st.sampled_from(["3h", "1d", "2d"]),
+    by=st.lists(st.sampled_from(["country", "device"]), max_size=2, unique=True),
+    where=filters,
+)
+def test_any_query_equals_the_oracle(ws, events, metrics, grain, last, by, where):
+    got = ws.query(metrics, last=last, grain=grain, by=by, where=where, now=NOW, fill_gaps=False, cache=False)
+    q = make_query(ws.plan, metrics, last=last, grain=grain, by=by, where=where, now=NOW)
+    want = oracle_query(ws.plan, metrics, grain, events, NOW, by=by, where=where)
+    want = want.filter((pl.col("bucket") >= q.start) & (pl.col("bucket") < q.end))
+    keys = ["bucket", *by]
+    assert got.select(keys).equals(want.select(keys))  # the same buckets and groups, none missing or extra
+    for name in metrics:
+        for g, w in zip(got[name].to_list(), want[name].to_list(), strict=True):
+            if name in SKETCHED:
+                assert (g is None and w is None) or g == pytest.approx(w, rel=0.05, abs=1), (name, g, w)
+            else:
+                assert (g is None and w is None) or g == pytest.approx(w, rel=1e-9, abs=1e-9), (name, g, w)
