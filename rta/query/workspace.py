@@ -119,8 +119,10 @@ class Workspace:
 def connect(project: str | Path = ".", *, dsn: str | None = None) -> Workspace:
     """Open a project's workspace: its definitions and its store (created if missing).
 
-    >>> ws = connect("myshop")  # doctest: +SKIP
-    >>> ws.query("revenue", last="7d", by="country", top=5)  # doctest: +SKIP
+    Example (a project folder made by ``rta init myshop``; tests/test_query.py runs the same)::
+
+        ws = rta.connect("myshop")
+        ws.query("revenue", last="7d", by="country", top=5)
     """
     loaded = load_project(project)
     client = connect_store(dsn or loaded.dsn)
