@@ -174,6 +174,26 @@ def query(
         _fail(err)
     if explained is not None:
         typer.echo(str(explained), err=True)
+    _print(frame, fmt)
+
+
+@app.command()
+def sql(
+    statement: Annotated[str, typer.Argument(help="One SELECT; stream names stand for raw events, <rollup>_<grain> for rollups.")],
+    project: ProjectOpt = Path("."),
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+) -> None:
+    """Run a read-only SELECT over the project's tables, with time, row and memory limits."""
+    from rta.query.workspace import connect
+
+    try:
+        frame = connect(project).sql(statement)
+    except RtaError as err:
+        _fail(err)
+    _print(frame, fmt)
+
+
+def _print(frame, fmt: Format) -> None:  # type: ignore[no-untyped-def]
     if fmt is Format.json:
         typer.echo(frame.write_json())
     elif fmt is Format.csv:

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import polars as pl
 import pytest
 from clickhouse_connect.driver.client import Client
 
+import rta
 from rta.compiler import Plan, compile
 from rta.dsl.definitions import definitions
+from rta.flows.demo import Population, generate
+from rta.flows.runner import run_flow
 from rta.project import load_definitions
 from rta.store.client import connect
 from rta.store.schema import apply
+from rta.testing import BatchSource, frame_batches
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p for p in (ROOT / "rta" / "examples").glob("*.py") if not p.name.startswith("_"))
@@ -54,6 +61,34 @@ def shop(client: Client) -> Plan:
     plan = shop_plan()
     apply(plan, client)
     return plan
+
+
+QUERY_NOW = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def shop_events() -> pl.DataFrame:
+    """6,000 demo events over the two days before NOW."""
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    now_ms = int(QUERY_NOW.timestamp() * 1000)
+    return generate(Population(11, users=2_000), 6_000, now_ms - 2 * 86_400_000, now_ms - 60_000, rng, "q")
+
+
+@pytest.fixture(scope="module")
+def shop_ws(_session_client: Client, store_dsn: str, tmp_path_factory: pytest.TempPathFactory, shop_events: pl.DataFrame):  # type: ignore[no-untyped-def]
+    """One loaded store for the module: no test here writes to it."""
+    clear_store(_session_client)
+    project = tmp_path_factory.mktemp("query")
+    (project / "metrics").mkdir()
+    shutil.copy(ROOT / "rta" / "examples" / "shop.py", project / "metrics" / "shop.py")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RTA_CLICKHOUSE_DSN", store_dsn)
+        workspace = rta.connect(project)
+    frames = [shop_events.slice(i, 1_000) for i in range(0, shop_events.height, 1_000)]
+    run_flow(workspace.plan, BatchSource(frame_batches("events", frames)), workspace.client, clock=lambda: QUERY_NOW)
+    return workspace
 
 
 def pytest_configure(config: pytest.Config) -> None:

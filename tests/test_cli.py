@@ -195,3 +195,15 @@ def test_query_explain_compare_and_top(project, client, tmp_path):
     rows = json.loads(result.output[result.output.index("[") :])
     assert {r["country"] for r in rows} == {"US"}  # the top country by page views
     assert {"page_views", "revenue", "page_views_previous", "revenue_previous", "final"} <= set(rows[0])
+
+
+@pytest.mark.store
+@pytest.mark.flow
+def test_sql_console(project, client, tmp_path):
+    path = tmp_path / "events.jsonl"
+    _events(100).write_ndjson(path)
+    rta("load", str(path), "-p", str(project))
+    result = rta("sql", "SELECT event, count() AS n FROM events GROUP BY event ORDER BY event", "-p", str(project), "--format", "csv")
+    assert result.output == "event,n\npage_view,98\npurchase,2\n"
+    result = runner.invoke(app, ["sql", "DROP TABLE events", "-p", str(project)])
+    assert result.exit_code == 2 and "refused: DROP statements are not allowed" in result.output

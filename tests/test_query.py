@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -11,41 +10,24 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import rta
 from rta import col
 from rta.errors import QueryError
-from rta.flows.demo import Population, generate
-from rta.flows.runner import run_flow
 from rta.query.metric_query import make_query
-from rta.testing import BatchSource, frame_batches, oracle_query
-from tests.conftest import ROOT, clear_store
+from rta.testing import oracle_query
+from tests.conftest import QUERY_NOW
 
 pytestmark = pytest.mark.store
-NOW = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
+NOW = QUERY_NOW
 
 
 @pytest.fixture(scope="module")
-def events():
-    import numpy as np
-
-    rng = np.random.default_rng(11)
-    now_ms = int(NOW.timestamp() * 1000)
-    return generate(Population(11, users=2_000), 6_000, now_ms - 2 * 86_400_000, now_ms - 60_000, rng, "q")
+def events(shop_events):
+    return shop_events
 
 
 @pytest.fixture(scope="module")
-def ws(_session_client, store_dsn, tmp_path_factory, events):
-    """One loaded store for the module: no test here writes to it."""
-    clear_store(_session_client)
-    project = tmp_path_factory.mktemp("query")
-    (project / "metrics").mkdir()
-    shutil.copy(ROOT / "rta" / "examples" / "shop.py", project / "metrics" / "shop.py")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("RTA_CLICKHOUSE_DSN", store_dsn)
-        workspace = rta.connect(project)
-    frames = [events.slice(i, 1_000) for i in range(0, events.height, 1_000)]
-    run_flow(workspace.plan, BatchSource(frame_batches("events", frames)), workspace.client, clock=lambda: NOW)
-    return workspace
+def ws(shop_ws):
+    return shop_ws
 
 
 def assert_frames_close(got: pl.DataFrame, want: pl.DataFrame, keys: list[str]) -> None:

@@ -12,8 +12,10 @@ from clickhouse_connect.driver.client import Client
 
 from rta.compiler.ddl import STATS_TABLE
 from rta.dsl.durations import GRAINS
+from rta.errors import QueryError
 from rta.project import Project, load_project
 from rta.query.cache import QueryCache
+from rta.query.console import ConsoleLimits, run_sql
 from rta.query.metric_query import Executed, MetricQuery, make_query, run_query
 from rta.store.client import connect as connect_store
 from rta.store.schema import apply
@@ -60,7 +62,26 @@ class Workspace:
 
     project: Project
     client: Client
+    dsn: str
     cache: QueryCache[pl.DataFrame] = field(default_factory=QueryCache)
+    limits: ConsoleLimits = field(default_factory=ConsoleLimits)
+    _readonly: Client | None = field(default=None, repr=False)
+
+    def sql(self, text: str) -> pl.DataFrame:
+        """Run one read-only SELECT over the project's tables (stream names stand for raw events,
+        ``<rollup>_<grain>`` for rollup tables) with time, row and memory limits."""
+        if self._readonly is None:
+            # A separate client: read-only settings on a shared one would stick (FIELD-NOTES).
+            self._readonly = connect_store(self.dsn, **self.limits.settings())
+        try:
+            return run_sql(self._readonly, self.plan, text)
+        except QueryError as err:
+            if not str(err).startswith("refused"):
+                # Measured on chdb: after a failed query the client's next result is a stale
+                # buffer ("Invalid flatbuffers message"), so a failed statement retires the client.
+                self._readonly.close()
+                self._readonly = None
+            raise
 
     @property
     def plan(self):  # type: ignore[no-untyped-def]
@@ -125,6 +146,7 @@ def connect(project: str | Path = ".", *, dsn: str | None = None) -> Workspace:
         ws.query("revenue", last="7d", by="country", top=5)
     """
     loaded = load_project(project)
-    client = connect_store(dsn or loaded.dsn)
+    store = dsn or loaded.dsn
+    client = connect_store(store)
     apply(loaded.plan, client)
-    return Workspace(loaded, client)
+    return Workspace(loaded, client, store)
