@@ -36,19 +36,25 @@ class Params:
         return exp.Placeholder(this=name, kind=exp.DataType.build(type_, dialect="clickhouse"))
 
 
-def filter_sql(node: ex.Expr, params: Params, *, as_string: frozenset[str] = frozenset()) -> exp.Expr:
-    """Translate a filter; fields in ``as_string`` are compared as strings (dimensions)."""
+def filter_sql(node: ex.Expr, params: Params, *, as_string: frozenset[str] = frozenset(), table: str | None = None) -> exp.Expr:
+    """Translate a filter; fields in ``as_string`` are compared as strings (dimensions).
+
+    ``table`` qualifies column names, so output aliases of the same name cannot capture them.
+    """
+
+    def column(name: str) -> exp.Column:
+        return exp.column(exp.to_identifier(name), table=exp.to_identifier(table) if table else None)
 
     def visit(n: ex.Expr) -> exp.Expr:
         match n:
             case ex.Compare(field=f, op=op, value=v):
                 typ = "String" if f in as_string else _type_of(v)
                 value = str(v) if typ == "String" else v
-                return _COMPARE[op](this=exp.column(exp.to_identifier(f)), expression=params.add(value, typ))
+                return _COMPARE[op](this=column(f), expression=params.add(value, typ))
             case ex.IsIn(field=f, values=vs):
                 typ = "String" if f in as_string else _type_of(vs[0])
                 items = [str(v) for v in vs] if typ == "String" else list(vs)
-                return exp.In(this=exp.column(exp.to_identifier(f)), field=params.add(items, f"Array({typ})"))
+                return exp.In(this=column(f), field=params.add(items, f"Array({typ})"))
             case ex.And(left=a, right=b):
                 return exp.and_(visit(a), visit(b))
             case ex.Or(left=a, right=b):

@@ -135,7 +135,8 @@ def _merged(part: Part) -> exp.Expr:
     return exp.func(part.kind.merge, column)
 
 
-def _value(choice: Choice, metric: str) -> exp.Expr:
+def metric_value(choice: Choice, metric: str) -> exp.Expr:
+    """A stored metric merged from its parts in ``choice``'s table."""
     parts = {p.kind.suffix: _merged(p) for p in choice.rollup.metric_parts(metric)}
     if "sum" in parts and "n" in parts:  # an average: merged sum / merged count
         return exp.Div(this=parts["sum"], expression=exp.func("nullIf", parts["n"], exp.Literal.number(0)))
@@ -158,7 +159,7 @@ def stored_sql(q: MetricQuery, choice: Choice, metrics: Sequence[str], *, totals
     step = exp.Interval(this=exp.Literal.number(GRAINS[q.grain]), unit=exp.var("SECOND"))
     time = [] if totals else [exp.alias_(exp.func("toStartOfInterval", bucket, step), "t")]
     select = (
-        exp.select(*time, *dims, *(exp.alias_(_value(choice, m), m) for m in metrics))
+        exp.select(*time, *dims, *(exp.alias_(metric_value(choice, m), m) for m in metrics))
         .from_(exp.to_table(choice.table.table))
         .where(exp.and_(*conditions))
     )

@@ -14,6 +14,7 @@ from rta.compiler.ddl import STATS_TABLE
 from rta.dsl.durations import GRAINS
 from rta.errors import QueryError
 from rta.project import Project, load_project
+from rta.query.adhoc import AdhocQuery, events_query, rollup_query
 from rta.query.cache import QueryCache
 from rta.query.console import ConsoleLimits, run_sql
 from rta.query.metric_query import Executed, MetricQuery, make_query, run_query
@@ -67,20 +68,55 @@ class Workspace:
     limits: ConsoleLimits = field(default_factory=ConsoleLimits)
     _readonly: Client | None = field(default=None, repr=False)
 
-    def sql(self, text: str) -> pl.DataFrame:
-        """Run one read-only SELECT over the project's tables (stream names stand for raw events,
-        ``<rollup>_<grain>`` for rollup tables) with time, row and memory limits."""
+    @property
+    def events(self) -> AdhocQuery:
+        """An ad-hoc query over the (only) stream's raw events; see :meth:`stream` for several."""
+        if len(self.plan.streams) != 1:
+            msg = f"the project has streams {[s.name for s in self.plan.streams]}; pick one with ws.stream(name)"
+            raise QueryError(msg)
+        return self.stream(self.plan.streams[0].name)
+
+    def stream(self, name: str) -> AdhocQuery:
+        """An ad-hoc query over a stream's raw events."""
+        self.project.definitions.stream(name)
+        return events_query(self.plan, self.plan.stream(name), self._run_readonly)
+
+    def rollup(self, name: str, grain: str) -> AdhocQuery:
+        """An ad-hoc query over one rollup table; aggregate metrics by name."""
+        return rollup_query(self.plan, name, grain, self._run_readonly)
+
+    def _readonly_client(self) -> Client:
         if self._readonly is None:
             # A separate client: read-only settings on a shared one would stick (FIELD-NOTES).
             self._readonly = connect_store(self.dsn, **self.limits.settings())
+        return self._readonly
+
+    def _run_readonly(self, sql: str, params: dict[str, object]) -> pl.DataFrame:
         try:
-            return run_sql(self._readonly, self.plan, text)
+            frame = pl.from_arrow(self._readonly_client().query_arrow(sql, parameters=params))
+        except Exception as err:
+            self._retire_readonly()
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            msg = f"the query failed: {first}"
+            raise QueryError(msg) from None
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    def _retire_readonly(self) -> None:
+        # Measured on chdb: after a failed query the client's next result is a stale buffer
+        # ("Invalid flatbuffers message"), so a failed statement retires the client.
+        if self._readonly is not None:
+            self._readonly.close()
+            self._readonly = None
+
+    def sql(self, text: str) -> pl.DataFrame:
+        """Run one read-only SELECT over the project's tables (stream names stand for raw events,
+        ``<rollup>_<grain>`` for rollup tables) with time, row and memory limits."""
+        try:
+            return run_sql(self._readonly_client(), self.plan, text)
         except QueryError as err:
             if not str(err).startswith("refused"):
-                # Measured on chdb: after a failed query the client's next result is a stale
-                # buffer ("Invalid flatbuffers message"), so a failed statement retires the client.
-                self._readonly.close()
-                self._readonly = None
+                self._retire_readonly()
             raise
 
     @property
