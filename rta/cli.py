@@ -5,16 +5,22 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
 from rta.errors import RtaError
 
 app = typer.Typer(help="rta: real-time analytics with metrics as code.", no_args_is_help=True, add_completion=False)
+keys_app = typer.Typer(help="API keys: read keys query, write keys only ingest.", no_args_is_help=True)
+serve_app = typer.Typer(help="Serve one face of rta on its own.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(serve_app, name="serve")
 ProjectOpt = Annotated[Path, typer.Option("--project", "-p", help="Project folder (holds rta.toml and metrics/).")]
 
 
@@ -24,7 +30,7 @@ class Format(StrEnum):
     csv = "csv"
 
 
-def _fail(err: Exception) -> None:
+def _fail(err: Exception) -> NoReturn:
     typer.echo(f"error: {err}", err=True)
     raise typer.Exit(2)
 
@@ -113,6 +119,7 @@ def load(
 def run(
     project: ProjectOpt = Path("."),
     demo: Annotated[bool, typer.Option(help="Generate realistic shop traffic.")] = False,
+    port: Annotated[int, typer.Option(help="Port of the query API served beside the flow (0: none).")] = 8765,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
     rate: Annotated[int, typer.Option(help="Demo events per second.")] = 20_000,
     history: Annotated[str | None, typer.Option(help="Backfill demo history first, e.g. 7d.")] = None,
@@ -138,8 +145,39 @@ def run(
     if duration is not None:
         threading.Timer(duration, stop.set).start()
     typer.echo(f"rta: flowing demo traffic into {proj.dsn} (Ctrl-C stops)", err=True)
-    stats = run_flow(proj.plan, source, client, report=_reporter())
+    with _query_api(proj, client, port):
+        stats = run_flow(proj.plan, source, client, report=_reporter())
     typer.echo("\n" + summary(stats), err=True)
+
+
+@contextmanager
+def _query_api(proj, client, port: int) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """Serve the query API beside the flow and publish where, so other processes query through it."""
+    if not port:
+        yield
+        return
+    import json
+    import os
+
+    from rta.query.api import QueryApi, serve_in_thread
+    from rta.query.keys import KeyStore
+    from rta.query.remote import RUN_FILE
+    from rta.query.workspace import Workspace
+
+    keys = KeyStore(proj.root)
+    key, secret = keys.create("read", "rta run (this process)")
+    url = f"http://127.0.0.1:{port}"
+    _, stop_api = serve_in_thread(QueryApi(Workspace(proj, client, proj.dsn), keys), port=port)
+    run_file = proj.root / RUN_FILE
+    run_file.write_text(json.dumps({"pid": os.getpid(), "url": url, "key": secret}))
+    os.chmod(run_file, 0o600)
+    typer.echo(f"rta: query API on {url} (other processes use it automatically)", err=True)
+    try:
+        yield
+    finally:
+        run_file.unlink(missing_ok=True)
+        keys.revoke(key.id)
+        stop_api()
 
 
 @app.command()
@@ -214,6 +252,70 @@ def _cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:,.0f}" if value.is_integer() and abs(value) < 1e15 else f"{value:,.4g}"
     return str(value)
+
+
+def _keys(project: Path):  # type: ignore[no-untyped-def]
+    from rta.query.keys import KeyStore
+
+    if not project.is_dir():
+        _fail(RtaError(f"project folder {str(project)!r} does not exist; create one with `rta init {project}`"))
+    return KeyStore(project.resolve())
+
+
+@keys_app.command("create")
+def keys_create(
+    kind: Annotated[str, typer.Argument(help="read (queries, dashboards) or write (ingest only).")],
+    project: ProjectOpt = Path("."),
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "",
+) -> None:
+    """Create a key; its secret is printed once."""
+    try:
+        key, secret = _keys(project).create(kind, name)  # type: ignore[arg-type]
+    except RtaError as err:
+        _fail(err)
+    typer.echo(secret)
+    typer.echo(f"created {key.kind} key {key.id} ({key.name}); store the secret now, it is not shown again", err=True)
+
+
+@keys_app.command("list")
+def keys_list(project: ProjectOpt = Path(".")) -> None:
+    """List keys (ids, kinds, names; never secrets)."""
+    for key in _keys(project).list():
+        state = f"revoked {key.revoked}" if key.revoked else "active"
+        typer.echo(f"{key.id}  {key.kind:<5}  {key.name:<20}  created {key.created}  {state}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")], project: ProjectOpt = Path(".")) -> None:
+    """Revoke a key; it stops working at once."""
+    try:
+        key = _keys(project).revoke(key_id)
+    except RtaError as err:
+        _fail(err)
+    typer.echo(f"revoked {key.kind} key {key.id} ({key.name})")
+
+
+@serve_app.command("query")
+def serve_query(
+    project: ProjectOpt = Path("."),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+) -> None:
+    """Serve the REST query API (owns the embedded store while it runs)."""
+    import uvicorn
+
+    from rta.query.api import QueryApi
+    from rta.query.keys import KeyStore
+    from rta.query.workspace import Workspace, connect
+
+    try:
+        ws = connect(project)
+        if not isinstance(ws, Workspace):
+            raise RtaError(f"the store is owned by the rta run serving {ws.url}; its query API is already up")
+    except RtaError as err:
+        _fail(err)
+    typer.echo(f"rta: query API on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
+    uvicorn.run(QueryApi(ws, KeyStore(ws.project.root)), host=host, port=port, log_level="warning", lifespan="off")
 
 
 def main() -> None:

@@ -207,3 +207,69 @@ def test_sql_console(project, client, tmp_path):
     assert result.output == "event,n\npage_view,98\npurchase,2\n"
     result = runner.invoke(app, ["sql", "DROP TABLE events", "-p", str(project)])
     assert result.exit_code == 2 and "refused: DROP statements are not allowed" in result.output
+
+
+@pytest.mark.core
+def test_keys_create_list_revoke(project):
+    created = runner.invoke(app, ["keys", "create", "read", "-p", str(project), "--name", "dashboards"])
+    assert created.exit_code == 0 and created.stdout.startswith("rta_read_")
+    listing = rta("keys", "list", "-p", str(project)).output
+    key_id = listing.split()[0]
+    assert "read" in listing and "dashboards" in listing and "active" in listing and created.stdout.strip() not in listing
+    assert "revoked read key" in rta("keys", "revoke", key_id, "-p", str(project)).output
+    assert "revoked 20" in rta("keys", "list", "-p", str(project)).output
+    bad = runner.invoke(app, ["keys", "create", "admin", "-p", str(project)])
+    assert bad.exit_code == 2 and "unknown key kind 'admin'; valid kinds are: read, write" in bad.output
+    missing = runner.invoke(app, ["keys", "revoke", "nope", "-p", str(project)])
+    assert missing.exit_code == 2 and "no key with id 'nope'" in missing.output
+
+
+@pytest.mark.store
+@pytest.mark.flow
+def test_other_processes_query_through_the_running_flow(project, tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "RTA_CLICKHOUSE_DSN"}
+    cmd = [sys.executable, "-m", "rta.cli", "run", "--demo", "-p", str(project), "--rate", "2000", "--port", str(port), "--history", "1h"]
+    runner_process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    run_file = project / ".rta" / "run.json"
+    try:
+        deadline = time.monotonic() + 60
+        while not run_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert run_file.exists(), runner_process.stderr.read() if runner_process.poll() is not None else "no run file"
+        time.sleep(2)  # let the backfill land
+        query = [
+            sys.executable,
+            "-m",
+            "rta.cli",
+            "query",
+            "page_views",
+            "-p",
+            str(project),
+            "--last",
+            "2h",
+            "--grain",
+            "1h",
+            "--format",
+            "json",
+        ]
+        result = subprocess.run(query, capture_output=True, text=True, env=env, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert sum(r["page_views"] for r in json.loads(result.stdout)) > 0
+        sql = [sys.executable, "-m", "rta.cli", "sql", "SELECT count() AS n FROM events", "-p", str(project), "--format", "csv"]
+        result = subprocess.run(sql, capture_output=True, text=True, env=env, timeout=60)
+        assert result.returncode == 0 and int(result.stdout.splitlines()[1]) > 0, result.stderr
+    finally:
+        runner_process.send_signal(signal.SIGTERM)
+        runner_process.wait(timeout=30)
+    assert not run_file.exists()  # gone with the process, and its key revoked
+    assert "revoked" in rta("keys", "list", "-p", str(project)).output

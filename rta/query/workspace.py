@@ -12,12 +12,13 @@ from clickhouse_connect.driver.client import Client
 
 from rta.compiler.ddl import STATS_TABLE
 from rta.dsl.durations import GRAINS
-from rta.errors import QueryError
+from rta.errors import BackendError, QueryError
 from rta.project import Project, load_project
 from rta.query.adhoc import AdhocQuery, events_query, rollup_query
 from rta.query.cache import QueryCache
 from rta.query.console import ConsoleLimits, run_sql
 from rta.query.metric_query import Executed, MetricQuery, make_query, run_query
+from rta.query.remote import RemoteWorkspace, read_run_file
 from rta.store.client import connect as connect_store
 from rta.store.schema import apply
 
@@ -55,6 +56,15 @@ class Explanation:
         lines += [f"  {e.table}: {e.rows_read:,} rows, {e.bytes_read:,} bytes read in {e.seconds * 1000:.1f} ms" for e in self.executed]
         lines.append(f"total {self.seconds * 1000:.1f} ms")
         return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A query's frame, the checked query, and whether the cache answered it."""
+
+    frame: pl.DataFrame
+    query: MetricQuery
+    cache_hit: bool
 
 
 @dataclass
@@ -134,6 +144,13 @@ class Workspace:
         final = datetime.fromtimestamp((int(watermark.timestamp()) - FINAL_AFTER_SECONDS) // 60 * 60 - 60, UTC)
         return Freshness(watermark, final, (now - watermark).total_seconds())
 
+    def answer(self, metrics: str | list[str], *, cache: bool = True, now: datetime | None = None, **options: object) -> Answer:
+        """Like :meth:`query`, with the checked query and whether the cache answered."""
+        now = now or datetime.now(UTC)
+        q = make_query(self.plan, metrics, now=now, **options)  # type: ignore[arg-type]
+        frame, hit = self._cached(q, cache, now, None)
+        return Answer(frame, q, hit)
+
     def query(self, metrics: str | list[str], *, cache: bool = True, now: datetime | None = None, **options: object) -> pl.DataFrame:
         """Metrics by bucket (and dimensions) as a Polars frame, with a ``final`` column.
 
@@ -142,28 +159,24 @@ class Workspace:
         ``col("country") == "US"``, ``compare="previous_period"|"previous_day"|"previous_week"|"previous_year"``,
         ``top=N``, ``order_by=metric``, ``fill_gaps=True``.
         """
-        frame, _ = self._run(metrics, cache=cache, now=now, log=None, options=options)
-        return frame
+        return self.answer(metrics, cache=cache, now=now, **options).frame
 
     def explain(self, metrics: str | list[str], *, cache: bool = True, now: datetime | None = None, **options: object) -> Explanation:
         """Answer the query and tell which tables served it, what they read, how long it took."""
         log: list[Executed] = []
         started = time.perf_counter()
-        q, hit = self._run(metrics, cache=cache, now=now, log=log, options=options, want_query=True)
+        now = now or datetime.now(UTC)
+        q = make_query(self.plan, metrics, now=now, **options)  # type: ignore[arg-type]
+        _, hit = self._cached(q, cache, now, log)
         return Explanation(q, tuple(log), time.perf_counter() - started, "hit" if hit else "miss")
 
-    def _run(self, metrics, *, cache, now, log, options, want_query=False):  # type: ignore[no-untyped-def]
-        now = now or datetime.now(UTC)
-        q = make_query(self.plan, metrics, now=now, **options)
-
+    def _cached(self, q: MetricQuery, cache: bool, now: datetime, log: list[Executed] | None) -> tuple[pl.DataFrame, bool]:
         def compute() -> pl.DataFrame:
             return self._with_final(run_query(self.client, self.plan, q, now=now, log=log), q, now)
 
         if cache:
-            frame, hit = self.cache.get_or_compute(q, CACHE_TTL[q.grain], compute)
-        else:
-            frame, hit = compute(), False
-        return (q, hit) if want_query else (frame, hit)
+            return self.cache.get_or_compute(q, CACHE_TTL[q.grain], compute)
+        return compute(), False
 
     def _with_final(self, frame: pl.DataFrame, q: MetricQuery, now: datetime) -> pl.DataFrame:
         watermark = self.freshness(now).watermark
@@ -173,7 +186,7 @@ class Workspace:
         return frame.with_columns((pl.col("bucket") <= settled).alias("final"))
 
 
-def connect(project: str | Path = ".", *, dsn: str | None = None) -> Workspace:
+def connect(project: str | Path = ".", *, dsn: str | None = None) -> Workspace | RemoteWorkspace:
     """Open a project's workspace: its definitions and its store (created if missing).
 
     Example (a project folder made by ``rta init myshop``; tests/test_query.py runs the same)::
@@ -183,6 +196,13 @@ def connect(project: str | Path = ".", *, dsn: str | None = None) -> Workspace:
     """
     loaded = load_project(project)
     store = dsn or loaded.dsn
-    client = connect_store(store)
+    try:
+        client = connect_store(store)
+    except BackendError as err:
+        # Only one process may open an embedded store: if `rta run` owns it, ask its API.
+        run = read_run_file(loaded.root)
+        if "open in another process" in str(err) and run is not None:
+            return RemoteWorkspace(loaded, run["url"], run["key"])
+        raise
     apply(loaded.plan, client)
     return Workspace(loaded, client, store)

@@ -27,7 +27,9 @@ def connect(dsn: str, **settings: Any) -> Client:
     if dsn.startswith(EMBEDDED) and dsn != "chdb://memory":
         Path(dsn[len(EMBEDDED) :]).mkdir(parents=True, exist_ok=True)
     try:
-        return clickhouse_connect.get_client(dsn=dsn, settings=settings or None)
+        client = clickhouse_connect.get_client(dsn=dsn, settings=settings or None)
+        client.command("SELECT 1")  # chdb opens its data dir lazily: surface a locked dir here
+        return client
     except Exception as err:
         owner = _lock_owner(Path(dsn[len(EMBEDDED) :])) if dsn.startswith(EMBEDDED) else None
         if owner is not None:

@@ -1,0 +1,313 @@
+"""The REST query API: metric queries, the SQL console, freshness; JSON or Arrow IPC.
+
+A small raw ASGI app (the fastest option measured here, see FIELD-NOTES) served by uvicorn.
+Queries run on a thread pool; identical concurrent queries coalesce in the workspace cache
+(single flight), so a burst of dashboards costs one ClickHouse query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+import polars as pl
+import pyarrow as pa
+
+from rta.errors import RtaError
+from rta.query.keys import KeyStore
+from rta.query.workspace import Workspace
+
+log = logging.getLogger("rta.api")
+ARROW = "application/vnd.apache.arrow.stream"
+MAX_BODY = 1_000_000
+Scope = dict[str, Any]
+Handler = Callable[[dict[str, Any]], Any]
+
+
+class HttpError(Exception):
+    """An HTTP error with a reason for the client."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _split(values: list[str]) -> list[str]:
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+def _query_options(params: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """Metric query options from a JSON body or query-string lists."""
+
+    def one(name: str) -> Any:
+        value = params.get(name)
+        return value[-1] if isinstance(value, list) and value and name not in ("metrics", "by", "where") else value
+
+    metrics = params.get("metrics")
+    metrics = _split(metrics) if isinstance(metrics, list) else [metrics] if isinstance(metrics, str) else None
+    if not metrics:
+        raise HttpError(400, "metrics is required, e.g. ?metrics=page_views,revenue")
+    options: dict[str, Any] = {}
+    for name in ("last", "grain", "compare", "order_by"):
+        if one(name) is not None:
+            options[name] = str(one(name))
+    for name in ("start", "end"):
+        if one(name) is not None:
+            try:
+                options[name] = datetime.fromisoformat(str(one(name)))
+            except ValueError:
+                raise HttpError(400, f"{name}={one(name)!r} is not an ISO 8601 time, e.g. 2026-11-28T00:00:00Z") from None
+            if options[name].tzinfo is None:
+                raise HttpError(400, f"{name}={one(name)!r} has no time zone; add Z or +00:00")
+    if one("top") is not None:
+        try:
+            options["top"] = int(one("top"))
+        except (TypeError, ValueError):
+            raise HttpError(400, f"top={one('top')!r} is not a whole number") from None
+    if one("fill_gaps") is not None:
+        options["fill_gaps"] = str(one("fill_gaps")).lower() not in ("0", "false", "no")
+    by = params.get("by")
+    if by:
+        options["by"] = _split(by) if isinstance(by, list) else [by]
+    where = params.get("where")
+    if isinstance(where, dict):
+        options["where"] = where
+    elif isinstance(where, list):
+        filters: dict[str, list[str]] = {}
+        for item in where:
+            name, sep, value = str(item).partition("=")
+            if not sep or not name or not value:
+                raise HttpError(400, f"where takes dim=value or dim=a,b, got {item!r}")
+            filters.setdefault(name.strip(), []).extend(_split([value]))
+        options["where"] = filters
+    return metrics, options
+
+
+class QueryApi:
+    """ASGI app over a workspace; authenticates every data endpoint with a read key."""
+
+    def __init__(self, workspace: Workspace, keys: KeyStore, *, threads: int = 16) -> None:
+        self.ws = workspace
+        self.keys = keys
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rta-api")
+        self.routes: dict[tuple[str, str], tuple[Handler, bool]] = {
+            ("GET", "/v1/health"): (self._health, False),
+            ("GET", "/openapi.json"): (lambda _: OPENAPI, False),
+            ("GET", "/v1/definitions"): (self._definitions, True),
+            ("GET", "/v1/freshness"): (self._freshness, True),
+            ("GET", "/v1/query"): (self._query, True),
+            ("POST", "/v1/query"): (self._query, True),
+            ("POST", "/v1/sql"): (self._sql, True),
+        }
+
+    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] != "http":
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            status, body, content_type = await self._handle(scope, headers, receive)
+        except HttpError as err:
+            status, body, content_type = err.status, json.dumps({"error": err.reason}).encode(), "application/json"
+        except Exception:
+            log.exception("unexpected error in %s %s", scope["method"], scope["path"])
+            status, body, content_type = 500, b'{"error": "internal error; see the server log"}', "application/json"
+        extra = [(b"www-authenticate", b'Bearer realm="rta"')] if status == 401 else []
+        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", content_type.encode()), *extra]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _handle(self, scope: Scope, headers: dict[str, str], receive: Callable[[], Awaitable[dict]]) -> tuple[int, bytes, str]:
+        method, path = scope["method"], scope["path"]
+        route = self.routes.get((method, path))
+        if route is None:
+            if any(p == path for _, p in self.routes):
+                raise HttpError(405, f"{method} is not allowed on {path}")
+            raise HttpError(404, f"no endpoint {path}; see /openapi.json")
+        handler, needs_key = route
+        if needs_key:
+            self._authorize(headers)
+        params: dict[str, Any] = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if method == "POST":
+            params |= await self._json_body(headers, receive)
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(self.pool, handler, params)
+        except RtaError as err:
+            raise HttpError(400, str(err)) from None
+        if isinstance(result, pl.DataFrame | tuple):
+            frame, meta = result if isinstance(result, tuple) else (result, {})
+            if ARROW in headers.get("accept", ""):
+                return 200, _arrow_bytes(frame), ARROW
+            body = json.dumps({"meta": meta, "data": frame.to_dicts()}, default=_json_default).encode()
+            return 200, body, "application/json"
+        return 200, json.dumps(result, default=_json_default).encode(), "application/json"
+
+    def _authorize(self, headers: dict[str, str]) -> None:
+        auth = headers.get("authorization", "")
+        scheme, _, value = auth.partition(" ")
+        secret = value.strip()
+        if scheme.lower() == "basic":  # Segment-style: the key is the user name
+            try:
+                secret = base64.b64decode(secret).decode().partition(":")[0]
+            except ValueError:
+                raise HttpError(401, "malformed Basic credentials") from None
+        elif scheme.lower() != "bearer":
+            secret = ""
+        if not secret:
+            raise HttpError(401, "missing API key: send Authorization: Bearer <read key> (create one with `rta keys create read`)")
+        key = self.keys.check(secret)
+        if key is None:
+            raise HttpError(401, "unknown or revoked API key")
+        if key.kind != "read":
+            raise HttpError(403, f"a {key.kind} key cannot read; use a read key")
+
+    async def _json_body(self, headers: dict[str, str], receive: Callable[[], Awaitable[dict]]) -> dict[str, Any]:
+        if "json" not in headers.get("content-type", "application/json"):
+            raise HttpError(415, f"send JSON (Content-Type: application/json), got {headers.get('content-type')!r}")
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise HttpError(413, f"request body over the limit of {MAX_BODY:,} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        raw = b"".join(chunks)
+        if not raw:
+            return {}
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise HttpError(400, f"malformed JSON: {err}") from None
+        if not isinstance(body, dict):
+            raise HttpError(400, "the JSON body must be an object")
+        return body
+
+    def _health(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True}
+
+    def _freshness(self, _: dict[str, Any]) -> dict[str, Any]:
+        fresh = self.ws.freshness()
+        return {"watermark": fresh.watermark, "newest_final_minute": fresh.newest_final_minute, "lag_seconds": fresh.lag_seconds}
+
+    def _definitions(self, _: dict[str, Any]) -> dict[str, Any]:
+        defs = self.ws.project.definitions
+        return {
+            "streams": [{"name": s.name, "dimensions": list(s.dimensions), "measures": list(s.measure_names())} for s in defs.streams],
+            "metrics": [{"name": m.name, "unit": m.unit, "derived": m.is_derived, "description": m.description} for m in defs.metrics],
+            "rollups": [{"name": r.name, "by": list(r.by), "grains": list(r.grains)} for r in defs.rollups],
+        }
+
+    def _query(self, params: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]]:
+        metrics, options = _query_options(params)
+        answer = self.ws.answer(metrics, **options)
+        q = answer.query
+        meta = {"grain": q.grain, "start": q.start, "end": q.end, "cache": "hit" if answer.cache_hit else "miss"}
+        return answer.frame, meta
+
+    def _sql(self, params: dict[str, Any]) -> pl.DataFrame:
+        statement = params.get("sql")
+        if not isinstance(statement, str):
+            raise HttpError(400, 'send {"sql": "SELECT ..."}')
+        return self.ws.sql(statement)
+
+
+def _arrow_bytes(frame: pl.DataFrame) -> bytes:
+    table = frame.to_arrow()
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def serve_in_thread(app: QueryApi, host: str = "127.0.0.1", port: int = 8765) -> tuple[threading.Thread, Callable[[], None]]:
+    """Serve ``app`` on a thread (as `rta run` does beside the flow); returns the thread and a stopper."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False))
+    thread = threading.Thread(target=server.run, name="rta-api-server", daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        threading.Event().wait(0.02)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+    return thread, stop
+
+
+_QUERY_PARAMS = [
+    {"name": "metrics", "in": "query", "required": True, "schema": {"type": "string"}, "description": "Metric names, comma-separated."},
+    {"name": "last", "in": "query", "schema": {"type": "string", "default": "7d"}, "description": "Range back from now: 1h, 24h, 7d, 30d."},
+    {"name": "start", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+    {"name": "end", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+    {"name": "grain", "in": "query", "schema": {"type": "string", "enum": ["auto", "1m", "1h", "1d"], "default": "auto"}},
+    {"name": "by", "in": "query", "schema": {"type": "string"}, "description": "Dimensions, comma-separated."},
+    {"name": "where", "in": "query", "schema": {"type": "string"}, "description": "dim=value or dim=a,b; repeat for more."},
+    {
+        "name": "compare",
+        "in": "query",
+        "schema": {"type": "string", "enum": ["previous_period", "previous_day", "previous_week", "previous_year"]},
+    },
+    {"name": "top", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+    {"name": "order_by", "in": "query", "schema": {"type": "string"}},
+    {"name": "fill_gaps", "in": "query", "schema": {"type": "boolean", "default": True}},
+]
+_TABLE = {
+    "200": {
+        "description": "Rows as JSON records (with meta), or an Arrow IPC stream when Accept asks for it.",
+        "content": {"application/json": {}, ARROW: {}},
+    },
+    "400": {"description": "Invalid query; the error says what and how to fix it."},
+    "401": {"description": "Missing, unknown or revoked key."},
+    "403": {"description": "A write key cannot read."},
+}
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "rta query API", "version": "1"},
+    "components": {"securitySchemes": {"readKey": {"type": "http", "scheme": "bearer"}}},
+    "security": [{"readKey": []}],
+    "paths": {
+        "/v1/query": {
+            "get": {"summary": "Metrics by time bucket and dimensions", "parameters": _QUERY_PARAMS, "responses": _TABLE},
+            "post": {
+                "summary": "The same, with a JSON body (where as an object)",
+                "requestBody": {"content": {"application/json": {}}},
+                "responses": _TABLE,
+            },
+        },
+        "/v1/sql": {
+            "post": {
+                "summary": "One read-only SELECT over the project's tables",
+                "requestBody": {"content": {"application/json": {}}},
+                "responses": _TABLE,
+            }
+        },
+        "/v1/freshness": {"get": {"summary": "The flow's watermark and lag", "responses": {"200": {"description": "Freshness"}}}},
+        "/v1/definitions": {"get": {"summary": "Streams, metrics and rollups", "responses": {"200": {"description": "Definitions"}}}},
+        "/v1/health": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "OK"}}}},
+    },
+}

@@ -1,0 +1,98 @@
+"""Project API keys: read keys query, write keys only ingest. Stored hashed in ``.rta/keys.json``."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from rta.errors import ConfigError
+
+Kind = Literal["read", "write"]
+KINDS: tuple[Kind, ...] = ("read", "write")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """A key's record; the secret itself is shown once, at creation, and stored only as a hash."""
+
+    id: str
+    name: str
+    kind: Kind
+    digest: str
+    created: str
+    revoked: str | None = None
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class KeyStore:
+    """The keys of one project."""
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / ".rta" / "keys.json"
+        self._cached: tuple[float, list[ApiKey]] | None = None
+
+    def _load(self) -> list[ApiKey]:
+        try:
+            mtime = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return []
+        if self._cached is not None and self._cached[0] == mtime:  # re-read only when the file changed
+            return list(self._cached[1])
+        try:
+            keys = [ApiKey(**item) for item in json.loads(self.path.read_text())]
+        except (ValueError, TypeError) as err:
+            msg = f"{self.path}: unreadable key file ({err}); restore it or delete it and create new keys"
+            raise ConfigError(msg) from None
+        self._cached = (mtime, keys)
+        return list(keys)
+
+    def _save(self, keys: list[ApiKey]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps([asdict(k) for k in keys], indent=1))
+        os.chmod(tmp, 0o600)
+        tmp.replace(self.path)
+
+    def create(self, kind: Kind, name: str = "") -> tuple[ApiKey, str]:
+        """A new key and its secret (``rta_<kind>_...``)."""
+        if kind not in KINDS:
+            msg = f"unknown key kind {kind!r}; valid kinds are: {', '.join(KINDS)}"
+            raise ConfigError(msg)
+        secret = f"rta_{kind}_{secrets.token_urlsafe(24)}"
+        digest = _digest(secret)
+        key = ApiKey(digest[:10], name or kind, kind, digest, datetime.now(UTC).isoformat(timespec="seconds"))
+        self._save([*self._load(), key])
+        return key, secret
+
+    def list(self) -> list[ApiKey]:
+        """Every key, revoked ones included."""
+        return self._load()
+
+    def revoke(self, key_id: str) -> ApiKey:
+        """Revoke a key by id; it stops working at once."""
+        keys = self._load()
+        for i, key in enumerate(keys):
+            if key.id == key_id:
+                keys[i] = replace(key, revoked=datetime.now(UTC).isoformat(timespec="seconds"))
+                self._save(keys)
+                return keys[i]
+        msg = f"no key with id {key_id!r}; `rta keys list` shows the ids"
+        raise ConfigError(msg)
+
+    def check(self, secret: str) -> ApiKey | None:
+        """The live key matching ``secret``, if any (compared in constant time)."""
+        digest = _digest(secret)
+        for key in self._load():
+            if key.revoked is None and hmac.compare_digest(key.digest, digest):
+                return key
+        return None

@@ -1,0 +1,89 @@
+"""A workspace whose store is owned by a running `rta run`: the same queries, over its REST API."""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from rta.dsl.expr import Expr
+from rta.errors import BackendError, QueryError
+from rta.project import Project
+
+ARROW = "application/vnd.apache.arrow.stream"
+RUN_FILE = Path(".rta") / "run.json"
+
+
+def read_run_file(root: Path) -> dict[str, Any] | None:
+    """What a running `rta run` published about itself (URL and a read key), if anything."""
+    path = root / RUN_FILE
+    try:
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+@dataclass
+class RemoteWorkspace:
+    """Queries a project's store through the REST API of the process that owns it."""
+
+    project: Project
+    url: str
+    key: str
+
+    @property
+    def plan(self):  # type: ignore[no-untyped-def]
+        """The compiled plan."""
+        return self.project.plan
+
+    def _post(self, path: str, body: dict[str, Any]) -> bytes:
+        request = urllib.request.Request(
+            self.url + path,
+            data=json.dumps(body, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v)).encode(),
+            headers={"Authorization": f"Bearer {self.key}", "Content-Type": "application/json", "Accept": ARROW},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.read()  # type: ignore[no-any-return]
+        except urllib.error.HTTPError as err:
+            try:
+                reason = json.loads(err.read())["error"]
+            except (ValueError, KeyError):
+                reason = f"HTTP {err.code}"
+            raise QueryError(reason) from None
+        except urllib.error.URLError as err:
+            msg = f"cannot reach the rta run serving this project at {self.url}: {err.reason}; is it still running?"
+            raise BackendError(msg) from None
+
+    @staticmethod
+    def _frame(data: bytes) -> pl.DataFrame:
+        frame = pl.from_arrow(pa.ipc.open_stream(io.BytesIO(data)).read_all())
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    def query(self, metrics: str | list[str], **options: Any) -> pl.DataFrame:
+        """Same as :meth:`Workspace.query`; ``where`` must be a dict here."""
+        if isinstance(options.get("where"), Expr):
+            msg = "over the REST API, where= takes {dimension: value or [values]}; filter expressions need direct store access"
+            raise QueryError(msg)
+        options.pop("cache", None)
+        body = {"metrics": [metrics] if isinstance(metrics, str) else list(metrics), **{k: v for k, v in options.items() if v is not None}}
+        return self._frame(self._post("/v1/query", body))
+
+    def explain(self, metrics: str | list[str], **options: Any) -> str:
+        """Explanations read the store's own counters: only the owning process can give them."""
+        msg = f"explain needs direct store access, and the store is owned by the rta run at {self.url}; run the query there"
+        raise QueryError(msg)
+
+    def sql(self, text: str) -> pl.DataFrame:
+        """Same as :meth:`Workspace.sql`."""
+        return self._frame(self._post("/v1/sql", {"sql": text}))
