@@ -96,3 +96,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 __all__ = ["EXAMPLES", "ROOT", "definitions", "shop_plan"]
+
+
+def require_service(binary: str) -> str:
+    """The path of a service binary; a skip on a laptop without it, a failure in CI (RTA_REQUIRE_SERVICES)."""
+    path = shutil.which(binary)
+    if path is None:
+        if os.environ.get("RTA_REQUIRE_SERVICES"):
+            pytest.fail(f"{binary} is required here (RTA_REQUIRE_SERVICES is set) but not installed; .ci/run installs it")
+        pytest.skip(f"{binary} is not installed")
+    return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ import polars as pl
 from clickhouse_connect.driver.client import Client
 
 from rta.compiler.ddl import STATS_TABLE
+from rta.compiler.naming import version_of
 from rta.dsl.durations import GRAINS
 from rta.errors import BackendError, QueryError
 from rta.project import Project, load_project
@@ -19,6 +21,7 @@ from rta.query.cache import QueryCache
 from rta.query.console import ConsoleLimits, run_sql
 from rta.query.metric_query import Executed, MetricQuery, make_query, run_query
 from rta.query.remote import RemoteWorkspace, read_run_file
+from rta.query.shared_cache import RedisResults
 from rta.store.client import connect as connect_store
 from rta.store.schema import apply
 
@@ -76,6 +79,7 @@ class Workspace:
     dsn: str
     cache: QueryCache[pl.DataFrame] = field(default_factory=QueryCache)
     limits: ConsoleLimits = field(default_factory=ConsoleLimits)
+    shared: RedisResults | None = None  # results shared across API replicas
     _readonly: Client | None = field(default=None, repr=False)
 
     @property
@@ -174,9 +178,25 @@ class Workspace:
         def compute() -> pl.DataFrame:
             return self._with_final(run_query(self.client, self.plan, q, now=now, log=log), q, now)
 
-        if cache:
-            return self.cache.get_or_compute(q, CACHE_TTL[q.grain], compute)
-        return compute(), False
+        if not cache:
+            return compute(), False
+        ttl = CACHE_TTL[q.grain]
+        if self.shared is None:
+            return self.cache.get_or_compute(q, ttl, compute)
+        shared_hit = False
+
+        def compute_shared() -> pl.DataFrame:
+            nonlocal shared_hit
+            frame = self.shared.get(q)  # type: ignore[union-attr]
+            if frame is not None:
+                shared_hit = True
+                return frame
+            frame = compute()
+            self.shared.set(q, frame, ttl)  # type: ignore[union-attr]
+            return frame
+
+        frame, hit = self.cache.get_or_compute(q, ttl, compute_shared)
+        return frame, hit or shared_hit
 
     def _with_final(self, frame: pl.DataFrame, q: MetricQuery, now: datetime) -> pl.DataFrame:
         watermark = self.freshness(now).watermark
@@ -205,4 +225,6 @@ def connect(project: str | Path = ".", *, dsn: str | None = None) -> Workspace |
             return RemoteWorkspace(loaded, run["url"], run["key"])
         raise
     apply(loaded.plan, client)
-    return Workspace(loaded, client, store)
+    redis_url = os.environ.get("RTA_REDIS_URL") or loaded.settings.get("cache", {}).get("redis_url")
+    shared = RedisResults(redis_url, version_of(loaded.plan.ddl_sql())) if redis_url else None
+    return Workspace(loaded, client, store, shared=shared)
