@@ -32,5 +32,8 @@ rollup(
     by=["event", "country", "device", "campaign"],
     keep={"1m": "7d", "1h": "90d", "1d": "5y"},
 )
-# Distinct counts live in a narrow rollup: sketches are the expensive part (DESIGN §4).
+# Distinct counts live in narrow rollups: merging sketches is the expensive part (DESIGN §4).
+# The planner answers from the narrowest rollup that has the dimensions asked for, so totals
+# read one sketch per bucket and splits by country or device read the wider one.
 rollup("audience", [visitors, buyers], by=["country", "device"], keep={"1m": "7d", "1h": "90d", "1d": "5y"})
+rollup("audience_overall", [visitors, buyers], keep={"1m": "7d", "1h": "90d", "1d": "5y"})

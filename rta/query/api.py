@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
@@ -24,7 +25,7 @@ import pyarrow as pa
 
 from rta.errors import RtaError
 from rta.query.keys import KeyStore
-from rta.query.workspace import Workspace
+from rta.query.workspace import Answer, Workspace
 
 log = logging.getLogger("rta.api")
 ARROW = "application/vnd.apache.arrow.stream"
@@ -106,6 +107,8 @@ class QueryApi:
         self.ws = workspace
         self.keys = keys
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rta-api")
+        self._encodings: OrderedDict[tuple[int, str], tuple[pl.DataFrame, bytes]] = OrderedDict()
+        self._encoding_lock = threading.Lock()
         self.routes: dict[tuple[str, str], tuple[Handler, bool]] = {
             ("GET", "/v1/health"): (self._health, False),
             ("GET", "/openapi.json"): (lambda _: OPENAPI, False),
@@ -151,16 +154,34 @@ class QueryApi:
             params |= await self._json_body(headers, receive)
         loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(self.pool, handler, params)
+            # Cache hits are answered on the event loop: no thread hop for what most dashboards ask.
+            result = self._cached_query(params) if handler == self._query else None
+            if result is None:
+                result = await loop.run_in_executor(self.pool, handler, params)
         except RtaError as err:
             raise HttpError(400, str(err)) from None
         if isinstance(result, pl.DataFrame | tuple):
             frame, meta = result if isinstance(result, tuple) else (result, {})
             if ARROW in headers.get("accept", ""):
-                return 200, _arrow_bytes(frame), ARROW
-            body = json.dumps({"meta": meta, "data": frame.to_dicts()}, default=_json_default).encode()
+                return 200, self._encoded(frame, "arrow"), ARROW
+            body = b'{"meta": ' + json.dumps(meta, default=_json_default).encode() + b', "data": ' + self._encoded(frame, "json") + b"}"
             return 200, body, "application/json"
         return 200, json.dumps(result, default=_json_default).encode(), "application/json"
+
+    def _encoded(self, frame: pl.DataFrame, fmt: str) -> bytes:
+        """A frame's bytes; a cached frame is the same object on every hit, so encode it once."""
+        key = (id(frame), fmt)
+        with self._encoding_lock:
+            entry = self._encodings.get(key)
+            if entry is not None and entry[0] is frame:  # the entry holds the frame: its id cannot be reused
+                self._encodings.move_to_end(key)
+                return entry[1]
+        data = _arrow_bytes(frame) if fmt == "arrow" else json.dumps(frame.to_dicts(), default=_json_default).encode()
+        with self._encoding_lock:
+            self._encodings[key] = (frame, data)
+            while len(self._encodings) > 256:
+                self._encodings.popitem(last=False)
+        return data
 
     def _authorize(self, headers: dict[str, str]) -> None:
         auth = headers.get("authorization", "")
@@ -220,9 +241,17 @@ class QueryApi:
             "rollups": [{"name": r.name, "by": list(r.by), "grains": list(r.grains)} for r in defs.rollups],
         }
 
+    def _cached_query(self, params: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]] | None:
+        metrics, options = _query_options(params)
+        answer = self.ws.cached_answer(metrics, **options)
+        return None if answer is None else self._reply(answer)
+
     def _query(self, params: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]]:
         metrics, options = _query_options(params)
-        answer = self.ws.answer(metrics, **options)
+        return self._reply(self.ws.answer(metrics, **options))
+
+    @staticmethod
+    def _reply(answer: Answer) -> tuple[pl.DataFrame, dict[str, Any]]:
         q = answer.query
         meta = {"grain": q.grain, "start": q.start, "end": q.end, "cache": "hit" if answer.cache_hit else "miss"}
         return answer.frame, meta

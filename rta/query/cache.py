@@ -22,6 +22,12 @@ class QueryCache(Generic[T]):
         self._clock = clock
         self.computed = 0  # how many times a value was actually computed (for tests and explain)
 
+    def peek(self, key: Hashable) -> T | None:
+        """The live cached value, without computing or waiting."""
+        with self._lock:
+            entry = self._entries.get(key)
+            return entry[1] if entry is not None and entry[0] > self._clock() else None
+
     def get_or_compute(self, key: Hashable, ttl: float, compute: Callable[[], T]) -> tuple[T, bool]:
         """The cached value and True, or the computed one and False; one computation per key at a time."""
         while True:

@@ -155,6 +155,12 @@ class Workspace:
         frame, hit = self._cached(q, cache, now, None)
         return Answer(frame, q, hit)
 
+    def cached_answer(self, metrics: str | list[str], **options: object) -> Answer | None:
+        """The answer if this process has it cached, without touching the store (never blocks)."""
+        q = make_query(self.plan, metrics, now=datetime.now(UTC), **options)  # type: ignore[arg-type]
+        frame = self.cache.peek(q)
+        return None if frame is None else Answer(frame, q, True)
+
     def query(self, metrics: str | list[str], *, cache: bool = True, now: datetime | None = None, **options: object) -> pl.DataFrame:
         """Metrics by bucket (and dimensions) as a Polars frame, with a ``final`` column.
 

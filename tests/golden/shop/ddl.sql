@@ -283,3 +283,76 @@ GROUP BY
   bucket,
   country,
   device;
+
+CREATE TABLE IF NOT EXISTS rta_audience_overall_in_b5aae0db (
+  minute DateTime('UTC'),
+  visitors__uniq Array(String),
+  buyers__uniq Array(String)
+)
+ENGINE=Null;
+
+CREATE TABLE IF NOT EXISTS rta_audience_overall_1m_b5aae0db (
+  bucket DateTime('UTC'),
+  visitors__uniq AggregateFunction(uniqCombined64(12), String),
+  buyers__uniq AggregateFunction(uniqCombined64(12), String)
+)
+ENGINE=AggregatingMergeTree
+PARTITION BY toYYYYMMDD(bucket)
+ORDER BY (bucket)
+TTL bucket + INTERVAL 7 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_audience_overall_1m_mv_b5aae0db
+TO rta_audience_overall_1m_b5aae0db AS
+SELECT
+  minute AS bucket,
+  uniqCombined64ArrayState(12)(visitors__uniq) AS visitors__uniq,
+  uniqCombined64ArrayState(12)(buyers__uniq) AS buyers__uniq
+FROM rta_audience_overall_in_b5aae0db
+GROUP BY
+  bucket;
+
+CREATE TABLE IF NOT EXISTS rta_audience_overall_1h_b5aae0db (
+  bucket DateTime('UTC'),
+  visitors__uniq AggregateFunction(uniqCombined64(12), String),
+  buyers__uniq AggregateFunction(uniqCombined64(12), String)
+)
+ENGINE=AggregatingMergeTree
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (bucket)
+TTL bucket + INTERVAL 90 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_audience_overall_1h_mv_b5aae0db
+TO rta_audience_overall_1h_b5aae0db AS
+SELECT
+  toStartOfHour(minute) AS bucket,
+  uniqCombined64ArrayState(12)(visitors__uniq) AS visitors__uniq,
+  uniqCombined64ArrayState(12)(buyers__uniq) AS buyers__uniq
+FROM rta_audience_overall_in_b5aae0db
+GROUP BY
+  bucket;
+
+CREATE TABLE IF NOT EXISTS rta_audience_overall_1d_b5aae0db (
+  bucket DateTime('UTC'),
+  visitors__uniq AggregateFunction(uniqCombined64(12), String),
+  buyers__uniq AggregateFunction(uniqCombined64(12), String)
+)
+ENGINE=AggregatingMergeTree
+PARTITION BY toYear(bucket)
+ORDER BY (bucket)
+TTL bucket + INTERVAL 1825 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_audience_overall_1d_mv_b5aae0db
+TO rta_audience_overall_1d_b5aae0db AS
+SELECT
+  toStartOfDay(minute) AS bucket,
+  uniqCombined64ArrayState(12)(visitors__uniq) AS visitors__uniq,
+  uniqCombined64ArrayState(12)(buyers__uniq) AS buyers__uniq
+FROM rta_audience_overall_in_b5aae0db
+GROUP BY
+  bucket;

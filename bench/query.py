@@ -1,0 +1,287 @@
+"""Dashboard query latency and concurrency: rta's rollups vs the same questions on raw events.
+
+    python bench/query.py [--days 7] [--events-per-day 100000000] [--users 1000,2500,5000,10000]
+
+Builds the `shop` example's rollups for ``--days`` days at ``--events-per-day`` (default 1/100 of
+the 10-billion-events/day target: ~100M/day, ~200 countries, 4 devices, ~50 campaigns, 6 event
+types) inside ClickHouse: synthetic events from numbers(), aggregated per minute into the
+rollups' input tables, through the same materialized views the flow feeds; plus one day of raw
+events for the peer. Then it times typical dashboard queries cold and cached, the 24-hour
+questions on raw events, and a load test of simulated dashboard users against the REST API
+from a separate process. Everything lives in a temporary folder removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOP = ROOT / "rta" / "examples" / "shop.py"
+CHUNK_SECONDS = 6 * 3600  # one INSERT ... SELECT per six hours of events bounds memory
+
+
+def _event_columns(start: int, span: int, n: int) -> str:
+    """SQL for synthetic events from numbers(n) over [start, start + span) seconds, Zipf-skewed."""
+    from rta.flows.demo import CAMPAIGNS, COUNTRIES, DEVICES
+
+    def array(items) -> str:  # type: ignore[no-untyped-def]
+        return "[" + ", ".join("'" + i + "'" for i in items) + "]"
+
+    r = "(cityHash64(number, {salt}) % 1000000) / 1000000.0"
+    return f"""
+        toDateTime64({start} + number * {span} / {n}, 3, 'UTC') AS timestamp,
+        multiIf({r.format(salt=1)} < 0.60, 'page_view', {r.format(salt=1)} < 0.82, 'click', {r.format(salt=1)} < 0.90, 'search',
+                {r.format(salt=1)} < 0.96, 'add_to_cart', {r.format(salt=1)} < 0.985, 'purchase', 'signup') AS event,
+        {array(COUNTRIES)}[1 + toUInt32(floor({len(COUNTRIES)} * pow({r.format(salt=2)}, 3)))] AS country,
+        {array(DEVICES)}[1 + multiIf({r.format(salt=3)} < 0.55, 0, {r.format(salt=3)} < 0.93, 1,
+                                     {r.format(salt=3)} < 0.99, 2, 3)] AS device,
+        {array(CAMPAIGNS)}[1 + toUInt32(floor({len(CAMPAIGNS)} * pow({r.format(salt=4)}, 2)))] AS campaign,
+        '/' AS path,
+        if(event = 'purchase', 5 + (cityHash64(number, 5) % 20000) / 100.0, NULL) AS revenue,
+        if(event = 'page_view', 80 + (cityHash64(number, 6) % 2000), NULL) AS load_ms,
+        concat('u', toString(toUInt32(floor(1000000 * pow({r.format(salt=7)}, 3))))) AS user_id,
+        toString(number) AS insert_id"""
+
+
+def _partial(part) -> str:  # type: ignore[no-untyped-def]
+    """The aggregate that computes one part of a rollup from raw rows, as the flow does."""
+    from rta.compiler.sql_filter import show_filter
+
+    cond = show_filter(part.where) if part.where is not None else "1"
+    present = f"{cond} AND {part.field} IS NOT NULL"
+    return {
+        "rows": f"countIf({cond})",
+        "present": f"countIf({present})",
+        "sum": f"sumIf(assumeNotNull({part.field}), {present})",
+        "min": f"minIf({part.field}, {present})",
+        "max": f"maxIf({part.field}, {present})",
+        "unique": f"groupUniqArrayIf(assumeNotNull({part.field}), {present})",
+        "values": f"groupArrayIf(assumeNotNull({part.field}), {present})",
+    }[part.flow_op] + f" AS {part.column}"
+
+
+def build(client, plan, days: int, per_day: int, now: datetime) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Fill the rollups for ``days`` days and the raw table for the last day; returns seconds taken.
+
+    Days before the last are fed hour-aligned partials with the minute views dropped: the
+    dashboard questions read minutes of the last 24 hours only (older minute partitions are
+    pruned), and minute partials for a week take ~1 h to build here instead of ~15 min.
+    """
+    from rta.store.schema import apply
+
+    end = int(now.timestamp()) // 3600 * 3600
+    start = end - days * 86400
+    per_chunk = per_day * CHUNK_SECONDS // 86400
+    taken = {"rollups": 0.0, "raw": 0.0}
+    settings = {"max_memory_usage": 16_000_000_000}
+    minute_views = [t.view for r in plan.rollups for t in r.tables if t.grain == "1m"]
+    for view in minute_views:
+        client.command(f"DROP VIEW IF EXISTS {view}")
+    for chunk_start in range(start, end, CHUNK_SECONDS):
+        if chunk_start == end - 86400:
+            apply(plan, client)  # the minute views are back for the last day
+        bucket = "toStartOfMinute" if chunk_start >= end - 86400 else "toStartOfHour"
+        events = _event_columns(chunk_start, CHUNK_SECONDS, per_chunk)
+        for rollup in plan.rollups:
+            dims = ", ".join(rollup.dims)
+            parts = ", ".join(_partial(p) for p in rollup.parts)
+            sql = (
+                f"INSERT INTO {rollup.input_table} SELECT {bucket}(timestamp) AS minute, {dims}, {parts} "
+                f"FROM (SELECT {events} FROM numbers({per_chunk})) GROUP BY minute, {dims}"
+            )
+            began = time.perf_counter()
+            client.command(sql, settings=settings)
+            taken["rollups"] += time.perf_counter() - began
+        print(f"  rollups up to {datetime.fromtimestamp(chunk_start + CHUNK_SECONDS, UTC):%Y-%m-%d %H:%M} UTC", file=sys.stderr)
+    stream = plan.streams[0]
+    raw_columns = ", ".join((stream.time, stream.insert_id, stream.user, *stream.dims, *stream.measures))
+    for chunk_start in range(end - 86400, end, CHUNK_SECONDS):
+        began = time.perf_counter()
+        columns = _event_columns(chunk_start, CHUNK_SECONDS, per_chunk)
+        client.command(
+            f"INSERT INTO {stream.raw_table} ({raw_columns}) SELECT {raw_columns} FROM (SELECT {columns} FROM numbers({per_chunk}))",
+            settings=settings,
+        )
+        taken["raw"] += time.perf_counter() - began
+    print("  raw events of the last day written", file=sys.stderr)
+    return taken
+
+
+# The dashboard: six panels, as a shop dashboard shows them.
+_FILTERED = {"device": ["mobile"], "campaign": ["google_00", "(none)"]}
+PANELS = [
+    ("7-day series by hour", {"metrics": ["page_views", "revenue"], "last": "7d", "grain": "1h"}),
+    ("top-10 countries, device+campaign filter",
+     {"metrics": ["revenue", "purchases"], "last": "7d", "grain": "1d", "by": ["country"], "top": 10, "where": _FILTERED}),
+    ("24-hour minute series", {"metrics": ["page_views"], "last": "24h", "grain": "1m"}),
+    ("7-day visitors by hour (distinct)", {"metrics": ["visitors"], "last": "7d", "grain": "1h"}),
+    ("7-day KPIs", {"metrics": ["revenue", "purchases", "conversion"], "last": "7d", "grain": "1d"}),
+    ("top-10 countries by visitors", {"metrics": ["visitors"], "last": "7d", "grain": "1d", "by": ["country"], "top": 10}),
+]  # fmt: skip
+
+# The same questions over 24 hours, for the raw-events peer and for rta side by side.
+RAW_QUESTIONS = [
+    ("24h series by hour", {"metrics": ["page_views", "revenue"], "last": "24h", "grain": "1h"},
+     "SELECT toStartOfHour(timestamp) AS t, countIf(event = 'page_view') AS page_views, sumIf(revenue, event = 'purchase') AS revenue "
+     "FROM {raw} WHERE timestamp >= now() - INTERVAL 24 HOUR GROUP BY t ORDER BY t"),
+    ("top-10 countries, filters", {"metrics": ["revenue"], "last": "24h", "grain": "1d", "by": ["country"], "top": 10,
+                                   "where": {"device": ["mobile"], "campaign": ["google_00", "(none)"]}},
+     "SELECT country, sumIf(revenue, event = 'purchase') AS revenue FROM {raw} WHERE timestamp >= now() - INTERVAL 24 HOUR "
+     "AND device = 'mobile' AND campaign IN ('google_00', '(none)') GROUP BY country ORDER BY revenue DESC LIMIT 10"),
+    ("24h minute series", {"metrics": ["page_views"], "last": "24h", "grain": "1m"},
+     "SELECT toStartOfMinute(timestamp) AS t, countIf(event = 'page_view') AS page_views FROM {raw} "
+     "WHERE timestamp >= now() - INTERVAL 24 HOUR GROUP BY t ORDER BY t"),
+    ("24h visitors by hour", {"metrics": ["visitors"], "last": "24h", "grain": "1h"},
+     "SELECT toStartOfHour(timestamp) AS t, uniqCombined64(12)(user_id) AS visitors FROM {raw} "
+     "WHERE timestamp >= now() - INTERVAL 24 HOUR GROUP BY t ORDER BY t"),
+]  # fmt: skip
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def time_queries(ws, runs: int) -> list[tuple[str, str, float, float]]:  # type: ignore[no-untyped-def]
+    """(question, how, p50 ms, p99 ms) for rta cold and cached and the raw-events peer."""
+    rows = []
+    for name, options in PANELS:
+        cold = []
+        for _ in range(runs):
+            began = time.perf_counter()
+            ws.query(cache=False, **options)
+            cold.append((time.perf_counter() - began) * 1000)
+        ws.query(**options)
+        cached = []
+        for _ in range(runs):
+            began = time.perf_counter()
+            ws.query(**options)
+            cached.append((time.perf_counter() - began) * 1000)
+        rows += [(name, "rta, uncached", *_percentiles(cold)), (name, "rta, cached", *_percentiles(cached))]
+    raw = ws.plan.streams[0].raw_table
+    for name, options, sql in RAW_QUESTIONS:
+        ours, theirs = [], []
+        for _ in range(runs):
+            began = time.perf_counter()
+            ws.query(cache=False, **options)
+            ours.append((time.perf_counter() - began) * 1000)
+            began = time.perf_counter()
+            ws.client.query_arrow(sql.format(raw=raw))
+            theirs.append((time.perf_counter() - began) * 1000)
+        rows += [(name, "rta, uncached", *_percentiles(ours)), (name, "raw events (peer)", *_percentiles(theirs))]
+    return rows
+
+
+_WRK_SCRIPT = """
+local bodies = {BODIES}
+local i = 0
+request = function()
+  i = i % #bodies + 1
+  return wrk.format("POST", "/v1/query", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer KEY"}, bodies[i])
+end
+"""
+
+
+def _wrk_ms(text: str) -> float:
+    value, unit = float(text.rstrip("usm")), text.lstrip("0123456789.")
+    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def load_test(ws, connections: list[int], seconds: int) -> list[dict]:  # type: ignore[no-untyped-def]
+    """Serve the API here; load it with wrk (a separate process) cycling through the dashboard's panels."""
+    import re
+    import socket
+
+    from rta.query.api import QueryApi, serve_in_thread
+    from rta.query.keys import KeyStore
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        print("  wrk is not installed (apt-get install wrk): load test skipped", file=sys.stderr)
+        return []
+    keys = KeyStore(ws.project.root)
+    _, key = keys.create("read", "bench")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bodies = "{" + ", ".join("[[" + json.dumps(options) + "]]" for _, options in PANELS) + "}"
+    script = Path(tempfile.mkdtemp()) / "dashboard.lua"
+    script.write_text(_WRK_SCRIPT.replace("{BODIES}", bodies).replace("KEY", key))
+    _, stop = serve_in_thread(QueryApi(ws, keys), port=port)
+    results = []
+    try:
+        for _, options in PANELS:  # dashboards are open: their panels are cached
+            ws.query(**options)
+        for conns in connections:
+            cmd = [wrk, "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", str(script), f"http://127.0.0.1:{port}"]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+            p50 = _wrk_ms(re.search(r"\s50%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
+            p99 = _wrk_ms(re.search(r"\s99%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
+            errors = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+            results.append({"connections": conns, "rate": rate, "p50": p50, "p99": p99, "errors": errors})
+            print(f"  {conns} connections: {rate:,.0f} req/s, p99 {p99:.1f} ms", file=sys.stderr)
+    finally:
+        stop()
+        shutil.rmtree(script.parent, ignore_errors=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument("--events-per-day", type=int, default=100_000_000)
+    parser.add_argument("--runs", type=int, default=30, help="timed runs per query")
+    parser.add_argument("--connections", default="4,16,64,256", help="load-test steps (concurrent connections)")
+    parser.add_argument("--load-seconds", type=int, default=10)
+    parser.add_argument("--refresh", type=float, default=60.0, help="seconds between a user's dashboard refreshes")
+    parser.add_argument("--keep", type=Path, help="build into (or reuse) this folder instead of a temporary one")
+    args = parser.parse_args()
+
+    from rta.query.workspace import connect
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="rta-query-bench-"))
+    try:
+        (work / "metrics").mkdir(parents=True, exist_ok=True)
+        shutil.copy(SHOP, work / "metrics" / "shop.py")
+        (work / "rta.toml").write_text('[store]\ndsn = "chdb://data"\n')
+        ws = connect(work)
+        now = datetime.now(UTC)
+        if not ws.client.query(f"SELECT count() FROM {ws.plan.rollups[0].tables[-1].table}").result_rows[0][0]:
+            print(f"building {args.days} days at {args.events_per_day:,} events/day ...", file=sys.stderr)
+            taken = build(ws.client, ws.plan, args.days, args.events_per_day, now)
+            print(f"  built in {taken['rollups']:.0f} s (rollups) + {taken['raw']:.0f} s (raw day)", file=sys.stderr)
+        size = ws.client.query("SELECT sum(bytes_on_disk) FROM system.parts WHERE active").result_rows[0][0]
+        print(f"\n{args.days} days x {args.events_per_day:,} events/day; {size / 1e9:.1f} GB on disk\n")
+        print(f"{'question':<42}{'answered by':<20}{'p50 ms':>9}{'p99 ms':>9}")
+        for name, how, p50, p99 in time_queries(ws, args.runs):
+            print(f"{name:<42}{how:<20}{p50:>9.1f}{p99:>9.1f}")
+        steps = [int(c) for c in args.connections.split(",") if c]
+        per_user = len(PANELS) / args.refresh  # requests per second one dashboard user makes
+        if steps:
+            print(f"\nREST API, cached dashboard panels, load from wrk (a separate process); a user fetches {len(PANELS)} panels", end="")
+            print(f" every {args.refresh:.0f} s")
+            print(f"{'connections':>12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'= users':>10}")
+            served = 0
+            for r in load_test(ws, steps, args.load_seconds):
+                users = int(r["rate"] / per_user)
+                print(f"{r['connections']:>12}{r['rate']:>10,.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['errors']:>8}{users:>10,}")
+                if r["p99"] < 250 and not r["errors"]:
+                    served = max(served, users)
+            print(f"most dashboard users served with p99 < 250 ms: {served:,}")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
