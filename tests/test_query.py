@@ -184,3 +184,16 @@ def test_any_query_equals_the_oracle(ws, events, metrics, grain, last, by, where
                 assert (g is None and w is None) or g == pytest.approx(w, rel=0.05, abs=1), (name, g, w)
             else:
                 assert (g is None and w is None) or g == pytest.approx(w, rel=1e-9, abs=1e-9), (name, g, w)
+
+
+def test_results_show_a_table_and_sparklines(ws):
+    frame = ws.query(["page_views", "revenue"], last="1d", grain="1h", now=NOW)
+    page = frame._repr_html_()
+    assert page.count("<svg") == 2 and "<polyline" in page and "page_views" in page and "<table" in page
+    assert "http" not in page.split("<table")[0]  # nothing to fetch at view time
+    assert type(frame.filter(pl.col("page_views") > 0)) is pl.DataFrame  # an ordinary frame otherwise
+    from rich.console import Console
+
+    console = Console(record=True, width=120)
+    console.print(frame.head(3))
+    assert "page_views" in console.export_text()

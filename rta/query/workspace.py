@@ -21,6 +21,7 @@ from rta.query.cache import QueryCache
 from rta.query.console import ConsoleLimits, run_sql
 from rta.query.metric_query import Executed, MetricQuery, make_query, run_query
 from rta.query.remote import RemoteWorkspace, read_run_file
+from rta.query.result import MetricFrame
 from rta.query.shared_cache import RedisResults
 from rta.store.client import connect as connect_store
 from rta.store.schema import apply
@@ -169,7 +170,7 @@ class Workspace:
         ``col("country") == "US"``, ``compare="previous_period"|"previous_day"|"previous_week"|"previous_year"``,
         ``top=N``, ``order_by=metric``, ``fill_gaps=True``.
         """
-        return self.answer(metrics, cache=cache, now=now, **options).frame
+        return MetricFrame(self.answer(metrics, cache=cache, now=now, **options).frame)
 
     def explain(self, metrics: str | list[str], *, cache: bool = True, now: datetime | None = None, **options: object) -> Explanation:
         """Answer the query and tell which tables served it, what they read, how long it took."""
