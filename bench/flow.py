@@ -268,10 +268,11 @@ def run_clickhouse(path: Path, data: Path, raw: bool, events: int) -> dict:
                 cond = show_filter(p.where) if p.where is not None else "1"
                 sql = _native_aggregate(p.flow_op, p.field, cond, p.kind.params)
                 cols.append(f"{sql} AS {p.column}")
-            dims = ", ".join(rollup.dims)
+            columns = ", ".join((*rollup.dims, *cols))
+            keys = ", ".join(("bucket", *rollup.dims))
             client.command(
                 f"CREATE MATERIALIZED VIEW native_{table.table} TO {table.table} AS "
-                f"SELECT {start_of[table.grain]}({ts}) AS bucket, {dims}, {', '.join(cols)} FROM {stream.raw_table} GROUP BY bucket, {dims}"
+                f"SELECT {start_of[table.grain]}({ts}) AS bucket, {columns} FROM {stream.raw_table} GROUP BY {keys}"
             )
     settings = {"input_format_skip_unknown_fields": 1, "date_time_input_format": "best_effort"}
     start = time.perf_counter()

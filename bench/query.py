@@ -92,11 +92,11 @@ def build(client, plan, days: int, per_day: int, now: datetime) -> dict[str, flo
         bucket = "toStartOfMinute" if chunk_start >= end - 86400 else "toStartOfHour"
         events = _event_columns(chunk_start, CHUNK_SECONDS, per_chunk)
         for rollup in plan.rollups:
-            dims = ", ".join(rollup.dims)
+            keys = ", ".join(("minute", *rollup.dims))
             parts = ", ".join(_partial(p) for p in rollup.parts)
             sql = (
-                f"INSERT INTO {rollup.input_table} SELECT {bucket}(timestamp) AS minute, {dims}, {parts} "
-                f"FROM (SELECT {events} FROM numbers({per_chunk})) GROUP BY minute, {dims}"
+                f"INSERT INTO {rollup.input_table} SELECT {bucket}(timestamp) AS minute, {', '.join((*rollup.dims, parts))} "
+                f"FROM (SELECT {events} FROM numbers({per_chunk})) GROUP BY {keys}"
             )
             began = time.perf_counter()
             client.command(sql, settings=settings)
