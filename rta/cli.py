@@ -10,11 +10,21 @@ from contextlib import contextmanager
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from rta.errors import RtaError
+
+if TYPE_CHECKING:  # the CLI imports its layers lazily: `rta --help` stays fast
+    from collections.abc import Callable
+
+    import polars as pl
+    from clickhouse_connect.driver.client import Client
+
+    from rta.flows.stats import FlowStats
+    from rta.project import Project
+    from rta.query.keys import KeyStore
 
 app = typer.Typer(help="rta: real-time analytics with metrics as code.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="API keys: read keys query, write keys only ingest.", no_args_is_help=True)
@@ -35,13 +45,13 @@ def _fail(err: Exception) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _project(root: Path):  # type: ignore[no-untyped-def]
+def _project(root: Path) -> Project:
     from rta.project import load_project
 
     return load_project(root)
 
 
-def _store(project):  # type: ignore[no-untyped-def]
+def _store(project: Project) -> Client:
     from rta.store.client import connect
     from rta.store.schema import apply
 
@@ -72,7 +82,7 @@ def compile_(project: ProjectOpt = Path(".")) -> None:
         _fail(err)
 
 
-def _stream_name(project, stream: str | None) -> str:  # type: ignore[no-untyped-def]
+def _stream_name(project: Project, stream: str | None) -> str:
     names = [s.name for s in project.plan.streams]
     if stream is None:
         if len(names) != 1:
@@ -82,13 +92,13 @@ def _stream_name(project, stream: str | None) -> str:  # type: ignore[no-untyped
     return stream
 
 
-def _reporter():  # type: ignore[no-untyped-def]
+def _reporter() -> Callable[[FlowStats], None]:
     from rta.flows.runner import progress_line
 
     previous: dict[str, float] = {}
     tty = sys.stderr.isatty()
 
-    def report(stats) -> None:  # type: ignore[no-untyped-def]
+    def report(stats: FlowStats) -> None:
         line = progress_line(stats, previous)
         sys.stderr.write(f"\r{line}" if tty else f"{line}\n")
         sys.stderr.flush()
@@ -151,7 +161,7 @@ def run(
 
 
 @contextmanager
-def _query_api(proj, client, port: int) -> Iterator[None]:  # type: ignore[no-untyped-def]
+def _query_api(proj: Project, client: Client, port: int) -> Iterator[None]:
     """Serve the query API beside the flow and publish where, so other processes query through it."""
     if not port:
         yield
@@ -231,7 +241,7 @@ def sql(
     _print(frame, fmt)
 
 
-def _print(frame, fmt: Format) -> None:  # type: ignore[no-untyped-def]
+def _print(frame: pl.DataFrame, fmt: Format) -> None:
     if fmt is Format.json:
         typer.echo(frame.write_json())
     elif fmt is Format.csv:
@@ -254,7 +264,7 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def _keys(project: Path):  # type: ignore[no-untyped-def]
+def _keys(project: Path) -> KeyStore:
     from rta.query.keys import KeyStore
 
     if not project.is_dir():

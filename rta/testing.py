@@ -134,7 +134,7 @@ def oracle_query(
         exprs.append(_oracle_expr(m.name, m.aggregation, to_polars(m.where) if m.where is not None else None))
     keys = ["bucket", *by]
     frame = events.filter(keep).with_columns(bucket, *(pl.col(d).fill_null("") for d in by)).group_by(keys).agg(exprs)
-    from rta.query.metric_query import _formula
+    from rta.query.metric_query import formula_expr
 
-    frame = frame.with_columns(_formula(m).alias(m.name) for m in found if m.formula is not None)
+    frame = frame.with_columns(formula_expr(m).alias(m.name) for m in found if m.formula is not None)
     return frame.select(*keys, *metrics).sort(keys)

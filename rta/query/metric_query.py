@@ -197,12 +197,13 @@ def fetch(
     return frame.select(columns)
 
 
-def _formula(node: Arith | Metric | float) -> pl.Expr:
+def formula_expr(node: Arith | Metric | float) -> pl.Expr:
+    """A formula as a Polars expression over merged metric columns (division by zero gives null)."""
     if isinstance(node, Metric):
-        return pl.col(node.name) if node.formula is None else _formula(node.formula)
+        return pl.col(node.name) if node.formula is None else formula_expr(node.formula)
     if isinstance(node, float):
         return pl.lit(node)
-    left, right = _formula(node.left), _formula(node.right)
+    left, right = formula_expr(node.left), formula_expr(node.right)
     if node.op == "/":
         return pl.when(right == 0).then(None).otherwise(left / right)
     return {"+": left + right, "-": left - right, "*": left * right}[node.op]
@@ -275,7 +276,7 @@ def run_query(
 def _with_formulas(plan: Plan, q: MetricQuery, frame: pl.DataFrame) -> pl.DataFrame:
     derived = [plan.definitions.metric(n) for n in q.metrics if plan.definitions.metric(n).formula is not None]
     # Components are merged first, then combined: never an average of ratios.
-    return frame.with_columns(_formula(m).alias(m.name) for m in derived) if derived else frame
+    return frame.with_columns(formula_expr(m).alias(m.name) for m in derived) if derived else frame
 
 
 def _and(left: ex.Expr | None, right: ex.Expr) -> ex.Expr:

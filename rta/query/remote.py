@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
+from rta.compiler.plan import Plan
 from rta.dsl.expr import Expr
 from rta.errors import BackendError, QueryError
 from rta.project import Project
@@ -40,7 +41,7 @@ class RemoteWorkspace:
     key: str
 
     @property
-    def plan(self):  # type: ignore[no-untyped-def]
+    def plan(self) -> Plan:
         """The compiled plan."""
         return self.project.plan
 

@@ -13,6 +13,7 @@ from clickhouse_connect.driver.client import Client
 
 from rta.compiler.ddl import STATS_TABLE
 from rta.compiler.naming import version_of
+from rta.compiler.plan import Plan
 from rta.dsl.durations import GRAINS
 from rta.errors import BackendError, QueryError
 from rta.project import Project, load_project
@@ -135,7 +136,7 @@ class Workspace:
             raise
 
     @property
-    def plan(self):  # type: ignore[no-untyped-def]
+    def plan(self) -> Plan:
         """The compiled plan."""
         return self.project.plan
 
