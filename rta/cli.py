@@ -305,6 +305,30 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id.")], pr
     typer.echo(f"revoked {key.kind} key {key.id} ({key.name})")
 
 
+@app.command()
+def suggest(
+    project: ProjectOpt = Path("."),
+    filters: Annotated[
+        list[str] | None, typer.Option("--filter", help="A dashboard filter (repeatable); default: rta.toml [dashboards] filters.")
+    ] = None,
+) -> None:
+    """Suggest rollups so every metric answers, fast, under the dashboards' filters."""
+    from rta.query.suggest import suggest_rollups
+
+    try:
+        proj = _project(project)
+        chosen = filters or proj.settings.get("dashboards", {}).get("filters", [])
+        if not chosen:
+            raise RtaError("no dashboard filters: pass --filter country --filter device, or set [dashboards] filters = [...] in rta.toml")
+        found = suggest_rollups(proj.plan, chosen)
+    except RtaError as err:
+        _fail(err)
+    if not found:
+        typer.echo(f"every metric answers from a fitting rollup under filters {', '.join(chosen)}")
+    for s in found:
+        typer.echo(f"# {s.reason}\n{s.code()}")
+
+
 @serve_app.command("query")
 def serve_query(
     project: ProjectOpt = Path("."),

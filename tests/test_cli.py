@@ -273,3 +273,12 @@ def test_other_processes_query_through_the_running_flow(project, tmp_path):
         runner_process.wait(timeout=30)
     assert not run_file.exists()  # gone with the process, and its key revoked
     assert "revoked" in rta("keys", "list", "-p", str(project)).output
+
+
+@pytest.mark.core
+def test_suggest(project):
+    result = rta("suggest", "-p", str(project), "--filter", "path")
+    assert "no rollup answers page_views" in result.output and 'rollup("by_path"' in result.output
+    assert "every metric answers" in rta("suggest", "-p", str(project), "--filter", "country").output
+    missing = runner.invoke(app, ["suggest", "-p", str(project)])
+    assert missing.exit_code == 2 and "no dashboard filters" in missing.output
