@@ -48,3 +48,17 @@ def test_editing_a_metric_changes_its_tables() -> None:
     before = compile(definitions([rollup("r", [metric("v", count(), stream=events)])]))
     after = compile(definitions([rollup("r", [metric("v", count(), where=col("event") == "x", stream=events)])]))
     assert before.rollups[0].input_table != after.rollups[0].input_table
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_the_printed_flow_is_the_flow_that_runs(example: Path) -> None:
+    from rta.flows.dataflow import build_dataflow
+    from rta.flows.sink import StoreSink
+    from rta.flows.stats import FlowStats
+    from rta.testing import BatchSource
+
+    plan = compile(load_definitions((example,)))
+    flow = build_dataflow(plan, BatchSource([]), StoreSink(lambda: None, FlowStats()), FlowStats())  # type: ignore[arg-type,return-value]
+    built = [s.step_id.removeprefix("rta.") for s in flow.substeps]
+    printed = list(dict.fromkeys(s.step_id for s in plan.flow if s.step_id))  # one "parse" line per stream
+    assert built == printed
