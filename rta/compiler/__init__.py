@@ -94,6 +94,7 @@ def _flow(streams: tuple[StreamPlan, ...], rollups: tuple[RollupPlan, ...]) -> t
         steps += [FlowStep("", "", f"  {_describe_part(p)}") for p in r.parts]
         steps += _flush_steps(name, r.input_table, "merge partials")
     steps.append(FlowStep("writes", "merge", "all inserts"))
+    steps.append(FlowStep("route", "key_on", "every insert to the one store partition (one process owns an embedded store)"))
     tables = ", ".join(t.table for r in rollups for t in r.tables)
     done = f"one insert per table per flush group, token from its batch keys; views fill {tables}"
     steps.append(FlowStep("store__write", "output", done))
