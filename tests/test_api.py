@@ -154,3 +154,5 @@ def test_openapi_document(api):
     spec = httpx.get(api["url"] + "/openapi.json").json()
     assert spec["openapi"].startswith("3.") and {"/v1/query", "/v1/sql", "/v1/freshness"} <= set(spec["paths"])
     assert httpx.get(api["url"] + "/v1/health").json() == {"ok": True}
+    docs = httpx.get(api["url"] + "/docs")
+    assert docs.headers["content-type"].startswith("text/html") and "GET /v1/query" in docs.text and "http" not in docs.text

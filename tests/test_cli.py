@@ -282,3 +282,11 @@ def test_suggest(project):
     assert "every metric answers" in rta("suggest", "-p", str(project), "--filter", "country").output
     missing = runner.invoke(app, ["suggest", "-p", str(project)])
     assert missing.exit_code == 2 and "no dashboard filters" in missing.output
+
+
+@pytest.mark.core
+def test_bench_command_checks_its_argument():
+    result = runner.invoke(app, ["bench", "speed"])
+    assert result.exit_code == 2 and "unknown benchmark 'speed'; valid benchmarks are: flow, query" in result.output
+    result = runner.invoke(app, ["bench", "flow", "--", "--help"])
+    assert result.exit_code == 0

@@ -112,6 +112,7 @@ class QueryApi:
         self.routes: dict[tuple[str, str], tuple[Handler, bool]] = {
             ("GET", "/v1/health"): (self._health, False),
             ("GET", "/openapi.json"): (lambda _: OPENAPI, False),
+            ("GET", "/docs"): (lambda _: _docs_page(), False),
             ("GET", "/v1/definitions"): (self._definitions, True),
             ("GET", "/v1/freshness"): (self._freshness, True),
             ("GET", "/v1/query"): (self._query, True),
@@ -163,6 +164,8 @@ class QueryApi:
                 result = await loop.run_in_executor(self.pool, handler, params)
         except RtaError as err:
             raise HttpError(400, str(err)) from None
+        if isinstance(result, _Html):
+            return 200, result.encode(), "text/html; charset=utf-8"
         if isinstance(result, pl.DataFrame | tuple):
             frame, meta = result if isinstance(result, tuple) else (result, {})
             if ARROW in headers.get("accept", ""):
@@ -264,6 +267,25 @@ class QueryApi:
         if not isinstance(statement, str):
             raise HttpError(400, 'send {"sql": "SELECT ..."}')
         return self.ws.sql(statement)
+
+
+class _Html(str):
+    """A page to send as HTML."""
+
+
+def _docs_page() -> _Html:
+    """The API reference as plain HTML from the OpenAPI document: readable offline, nothing fetched."""
+    import html
+
+    rows = []
+    for path, methods in OPENAPI["paths"].items():
+        for method, op in methods.items():
+            params = "".join(
+                f"<li><code>{html.escape(p['name'])}</code> {html.escape(p.get('description', ''))}</li>" for p in op.get("parameters", [])
+            )
+            rows.append(f"<h3><code>{method.upper()} {html.escape(path)}</code></h3><p>{html.escape(op['summary'])}</p><ul>{params}</ul>")
+    auth = "<p>Send a read key: <code>Authorization: Bearer &lt;key&gt;</code> (<code>rta keys create read</code>).</p>"
+    return _Html(f"<!doctype html><title>rta query API</title><h1>rta query API</h1>{auth}{''.join(rows)}")
 
 
 def _arrow_bytes(frame: pl.DataFrame) -> bytes:
