@@ -26,12 +26,12 @@ buyers = metric("buyers", distinct("user_id"), where=col("event") == "purchase")
 conversion = metric("conversion", purchases / visitors, unit="%")
 revenue_per_visitor = metric("revenue_per_visitor", revenue / visitors, unit="USD")
 
-rollup(
-    "traffic",
-    [page_views, clicks, add_to_carts, purchases, revenue, biggest_order, avg_load, p95_load],
-    by=["event", "country", "device", "campaign"],
-    keep={"1m": "7d", "1h": "90d", "1d": "5y"},
-)
+# Metrics filter by event type in their own parts, so rollups need not be keyed by `event`.
+# The planner answers each question from the narrowest rollup that has its dimensions:
+# dashboards' unsplit series and KPIs read `traffic_overall` (one row per bucket).
+traffic_metrics = [page_views, clicks, add_to_carts, purchases, revenue, biggest_order, avg_load, p95_load]
+rollup("traffic", traffic_metrics, by=["country", "device", "campaign"], keep={"1m": "7d", "1h": "90d", "1d": "5y"})
+rollup("traffic_overall", traffic_metrics, keep={"1m": "7d", "1h": "90d", "1d": "5y"})
 # Distinct counts live in narrow rollups: merging sketches is the expensive part (DESIGN §4).
 # The planner answers from the narrowest rollup that has the dimensions asked for, so totals
 # read one sketch per bucket and splits by country or device read the wider one.

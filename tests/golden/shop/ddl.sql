@@ -29,9 +29,8 @@ TTL toDateTime(timestamp) + INTERVAL 30 DAY
 SETTINGS
   non_replicated_deduplication_window = 10000;
 
-CREATE TABLE IF NOT EXISTS rta_traffic_in_9717eed3 (
+CREATE TABLE IF NOT EXISTS rta_traffic_in_b0f2c154 (
   minute DateTime('UTC'),
-  event String,
   country String,
   device String,
   campaign String,
@@ -47,9 +46,8 @@ CREATE TABLE IF NOT EXISTS rta_traffic_in_9717eed3 (
 )
 ENGINE=Null;
 
-CREATE TABLE IF NOT EXISTS rta_traffic_1m_9717eed3 (
+CREATE TABLE IF NOT EXISTS rta_traffic_1m_b0f2c154 (
   bucket DateTime('UTC'),
-  event LowCardinality(String),
   country LowCardinality(String),
   device LowCardinality(String),
   campaign LowCardinality(String),
@@ -65,16 +63,15 @@ CREATE TABLE IF NOT EXISTS rta_traffic_1m_9717eed3 (
 )
 ENGINE=AggregatingMergeTree
 PARTITION BY toYYYYMMDD(bucket)
-ORDER BY (bucket, event, country, device, campaign)
+ORDER BY (bucket, country, device, campaign)
 TTL bucket + INTERVAL 7 DAY
 SETTINGS
   non_replicated_deduplication_window = 10000;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS rta_traffic_1m_mv_9717eed3
-TO rta_traffic_1m_9717eed3 AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_traffic_1m_mv_b0f2c154
+TO rta_traffic_1m_b0f2c154 AS
 SELECT
   minute AS bucket,
-  event,
   country,
   device,
   campaign,
@@ -87,17 +84,15 @@ SELECT
   sum(avg_load_ms__sum) AS avg_load_ms__sum,
   sum(avg_load_ms__n) AS avg_load_ms__n,
   quantileTDigestArrayState(0.95)(p95_load_ms__digest) AS p95_load_ms__digest
-FROM rta_traffic_in_9717eed3
+FROM rta_traffic_in_b0f2c154
 GROUP BY
   bucket,
-  event,
   country,
   device,
   campaign;
 
-CREATE TABLE IF NOT EXISTS rta_traffic_1h_9717eed3 (
+CREATE TABLE IF NOT EXISTS rta_traffic_1h_b0f2c154 (
   bucket DateTime('UTC'),
-  event LowCardinality(String),
   country LowCardinality(String),
   device LowCardinality(String),
   campaign LowCardinality(String),
@@ -113,16 +108,15 @@ CREATE TABLE IF NOT EXISTS rta_traffic_1h_9717eed3 (
 )
 ENGINE=AggregatingMergeTree
 PARTITION BY toYYYYMM(bucket)
-ORDER BY (bucket, event, country, device, campaign)
+ORDER BY (bucket, country, device, campaign)
 TTL bucket + INTERVAL 90 DAY
 SETTINGS
   non_replicated_deduplication_window = 10000;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS rta_traffic_1h_mv_9717eed3
-TO rta_traffic_1h_9717eed3 AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_traffic_1h_mv_b0f2c154
+TO rta_traffic_1h_b0f2c154 AS
 SELECT
   toStartOfHour(minute) AS bucket,
-  event,
   country,
   device,
   campaign,
@@ -135,17 +129,15 @@ SELECT
   sum(avg_load_ms__sum) AS avg_load_ms__sum,
   sum(avg_load_ms__n) AS avg_load_ms__n,
   quantileTDigestArrayState(0.95)(p95_load_ms__digest) AS p95_load_ms__digest
-FROM rta_traffic_in_9717eed3
+FROM rta_traffic_in_b0f2c154
 GROUP BY
   bucket,
-  event,
   country,
   device,
   campaign;
 
-CREATE TABLE IF NOT EXISTS rta_traffic_1d_9717eed3 (
+CREATE TABLE IF NOT EXISTS rta_traffic_1d_b0f2c154 (
   bucket DateTime('UTC'),
-  event LowCardinality(String),
   country LowCardinality(String),
   device LowCardinality(String),
   campaign LowCardinality(String),
@@ -161,16 +153,15 @@ CREATE TABLE IF NOT EXISTS rta_traffic_1d_9717eed3 (
 )
 ENGINE=AggregatingMergeTree
 PARTITION BY toYear(bucket)
-ORDER BY (bucket, event, country, device, campaign)
+ORDER BY (bucket, country, device, campaign)
 TTL bucket + INTERVAL 1825 DAY
 SETTINGS
   non_replicated_deduplication_window = 10000;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS rta_traffic_1d_mv_9717eed3
-TO rta_traffic_1d_9717eed3 AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_traffic_1d_mv_b0f2c154
+TO rta_traffic_1d_b0f2c154 AS
 SELECT
   toStartOfDay(minute) AS bucket,
-  event,
   country,
   device,
   campaign,
@@ -183,13 +174,134 @@ SELECT
   sum(avg_load_ms__sum) AS avg_load_ms__sum,
   sum(avg_load_ms__n) AS avg_load_ms__n,
   quantileTDigestArrayState(0.95)(p95_load_ms__digest) AS p95_load_ms__digest
-FROM rta_traffic_in_9717eed3
+FROM rta_traffic_in_b0f2c154
 GROUP BY
   bucket,
-  event,
   country,
   device,
   campaign;
+
+CREATE TABLE IF NOT EXISTS rta_traffic_overall_in_925a1046 (
+  minute DateTime('UTC'),
+  page_views__n UInt64,
+  clicks__n UInt64,
+  add_to_carts__n UInt64,
+  purchases__n UInt64,
+  revenue__sum Float64,
+  biggest_order__max Nullable(Float64),
+  avg_load_ms__sum Float64,
+  avg_load_ms__n UInt64,
+  p95_load_ms__digest Array(Float64)
+)
+ENGINE=Null;
+
+CREATE TABLE IF NOT EXISTS rta_traffic_overall_1m_925a1046 (
+  bucket DateTime('UTC'),
+  page_views__n SimpleAggregateFunction(sum, UInt64),
+  clicks__n SimpleAggregateFunction(sum, UInt64),
+  add_to_carts__n SimpleAggregateFunction(sum, UInt64),
+  purchases__n SimpleAggregateFunction(sum, UInt64),
+  revenue__sum SimpleAggregateFunction(sum, Float64),
+  biggest_order__max SimpleAggregateFunction(max, Nullable(Float64)),
+  avg_load_ms__sum SimpleAggregateFunction(sum, Float64),
+  avg_load_ms__n SimpleAggregateFunction(sum, UInt64),
+  p95_load_ms__digest AggregateFunction(quantileTDigest(0.95), Float64)
+)
+ENGINE=AggregatingMergeTree
+PARTITION BY toYYYYMMDD(bucket)
+ORDER BY (bucket)
+TTL bucket + INTERVAL 7 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_traffic_overall_1m_mv_925a1046
+TO rta_traffic_overall_1m_925a1046 AS
+SELECT
+  minute AS bucket,
+  sum(page_views__n) AS page_views__n,
+  sum(clicks__n) AS clicks__n,
+  sum(add_to_carts__n) AS add_to_carts__n,
+  sum(purchases__n) AS purchases__n,
+  sum(revenue__sum) AS revenue__sum,
+  max(biggest_order__max) AS biggest_order__max,
+  sum(avg_load_ms__sum) AS avg_load_ms__sum,
+  sum(avg_load_ms__n) AS avg_load_ms__n,
+  quantileTDigestArrayState(0.95)(p95_load_ms__digest) AS p95_load_ms__digest
+FROM rta_traffic_overall_in_925a1046
+GROUP BY
+  bucket;
+
+CREATE TABLE IF NOT EXISTS rta_traffic_overall_1h_925a1046 (
+  bucket DateTime('UTC'),
+  page_views__n SimpleAggregateFunction(sum, UInt64),
+  clicks__n SimpleAggregateFunction(sum, UInt64),
+  add_to_carts__n SimpleAggregateFunction(sum, UInt64),
+  purchases__n SimpleAggregateFunction(sum, UInt64),
+  revenue__sum SimpleAggregateFunction(sum, Float64),
+  biggest_order__max SimpleAggregateFunction(max, Nullable(Float64)),
+  avg_load_ms__sum SimpleAggregateFunction(sum, Float64),
+  avg_load_ms__n SimpleAggregateFunction(sum, UInt64),
+  p95_load_ms__digest AggregateFunction(quantileTDigest(0.95), Float64)
+)
+ENGINE=AggregatingMergeTree
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (bucket)
+TTL bucket + INTERVAL 90 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_traffic_overall_1h_mv_925a1046
+TO rta_traffic_overall_1h_925a1046 AS
+SELECT
+  toStartOfHour(minute) AS bucket,
+  sum(page_views__n) AS page_views__n,
+  sum(clicks__n) AS clicks__n,
+  sum(add_to_carts__n) AS add_to_carts__n,
+  sum(purchases__n) AS purchases__n,
+  sum(revenue__sum) AS revenue__sum,
+  max(biggest_order__max) AS biggest_order__max,
+  sum(avg_load_ms__sum) AS avg_load_ms__sum,
+  sum(avg_load_ms__n) AS avg_load_ms__n,
+  quantileTDigestArrayState(0.95)(p95_load_ms__digest) AS p95_load_ms__digest
+FROM rta_traffic_overall_in_925a1046
+GROUP BY
+  bucket;
+
+CREATE TABLE IF NOT EXISTS rta_traffic_overall_1d_925a1046 (
+  bucket DateTime('UTC'),
+  page_views__n SimpleAggregateFunction(sum, UInt64),
+  clicks__n SimpleAggregateFunction(sum, UInt64),
+  add_to_carts__n SimpleAggregateFunction(sum, UInt64),
+  purchases__n SimpleAggregateFunction(sum, UInt64),
+  revenue__sum SimpleAggregateFunction(sum, Float64),
+  biggest_order__max SimpleAggregateFunction(max, Nullable(Float64)),
+  avg_load_ms__sum SimpleAggregateFunction(sum, Float64),
+  avg_load_ms__n SimpleAggregateFunction(sum, UInt64),
+  p95_load_ms__digest AggregateFunction(quantileTDigest(0.95), Float64)
+)
+ENGINE=AggregatingMergeTree
+PARTITION BY toYear(bucket)
+ORDER BY (bucket)
+TTL bucket + INTERVAL 1825 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_traffic_overall_1d_mv_925a1046
+TO rta_traffic_overall_1d_925a1046 AS
+SELECT
+  toStartOfDay(minute) AS bucket,
+  sum(page_views__n) AS page_views__n,
+  sum(clicks__n) AS clicks__n,
+  sum(add_to_carts__n) AS add_to_carts__n,
+  sum(purchases__n) AS purchases__n,
+  sum(revenue__sum) AS revenue__sum,
+  max(biggest_order__max) AS biggest_order__max,
+  sum(avg_load_ms__sum) AS avg_load_ms__sum,
+  sum(avg_load_ms__n) AS avg_load_ms__n,
+  quantileTDigestArrayState(0.95)(p95_load_ms__digest) AS p95_load_ms__digest
+FROM rta_traffic_overall_in_925a1046
+GROUP BY
+  bucket;
 
 CREATE TABLE IF NOT EXISTS rta_audience_in_253e20ab (
   minute DateTime('UTC'),
