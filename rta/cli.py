@@ -153,7 +153,9 @@ def run(
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if duration is not None:
-        threading.Timer(duration, stop.set).start()
+        timer = threading.Timer(duration, stop.set)
+        timer.daemon = True  # a flow that ends first must not wait for it
+        timer.start()
     typer.echo(f"rta: flowing demo traffic into {proj.dsn} (Ctrl-C stops)", err=True)
     with _query_api(proj, client, port):
         stats = run_flow(proj.plan, source, client, report=_reporter())
@@ -177,7 +179,11 @@ def _query_api(proj: Project, client: Client, port: int) -> Iterator[None]:
     keys = KeyStore(proj.root)
     key, secret = keys.create("read", "rta run (this process)")
     url = f"http://127.0.0.1:{port}"
-    _, stop_api = serve_in_thread(QueryApi(Workspace(proj, client, proj.dsn), keys), port=port)
+    try:
+        _, stop_api = serve_in_thread(QueryApi(Workspace(proj, client, proj.dsn), keys), port=port)
+    except RtaError:
+        keys.revoke(key.id)
+        raise
     run_file = proj.root / RUN_FILE
     run_file.write_text(json.dumps({"pid": os.getpid(), "url": url, "key": secret}))
     os.chmod(run_file, 0o600)

@@ -156,3 +156,11 @@ def test_openapi_document(api):
     assert httpx.get(api["url"] + "/v1/health").json() == {"ok": True}
     docs = httpx.get(api["url"] + "/docs")
     assert docs.headers["content-type"].startswith("text/html") and "GET /v1/query" in docs.text and "http" not in docs.text
+
+
+def test_a_taken_port_is_a_clear_error(api, shop_ws, tmp_path):
+    from rta.errors import BackendError
+
+    port = int(api["url"].rsplit(":", 1)[1])
+    with pytest.raises(BackendError, match=rf"could not listen on 127.0.0.1:{port} \(is the port in use\?\); pass another --port"):
+        serve_in_thread(QueryApi(shop_ws, KeyStore(tmp_path)), port=port)

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 import polars as pl
 import pyarrow as pa
 
-from rta.errors import RtaError
+from rta.errors import BackendError, RtaError
 from rta.query.keys import KeyStore
 from rta.query.workspace import Answer, Workspace
 
@@ -301,10 +301,20 @@ def serve_in_thread(app: QueryApi, host: str = "127.0.0.1", port: int = 8765) ->
     import uvicorn
 
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False))
-    thread = threading.Thread(target=server.run, name="rta-api-server", daemon=True)
+
+    def run() -> None:
+        try:
+            server.run()
+        except (SystemExit, OSError):  # uvicorn exits when it cannot bind; reported to the caller below
+            log.debug("query API server stopped", exc_info=True)
+
+    thread = threading.Thread(target=run, name="rta-api-server", daemon=True)
     thread.start()
     while not server.started and thread.is_alive():
         threading.Event().wait(0.02)
+    if not server.started:
+        msg = f"the query API could not listen on {host}:{port} (is the port in use?); pass another --port, or --port 0 for none"
+        raise BackendError(msg)
 
     def stop() -> None:
         server.should_exit = True
