@@ -76,7 +76,8 @@ _POSITION = {"page_view": None, "click": None, "search": None, "add_to_cart": 0.
 def _sessions(pop: Population, count: int, start_ms: int, end_ms: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
     """Events of ``count`` sessions as (user, timestamp ms, event kind) arrays, in session order."""
     user = np.minimum((pop.users * rng.random(count) ** 3).astype(np.int64), pop.users - 1)  # heavy users
-    begin = rng.integers(start_ms, max(end_ms, start_ms + 1), count)
+    # A session *ends* in the window: its earlier events reach back, none lies in the future.
+    finish = rng.integers(start_ms, max(end_ms, start_ms + 1), count)
     length = rng.exponential(180_000, count).astype(np.int64) + 1_000  # ~3 minutes
     views = rng.geometric(0.4, count)
     cart = rng.binomial(1, 0.18, count)
@@ -94,13 +95,13 @@ def _sessions(pop: Population, count: int, start_ms: int, end_ms: int, rng: np.r
         where = _POSITION[kind]
         fraction = rng.random(len(idx)) if where is None else np.full(len(idx), where)
         users.append(user[idx])
-        times.append(begin[idx] + (fraction * length[idx]).astype(np.int64))
+        times.append(finish[idx] - ((1 - fraction) * length[idx]).astype(np.int64))
         kinds.append(np.full(len(idx), EVENTS.index(kind)))
     return np.concatenate(users), np.concatenate(times), np.concatenate(kinds)
 
 
 def generate(pop: Population, n: int, start_ms: int, end_ms: int, rng: np.random.Generator, id_prefix: str) -> pl.DataFrame:
-    """``n`` events of shopping sessions starting in ``[start_ms, end_ms)``.
+    """``n`` events of shopping sessions ending in ``[start_ms, end_ms)``.
 
     A session belongs to one user and runs a funnel in time order: page views, clicks on some,
     maybe a search, an add-to-cart in ~18% of sessions, a purchase in ~35% of those, rarely a
