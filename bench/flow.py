@@ -223,7 +223,8 @@ def run_textbook(path: Path, data: Path, raw: bool, events: int) -> dict:
             key, (window_id, acc) = item
             minute = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(minutes=window_id)
             values = {c: list(v) if isinstance(v, set) else v for c, v in acc.items()}
-            return rollup.input_table, {"minute": minute, **dict(zip(rollup.dims, key.split("\x1f") if rollup.dims else [], strict=True)), **values}
+            dims = dict(zip(rollup.dims, key.split("\x1f") if rollup.dims else [], strict=True))
+            return rollup.input_table, {"minute": minute, **dims, **values}
 
         outputs.append(op.map(f"{rollup.name}_row", out.down, row))
     if stream.raw_table:
