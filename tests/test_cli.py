@@ -290,3 +290,17 @@ def test_bench_command_checks_its_argument():
     assert result.exit_code == 2 and "unknown benchmark 'speed'; valid benchmarks are: flow, query" in result.output
     result = runner.invoke(app, ["bench", "flow", "--", "--help"])
     assert result.exit_code == 0
+
+
+@pytest.mark.core
+def test_demo_history_covers_its_window_evenly():
+    from rta.flows.demo import DemoSource
+
+    source = DemoSource("events", history_seconds=7 * 86_400, history_events=400_000, rate=1)
+    part = source.build("input", 0, 1)
+    events = pl.concat([b.payload for _ in range(4) for b in part.next_batch()])
+    per_day = events["timestamp"].dt.date().value_counts().sort("timestamp")["count"].to_list()
+    assert len(per_day) >= 7
+    for count in per_day[1:-1]:  # whole days (the first and last are partial) hold a seventh each
+        assert 400_000 / 7 * 0.8 < count < 400_000 / 7 * 1.2
+    assert events["timestamp"].max() <= datetime.now(UTC) + timedelta(seconds=1)

@@ -152,6 +152,8 @@ class _DemoPartition(StatelessSourcePartition[SourceBatch]):
         self._last = now
         self._history = now - source.history_seconds * 1000
         self._history_left = source.history_events
+        # Milliseconds of history per event: batches cover the window evenly, oldest first.
+        self._history_step = source.history_seconds * 1000 / max(source.history_events, 1)
         self._next_awake = time.monotonic()
 
     def _key(self) -> str:
@@ -165,7 +167,7 @@ class _DemoPartition(StatelessSourcePartition[SourceBatch]):
             raise StopIteration
         if self._history_left > 0:  # backfill the past first, in big batches
             n = min(self._history_left, 100_000)
-            span = (self._last - self._history) * n // max(self._src.history_events, 1)
+            span = int(n * self._history_step)
             key = self._key()
             frame = generate(self._pop, n, self._history, self._history + span, self._rng, key)
             self._history += span
