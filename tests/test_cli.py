@@ -168,12 +168,19 @@ def test_a_second_process_is_told_who_owns_the_embedded_store(project, tmp_path)
         holder.wait()
 
 
-@pytest.mark.store
-@pytest.mark.flow
-def test_query_explain_compare_and_top(project, client, tmp_path):
+@pytest.fixture
+def loaded(project, client, tmp_path):
+    """The project with 100 events loaded: 98 page views and 2 purchases."""
     path = tmp_path / "events.jsonl"
     _events(100).write_ndjson(path)
-    rta("load", str(path), "-p", str(project))
+    assert rta("load", str(path), "-p", str(project)).exit_code == 0
+    return project
+
+
+@pytest.mark.store
+@pytest.mark.flow
+def test_query_explain_compare_and_top(loaded):
+    project = loaded
     options = [
         "--last",
         "1d",
@@ -199,10 +206,8 @@ def test_query_explain_compare_and_top(project, client, tmp_path):
 
 @pytest.mark.store
 @pytest.mark.flow
-def test_sql_console(project, client, tmp_path):
-    path = tmp_path / "events.jsonl"
-    _events(100).write_ndjson(path)
-    rta("load", str(path), "-p", str(project))
+def test_sql_console(loaded):
+    project = loaded
     result = rta("sql", "SELECT event, count() AS n FROM events GROUP BY event ORDER BY event", "-p", str(project), "--format", "csv")
     assert result.output == "event,n\npage_view,98\npurchase,2\n"
     result = runner.invoke(app, ["sql", "DROP TABLE events", "-p", str(project)])

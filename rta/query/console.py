@@ -3,7 +3,8 @@
 ClickHouse's read-only mode alone is not enough: measured on chdb, `readonly=2` still lets a
 SELECT read `file('/etc/passwd')`, override limits with `SETTINGS`, and write a file with
 `INTO OUTFILE`. So the statement is parsed (sqlglot) and only a plain SELECT over an allow-list
-of tables passes; what runs is the re-rendered statement that was checked, never the raw text.
+of tables passes; what runs (on the workspace's read-only client) is the re-rendered statement
+that was checked, never the raw text.
 """
 
 from __future__ import annotations
@@ -11,10 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import polars as pl
 import sqlglot
 import sqlglot.expressions as exp
-from clickhouse_connect.driver.client import Client
 
 from rta.compiler.ddl import STATS_TABLE
 from rta.compiler.plan import Plan
@@ -117,16 +116,3 @@ def _check_table(node: exp.Table, tables: Mapping[str, str], ctes: set[str]) -> 
     if name not in tables:
         raise _refuse(f"unknown table {name!r}", did_you_mean(name, sorted(tables)))
     node.set("this", exp.to_identifier(tables[name]))
-
-
-def run_sql(client: Client, plan: Plan, text: str) -> pl.DataFrame:
-    """Check ``text`` and run it on ``client`` (which must be the read-only one)."""
-    statement = check_sql(text, table_aliases(plan))
-    try:
-        frame = pl.from_arrow(client.query_arrow(statement.sql(dialect="clickhouse")))
-    except Exception as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        msg = f"the query failed: {first}"
-        raise QueryError(msg) from None
-    assert isinstance(frame, pl.DataFrame)
-    return frame

@@ -19,7 +19,7 @@ from rta.errors import BackendError, QueryError
 from rta.project import Project, load_project
 from rta.query.adhoc import AdhocQuery, events_query, rollup_query
 from rta.query.cache import QueryCache
-from rta.query.console import ConsoleLimits, run_sql
+from rta.query.console import ConsoleLimits, check_sql, table_aliases
 from rta.query.metric_query import Executed, MetricQuery, make_query, run_query
 from rta.query.remote import RemoteWorkspace, read_run_file
 from rta.query.result import MetricFrame
@@ -128,12 +128,8 @@ class Workspace:
     def sql(self, text: str) -> pl.DataFrame:
         """Run one read-only SELECT over the project's tables (stream names stand for raw events,
         ``<rollup>_<grain>`` for rollup tables) with time, row and memory limits."""
-        try:
-            return run_sql(self._readonly_client(), self.plan, text)
-        except QueryError as err:
-            if not str(err).startswith("refused"):
-                self._retire_readonly()
-            raise
+        statement = check_sql(text, table_aliases(self.plan))  # refusals happen here, before the store
+        return self._run_readonly(statement.sql(dialect="clickhouse"), {})
 
     @property
     def plan(self) -> Plan:
