@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import polars as pl
 import pytest
@@ -110,13 +110,16 @@ def test_minute_data_beyond_retention_falls_back_to_hours(ws):
         ws.query("page_views", start=NOW - timedelta(days=8), end=NOW - timedelta(days=7, hours=20), grain="1m", now=NOW)
 
 
-def test_final_buckets_and_freshness(ws):
+def test_final_buckets_and_freshness(ws, events):
+    newest = events["timestamp"].max()
     fresh = ws.freshness(now=NOW + timedelta(seconds=5))
-    assert fresh.watermark == NOW and fresh.lag_seconds == pytest.approx(5)
+    assert fresh.written_at == NOW and fresh.newest_event == newest
+    assert fresh.watermark == newest - timedelta(seconds=10)  # the settle time
+    assert fresh.lag_seconds == pytest.approx((NOW - newest).total_seconds() + 5)
+    assert ws.freshness(now=NOW, stream="no such stream").newest_event is None
     frame = ws.query("page_views", last="10m", grain="1m", now=NOW)
-    finals = dict(zip(frame["bucket"].to_list(), frame["final"].to_list(), strict=True))
-    assert finals[datetime(2026, 11, 28, 12, 28, tzinfo=UTC)] is True
-    assert finals[datetime(2026, 11, 28, 12, 29, tzinfo=UTC)] is False  # ended less than a minute before the watermark
+    for bucket, final in zip(frame["bucket"].to_list(), frame["final"].to_list(), strict=True):
+        assert final is (bucket + timedelta(minutes=1) <= fresh.watermark), bucket
 
 
 def test_explain_names_tables_and_what_they_read(ws):

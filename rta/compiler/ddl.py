@@ -127,7 +127,9 @@ def stats_table() -> exp.Create:
     """Events per stream, minute and outcome (accepted, late, future, invalid): nothing is dropped silently."""
     columns = [("minute", "DateTime('UTC')"), ("stream", "LowCardinality(String)"), ("outcome", "LowCardinality(String)")]
     columns += [("events", "SimpleAggregateFunction(sum, UInt64)")]
-    # When the flow last wrote: the watermark that tells final buckets from provisional ones.
+    # When the flow last wrote, and the newest event it accepted (capped at that time): the
+    # event-time watermark that tells final buckets from provisional ones.
     columns += [("last_seen", "SimpleAggregateFunction(max, DateTime64(3, 'UTC'))")]
+    columns += [("newest_event", "SimpleAggregateFunction(max, DateTime64(3, 'UTC'))")]
     order = [_column("stream"), _column("outcome"), _column("minute")]
     return _create_table(STATS_TABLE, columns, "AggregatingMergeTree", order_by=order)

@@ -78,10 +78,17 @@ def raw_rows(stream: StreamPlan, parsed: Parsed) -> TableBatch | None:
     return TableBatch(parsed.key, parsed.partition, parsed.result.events.drop(MINUTE), parsed.flush)
 
 
-def outcome_rows(parsed: Parsed, now: datetime) -> TableBatch:
-    """The tally of outcomes (accepted, late, future, invalid) of one batch, in the minute it was seen."""
+def outcome_rows(parsed: Parsed, stream: StreamPlan, now: datetime) -> TableBatch:
+    """The tally of outcomes (accepted, late, future, invalid) of one batch, in the minute it was seen.
+
+    ``newest_event`` is the event-time watermark's input: the newest accepted event, never
+    ahead of the wall clock (a client with a fast clock must not close buckets early).
+    """
     minute = now.replace(second=0, microsecond=0)
     outcomes = {k: v for k, v in parsed.result.outcomes.items() if v}
+    events = parsed.result.events
+    newest = events[stream.time].max() if not events.is_empty() else None
+    newest_event = min(newest, now) if isinstance(newest, datetime) else datetime(1970, 1, 1, tzinfo=UTC)
     rows = pl.DataFrame(
         {
             "minute": [minute] * len(outcomes),
@@ -89,8 +96,13 @@ def outcome_rows(parsed: Parsed, now: datetime) -> TableBatch:
             "outcome": list(outcomes),
             "events": pl.Series(list(outcomes.values()), dtype=pl.UInt64),
             "last_seen": [now] * len(outcomes),
+            "newest_event": [newest_event] * len(outcomes),
         },
-        schema_overrides={"minute": pl.Datetime("ms", "UTC"), "last_seen": pl.Datetime("ms", "UTC")},
+        schema_overrides={
+            "minute": pl.Datetime("ms", "UTC"),
+            "last_seen": pl.Datetime("ms", "UTC"),
+            "newest_event": pl.Datetime("ms", "UTC"),
+        },
     )
     return TableBatch(parsed.key, parsed.partition, rows, parsed.flush, parsed.result.outcomes.get("accepted", 0))
 
@@ -120,7 +132,7 @@ def build_dataflow(
         return Parsed(batch.key, batch.stream, result, batch.partition, batch.flush)
 
     parsed = op.map("parse", batches, parse)
-    outputs = [_flushed("outcomes", op.map("outcomes", parsed, lambda p: outcome_rows(p, clock())), STATS_TABLE, concat)]
+    outputs = [_flushed("outcomes", op.map("outcomes", parsed, lambda p: outcome_rows(p, streams[p.stream], clock())), STATS_TABLE, concat)]
     for s in plan.streams:
         if s.raw_table:
             name = step_id(s.name, "raw", s.version)

@@ -237,7 +237,13 @@ class QueryApi:
 
     def _freshness(self, _: dict[str, Any]) -> dict[str, Any]:
         fresh = self.ws.freshness()
-        return {"watermark": fresh.watermark, "newest_final_minute": fresh.newest_final_minute, "lag_seconds": fresh.lag_seconds}
+        return {
+            "written_at": fresh.written_at,
+            "newest_event": fresh.newest_event,
+            "watermark": fresh.watermark,
+            "newest_final_minute": fresh.newest_final_minute,
+            "lag_seconds": fresh.lag_seconds,
+        }
 
     def _definitions(self, _: dict[str, Any]) -> dict[str, Any]:
         defs = self.ws.project.definitions

@@ -27,24 +27,42 @@ from rta.query.shared_cache import RedisResults
 from rta.store.client import connect as connect_store
 from rta.store.schema import apply
 
-# A bucket is final once the flow has written past its end by this much; later events still
-# count in their own bucket, but charts and alerts may treat the value as settled.
-FINAL_AFTER_SECONDS = 60
+# The watermark trails the newest accepted event by this much: events that arrive a little
+# out of order still land before their bucket is called final. Later ones still count in
+# their own bucket, but charts and alerts have treated its value as settled.
+SETTLE_SECONDS = 10
 CACHE_TTL = {"1m": 60.0, "1h": 300.0, "1d": 3600.0}  # seconds, tied to the grain
 
 
 @dataclass(frozen=True, slots=True)
 class Freshness:
-    """How current the store is: the flow's watermark, the newest settled minute, the lag."""
+    """How current the store is.
 
-    watermark: datetime | None
-    newest_final_minute: datetime | None
+    ``written_at`` is when the flow last wrote; ``newest_event`` the newest event it accepted
+    (never ahead of that write); ``watermark`` = ``newest_event`` minus the settle time:
+    every bucket ending at or before it is final. ``lag_seconds`` is how far the newest
+    event trails now.
+    """
+
+    written_at: datetime | None
+    newest_event: datetime | None
     lag_seconds: float | None
 
+    @property
+    def watermark(self) -> datetime | None:
+        """Buckets ending at or before this are final."""
+        return None if self.newest_event is None else self.newest_event - timedelta(seconds=SETTLE_SECONDS)
+
+    @property
+    def newest_final_minute(self) -> datetime | None:
+        """The start of the newest minute that is final."""
+        mark = self.watermark
+        return None if mark is None else datetime.fromtimestamp(int(mark.timestamp()) // 60 * 60 - 60, UTC)
+
     def __str__(self) -> str:
-        if self.watermark is None:
+        if self.newest_event is None or self.written_at is None:
             return "no data written yet"
-        return f"written up to {self.watermark:%Y-%m-%d %H:%M:%S} UTC ({self.lag_seconds:.0f}s ago)"
+        return f"events up to {self.newest_event:%Y-%m-%d %H:%M:%S} UTC ({self.lag_seconds:.0f}s behind now)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,15 +154,18 @@ class Workspace:
         """The compiled plan."""
         return self.project.plan
 
-    def freshness(self, now: datetime | None = None) -> Freshness:
-        """The flow's watermark (when it last wrote) and the newest minute that is final."""
+    def freshness(self, now: datetime | None = None, *, stream: str | None = None) -> Freshness:
+        """When the flow last wrote and how far its event-time watermark has come (of one stream, or all)."""
         now = now or datetime.now(UTC)
-        seen = self.client.query(f"SELECT max(last_seen), count() FROM {STATS_TABLE}").result_rows[0]
-        if not seen[1]:
+        where, params = ("WHERE stream = {s:String}", {"s": stream}) if stream else ("", {})
+        sql = f"SELECT max(last_seen), maxIf(newest_event, outcome = 'accepted'), countIf(outcome = 'accepted') FROM {STATS_TABLE} {where}"
+        written, newest, accepted = self.client.query(sql, parameters=params).result_rows[0]
+        if written is None or written.timestamp() <= 0:
             return Freshness(None, None, None)
-        watermark = seen[0] if seen[0].tzinfo else seen[0].replace(tzinfo=UTC)
-        final = datetime.fromtimestamp((int(watermark.timestamp()) - FINAL_AFTER_SECONDS) // 60 * 60 - 60, UTC)
-        return Freshness(watermark, final, (now - watermark).total_seconds())
+        written = written if written.tzinfo else written.replace(tzinfo=UTC)
+        newest = (newest if newest.tzinfo else newest.replace(tzinfo=UTC)) if accepted else None
+        lag = (now - newest).total_seconds() if newest is not None else None
+        return Freshness(written, newest, lag)
 
     def answer(self, metrics: str | list[str], *, cache: bool = True, now: datetime | None = None, **options: object) -> Answer:
         """Like :meth:`query`, with the checked query and whether the cache answered."""
@@ -206,7 +227,7 @@ class Workspace:
         watermark = self.freshness(now).watermark
         if watermark is None:
             return frame.with_columns(pl.lit(False).alias("final"))
-        settled = watermark - timedelta(seconds=FINAL_AFTER_SECONDS + GRAINS[q.grain])
+        settled = watermark - timedelta(seconds=GRAINS[q.grain])
         return frame.with_columns((pl.col("bucket") <= settled).alias("final"))
 
 

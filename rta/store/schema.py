@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+import sqlglot.expressions as exp
 from clickhouse_connect.driver.client import Client
 
 from rta.compiler.plan import Plan
 
 
 def apply(plan: Plan, client: Client) -> int:
-    """Run every DDL statement of ``plan`` (all are ``IF NOT EXISTS``); returns how many ran."""
+    """Run every DDL statement of ``plan`` (all are ``IF NOT EXISTS``); returns how many ran.
+
+    Versioned tables never change shape; the few unversioned ones (the ingest tally) get
+    columns added by newer releases, so stores created by an older rta keep working.
+    """
     for statement in plan.ddl:
         client.command(statement.sql(dialect="clickhouse"))
+    have = set(client.query("SELECT table, name FROM system.columns WHERE database = currentDatabase()").result_rows)
+    for statement in plan.ddl:
+        for alter in _missing_columns(statement, have):
+            client.command(alter.sql(dialect="clickhouse"))
     return len(plan.ddl)
+
+
+def _missing_columns(create: exp.Expr, have: set[tuple[str, str]]) -> list[exp.Alter]:
+    if not isinstance(create, exp.Create) or create.kind != "TABLE" or not isinstance(create.this, exp.Schema):
+        return []
+    table = create.this.this
+    return [
+        exp.Alter(this=table.copy(), kind="TABLE", actions=[exp.ColumnDef(this=c.this.copy(), kind=c.args["kind"].copy(), exists=True)])
+        for c in create.this.expressions
+        if isinstance(c, exp.ColumnDef) and (table.name, c.name) not in have
+    ]

@@ -3,7 +3,8 @@ CREATE TABLE IF NOT EXISTS rta_ingest_stats (
   stream LowCardinality(String),
   outcome LowCardinality(String),
   events SimpleAggregateFunction(sum, UInt64),
-  last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+  last_seen SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
+  newest_event SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
 )
 ENGINE=AggregatingMergeTree
 ORDER BY (stream, outcome, minute)
