@@ -16,7 +16,8 @@ def apply(plan: Plan, client: Client) -> int:
     """
     for statement in plan.ddl:
         client.command(statement.sql(dialect="clickhouse"))
-    have = set(client.query("SELECT table, name FROM system.columns WHERE database = currentDatabase()").result_rows)
+    rows = client.query("SELECT table, name FROM system.columns WHERE database = currentDatabase()").result_rows
+    have = {(str(table), str(name)) for table, name in rows}
     for statement in plan.ddl:
         for alter in _missing_columns(statement, have):
             client.command(alter.sql(dialect="clickhouse"))
