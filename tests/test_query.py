@@ -206,3 +206,25 @@ def test_results_show_a_table_and_sparklines(ws):
     console = Console(record=True, width=120)
     console.print(frame.head(3))
     assert "page_views" in console.export_text()
+
+
+def test_totals_over_a_range_equal_the_oracle_and_compare(ws, events):
+    start, end = NOW - timedelta(hours=6, minutes=30), NOW - timedelta(minutes=30)  # whole hours
+    got = ws.query(["page_views", "revenue", "visitors", "conversion"], start=start, end=end, grain="1h", by="country", total=True, now=NOW)
+    assert "bucket" not in got.columns and got["final"].to_list() == [True] * got.height
+    want = oracle_query(ws.plan, ["page_views", "revenue"], "1h", events, NOW, by=["country"])
+    want = want.filter((pl.col("bucket") >= start) & (pl.col("bucket") < end))
+    sums = want.group_by("country").agg(pl.col("page_views").sum(), pl.col("revenue").sum())
+    joined = got.join(sums, on="country", suffix="_want")
+    assert joined.height == sums.height
+    assert (joined["page_views"] - joined["page_views_want"]).abs().max() == 0
+    assert (joined["revenue"] - joined["revenue_want"]).abs().max() < 1e-6
+    assert got["page_views"].to_list() == sorted(got["page_views"].to_list(), reverse=True)  # ranked by the first metric
+    one = ws.query("page_views", start=start, end=end, grain="1h", total=True, compare="previous_period", top=1, now=NOW)
+    assert one.height == 1 and one["page_views"][0] == sums["page_views"].sum()
+    earlier = ws.query("page_views", start=start - timedelta(hours=6), end=start, grain="1h", total=True, now=NOW)
+    assert one["page_views_previous"][0] == earlier["page_views"][0]
+    empty = ws.query(
+        ["page_views", "p95_load_ms"], start=NOW + timedelta(hours=1), end=NOW + timedelta(hours=2), grain="1h", total=True, now=NOW
+    )
+    assert empty.select("page_views", "p95_load_ms").rows() == [(0.0, None)]

@@ -81,8 +81,9 @@ def _query_options(params: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
             options["top"] = int(one("top"))
         except (TypeError, ValueError):
             raise HttpError(400, f"top={one('top')!r} is not a whole number") from None
-    if one("fill_gaps") is not None:
-        options["fill_gaps"] = str(one("fill_gaps")).lower() not in ("0", "false", "no")
+    for name in ("fill_gaps", "total"):
+        if one(name) is not None:
+            options[name] = str(one(name)).lower() not in ("0", "false", "no")
     by = params.get("by")
     if by:
         options["by"] = _split(by) if isinstance(by, list) else [by]
@@ -345,6 +346,7 @@ _QUERY_PARAMS = [
     {"name": "top", "in": "query", "schema": {"type": "integer", "minimum": 1}},
     {"name": "order_by", "in": "query", "schema": {"type": "string"}},
     {"name": "fill_gaps", "in": "query", "schema": {"type": "boolean", "default": True}},
+    {"name": "total", "in": "query", "schema": {"type": "boolean", "default": False}},
 ]
 _TABLE = {
     "200": {

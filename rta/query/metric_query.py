@@ -44,6 +44,7 @@ class MetricQuery:
     top: int | None = None
     order_by: str | None = None
     fill_gaps: bool = True
+    total: bool = False  # one value per group for the whole range instead of a series
 
     @property
     def dims(self) -> set[str]:
@@ -79,6 +80,7 @@ def make_query(
     top: int | None = None,
     order_by: str | None = None,
     fill_gaps: bool = True,
+    total: bool = False,
     now: datetime | None = None,
 ) -> MetricQuery:
     """Check a query against the definitions; errors name the bad value and the valid ones."""
@@ -125,7 +127,7 @@ def make_query(
     # Whole buckets: the range starts on a bucket boundary and includes the current bucket.
     first = datetime.fromtimestamp(int(begin.timestamp()) // step * step, UTC)
     after = datetime.fromtimestamp(-(-int(stop.timestamp()) // step) * step, UTC)
-    return MetricQuery(names, first, after, grain, splits, condition, compare, top, order_by, fill_gaps)
+    return MetricQuery(names, first, after, grain, splits, condition, compare, top, order_by, fill_gaps, bool(total))
 
 
 def _merged(part: Part) -> exp.Expr:
@@ -245,8 +247,13 @@ def _fill(plan: Plan, q: MetricQuery, frame: pl.DataFrame) -> pl.DataFrame:
 def run_query(
     client: Client, plan: Plan, q: MetricQuery, *, now: datetime | None = None, log: list[Executed] | None = None
 ) -> pl.DataFrame:
-    """Columns ``bucket``, the ``by`` dimensions, each metric (``<metric>_previous`` with ``compare``)."""
+    """Columns ``bucket``, the ``by`` dimensions, each metric (``<metric>_previous`` with ``compare``).
+
+    With ``total`` there is no ``bucket``: one row per group holds the whole range's values.
+    """
     now = now or datetime.now(UTC)
+    if q.total:
+        return _run_total(client, plan, q, now, log)
     keys = ["bucket", *q.by]
     if q.top is not None and q.by:
         ranked = q.order_by or q.metrics[0]
@@ -271,6 +278,23 @@ def run_query(
     if order:
         return result.sort(["bucket", *order], descending=[False, True])
     return result.sort(keys)
+
+
+def _run_total(client: Client, plan: Plan, q: MetricQuery, now: datetime, log: list[Executed] | None) -> pl.DataFrame:
+    frame = _fetch_all(client, plan, q, now, totals=True, log=log)
+    # Merging no states gives NaN (quantiles) where "no value" is meant.
+    floats = [c for c, t in frame.schema.items() if t.is_float()]
+    frame = frame.with_columns(pl.col(floats).fill_nan(None)) if floats else frame
+    frame = _with_formulas(plan, q, frame)
+    if q.compare is not None:
+        shift = COMPARE_SHIFT[q.compare] or int((q.end - q.start).total_seconds())
+        earlier = replace(q, start=q.start - timedelta(seconds=shift), end=q.end - timedelta(seconds=shift), compare=None, top=None)
+        previous = _run_total(client, plan, earlier, now, log).select(*q.by, *(pl.col(m).alias(f"{m}_previous") for m in q.metrics))
+        frame = frame.join(previous, on=list(q.by), how="left") if q.by else pl.concat([frame, previous], how="horizontal")
+    result = frame.select(*q.by, *q.metrics, *(f"{m}_previous" for m in q.metrics if q.compare))
+    ranked = q.order_by or q.metrics[0]
+    result = result.sort(ranked, descending=True, nulls_last=True) if q.by else result
+    return result.head(q.top) if q.top is not None else result
 
 
 def _with_formulas(plan: Plan, q: MetricQuery, frame: pl.DataFrame) -> pl.DataFrame:

@@ -186,7 +186,8 @@ class Workspace:
         Options: ``last="7d"`` or ``start=``/``end=``, ``grain="auto"|"1m"|"1h"|"1d"``,
         ``by=[dims]``, ``where={dim: value | [values]}`` or a filter such as
         ``col("country") == "US"``, ``compare="previous_period"|"previous_day"|"previous_week"|"previous_year"``,
-        ``top=N``, ``order_by=metric``, ``fill_gaps=True``.
+        ``top=N``, ``order_by=metric``, ``fill_gaps=True``, ``total=True`` (one value per
+        group for the whole range: KPI tiles, alerts).
         """
         return MetricFrame(self.answer(metrics, cache=cache, now=now, **options).frame)
 
@@ -227,6 +228,8 @@ class Workspace:
         watermark = self.freshness(now).watermark
         if watermark is None:
             return frame.with_columns(pl.lit(False).alias("final"))
+        if q.total:
+            return frame.with_columns(pl.lit(q.end <= watermark).alias("final"))
         settled = watermark - timedelta(seconds=GRAINS[q.grain])
         return frame.with_columns((pl.col("bucket") <= settled).alias("final"))
 
