@@ -1,30 +1,40 @@
 """rta: real-time analytics with metrics as code."""
 
+from rta.dsl import alert as alert
 from rta.dsl import average as average
 from rta.dsl import col as col
 from rta.dsl import count as count
 from rta.dsl import distinct as distinct
+from rta.dsl import email as email
 from rta.dsl import maximum as maximum
 from rta.dsl import metric as metric
 from rta.dsl import minimum as minimum
+from rta.dsl import no_events as no_events
 from rta.dsl import quantile as quantile
 from rta.dsl import rollup as rollup
+from rta.dsl import slack as slack
 from rta.dsl import stream as stream
 from rta.dsl import total as total
+from rta.dsl import webhook as webhook
 
 __all__ = [
+    "alert",
     "average",
     "connect",
     "col",
     "count",
     "distinct",
+    "email",
     "maximum",
     "metric",
     "minimum",
+    "no_events",
     "quantile",
     "rollup",
+    "slack",
     "stream",
     "total",
+    "webhook",
 ]
 
 

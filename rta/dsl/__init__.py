@@ -7,6 +7,12 @@ from rta.dsl.aggregates import maximum as maximum
 from rta.dsl.aggregates import minimum as minimum
 from rta.dsl.aggregates import quantile as quantile
 from rta.dsl.aggregates import total as total
+from rta.dsl.alert import Alert as Alert
+from rta.dsl.alert import alert as alert
+from rta.dsl.alert import no_events as no_events
+from rta.dsl.channels import email as email
+from rta.dsl.channels import slack as slack
+from rta.dsl.channels import webhook as webhook
 from rta.dsl.definitions import Definitions as Definitions
 from rta.dsl.definitions import definitions as definitions
 from rta.dsl.expr import col as col

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rta.dsl.alert import Alert
 from rta.dsl.metric import Metric
 from rta.dsl.rollup import Rollup
 from rta.dsl.stream import Stream
@@ -18,6 +19,7 @@ class Definitions:
     streams: tuple[Stream, ...]
     metrics: tuple[Metric, ...]
     rollups: tuple[Rollup, ...]
+    alerts: tuple[Alert, ...] = ()
 
     def metric(self, name: str) -> Metric:
         """The metric called ``name``; the error lists the valid names."""
@@ -25,6 +27,14 @@ class Definitions:
             if item.name == name:
                 return item
         msg = f"no metric named {name!r}; {did_you_mean(name, [m.name for m in self.metrics])}"
+        raise DefinitionError(msg)
+
+    def alert(self, name: str) -> Alert:
+        """The alert rule called ``name``."""
+        for item in self.alerts:
+            if item.name == name:
+                return item
+        msg = f"no alert named {name!r}; {did_you_mean(name, [a.name for a in self.alerts])}"
         raise DefinitionError(msg)
 
     def stream(self, name: str) -> Stream:
@@ -49,8 +59,9 @@ def definitions(items: Iterable[object]) -> Definitions:
     streams: dict[str, Stream] = {}
     metrics: dict[str, Metric] = {}
     rollups: dict[str, Rollup] = {}
+    alerts: dict[str, Alert] = {}
 
-    def add(table: dict, item: Stream | Metric | Rollup, kind: str) -> None:  # type: ignore[type-arg]
+    def add(table: dict, item: Stream | Metric | Rollup | Alert, kind: str) -> None:  # type: ignore[type-arg]
         known = table.get(item.name)
         if known is not None and known != item:
             msg = f"two different {kind}s are named {item.name!r}; {kind} names must be unique in a project"
@@ -75,4 +86,9 @@ def definitions(items: Iterable[object]) -> Definitions:
             for stored in item.metrics:
                 add_metric(stored)
             add(rollups, item, "rollup")
-    return Definitions(tuple(streams.values()), tuple(metrics.values()), tuple(rollups.values()))
+        elif isinstance(item, Alert):
+            add(streams, item.window.stream, "stream")
+            if item.window.metric is not None:
+                add_metric(item.window.metric)
+            add(alerts, item, "alert")
+    return Definitions(tuple(streams.values()), tuple(metrics.values()), tuple(rollups.values()), tuple(alerts.values()))

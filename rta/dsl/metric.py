@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from rta.dsl.aggregates import Aggregation, Count
 from rta.dsl.context import latest, register
@@ -11,6 +11,9 @@ from rta.dsl.expr import Expr
 from rta.dsl.names import check_name
 from rta.dsl.stream import Stream
 from rta.errors import DefinitionError
+
+if TYPE_CHECKING:
+    from rta.dsl.alert import Window
 
 ArithOp = Literal["+", "-", "*", "/"]
 Operand: TypeAlias = "Metric | Arith | float"
@@ -100,6 +103,12 @@ class Metric(_Arithmetic):
     def base_metrics(self) -> tuple[Metric, ...]:
         """The stored metrics this one is computed from (itself when it is stored)."""
         return self.formula.metrics() if self.formula is not None else (self,)
+
+    def over(self, window: str) -> Window:
+        """This metric over the last ``window``, to compare in an alert: ``errors.over("5m") > 100``."""
+        from rta.dsl.alert import over
+
+        return over(self, window)
 
     def __repr__(self) -> str:
         body = repr(self.formula) if self.formula is not None else _show_aggregation(self.aggregation)
