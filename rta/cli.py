@@ -22,15 +22,19 @@ if TYPE_CHECKING:  # the CLI imports its layers lazily: `rta --help` stays fast
     import polars as pl
     from clickhouse_connect.driver.client import Client
 
+    from rta.alerts.engine import AlertEngine
     from rta.flows.stats import FlowStats
     from rta.project import Project
     from rta.query.keys import KeyStore
+    from rta.query.workspace import Workspace
 
 app = typer.Typer(help="rta: real-time analytics with metrics as code.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="API keys: read keys query, write keys only ingest.", no_args_is_help=True)
 serve_app = typer.Typer(help="Serve one face of rta on its own.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+alerts_app = typer.Typer(help="Alert rules: list, test, history, silence, backtest.", no_args_is_help=True)
 app.add_typer(serve_app, name="serve")
+app.add_typer(alerts_app, name="alerts")
 ProjectOpt = Annotated[Path, typer.Option("--project", "-p", help="Project folder (holds rta.toml and metrics/).")]
 
 
@@ -129,41 +133,83 @@ def load(
 def run(
     project: ProjectOpt = Path("."),
     demo: Annotated[bool, typer.Option(help="Generate realistic shop traffic.")] = False,
+    watch: Annotated[Path | None, typer.Option(help="Ingest *.jsonl files as they land in this folder.")] = None,
     port: Annotated[int, typer.Option(help="Port of the query API served beside the flow (0: none).")] = 8765,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
     rate: Annotated[int, typer.Option(help="Demo events per second.")] = 20_000,
     history: Annotated[str | None, typer.Option(help="Backfill demo history first, e.g. 7d.")] = None,
     history_events: Annotated[int, typer.Option(help="Events in the backfilled history.")] = 1_000_000,
+    demo_for: Annotated[float | None, typer.Option(help="Stop the demo traffic after this many seconds; keep running.")] = None,
+    alerts: Annotated[bool, typer.Option(help="Evaluate the project's alert rules.")] = True,
 ) -> None:
-    """Run the flow into the store until Ctrl-C or --duration."""
+    """Run the flow into the store until Ctrl-C or --duration, serving queries and evaluating alerts."""
     from rta.dsl.durations import parse_duration
     from rta.flows.demo import DemoSource
+    from rta.flows.inbox import InboxSource
     from rta.flows.runner import run_flow, summary
+    from rta.query.workspace import Workspace
 
-    if not demo:
-        _fail(RtaError("nothing to ingest yet: pass --demo to generate traffic, or load files with `rta load FILE...`"))
+    if demo == (watch is not None):
+        _fail(RtaError("give one source: --demo to generate traffic, or --watch FOLDER to ingest files dropped there"))
     try:
         proj = _project(project)
         stop = threading.Event()
-        seconds = parse_duration(history, what="--history") if history else 0
-        source = DemoSource(_stream_name(proj, None), rate=rate, history_seconds=seconds, history_events=history_events, stop=stop)
+        stream = _stream_name(proj, None)
+        if watch is not None:
+            source: DemoSource | InboxSource = InboxSource(watch, proj.plan.stream(stream), stop=stop)
+        else:
+            seconds = parse_duration(history, what="--history") if history else 0
+            source = DemoSource(stream, rate=rate, history_seconds=seconds, history_events=history_events, stop=stop)
         client = _store(proj)
+        ws = Workspace(proj, client, proj.dsn)
+        engine = _alert_engine(ws) if alerts and proj.definitions.alerts else None
     except RtaError as err:
         _fail(err)
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    if duration is not None:
-        timer = threading.Timer(duration, stop.set)
-        timer.daemon = True  # a flow that ends first must not wait for it
-        timer.start()
-    typer.echo(f"rta: flowing demo traffic into {proj.dsn} (Ctrl-C stops)", err=True)
-    with _query_api(proj, client, port):
+    for seconds_, event in ((duration, stop), (demo_for, getattr(source, "paused", None))):
+        if seconds_ is not None and event is not None:
+            timer = threading.Timer(seconds_, event.set)
+            timer.daemon = True  # a flow that ends first must not wait for it
+            timer.start()
+    what = f"files landing in {watch}" if watch is not None else "demo traffic"
+    typer.echo(f"rta: flowing {what} into {proj.dsn} (Ctrl-C stops)", err=True)
+    if engine is not None:
+        typer.echo(f"rta: evaluating {len(engine.rules)} alert rule(s)", err=True)
+    with _query_api(proj, ws, port), _alert_loop(engine):
         stats = run_flow(proj.plan, source, client, report=_reporter())
     typer.echo("\n" + summary(stats), err=True)
 
 
+def _alert_engine(ws: Workspace) -> AlertEngine:
+    import logging
+
+    from rta.alerts.engine import AlertEngine
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("\nrta alerts: %(message)s"))
+    logger = logging.getLogger("rta.alerts")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    return AlertEngine(ws)
+
+
 @contextmanager
-def _query_api(proj: Project, client: Client, port: int) -> Iterator[None]:
+def _alert_loop(engine: AlertEngine | None) -> Iterator[None]:
+    if engine is None:
+        yield
+        return
+    from rta.alerts.loop import AlertLoop
+
+    loop = AlertLoop(engine).start()
+    try:
+        yield
+    finally:
+        loop.stop()
+
+
+@contextmanager
+def _query_api(proj: Project, ws: Workspace, port: int) -> Iterator[None]:
     """Serve the query API beside the flow and publish where, so other processes query through it."""
     if not port:
         yield
@@ -174,13 +220,12 @@ def _query_api(proj: Project, client: Client, port: int) -> Iterator[None]:
     from rta.query.api import QueryApi, serve_in_thread
     from rta.query.keys import KeyStore
     from rta.query.remote import RUN_FILE
-    from rta.query.workspace import Workspace
 
     keys = KeyStore(proj.root)
     key, secret = keys.create("read", "rta run (this process)")
     url = f"http://127.0.0.1:{port}"
     try:
-        _, stop_api = serve_in_thread(QueryApi(Workspace(proj, client, proj.dsn), keys), port=port)
+        _, stop_api = serve_in_thread(QueryApi(ws, keys), port=port)
     except RtaError:
         keys.revoke(key.id)
         raise
@@ -372,6 +417,139 @@ def serve_query(
         _fail(err)
     typer.echo(f"rta: query API on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
     uvicorn.run(QueryApi(ws, KeyStore(ws.project.root)), host=host, port=port, log_level="warning", lifespan="off")
+
+
+def _local_workspace(project: Path, what: str) -> Workspace:
+    from rta.query.workspace import Workspace, connect
+
+    ws = connect(project)
+    if not isinstance(ws, Workspace):
+        raise RtaError(f"{what} reads the store directly, and `rta run` owns it now; run it in a notebook with ws.alerts, or stop rta run")
+    return ws
+
+
+@alerts_app.command("list")
+def alerts_list(project: ProjectOpt = Path("."), fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
+    """The project's alert rules, their channels and silences."""
+    import polars as pl
+
+    from rta.alerts.engine import silences
+
+    try:
+        proj = _project(project)
+    except RtaError as err:
+        _fail(err)
+    quiet = silences(proj.root)
+    rows = [
+        {
+            "alert": r.name,
+            "condition": r.condition.describe(),
+            "by": ", ".join(r.by),
+            "pending": f"{r.pending // 60}m",
+            "notify": ", ".join(str(c) for c in r.notify),
+            "silenced until": f"{quiet[r.name]:%Y-%m-%d %H:%M} UTC" if r.name in quiet else "",
+        }
+        for r in proj.definitions.alerts
+    ]
+    _print(pl.DataFrame(rows, schema=dict.fromkeys(["alert", "condition", "by", "pending", "notify", "silenced until"], pl.String)), fmt)
+
+
+@alerts_app.command("test")
+def alerts_test(name: Annotated[str, typer.Argument(help="The alert's name.")], project: ProjectOpt = Path(".")) -> None:
+    """Send a test notification to each of the rule's channels now (and show its reading when the store is free)."""
+    from datetime import UTC, datetime
+
+    from rta.alerts.engine import allow_list, check_channels
+    from rta.alerts.notify import DeliveryError, Notification, Notifier
+    from rta.query.workspace import Workspace, connect
+
+    try:
+        proj = _project(project)
+        rule = proj.definitions.alert(name)
+        allow = allow_list(proj.settings)
+        check_channels([rule], allow)
+        ws = connect(project)
+        if isinstance(ws, Workspace):
+            reading = ws.alerts.check(rule)
+            _print(reading, Format.table)
+        groups: tuple[tuple[dict[str, str], float | None], ...] = (({}, None),)
+        note = Notification(
+            rule.name, "firing", datetime.now(UTC), rule.condition.describe(), groups, description=rule.description, test=True
+        )
+    except RtaError as err:
+        _fail(err)
+    failed = 0
+    for target in rule.notify:
+        try:
+            Notifier(allow=allow).deliver(note, target)
+            typer.echo(f"{target}: delivered")
+        except DeliveryError as err:
+            failed += 1
+            typer.echo(f"{target}: failed: {err}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+@alerts_app.command("history")
+def alerts_history(
+    project: ProjectOpt = Path("."),
+    rule: Annotated[str | None, typer.Option(help="Only this rule.")] = None,
+    notifications: Annotated[bool, typer.Option(help="Only notifications (not every evaluation).")] = False,
+    limit: Annotated[int, typer.Option(help="Newest rows to show.")] = 50,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """Evaluations and notifications, newest first (also while `rta run` owns the store)."""
+    import polars as pl
+
+    from rta.query.workspace import Workspace, connect
+
+    try:
+        ws = connect(project)
+        kind = "notification" if notifications else None
+        if isinstance(ws, Workspace):
+            frame = ws.alerts.history(rule, kind=kind, limit=limit)
+        else:  # through the running process's SQL console: filters apply here, never spliced into SQL
+            frame = ws.sql("SELECT * FROM alert_history ORDER BY recorded DESC, at DESC LIMIT 100000")
+            frame = frame.filter(*([pl.col("rule") == rule] if rule else []), *([pl.col("kind") == kind] if kind else [])).head(limit)
+    except RtaError as err:
+        _fail(err)
+    _print(frame.select("at", "rule", "group", "kind", "status", "value", "channel", "detail"), fmt)
+
+
+@alerts_app.command("silence")
+def alerts_silence(
+    name: Annotated[str, typer.Argument(help="The alert's name.")],
+    for_: Annotated[str, typer.Option("--for", help="How long, e.g. 30m, 2h, 1d.")] = "1h",
+    project: ProjectOpt = Path("."),
+) -> None:
+    """Hold a rule's notifications for a while (it is still evaluated and recorded)."""
+    from rta.alerts.engine import silence
+    from rta.dsl.durations import parse_duration
+
+    try:
+        proj = _project(project)
+        proj.definitions.alert(name)
+        until = silence(proj.root, name, parse_duration(for_, what="--for"))
+    except RtaError as err:
+        _fail(err)
+    typer.echo(f"{name}: silenced until {until:%Y-%m-%d %H:%M} UTC")
+
+
+@alerts_app.command("backtest")
+def alerts_backtest(
+    name: Annotated[str, typer.Argument(help="The alert's name.")],
+    project: ProjectOpt = Path("."),
+    last: Annotated[str, typer.Option(help="How far back, e.g. 7d, 30d.")] = "7d",
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """When the rule would have fired over a past range (pending, keep-firing and cooldown included)."""
+    try:
+        ws = _local_workspace(project, "rta alerts backtest")
+        result = ws.alerts.backtest(name, last=last)
+    except RtaError as err:
+        _fail(err)
+    typer.echo(repr(result), err=True)
+    _print(result.notifications, fmt)
 
 
 def main() -> None:

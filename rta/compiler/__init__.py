@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
 from rta.compiler import ddl
 from rta.compiler.naming import step_id, table_name, version_of
 from rta.compiler.parts import parts_of
 from rta.compiler.plan import FlowStep, GrainTable, Part, Plan, RollupPlan, StreamPlan
 from rta.compiler.sql_filter import show_filter
+from rta.dsl.alert import Alert
 from rta.dsl.definitions import Definitions
-from rta.dsl.durations import parse_duration
+from rta.dsl.durations import GRAINS, parse_duration
 from rta.dsl.rollup import Rollup
 from rta.dsl.stream import Stream
 from rta.errors import CompilationError
@@ -121,6 +124,8 @@ def compile(definitions: Definitions) -> Plan:  # noqa: A001 - the compiler's on
                 "is in no rollup; add it to a rollup, e.g. rollup('traffic', [...], by=[...])"
             )
             raise CompilationError(msg)
+    for rule in definitions.alerts:
+        _check_alert(definitions, rule)
     streams = tuple(_stream_plan(s) for s in definitions.streams)
     rollups = tuple(_rollup_plan(r) for r in definitions.rollups)
     statements = [ddl.stats_table()]
@@ -129,4 +134,23 @@ def compile(definitions: Definitions) -> Plan:  # noqa: A001 - the compiler's on
         statements.append(ddl.input_table(r))
         for t in r.tables:
             statements += [ddl.grain_table(r, t), ddl.grain_view(r, t)]
+    if definitions.alerts:
+        statements += ddl.alert_tables()
     return Plan(definitions, streams, rollups, tuple(statements), _flow(streams, rollups))
+
+
+def _check_alert(definitions: Definitions, rule: Alert) -> None:
+    """Every part of an alert's metric must be in a rollup with its dimensions at a grain that tiles its windows."""
+    metric = rule.window.metric
+    if metric is None:
+        return
+    step = math.gcd(rule.window.seconds, rule.every, rule.window.shift or 0)
+    dims = set(rule.by) | (set(rule.where.fields()) if rule.where is not None else set())
+    for base in metric.base_metrics():
+        if not any(base in r.metrics and dims <= set(r.by) and any(step % GRAINS[g] == 0 for g in r.grains) for r in definitions.rollups):
+            msg = (
+                f"alert {rule.name!r} cannot be evaluated: no rollup holds {base.name!r} by {sorted(dims) or 'nothing'} "
+                f"at a grain that divides {step // 60} minute(s) (its window, every= and baseline); "
+                "add one, or make the window and every= whole hours"
+            )
+            raise CompilationError(msg)

@@ -10,6 +10,9 @@ from rta.compiler.plan import GrainTable, Part, RollupPlan, StreamPlan
 
 DEDUP_WINDOW = 10_000  # insert blocks remembered per table for insert_deduplication_token
 STATS_TABLE = "rta_ingest_stats"
+ALERT_HISTORY_TABLE = "rta_alert_history"
+ALERT_STATE_TABLE = "rta_alert_state"
+ALERT_HISTORY_TTL = 90 * 86400
 _START_OF = {"1m": None, "1h": "toStartOfHour", "1d": "toStartOfDay"}
 _PARTITION = {"1m": "toYYYYMMDD", "1h": "toYYYYMM", "1d": "toYear"}
 _UNITS = (("DAY", 86400), ("HOUR", 3600), ("MINUTE", 60), ("SECOND", 1))
@@ -41,7 +44,9 @@ def _create_table(
     order_by: Sequence[exp.Expr] | None = None,
     ttl: exp.MergeTreeTTL | None = None,
 ) -> exp.Create:
-    props: list[exp.Expr] = [exp.EngineProperty(this=exp.to_identifier(engine))]
+    name_, _, arg = engine.partition("(")
+    engine_expr = exp.Anonymous(this=name_, expressions=[_column(arg.rstrip(")"))]) if arg else exp.to_identifier(engine)
+    props: list[exp.Expr] = [exp.EngineProperty(this=engine_expr)]
     if partition is not None:
         props.append(exp.PartitionedByProperty(this=partition))
     if order_by is not None:
@@ -133,3 +138,24 @@ def stats_table() -> exp.Create:
     columns += [("newest_event", "SimpleAggregateFunction(max, DateTime64(3, 'UTC'))")]
     order = [_column("stream"), _column("outcome"), _column("minute")]
     return _create_table(STATS_TABLE, columns, "AggregatingMergeTree", order_by=order)
+
+
+def alert_tables() -> list[exp.Create]:
+    """Every evaluation and notification of alert rules (kept 90 days), and the rules' state."""
+    history = [("at", "DateTime64(3, 'UTC')"), ("recorded", "DateTime64(3, 'UTC')"), ("rule", "LowCardinality(String)")]
+    history += [("group", "String"), ("kind", "LowCardinality(String)"), ("status", "LowCardinality(String)")]
+    history += [("value", "Nullable(Float64)"), ("current", "Nullable(Float64)"), ("provisional", "Bool")]
+    history += [("channel", "String"), ("detail", "String")]
+    at = _column("at")
+    state = [("rule", "String"), ("group", "String"), ("state", "String"), ("version", "UInt64")]
+    return [
+        _create_table(
+            ALERT_HISTORY_TABLE,
+            history,
+            "MergeTree",
+            partition=exp.func("toYYYYMM", at),
+            order_by=[_column("rule"), at],
+            ttl=_ttl(exp.func("toDateTime", at), ALERT_HISTORY_TTL),
+        ),  # fmt: skip
+        _create_table(ALERT_STATE_TABLE, state, "ReplacingMergeTree(version)", order_by=[_column("rule"), _column("group")]),
+    ]

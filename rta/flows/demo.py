@@ -175,6 +175,10 @@ class _DemoPartition(StatelessSourcePartition[SourceBatch]):
             return [SourceBatch(key, self._src.stream, frame, f"demo-{self._worker}")]
         now = int(time.time() * 1000)
         n = int(self._src.rate * (now - self._last) / 1000)
+        if self._src.paused.is_set():
+            self._last = now
+            self._next_awake = time.monotonic() + self._src.interval
+            return []
         if n == 0:
             return []
         key = self._key()
@@ -202,6 +206,7 @@ class DemoSource(DynamicSource[SourceBatch]):
         history_events: int = 0,
         seed: int = 7,
         stop: threading.Event | None = None,
+        paused: threading.Event | None = None,
     ) -> None:
         self.stream = stream
         self.rate = rate
@@ -210,6 +215,7 @@ class DemoSource(DynamicSource[SourceBatch]):
         self.history_events = history_events if history_seconds else 0
         self.seed = seed
         self.stop = stop or threading.Event()
+        self.paused = paused or threading.Event()  # set: no traffic, but the flow keeps running
         self.run_id = f"{time.time_ns():x}"  # demo batches of different runs never deduplicate
 
     @override

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import sqlglot
 import sqlglot.expressions as exp
 
-from rta.compiler.ddl import STATS_TABLE
+from rta.compiler.ddl import ALERT_HISTORY_TABLE, STATS_TABLE
 from rta.compiler.plan import Plan
 from rta.errors import QueryError, did_you_mean
 
@@ -57,6 +57,8 @@ def table_aliases(plan: Plan) -> dict[str, str]:
         for t in r.tables:
             names[f"{r.name}_{t.grain}"] = t.table
             names[t.table] = t.table
+    if plan.definitions.alerts:
+        names |= {"alert_history": ALERT_HISTORY_TABLE, ALERT_HISTORY_TABLE: ALERT_HISTORY_TABLE}
     return names
 
 

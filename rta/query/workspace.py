@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 from clickhouse_connect.driver.client import Client
@@ -26,6 +27,9 @@ from rta.query.result import MetricFrame
 from rta.query.shared_cache import RedisResults
 from rta.store.client import connect as connect_store
 from rta.store.schema import apply
+
+if TYPE_CHECKING:
+    from rta.alerts.view import WorkspaceAlerts
 
 # The watermark trails the newest accepted event by this much: events that arrive a little
 # out of order still land before their bucket is called final. Later ones still count in
@@ -150,6 +154,13 @@ class Workspace:
         return self._run_readonly(statement.sql(dialect="clickhouse"), {})
 
     @property
+    def alerts(self) -> WorkspaceAlerts:
+        """The project's alert rules: ``list()``, ``history()``, ``backtest(rule, last="30d")``, ``check(rule)``."""
+        from rta.alerts.view import WorkspaceAlerts  # the alerts layer sits above queries: loaded only when asked
+
+        return WorkspaceAlerts(self)
+
+    @property
     def plan(self) -> Plan:
         """The compiled plan."""
         return self.project.plan
@@ -166,6 +177,20 @@ class Workspace:
         newest = (newest if newest.tzinfo else newest.replace(tzinfo=UTC)) if accepted else None
         lag = (now - newest).total_seconds() if newest is not None else None
         return Freshness(written, newest, lag)
+
+    def arrivals(self, stream: str, start: datetime, end: datetime) -> pl.DataFrame:
+        """Events ``stream`` accepted per minute of arrival in ``[start, end)``: columns ``bucket``, ``events``."""
+        sql = (
+            f"SELECT toUnixTimestamp(minute) AS t, sum(events) AS events FROM {STATS_TABLE} "
+            "WHERE stream = {s:String} AND outcome = 'accepted' AND minute >= {a:DateTime('UTC')} AND minute < {b:DateTime('UTC')} "
+            "GROUP BY t ORDER BY t"
+        )
+        params = {"s": stream, "a": start.strftime("%Y-%m-%d %H:%M:%S"), "b": end.strftime("%Y-%m-%d %H:%M:%S")}
+        rows = self.client.query(sql, parameters=params).result_rows
+        return pl.DataFrame(
+            {"bucket": [datetime.fromtimestamp(t, UTC) for t, _ in rows], "events": [float(n) for _, n in rows]},
+            schema={"bucket": pl.Datetime("ms", "UTC"), "events": pl.Float64},
+        )
 
     def answer(self, metrics: str | list[str], *, cache: bool = True, now: datetime | None = None, **options: object) -> Answer:
         """Like :meth:`query`, with the checked query and whether the cache answered."""

@@ -1,0 +1,59 @@
+"""``ws.alerts``: the project's rules, their history, backtests, from a notebook."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+
+from rta.alerts.backtest import Backtest, backtest
+from rta.alerts.engine import AlertEngine, silences
+from rta.alerts.history import read_history
+from rta.alerts.measure import readings
+from rta.dsl.alert import Alert
+from rta.query.workspace import Workspace
+
+
+class WorkspaceAlerts:
+    """Alert rules of a workspace's project."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+
+    def _rule(self, rule: str | Alert) -> Alert:
+        return rule if isinstance(rule, Alert) else self.ws.plan.definitions.alert(rule)
+
+    def list(self) -> pl.DataFrame:
+        """One row per rule: its condition, noise control, channels and silence."""
+        quiet = silences(self.ws.project.root)
+        rows = [
+            {
+                "alert": r.name,
+                "condition": r.condition.describe(),
+                "by": ", ".join(r.by),
+                "pending_s": r.pending,
+                "every_s": r.every,
+                "notify": ", ".join(str(c) for c in r.notify),
+                "silenced_until": quiet.get(r.name),
+            }
+            for r in self.ws.plan.definitions.alerts
+        ]
+        schema: dict[str, pl.DataType] = {"alert": pl.String(), "condition": pl.String(), "by": pl.String(), "pending_s": pl.Int64()}
+        schema |= {"every_s": pl.Int64(), "notify": pl.String(), "silenced_until": pl.Datetime("us", "UTC")}
+        return pl.DataFrame(rows, schema=schema)
+
+    def history(self, rule: str | None = None, *, kind: str | None = None, limit: int = 1000) -> pl.DataFrame:
+        """Evaluations and notifications, newest first."""
+        return read_history(self.ws.client, rule=rule, kind=kind, limit=limit)
+
+    def backtest(self, rule: str | Alert, *, last: str = "30d", start: datetime | None = None, end: datetime | None = None) -> Backtest:
+        """How ``rule`` would have behaved over a past range (same code as live evaluation)."""
+        return backtest(self.ws, self._rule(rule), last=last, start=start, end=end)
+
+    def check(self, rule: str | Alert, now: datetime | None = None) -> pl.DataFrame:
+        """The rule's reading at its newest final window, and whether it breaches."""
+        found = self._rule(rule)
+        engine = AlertEngine(self.ws, [found])
+        at = engine.newest_final(found, now or engine.clock())
+        frame = readings(self.ws, found, [at])
+        return frame.with_columns(pl.col("value").map_elements(found.condition.breached, return_dtype=pl.Boolean).alias("breached"))
