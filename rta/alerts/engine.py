@@ -135,6 +135,7 @@ class AlertEngine:
         cursor = self.cursors.get(rule.name)
         if cursor is None:
             self.cursors[rule.name] = datetime.fromtimestamp(last, UTC)
+            self.store.save_cursor(rule.name, self.cursors[rule.name])
             return []
         first = max(int(cursor.timestamp()) + step, last - (MAX_CATCH_UP - 1) * step)
         return [datetime.fromtimestamp(t, UTC) for t in range(first, last + 1, step)]

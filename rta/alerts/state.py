@@ -25,8 +25,9 @@ class RuleState:
     status: Status = "normal"
     since: datetime | None = None  # when the current status began
     last_breach: datetime | None = None
+    clear_since: datetime | None = None  # while firing: when the condition stopped holding
     notified_at: datetime | None = None  # last firing notification of this episode
-    resolved_at: datetime | None = None  # last recovery, for the cooldown
+    resolved_at: datetime | None = None  # last recovery told, for the cooldown
     owed: Notice | None = None  # a notification held back by quiet hours or the cooldown
 
 
@@ -42,7 +43,7 @@ def in_quiet_hours(quiet: QuietHours | None, at: datetime) -> bool:
 def _transition(state: RuleState, breached: bool, at: datetime, rule: Alert) -> tuple[RuleState, bool, bool]:
     """The next state, whether it just started firing, and whether it just recovered."""
     if breached:
-        state = replace(state, last_breach=at)
+        state = replace(state, last_breach=at, clear_since=None)
         if state.status == "normal":
             state = replace(state, status="pending", since=at)
         if state.status == "pending" and state.since is not None and at - state.since >= timedelta(seconds=rule.pending):
@@ -51,16 +52,16 @@ def _transition(state: RuleState, breached: bool, at: datetime, rule: Alert) -> 
     if state.status == "pending":
         return replace(state, status="normal", since=at), False, False
     if state.status == "firing":
-        held = state.last_breach is not None and at - state.last_breach < timedelta(seconds=rule.keep_firing)
-        if not held:
-            return replace(state, status="normal", since=at, resolved_at=at), False, True
+        state = replace(state, clear_since=state.clear_since or at)
+        if at - state.clear_since >= timedelta(seconds=rule.keep_firing):  # type: ignore[operator]
+            return replace(state, status="normal", since=at, clear_since=None), False, True
     return state, False, False
 
 
 def advance(state: RuleState, breached: bool, at: datetime, rule: Alert) -> tuple[RuleState, Notice | None]:
     """Step ``state`` with one evaluation at ``at``; returns the new state and what to notify now.
 
-    A firing notice waits out quiet hours and the cooldown after the last recovery (a
+    A firing notice waits out quiet hours and the cooldown after the last recovery told (a
     flapping rule stays quiet); a recovery is told only if its firing was.
     """
     state, fired, recovered = _transition(state, breached, at, rule)
@@ -75,7 +76,7 @@ def advance(state: RuleState, breached: bool, at: datetime, rule: Alert) -> tupl
             return state, None
         return replace(state, owed=None, notified_at=at), "firing"
     if state.owed == "resolved":
-        return replace(state, owed=None), "resolved"
+        return replace(state, owed=None, resolved_at=at), "resolved"
     renotify = rule.renotify
     if state.status == "firing" and renotify and state.notified_at is not None and at - state.notified_at >= timedelta(seconds=renotify):
         return replace(state, notified_at=at), "firing"

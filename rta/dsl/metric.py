@@ -104,6 +104,12 @@ class Metric(_Arithmetic):
         """The stored metrics this one is computed from (itself when it is stored)."""
         return self.formula.metrics() if self.formula is not None else (self,)
 
+    def _no_window(self, other: object) -> bool:
+        msg = f"compare a window of metric {self.name!r}, not the metric: for example {self.name}.over('5m') > {other!r}"
+        raise DefinitionError(msg)
+
+    __gt__ = __ge__ = __lt__ = __le__ = _no_window
+
     def over(self, window: str) -> Window:
         """This metric over the last ``window``, to compare in an alert: ``errors.over("5m") > 100``."""
         from rta.dsl.alert import over
