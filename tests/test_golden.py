@@ -31,6 +31,8 @@ def test_example_compiles_to_golden(example: Path) -> None:
     plan = compile(load_definitions((example,)))
     assert_golden(GOLDEN / example.stem / "ddl.sql", plan.ddl_sql())
     assert_golden(GOLDEN / example.stem / "flow.txt", plan.flow_text())
+    if plan.definitions.alerts:
+        assert_golden(GOLDEN / example.stem / "alerts.txt", plan.alerts_text())
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)

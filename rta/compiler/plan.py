@@ -99,6 +99,15 @@ class Plan:
         width = max(len(s.step_id) for s in self.flow)
         return "".join(f"{s.step_id:<{width}}  {s.op:<10} {s.detail}\n" for s in self.flow)
 
+    def alerts_text(self) -> str:
+        """The alert rules, one per line: what they watch and where they notify."""
+        lines = []
+        for rule in self.definitions.alerts:
+            split = f" by {', '.join(rule.by)}" if rule.by else ""
+            hold = f" for {rule.pending // 60}m" if rule.pending else ""
+            lines.append(f"{rule.name}: {rule.condition.describe()}{split}{hold} -> {', '.join(str(c) for c in rule.notify)}\n")
+        return "".join(lines)
+
     def stream(self, name: str) -> StreamPlan:
         """The plan of stream ``name``."""
         return next(s for s in self.streams if s.name == name)
@@ -108,7 +117,8 @@ class Plan:
         return tuple(r for r in self.rollups if r.stream == stream)
 
     def __str__(self) -> str:
-        return f"-- DDL\n{self.ddl_sql()}\n-- Flow\n{self.flow_text()}"
+        alerts = f"\n-- Alerts\n{self.alerts_text()}" if self.definitions.alerts else ""
+        return f"-- DDL\n{self.ddl_sql()}\n-- Flow\n{self.flow_text()}{alerts}"
 
     def _repr_markdown_(self) -> str:
         return f"```sql\n{self.ddl_sql()}```\n\n```\n{self.flow_text()}```\n"

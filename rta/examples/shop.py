@@ -1,6 +1,6 @@
 """Web shop analytics: traffic, funnel, revenue and audience."""
 
-from rta import average, col, count, distinct, maximum, metric, quantile, rollup, stream, total
+from rta import alert, average, col, count, distinct, maximum, metric, no_events, quantile, rollup, stream, total
 
 events = stream(
     "events",
@@ -37,3 +37,9 @@ rollup("traffic_overall", traffic_metrics, keep={"1m": "7d", "1h": "90d", "1d": 
 # read one sketch per bucket and splits by country or device read the wider one.
 rollup("audience", [visitors, buyers], by=["country", "device"], keep={"1m": "7d", "1h": "90d", "1d": "5y"})
 rollup("audience_overall", [visitors, buyers], keep={"1m": "7d", "1h": "90d", "1d": "5y"})
+
+# Alerts are judged on final minutes, as soon as the watermark passes them; `rta run` logs
+# them (add notify=webhook("https://…") or email(...) to page someone).
+alert("checkout stalled", purchases.over("15m") < 1, pending="5m", description="no purchase in 15 minutes")
+alert("slow pages", p95_load.over("5m") > 2_000, pending="5m", by="device")
+alert("no traffic", no_events(events, "5m"), description="the pipeline or the site is down")

@@ -469,3 +469,34 @@ SELECT
 FROM rta_audience_overall_in_b5aae0db
 GROUP BY
   bucket;
+
+CREATE TABLE IF NOT EXISTS rta_alert_history (
+  at DateTime64(3, 'UTC'),
+  recorded DateTime64(3, 'UTC'),
+  rule LowCardinality(String),
+  group String,
+  kind LowCardinality(String),
+  status LowCardinality(String),
+  value Nullable(Float64),
+  current Nullable(Float64),
+  provisional Bool,
+  channel String,
+  detail String
+)
+ENGINE=MergeTree
+PARTITION BY toYYYYMM(at)
+ORDER BY (rule, at)
+TTL toDateTime(at) + INTERVAL 90 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS rta_alert_state (
+  rule String,
+  group String,
+  state String,
+  version UInt64
+)
+ENGINE=ReplacingMergeTree(version)
+ORDER BY (rule, group)
+SETTINGS
+  non_replicated_deduplication_window = 10000;
