@@ -180,3 +180,37 @@ def test_backtest_tells_when_a_rule_fired_and_draws_it(ws):
 
 def summary_rows(frame: pl.DataFrame) -> list[tuple]:
     return [(row["at"], row["status"]) for row in frame.iter_rows(named=True)]
+
+
+def test_provisional_rules_judge_the_current_minute_and_say_so(ws):
+    start = T0 - timedelta(days=2)
+    load(ws, events_from({"FR": [0, 0, 30]}, start), start + timedelta(minutes=3))
+    rule = alert("fast", ws.plan.definitions.metric("errors").over("1m") > 10, provisional=True)
+    notifier = Collected()
+    engine = AlertEngine(ws, [rule], notifier=notifier)
+    engine.run_once(start + timedelta(minutes=1))
+    engine.run_once(start + timedelta(minutes=2, seconds=40))  # minute 2 is not over, its 30 events are in
+    engine.close()
+    (note,) = notifier.notes
+    assert note.provisional and note.at == start + timedelta(minutes=2, seconds=40) and note.groups == (({}, 30.0),)
+    assert "[provisional data]" in note.text()
+    evaluations = ws.alerts.history("fast", kind="evaluation")
+    assert evaluations.filter(pl.col("provisional"))["status"].to_list()[0] == "firing"
+
+
+def test_silenced_rules_are_evaluated_and_recorded_but_not_sent(ws):
+    from rta.alerts.engine import silence
+
+    start = T0 - timedelta(days=3)
+    load(ws, events_from({"FR": [0, 30, 0]}, start), start + timedelta(minutes=4))
+    rule = alert("hushed", ws.plan.definitions.metric("errors").over("1m") > 10)
+    silence(ws.project.root, "hushed", 3600, now=start)
+    notifier = Collected()
+    engine = AlertEngine(ws, [rule], notifier=notifier)
+    for minute in (0, 1, 2, 3):
+        engine.run_once(start + timedelta(minutes=minute))
+    engine.close()
+    assert notifier.notes == []
+    told = ws.alerts.history("hushed", kind="notification")
+    assert [(s, d.split(":")[0]) for s, d in told.select("status", "detail").rows()] == [("resolved", "silenced"), ("firing", "silenced")]
+    (ws.project.root / ".rta" / "silences.json").unlink()
