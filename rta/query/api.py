@@ -8,7 +8,6 @@ Queries run on a thread pool; identical concurrent queries coalesce in the works
 from __future__ import annotations
 
 import asyncio
-import base64
 import io
 import json
 import logging
@@ -24,7 +23,7 @@ import polars as pl
 import pyarrow as pa
 
 from rta.errors import BackendError, RtaError
-from rta.query.keys import KeyStore
+from rta.query.keys import KeyStore, secret_from
 from rta.query.workspace import Answer, Workspace
 
 log = logging.getLogger("rta.api")
@@ -191,16 +190,10 @@ class QueryApi:
         return data
 
     def _authorize(self, headers: dict[str, str]) -> None:
-        auth = headers.get("authorization", "")
-        scheme, _, value = auth.partition(" ")
-        secret = value.strip()
-        if scheme.lower() == "basic":  # Segment-style: the key is the user name
-            try:
-                secret = base64.b64decode(secret).decode().partition(":")[0]
-            except ValueError:
-                raise HttpError(401, "malformed Basic credentials") from None
-        elif scheme.lower() != "bearer":
-            secret = ""
+        try:
+            secret = secret_from(headers.get("authorization", ""))
+        except ValueError as err:
+            raise HttpError(401, str(err)) from None
         if not secret:
             raise HttpError(401, "missing API key: send Authorization: Bearer <read key> (create one with `rta keys create read`)")
         key = self.keys.check(secret)

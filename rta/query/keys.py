@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -32,6 +33,18 @@ class ApiKey:
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def secret_from(authorization: str) -> str:
+    """The key in an Authorization header: a Bearer token, or the Basic user name (Segment SDKs)."""
+    scheme, _, value = authorization.partition(" ")
+    secret = value.strip()
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(secret, validate=True).decode().partition(":")[0]
+        except (ValueError, UnicodeDecodeError):
+            raise ValueError("malformed Basic credentials") from None
+    return secret if scheme.lower() == "bearer" else ""
 
 
 class KeyStore:

@@ -1,0 +1,212 @@
+"""The collect API: the Segment HTTP tracking spec over raw ASGI, answering once events are durable.
+
+``POST /v1/batch`` (also ``/v1/import``) takes ``{"batch": [...]}``, a JSON array or NDJSON,
+optionally gzipped; ``/v1/track``, ``/v1/page``, ``/v1/screen``, ``/v1/identify`` take one
+message. A write key comes as the Basic user name (Segment SDKs) or a bearer token. Bad
+events are rejected one by one (400 with ``rejected`` listing them; the others are kept);
+repeated insert ids within the window are counted once; over the rate limit -> 429, log full
+or disk short -> 503, both with ``Retry-After``. Never a 500 for bad input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import threading
+import time
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+import msgspec
+
+from rta.compiler.plan import StreamPlan
+from rta.ingest.dedup import InsertIdFilter
+from rta.ingest.log import EventLog, LogFull
+from rta.ingest.segment import Limits, RequestError, validate
+from rta.query.keys import ApiKey, KeyStore, secret_from
+
+log = logging.getLogger("rta.ingest")
+MAX_BODY_BYTES = 5 * 1024 * 1024
+SINGLE = {f"/v1/{kind}": kind for kind in ("track", "page", "screen", "identify", "group", "alias")}
+BATCH = {"/v1/batch", "/v1/import"}
+KEY_CACHE_SECONDS = 5.0  # a revoked key stops working within this long
+Scope = dict[str, Any]
+
+
+@dataclass
+class RateLimit:
+    """A token bucket of events per key: ``rate`` per second, bursts up to ``burst``."""
+
+    rate: float = 200_000.0
+    burst: float = 400_000.0
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # key id -> (tokens, when)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self, key: str, events: int, now: float | None = None) -> float:
+        """Take ``events`` tokens; returns 0 when allowed, else the seconds to wait."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            tokens, when = self._buckets.get(key, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - when) * self.rate)
+            if tokens < events:
+                self._buckets[key] = (tokens, now)
+                return max((events - tokens) / self.rate, 0.001)
+            self._buckets[key] = (tokens - events, now)
+            return 0.0
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.status, self.reason, self.retry_after = status, reason, retry_after
+
+
+class CollectApi:
+    """ASGI app: receives events for one stream into its durable log."""
+
+    def __init__(
+        self,
+        stream: StreamPlan,
+        events: EventLog,
+        keys: KeyStore,
+        *,
+        dedup: InsertIdFilter | None = None,
+        limits: Limits = Limits(),  # noqa: B008 (frozen)
+        rate: RateLimit | None = None,
+    ) -> None:
+        self.stream = stream
+        self.log = events
+        self.keys = keys
+        self.dedup = dedup or InsertIdFilter()
+        self.limits = limits
+        self.rate = rate or RateLimit()
+        self._key_cache: dict[str, tuple[ApiKey | None, float]] = {}
+        self._partitions = itertools.cycle(range(len(events.partitions)))
+        self.accepted = 0
+
+    def handles(self, method: str, path: str) -> bool:
+        """Whether a request is for this app (the rest goes to the query API)."""
+        return path in SINGLE or path in BATCH or (method == "GET" and path == "/rta.js")
+
+    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        extra: list[tuple[bytes, bytes]] = [(b"access-control-allow-origin", b"*")]
+        try:
+            status, body, content_type = await self._handle(scope, headers, receive)
+        except HttpError as err:
+            status, body, content_type = err.status, json.dumps({"success": False, "error": err.reason}).encode(), "application/json"
+            if err.retry_after is not None:
+                extra.append((b"retry-after", str(max(1, round(err.retry_after))).encode()))
+        except Exception:
+            log.exception("unexpected error in %s %s", scope["method"], scope["path"])
+            status, body, content_type = 500, b'{"success": false, "error": "internal error; see the server log"}', "application/json"
+        start = {"type": "http.response.start", "status": status, "headers": [(b"content-type", content_type.encode()), *extra]}
+        await send(start)
+        await send({"type": "http.response.body", "body": body})
+
+    async def _handle(self, scope: Scope, headers: dict[str, str], receive: Callable[[], Awaitable[dict]]) -> tuple[int, bytes, str]:
+        method, path = scope["method"], scope["path"]
+        if method == "OPTIONS":  # browsers ask before a cross-origin POST with JSON
+            return 204, b"", "text/plain"
+        if path == "/rta.js":
+            from rta.ingest.tracker import tracker_js
+
+            return 200, tracker_js(), "application/javascript; charset=utf-8"
+        if method != "POST":
+            raise HttpError(405, f"{method} is not allowed on {path}; POST events")
+        key = self._authorize(headers, scope.get("query_string", b""))
+        raw = await _body(headers, receive)
+        content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+        if content_type not in {"application/json", "text/plain", "application/x-ndjson", "application/ndjson"}:
+            raise HttpError(415, f"send JSON (application/json) or NDJSON (application/x-ndjson), got {content_type!r}")
+        body = _decompress(raw, headers.get("content-encoding", "identity").strip().lower())
+        client_ip = (headers.get("x-forwarded-for", "").split(",")[0].strip() or (scope.get("client") or ("",))[0]) or None
+        try:
+            checked = validate(
+                body, self.stream, ndjson=content_type.endswith("ndjson"), single_type=SINGLE.get(path),
+                client_ip=client_ip, limits=self.limits, request_id=headers.get("idempotency-key"),
+            )  # fmt: skip
+        except RequestError as err:
+            raise HttpError(err.status, err.reason) from None
+        wait = self.rate.take(key.id, len(checked.events))
+        if wait:
+            raise HttpError(429, f"over the rate limit of {self.rate.rate:,.0f} events/s for this key; retry later", wait)
+        fresh = self.dedup.claim(checked.insert_ids)
+        kept = [(e, i) for e, i, new in zip(checked.events, checked.insert_ids, fresh, strict=True) if new]
+        if kept:
+            payload = b"".join(msgspec.json.encode(e) + b"\n" for e, _ in kept)
+            ids = [i for _, i in kept]
+            try:
+                await asyncio.wrap_future(self.log.submit(next(self._partitions), payload))
+            except LogFull as err:
+                self.dedup.release(ids)
+                raise HttpError(503, f"{err}; retry later", 5.0) from None
+            except BaseException:
+                self.dedup.release(ids)
+                raise
+            self.dedup.confirm(ids)
+            self.accepted += len(kept)
+        result: dict[str, Any] = {"success": not checked.rejected, "accepted": len(kept), "duplicates": len(checked.events) - len(kept)}
+        if checked.rejected:
+            result["rejected"] = [r.as_dict() for r in checked.rejected]
+            return 400, json.dumps(result).encode(), "application/json"
+        return 200, json.dumps(result).encode(), "application/json"
+
+    def _authorize(self, headers: dict[str, str], query: bytes) -> ApiKey:
+        try:
+            secret = secret_from(headers.get("authorization", ""))
+        except ValueError as err:
+            raise HttpError(401, str(err)) from None
+        if not secret:  # sendBeacon cannot set headers: the browser tracker sends ?writeKey=
+            secret = parse_qs(query.decode("latin-1")).get("writeKey", [""])[-1]
+        if not secret:
+            raise HttpError(401, "missing write key: send it as the Basic user name or a Bearer token (`rta keys create write`)")
+        now = time.monotonic()
+        cached = self._key_cache.get(secret)
+        if cached is None or now - cached[1] > KEY_CACHE_SECONDS:
+            cached = (self.keys.check(secret), now)
+            self._key_cache[secret] = cached
+            if len(self._key_cache) > 10_000:
+                self._key_cache.clear()
+        key = cached[0]
+        if key is None:
+            raise HttpError(401, "unknown or revoked write key")
+        if key.kind != "write":
+            raise HttpError(403, f"a {key.kind} key cannot ingest; use a write key (`rta keys create write`)")
+        return key
+
+
+async def _body(headers: dict[str, str], receive: Callable[[], Awaitable[dict]]) -> bytes:
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise HttpError(413, f"the body is {int(declared):,} bytes; the limit is {MAX_BODY_BYTES:,} bytes per request")
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise HttpError(413, f"the body is over the limit of {MAX_BODY_BYTES:,} bytes per request")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _decompress(raw: bytes, encoding: str) -> bytes:
+    if encoding in {"identity", ""}:
+        return raw
+    if encoding not in {"gzip", "deflate"}:
+        raise HttpError(415, f"unsupported Content-Encoding {encoding!r}; use gzip or none")
+    inflater = zlib.decompressobj(wbits=47 if encoding == "gzip" else 15)  # 47: gzip or zlib header
+    try:
+        out = inflater.decompress(raw, MAX_BODY_BYTES + 1)
+    except zlib.error as err:
+        raise HttpError(400, f"the body is not valid {encoding}: {err}") from None
+    if len(out) > MAX_BODY_BYTES or inflater.unconsumed_tail:
+        raise HttpError(413, f"the body inflates past the limit of {MAX_BODY_BYTES:,} bytes per request")
+    return out

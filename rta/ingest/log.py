@@ -1,0 +1,293 @@
+"""The durable local log: append-only segments per stream partition, with byte offsets.
+
+A frame is ``length | crc32 | flags | arrival | payload`` (payload: JSON lines of accepted events).
+Writers hand frames to one thread that appends everything waiting, fsyncs once (group
+commit) and only then resolves their futures: an acknowledged event is on disk. The same
+thread closes *groups*: the last frame of a group carries ``GROUP_END``, written when half a
+second or 8 MB has gathered. Groups are the flow's flush units; they are stored, so a replay
+re-forms exactly the same ones and its inserts deduplicate (DESIGN §5).
+
+A torn frame at the end of the newest segment (a crash mid-write) was never acknowledged:
+opening the partition cuts it off.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+from rta.errors import RtaError
+
+HEADER = struct.Struct("<IIBI")  # length, crc32 of the payload, flags, arrival (unix seconds)
+GROUP_END = 1
+SEGMENT_BYTES = 64 * 1024 * 1024
+GROUP_SECONDS = 0.5
+GROUP_BYTES = 8 * 1024 * 1024
+MIN_FREE_BYTES = 256 * 1024 * 1024
+MAX_FRAME_BYTES = 8 * 1024 * 1024  # a frame holds one request's events, at most 5 MB of them
+
+
+class LogFull(RtaError):
+    """The log may not grow now (its size limit, or the disk is short); retry later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One stored frame: where it starts, its flags and payload, and where the next one starts."""
+
+    offset: int
+    flags: int
+    arrival: int
+    payload: bytes
+
+    @property
+    def next_offset(self) -> int:
+        """The offset just past this frame."""
+        return self.offset + HEADER.size + len(self.payload)
+
+
+def _segments(folder: Path) -> list[tuple[int, Path]]:
+    return sorted((int(p.stem), p) for p in folder.glob("*.seg"))
+
+
+def _frames(data: bytes, base: int) -> Iterator[Frame]:
+    """Complete, intact frames of a segment's bytes, stopping at the first torn one."""
+    position = 0
+    while position + HEADER.size <= len(data):
+        length, crc, flags, arrival = HEADER.unpack_from(data, position)
+        start = position + HEADER.size
+        payload = data[start : start + length]
+        if len(payload) < length or zlib.crc32(payload) != crc:
+            return
+        yield Frame(base + position, flags, arrival, payload)
+        position = start + length
+
+
+def read_frames(folder: Path, offset: int, max_bytes: int = GROUP_BYTES) -> list[Frame]:
+    """Intact frames of a partition folder from ``offset`` on: about ``max_bytes``, at least one if any."""
+    frames: list[Frame] = []
+    size = 0
+    for base, path in _segments(folder):
+        segment_end = base + path.stat().st_size
+        if segment_end <= offset:
+            continue
+        start = max(offset - base, 0)
+        with path.open("rb") as handle:
+            handle.seek(start)
+            data = handle.read(max_bytes - size + MAX_FRAME_BYTES)  # room for at least one whole frame
+        for frame in _frames(data, base + start):
+            frames.append(frame)
+            size += HEADER.size + len(frame.payload)
+            if size >= max_bytes:
+                return frames
+        if not frames or frames[-1].next_offset < segment_end:
+            return frames  # the readable end (a frame being written, or the budget)
+        offset = segment_end
+    return frames
+
+
+def delete_before(folder: Path, offset: int, older_than: float) -> int:
+    """Delete whole segments ending at or before ``offset``, last written ``older_than`` seconds ago.
+
+    The newest segment (the one being written) is never deleted.
+    """
+    removed = 0
+    segments = _segments(folder)
+    now = time.time()
+    for (_, path), (next_base, _) in zip(segments, segments[1:], strict=False):
+        if next_base <= offset and now - path.stat().st_mtime >= older_than:
+            path.unlink()
+            removed += 1
+    return removed
+
+
+class PartitionLog:
+    """One partition's segments: appends (one writer thread), reads from any offset."""
+
+    def __init__(self, folder: Path, *, segment_bytes: int = SEGMENT_BYTES) -> None:
+        self.folder = folder
+        self.segment_bytes = segment_bytes
+        folder.mkdir(parents=True, exist_ok=True)
+        segments = _segments(folder)
+        if not segments:
+            segments = [(0, folder / f"{0:020d}.seg")]
+            segments[0][1].touch()
+        base, path = segments[-1]
+        data = path.read_bytes()
+        intact = sum(HEADER.size + len(f.payload) for f in _frames(data, base))
+        if intact < len(data):  # a torn, never acknowledged tail
+            with path.open("r+b") as handle:
+                handle.truncate(intact)
+                os.fsync(handle.fileno())
+        self._base = base
+        self._handle = path.open("ab")
+        self.end = base + intact
+
+    def append(self, payload: bytes, flags: int = 0) -> int:
+        """Append one frame (not yet durable: call :meth:`sync`); returns its offset."""
+        offset = self.end
+        self._handle.write(HEADER.pack(len(payload), zlib.crc32(payload), flags, int(time.time())) + payload)
+        self.end += HEADER.size + len(payload)
+        return offset
+
+    def sync(self) -> None:
+        """Make every appended frame durable, then start a new segment if this one is full."""
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        if self.end - self._base >= self.segment_bytes:
+            # The old segment is synced before it is closed: an fd closed mid-fsync could ack lost data.
+            self._handle.close()
+            self._base = self.end
+            self._handle = (self.folder / f"{self._base:020d}.seg").open("ab")
+            directory = os.open(self.folder, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+
+    def size(self) -> int:
+        """Bytes held on disk."""
+        return sum(p.stat().st_size for _, p in _segments(self.folder))
+
+    def close(self) -> None:
+        """Sync and close."""
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+
+
+@dataclass
+class _Append:
+    partition: int
+    payload: bytes
+    future: Future[int]
+
+
+class EventLog:
+    """A stream's partitions and the thread that group-commits appends to them."""
+
+    def __init__(
+        self,
+        folder: Path,
+        partitions: int = 1,
+        *,
+        max_bytes: int = 20 * 1024**3,
+        min_free_bytes: int = MIN_FREE_BYTES,
+        group_seconds: float = GROUP_SECONDS,
+        group_bytes: int = GROUP_BYTES,
+        segment_bytes: int = SEGMENT_BYTES,
+    ) -> None:
+        self.folder = folder
+        self.partitions = [PartitionLog(folder / f"p{i}", segment_bytes=segment_bytes) for i in range(partitions)]
+        self.max_bytes = max_bytes
+        self.min_free_bytes = min_free_bytes
+        self.group_seconds = group_seconds
+        self.group_bytes = group_bytes
+        self._queue: queue.Queue[_Append] = queue.Queue()
+        self._open_since: list[float | None] = [None] * partitions  # when each partition's open group began
+        self._open_bytes = [0] * partitions
+        self._size = sum(p.size() for p in self.partitions)
+        self._checked_disk = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"rta-log-{folder.name}", daemon=True)
+        self._thread.start()
+
+    def submit(self, partition: int, payload: bytes) -> Future[int]:
+        """Queue ``payload`` for ``partition``; the future resolves with its offset once durable."""
+        if self._stop.is_set():
+            msg = "the log is closed"
+            raise LogFull(msg)
+        self._check_room(len(payload))
+        future: Future[int] = Future()
+        self._queue.put(_Append(partition, payload, future))
+        return future
+
+    def _check_room(self, incoming: int) -> None:
+        if self._size + incoming > self.max_bytes:
+            msg = f"the event log holds {self._size:,} bytes, its limit is {self.max_bytes:,}; the flow is behind"
+            raise LogFull(msg)
+        now = time.monotonic()
+        if now - self._checked_disk > 1.0:
+            self._checked_disk = now
+            free = shutil.disk_usage(self.folder).free
+            if free < self.min_free_bytes:
+                self._checked_disk = 0.0  # look again on the next request
+                msg = f"the disk holding the event log has {free:,} bytes free, under the {self.min_free_bytes:,} kept in reserve"
+                raise LogFull(msg)
+
+    def _run(self) -> None:
+        while not self._stop.is_set() or not self._queue.empty():
+            try:
+                first = self._queue.get(timeout=self.group_seconds / 2)
+            except queue.Empty:
+                self._close_idle_groups()
+                continue
+            pending = [first, *self._drain()]
+            try:
+                self._commit(pending)
+            except BaseException as err:  # the writers learn it; nothing was acknowledged
+                for item in pending:
+                    if not item.future.done():
+                        item.future.set_exception(err)
+
+    def _drain(self) -> list[_Append]:
+        items: list[_Append] = []
+        while True:
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                return items
+
+    def _commit(self, pending: list[_Append]) -> None:
+        now = time.monotonic()
+        touched: dict[int, list[tuple[_Append, int]]] = {}
+        last_index = {item.partition: i for i, item in enumerate(pending)}
+        for i, item in enumerate(pending):
+            p = item.partition
+            if self._open_since[p] is None:
+                self._open_since[p] = now
+            self._open_bytes[p] += len(item.payload)
+            closes = i == last_index[p] and (
+                now - (self._open_since[p] or now) >= self.group_seconds or self._open_bytes[p] >= self.group_bytes
+            )
+            offset = self.partitions[p].append(item.payload, GROUP_END if closes else 0)
+            if closes:
+                self._open_since[p], self._open_bytes[p] = None, 0
+            touched.setdefault(p, []).append((item, offset))
+            self._size += HEADER.size + len(item.payload)
+        for p, items in touched.items():
+            self.partitions[p].sync()
+            for item, offset in items:
+                item.future.set_result(offset)
+
+    def _close_idle_groups(self) -> None:
+        now = time.monotonic()
+        for p, since in enumerate(self._open_since):
+            if since is not None and now - since >= self.group_seconds:
+                self.partitions[p].append(b"", GROUP_END)  # an empty frame that only closes the group
+                self.partitions[p].sync()
+                self._open_since[p], self._open_bytes[p] = None, 0
+                self._size += HEADER.size
+
+    def close(self) -> None:
+        """Commit what is queued, close open groups, sync and close the segments."""
+        self._stop.set()
+        self._thread.join()
+        for p, since in enumerate(self._open_since):
+            if since is not None:
+                self.partitions[p].append(b"", GROUP_END)
+        for log in self.partitions:
+            log.close()
+
+    def refresh_size(self) -> None:
+        """Re-measure the log after the flow deleted segments it no longer needs."""
+        self._size = sum(p.size() for p in self.partitions)

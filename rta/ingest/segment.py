@@ -1,0 +1,319 @@
+"""Segment tracking-spec messages -> flat events of a declared stream, each checked on its own.
+
+``validate(body, ...)`` decodes a request (a ``{"batch": [...]}`` object, a bare array, NDJSON,
+or one message), and for every message either produces the flat event the flow reads
+(time, insert id, user, declared dimensions and measures) or a rejection naming the index,
+the insert id, the field and the reason. Dimensions missing from ``properties`` are filled
+from ``context`` (campaign/UTM, page, locale, user agent -> device/browser/os, IP -> country).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import msgspec
+
+from rta.compiler.plan import StreamPlan
+
+MAX_EVENT_BYTES = 64 * 1024
+MAX_EVENTS = 2_000
+MAX_STRING = 1_024  # characters of a dimension value
+MAX_NAME = 200  # characters of an event name
+TYPES = ("track", "page", "screen", "identify", "group", "alias")
+EVENT_NAMES = {"page": "page_view", "screen": "screen_view", "identify": "identify", "group": "group", "alias": "alias"}
+# Every key the Segment spec and its SDKs put on a message; anything else is a mistake.
+KNOWN_KEYS = frozenset(
+    {
+        "type", "event", "name", "category", "userId", "anonymousId", "previousId", "groupId", "messageId",
+        "timestamp", "originalTimestamp", "sentAt", "receivedAt", "properties", "traits", "context",
+        "integrations", "_metadata", "version", "channel", "writeKey", "options", "library",
+    }
+)  # fmt: skip
+
+
+class RequestError(Exception):
+    """The request as a whole is unusable: its status and the reason."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One event refused: which, why."""
+
+    index: int
+    insert_id: str | None
+    field: str
+    reason: str
+
+    def as_dict(self) -> dict[str, object]:
+        """For the JSON response."""
+        return {"index": self.index, "insert_id": self.insert_id, "field": self.field, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What a request may hold and how old or new its events may be."""
+
+    max_age: timedelta = timedelta(hours=72)
+    max_ahead: timedelta = timedelta(hours=1)
+
+
+@dataclass
+class Validated:
+    """Accepted events (flat dicts, with their insert ids) and rejections."""
+
+    events: list[dict[str, object]] = field(default_factory=list)
+    insert_ids: list[str] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+class _Bad(Exception):
+    def __init__(self, field_name: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field_name
+        self.reason = reason
+
+
+def decode_messages(body: bytes, *, ndjson: bool, single_type: str | None) -> list[Any]:
+    """The request's messages, undecoded items left as they are for per-event checks."""
+    if not body.strip():
+        raise RequestError(400, "the request body is empty; send a JSON object, an array of messages or NDJSON")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise RequestError(400, f"the body is not valid UTF-8 (byte {err.start}); encode JSON as UTF-8") from None
+    try:
+        if ndjson:
+            items = [msgspec.json.decode(line) for line in text.splitlines() if line.strip()]
+        else:
+            items = msgspec.json.decode(text)
+    except msgspec.DecodeError as err:
+        raise RequestError(400, f"malformed JSON: {err}") from None
+    if single_type is not None:
+        if not isinstance(items, dict):
+            raise RequestError(400, f"/v1/{single_type} takes one JSON object (a message); use /v1/batch for several")
+        return [{**items, "type": items.get("type", single_type)}]
+    if isinstance(items, dict):
+        if "batch" not in items:
+            raise RequestError(400, 'a batch body is {"batch": [messages]}, a JSON array of messages, or NDJSON')
+        shared = items.get("context") if isinstance(items.get("context"), dict) else None
+        items = items["batch"]
+        if not isinstance(items, list):
+            raise RequestError(400, '"batch" must be an array of messages')
+        if shared:  # a batch-level context applies to every message that has none of its own
+            items = [{**m, "context": {**shared, **(m.get("context") or {})}} if isinstance(m, dict) else m for m in items]
+    if not isinstance(items, list):
+        raise RequestError(400, "expected an array of messages")
+    if len(items) > MAX_EVENTS:
+        raise RequestError(413, f"the request holds {len(items):,} events; the limit is {MAX_EVENTS:,} per request")
+    return items
+
+
+def _time(text: object, name: str) -> datetime:
+    if not isinstance(text, str):
+        raise _Bad(name, f"expected an ISO 8601 time such as 2026-11-28T12:00:00Z, got {_show(text)}")
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise _Bad(name, f"expected an ISO 8601 time such as 2026-11-28T12:00:00Z, got {_show(text)}") from None
+    if value.tzinfo is None:
+        raise _Bad(name, f"{text!r} has no time zone; add Z or an offset such as +01:00")
+    return value.astimezone(UTC)
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _event_time(message: Mapping[str, Any], now: datetime, limits: Limits) -> datetime:
+    """Segment's rule: ``timestamp``, else ``originalTimestamp`` corrected by the client's clock skew (``sentAt``)."""
+    if message.get("timestamp") is not None:
+        at = _time(message["timestamp"], "timestamp")
+        name = "timestamp"
+    elif message.get("originalTimestamp") is not None:
+        at = _time(message["originalTimestamp"], "originalTimestamp")
+        if message.get("sentAt") is not None:
+            at = now - (_time(message["sentAt"], "sentAt") - at)
+        name = "originalTimestamp"
+    else:
+        return now
+    if at < now - limits.max_age:
+        hours = limits.max_age.total_seconds() / 3600
+        raise _Bad(name, f"{at.isoformat()} is more than {hours:g} hours old; load old events with `rta load`")
+    if at > now + limits.max_ahead:
+        hours = limits.max_ahead.total_seconds() / 3600
+        raise _Bad(name, f"{at.isoformat()} is more than {hours:g} hour(s) ahead; check the client clock")
+    return at
+
+
+@lru_cache(maxsize=4096)
+def _agent(user_agent: str) -> tuple[str, str, str]:
+    """(device type, browser, os) of a user agent; parsed once per distinct string."""
+    from ua_parser import parse
+
+    parsed = parse(user_agent)
+    family = (parsed.device.family if parsed.device else "") or ""
+    browser = parsed.user_agent.family if parsed.user_agent else ""
+    os_name = parsed.os.family if parsed.os else ""
+    text = user_agent.lower()
+    if family == "Spider" or "bot" in text:
+        device = "bot"
+    elif "ipad" in text or "tablet" in text or (os_name == "Android" and "mobile" not in text):
+        device = "tablet"
+    elif "mobi" in text or family in {"iPhone", "iPod"}:
+        device = "mobile"
+    else:
+        device = "desktop"
+    return device, browser or "", os_name or ""
+
+
+@lru_cache(maxsize=1)
+def _geoip() -> Any:
+    from geoip2fast import GeoIP2Fast
+
+    return GeoIP2Fast()
+
+
+@lru_cache(maxsize=65536)
+def country_of(ip: str) -> str | None:
+    """ISO country code of an IP address, from the database shipped in the geoip2fast wheel."""
+    try:
+        code = _geoip().lookup(ip).country_code
+    except Exception:  # an unparsable address has no country
+        return None
+    return code if isinstance(code, str) and len(code) == 2 and code != "--" else None
+
+
+def _context_value(name: str, message: Mapping[str, Any], client_ip: str | None) -> object:
+    context = message.get("context") if isinstance(message.get("context"), dict) else {}
+    assert isinstance(context, dict)
+    campaign = context.get("campaign") if isinstance(context.get("campaign"), dict) else {}
+    page = context.get("page") if isinstance(context.get("page"), dict) else {}
+    props = message.get("properties") if isinstance(message.get("properties"), dict) else {}
+    agent = context.get("userAgent")
+    if name == "campaign":
+        return (campaign or {}).get("name") or (props or {}).get("utm_campaign")
+    if name in {"source", "medium", "term", "content"}:
+        return (campaign or {}).get(name) or (props or {}).get(f"utm_{name}")
+    if name in {"path", "referrer", "url", "title", "search"}:
+        return (page or {}).get(name)
+    if name == "locale":
+        return context.get("locale")
+    if name in {"device", "browser", "os"} and isinstance(agent, str) and agent:
+        return dict(zip(("device", "browser", "os"), _agent(agent[:512]), strict=True))[name]
+    if name == "country":
+        location = context.get("location") if isinstance(context.get("location"), dict) else {}
+        ip = context.get("ip") or client_ip
+        return (location or {}).get("country") or (country_of(ip) if isinstance(ip, str) else None)
+    return None
+
+
+def _dimension(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise _Bad(f"properties.{name}", f"expected a string, got {_show(value)}")
+    text = str(value)
+    if len(text) > MAX_STRING:
+        raise _Bad(f"properties.{name}", f"is {len(text):,} characters; the limit is {MAX_STRING:,}")
+    return text
+
+
+def _measure(name: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise _Bad(f"properties.{name}", f"expected a number, got {_show(value)}")
+    return float(value)
+
+
+def _event(
+    message: object, stream: StreamPlan, now: datetime, limits: Limits, client_ip: str | None, fallback_id: str
+) -> tuple[dict[str, object], str]:
+    if not isinstance(message, dict):
+        raise _Bad("", f"expected a message object, got {_show(message)}")
+    unknown = sorted(set(message) - KNOWN_KEYS)
+    if unknown:
+        raise _Bad(unknown[0], f"unknown key {unknown[0]!r}; put custom fields in properties")
+    kind = message.get("type")
+    if kind not in TYPES:
+        raise _Bad("type", f"expected one of {', '.join(TYPES)}, got {_show(kind)}")
+    if kind == "track":
+        name = message.get("event")
+        if not isinstance(name, str) or not name.strip():
+            raise _Bad("event", f"a track call needs an event name, got {_show(name)}")
+        if len(name) > MAX_NAME:
+            raise _Bad("event", f"is {len(name):,} characters; the limit is {MAX_NAME}")
+    else:
+        name = EVENT_NAMES[kind]
+    user = message.get("userId") if message.get("userId") is not None else message.get("anonymousId")
+    if user is None or isinstance(user, bool) or not isinstance(user, str | int) or str(user) == "":
+        raise _Bad("userId", "a message needs a userId or an anonymousId (a non-empty string)")
+    insert_id = message.get("messageId", fallback_id)
+    if not isinstance(insert_id, str) or not insert_id or len(insert_id) > MAX_NAME:
+        raise _Bad("messageId", f"expected a string of 1 to {MAX_NAME} characters, got {_show(insert_id)}")
+    properties = message.get("properties", {})
+    if not isinstance(properties, dict):
+        raise _Bad("properties", f"expected an object, got {_show(properties)}")
+    context = message.get("context", {})
+    if not isinstance(context, dict):
+        raise _Bad("context", f"expected an object, got {_show(context)}")
+    flat: dict[str, object] = {stream.time: _event_time(message, now, limits).isoformat()}
+    if stream.insert_id:
+        flat[stream.insert_id] = insert_id
+    if stream.user:
+        flat[stream.user] = str(user)[:MAX_NAME]
+    for dim in stream.dims:
+        value = name if dim == "event" else properties.get(dim)
+        if value is None:
+            value = _context_value(dim, message, client_ip)
+        flat[dim] = _dimension(dim, value)
+    for measure in stream.measures:
+        flat[measure] = _measure(measure, properties.get(measure))
+    return flat, insert_id
+
+
+def validate(
+    body: bytes,
+    stream: StreamPlan,
+    *,
+    ndjson: bool = False,
+    single_type: str | None = None,
+    now: datetime | None = None,
+    client_ip: str | None = None,
+    limits: Limits = Limits(),  # noqa: B008 (frozen)
+    request_id: str | None = None,
+) -> Validated:
+    """Check every message of a request; never raises for a bad event, only for a bad request.
+
+    Messages without ``messageId`` get one derived from the request (``request_id``, or the
+    body's hash) and their position, so a retried request repeats the same ids.
+    """
+    now = now or datetime.now(UTC)
+    items = decode_messages(body, ndjson=ndjson, single_type=single_type)
+    seed = request_id or hashlib.blake2b(body, digest_size=12).hexdigest()
+    out = Validated()
+    for index, message in enumerate(items):
+        fallback = f"{seed}-{index}"
+        given = message.get("messageId") if isinstance(message, dict) and isinstance(message.get("messageId"), str) else None
+        try:
+            if len(msgspec.json.encode(message)) > MAX_EVENT_BYTES:
+                raise _Bad("", f"the event is over {MAX_EVENT_BYTES // 1024} KB; the limit is {MAX_EVENT_BYTES // 1024} KB per event")
+            event, insert_id = _event(message, stream, now, limits, client_ip, fallback)
+        except _Bad as bad:
+            out.rejected.append(Rejection(index, given, bad.field, bad.reason))
+            continue
+        out.events.append(event)
+        out.insert_ids.append(insert_id)
+    return out
