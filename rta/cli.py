@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the CLI imports its layers lazily: `rta --help` stays fast
 
     from rta.alerts.engine import AlertEngine
     from rta.flows.stats import FlowStats
+    from rta.ingest.collect import CollectApi
     from rta.project import Project
     from rta.query.keys import KeyStore
     from rta.query.workspace import Workspace
@@ -132,9 +133,10 @@ def load(
 @app.command()
 def run(
     project: ProjectOpt = Path("."),
-    demo: Annotated[bool, typer.Option(help="Generate realistic shop traffic.")] = False,
-    watch: Annotated[Path | None, typer.Option(help="Ingest *.jsonl files as they land in this folder.")] = None,
-    port: Annotated[int, typer.Option(help="Port of the query API served beside the flow (0: none).")] = 8765,
+    demo: Annotated[bool, typer.Option(help="Also generate realistic shop traffic.")] = False,
+    watch: Annotated[Path | None, typer.Option(help="Also ingest *.jsonl files as they land in this folder.")] = None,
+    port: Annotated[int, typer.Option(help="Port of the collect and query APIs (0: none, and no collect API).")] = 8765,
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
     rate: Annotated[int, typer.Option(help="Demo events per second.")] = 20_000,
     history: Annotated[str | None, typer.Option(help="Backfill demo history first, e.g. 7d.")] = None,
@@ -142,42 +144,55 @@ def run(
     demo_for: Annotated[float | None, typer.Option(help="Stop the demo traffic after this many seconds; keep running.")] = None,
     alerts: Annotated[bool, typer.Option(help="Evaluate the project's alert rules.")] = True,
 ) -> None:
-    """Run the flow into the store until Ctrl-C or --duration, serving queries and evaluating alerts."""
+    """Receive events (collect API -> durable log -> flow -> store), serve queries, evaluate alerts, until Ctrl-C."""
+    from bytewax.inputs import Source
+
     from rta.dsl.durations import parse_duration
     from rta.flows.demo import DemoSource
     from rta.flows.inbox import InboxSource
+    from rta.flows.log_source import LogSource
     from rta.flows.runner import run_flow, summary
+    from rta.flows.sources import SourceBatch
+    from rta.ingest.service import IngestSettings, collect_app, log_folder
     from rta.query.workspace import Workspace
 
-    if demo == (watch is not None):
-        _fail(RtaError("give one source: --demo to generate traffic, or --watch FOLDER to ingest files dropped there"))
+    stop = threading.Event()
     try:
         proj = _project(project)
-        stop = threading.Event()
         stream = _stream_name(proj, None)
-        if watch is not None:
-            source: DemoSource | InboxSource = InboxSource(watch, proj.plan.stream(stream), stop=stop)
-        else:
-            seconds = parse_duration(history, what="--history") if history else 0
-            source = DemoSource(stream, rate=rate, history_seconds=seconds, history_events=history_events, stop=stop)
         client = _store(proj)
-        ws = Workspace(proj, client, proj.dsn)
-        engine = _alert_engine(ws) if alerts and proj.definitions.alerts else None
+        # One client per role: the flow's writer, the APIs, the alert engine.
+        ws = Workspace(proj, _store(proj), proj.dsn)
+        engine = _alert_engine(Workspace(proj, _store(proj), proj.dsn)) if alerts and proj.definitions.alerts else None
+        partitions = IngestSettings.of(proj).partitions
+        sources: list[Source[SourceBatch]] = [LogSource(log_folder(proj, stream), stream, partitions, stop=stop)]
+        paused = threading.Event()
+        if watch is not None:
+            sources.append(InboxSource(watch, proj.plan.stream(stream), stop=stop))
+        if demo:
+            seconds = parse_duration(history, what="--history") if history else 0
+            sources.append(DemoSource(stream, rate=rate, history_seconds=seconds, history_events=history_events, stop=stop, paused=paused))
+        collect = collect_app(proj, stream) if port else None
     except RtaError as err:
         _fail(err)
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    for seconds_, event in ((duration, stop), (demo_for, getattr(source, "paused", None))):
-        if seconds_ is not None and event is not None:
+    for seconds_, event in ((duration, stop), (demo_for, paused)):
+        if seconds_ is not None:
             timer = threading.Timer(seconds_, event.set)
             timer.daemon = True  # a flow that ends first must not wait for it
             timer.start()
-    what = f"files landing in {watch}" if watch is not None else "demo traffic"
+    extras = [*(["demo traffic"] if demo else []), *([f"files landing in {watch}"] if watch is not None else [])]
+    what = "events" + (f" (and {', '.join(extras)})" if extras else "")
     typer.echo(f"rta: flowing {what} into {proj.dsn} (Ctrl-C stops)", err=True)
     if engine is not None:
         typer.echo(f"rta: evaluating {len(engine.rules)} alert rule(s)", err=True)
-    with _query_api(proj, ws, port), _alert_loop(engine):
-        stats = run_flow(proj.plan, source, client, report=_reporter())
+    try:
+        with _serve(proj, ws, host, port, collect[0] if collect else None), _alert_loop(engine):
+            stats = run_flow(proj.plan, sources, client, report=_reporter(), recovery=proj.root / ".rta" / "recovery")
+    finally:
+        if collect is not None:
+            collect[1].close()
     typer.echo("\n" + summary(stats), err=True)
 
 
@@ -209,14 +224,15 @@ def _alert_loop(engine: AlertEngine | None) -> Iterator[None]:
 
 
 @contextmanager
-def _query_api(proj: Project, ws: Workspace, port: int) -> Iterator[None]:
-    """Serve the query API beside the flow and publish where, so other processes query through it."""
+def _serve(proj: Project, ws: Workspace, host: str, port: int, collect: CollectApi | None) -> Iterator[None]:
+    """Serve the collect and query APIs beside the flow and publish where, so other processes query through it."""
     if not port:
         yield
         return
     import json
     import os
 
+    from rta.ingest.service import Router
     from rta.query.api import QueryApi, serve_in_thread
     from rta.query.keys import KeyStore
     from rta.query.remote import RUN_FILE
@@ -224,8 +240,9 @@ def _query_api(proj: Project, ws: Workspace, port: int) -> Iterator[None]:
     keys = KeyStore(proj.root)
     key, secret = keys.create("read", "rta run (this process)")
     url = f"http://127.0.0.1:{port}"
+    query_api = QueryApi(ws, keys)
     try:
-        _, stop_api = serve_in_thread(QueryApi(ws, keys), port=port)
+        _, stop_api = serve_in_thread(Router(collect, query_api) if collect else query_api, host=host, port=port)
     except RtaError:
         keys.revoke(key.id)
         raise
@@ -233,6 +250,10 @@ def _query_api(proj: Project, ws: Workspace, port: int) -> Iterator[None]:
     run_file.write_text(json.dumps({"pid": os.getpid(), "url": url, "key": secret}))
     os.chmod(run_file, 0o600)
     typer.echo(f"rta: query API on {url} (other processes use it automatically)", err=True)
+    if collect is not None:
+        typer.echo(
+            f"rta: collect API on {url}/v1/batch (Segment spec; `rta keys create write` for a key), tracker at {url}/rta.js", err=True
+        )
     try:
         yield
     finally:

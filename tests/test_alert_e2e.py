@@ -36,21 +36,24 @@ def start_run(project: Path, *args: str) -> tuple[subprocess.Popen[str], int]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "RTA_CLICKHOUSE_DSN"}
     cmd = [sys.executable, "-m", "rta.cli", "run", "-p", str(project), "--port", str(port), *args]
-    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=(project / "run.log").open("w"), text=True, env=env)
     run_file = project / ".rta" / "run.json"
     deadline = time.monotonic() + 60
     while not run_file.exists():
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
-            raise AssertionError(f"rta run did not start: {process.communicate()[1]}")
+            raise AssertionError(f"rta run did not start: {(project / 'run.log').read_text()}")
         time.sleep(0.1)
     return process, port
 
 
-def stop_run(process: subprocess.Popen[str]) -> str:
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=60)
-    return err
+def stop_run(process: subprocess.Popen[str], project: Path) -> str:
+    """Stop it; what it said on stderr, progress lines left out."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    lines = (project / "run.log").read_text().replace("\r", "\n").splitlines()
+    return "\n".join(line for line in lines if not line.startswith("in "))
 
 
 def cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -113,8 +116,10 @@ alert("error spike", errors.over("1m") > 50, by="country",
         outcomes = {(row["status"], row["channel"], row["detail"].split(":")[0]) for row in json.loads(history.stdout)}
         assert ("firing", f"webhook:{hook.url}", "sent") in outcomes and ("resolved", "mailto:oncall@example.com", "sent") in outcomes
         assert latency < 5
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\nrta run said:\n{stop_run(process, project)}") from None
     finally:
-        err = stop_run(process)
+        err = stop_run(process, project)
         hook.close()
         smtp.close()
     assert "evaluating 1 alert rule(s)" in err
@@ -138,6 +143,8 @@ def test_no_events_fires_when_the_demo_generator_stops(tmp_path):
         assert len(firing) == 1 and firing[0]["alert"] == "demo stopped"
         assert datetime.fromisoformat(firing[0]["at"]).timestamp() >= stopped  # judged on a window after the demo stopped
         print(f"\nno-traffic alert received {hook.requests[0]['t'] - stopped:.0f}s after the demo stopped")
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\nrta run said:\n{stop_run(process, project)}") from None
     finally:
-        stop_run(process)
+        stop_run(process, project)
         hook.close()

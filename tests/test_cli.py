@@ -122,7 +122,7 @@ def test_load_then_query_in_every_format(project, client, tmp_path):
         (["query", "page_views", "--last", "a week"], "invalid time range (last): got 'a week'"),
         (["query", "page_views", "--where", "country"], "--where takes dim=value or dim=a,b, got 'country'"),
         (["load", "missing.jsonl"], "cannot load 'missing.jsonl': no such file"),
-        (["run"], "give one source: --demo to generate traffic, or --watch FOLDER"),
+        (["run", "--watch", "no-such-folder"], "cannot watch 'no-such-folder': no such folder"),
     ],
 )
 def test_error_messages(project, client, args, message):

@@ -107,6 +107,9 @@ class AlertEngine:
         self.cursors: dict[str, datetime] = {r.name: cursors[r.name] for r in self.rules if r.name in cursors}
         self.last_at: dict[str, datetime] = {}
         self._lock = threading.Lock()
+        started = clock()
+        for rule in self.rules:
+            self.due(rule, started)  # places the cursor of a new rule: it judges windows ending from now on
 
     def _delivered(self, note: Notification, channel: str, outcome: str, detail: str) -> None:
         self.store.notified(note, channel, outcome, detail)

@@ -6,7 +6,7 @@ a token derived from its batches' keys, so replays add nothing (DESIGN §5).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -115,7 +115,7 @@ def _flushed(name: str, rows: Stream[TableBatch], table: str, merge: Merge) -> S
 
 def build_dataflow(
     plan: Plan,
-    source: Source[SourceBatch],
+    source: Source[SourceBatch] | Sequence[Source[SourceBatch]],
     sink: StoreSink,
     stats: FlowStats,
     *,
@@ -124,7 +124,11 @@ def build_dataflow(
     """The dataflow of ``plan``: input, parse, raw and per-rollup partials, one store output."""
     flow = Dataflow("rta")
     streams = {s.name: s for s in plan.streams}
-    batches = op.input("input", flow, source)
+    sources = [source] if isinstance(source, Source) else list(source)
+    batches = op.input("input", flow, sources[0])
+    if len(sources) > 1:  # e.g. the event log and the demo generator, side by side
+        extra = [op.input(f"input_{i}", flow, s) for i, s in enumerate(sources[1:], start=2)]
+        batches = op.merge("inputs", batches, *extra)
 
     def parse(batch: SourceBatch) -> Parsed:
         result = parse_batch(batch, streams[batch.stream], clock())

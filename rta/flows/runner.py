@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
 
 from bytewax.inputs import Source
+from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import run_main
 from clickhouse_connect.driver.client import Client
 
@@ -19,17 +22,28 @@ from rta.flows.stats import FlowStats
 
 def run_flow(
     plan: Plan,
-    source: Source[SourceBatch],
+    source: Source[SourceBatch] | Sequence[Source[SourceBatch]],
     client: Client,
     *,
     stats: FlowStats | None = None,
     clock: Clock = utcnow,
     report: Callable[[FlowStats], None] | None = None,
     every: float = 1.0,
+    recovery: Path | None = None,
 ) -> FlowStats:
-    """Run until the source ends; ``report`` is called about every ``every`` seconds and at the end."""
+    """Run until the sources end; ``report`` is called about every ``every`` seconds and at the end.
+
+    With ``recovery`` (a folder), Bytewax snapshots source offsets and pending partials there
+    every second and a restart resumes from them; replays deduplicate in the store.
+    """
     stats = stats or FlowStats()
     flow = build_dataflow(plan, source, StoreSink(lambda: client, stats), stats, clock=clock)
+    config = None
+    if recovery is not None:
+        if not recovery.is_dir():
+            recovery.mkdir(parents=True)
+            init_db_dir(recovery, 1)
+        config = RecoveryConfig(str(recovery))
     done = threading.Event()
 
     def tick() -> None:
@@ -40,7 +54,7 @@ def run_flow(
     if ticker:
         ticker.start()
     try:
-        run_main(flow)
+        run_main(flow, epoch_interval=timedelta(seconds=1), recovery_config=config)
     finally:
         done.set()
         if ticker:

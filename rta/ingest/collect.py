@@ -100,6 +100,12 @@ class CollectApi:
             status, body, content_type = await self._handle(scope, headers, receive)
         except HttpError as err:
             status, body, content_type = err.status, json.dumps({"success": False, "error": err.reason}).encode(), "application/json"
+            if status == 204:  # a CORS preflight
+                body = b""
+                extra += [
+                    (b"access-control-allow-methods", b"POST, OPTIONS"),
+                    (b"access-control-allow-headers", b"authorization, content-type"),
+                ]
             if err.retry_after is not None:
                 extra.append((b"retry-after", str(max(1, round(err.retry_after))).encode()))
         except Exception:
@@ -112,7 +118,7 @@ class CollectApi:
     async def _handle(self, scope: Scope, headers: dict[str, str], receive: Callable[[], Awaitable[dict]]) -> tuple[int, bytes, str]:
         method, path = scope["method"], scope["path"]
         if method == "OPTIONS":  # browsers ask before a cross-origin POST with JSON
-            return 204, b"", "text/plain"
+            raise HttpError(204, "")
         if path == "/rta.js":
             from rta.ingest.tracker import tracker_js
 

@@ -55,7 +55,7 @@ class Frame:
         return self.offset + HEADER.size + len(self.payload)
 
 
-def _segments(folder: Path) -> list[tuple[int, Path]]:
+def segments(folder: Path) -> list[tuple[int, Path]]:
     return sorted((int(p.stem), p) for p in folder.glob("*.seg"))
 
 
@@ -76,7 +76,7 @@ def read_frames(folder: Path, offset: int, max_bytes: int = GROUP_BYTES) -> list
     """Intact frames of a partition folder from ``offset`` on: about ``max_bytes``, at least one if any."""
     frames: list[Frame] = []
     size = 0
-    for base, path in _segments(folder):
+    for base, path in segments(folder):
         segment_end = base + path.stat().st_size
         if segment_end <= offset:
             continue
@@ -101,9 +101,9 @@ def delete_before(folder: Path, offset: int, older_than: float) -> int:
     The newest segment (the one being written) is never deleted.
     """
     removed = 0
-    segments = _segments(folder)
+    found = segments(folder)
     now = time.time()
-    for (_, path), (next_base, _) in zip(segments, segments[1:], strict=False):
+    for (_, path), (next_base, _) in zip(found, found[1:], strict=False):
         if next_base <= offset and now - path.stat().st_mtime >= older_than:
             path.unlink()
             removed += 1
@@ -117,11 +117,11 @@ class PartitionLog:
         self.folder = folder
         self.segment_bytes = segment_bytes
         folder.mkdir(parents=True, exist_ok=True)
-        segments = _segments(folder)
-        if not segments:
-            segments = [(0, folder / f"{0:020d}.seg")]
-            segments[0][1].touch()
-        base, path = segments[-1]
+        found = segments(folder)
+        if not found:
+            found = [(0, folder / f"{0:020d}.seg")]
+            found[0][1].touch()
+        base, path = found[-1]
         data = path.read_bytes()
         intact = sum(HEADER.size + len(f.payload) for f in _frames(data, base))
         if intact < len(data):  # a torn, never acknowledged tail
@@ -156,7 +156,7 @@ class PartitionLog:
 
     def size(self) -> int:
         """Bytes held on disk."""
-        return sum(p.stat().st_size for _, p in _segments(self.folder))
+        return sum(p.stat().st_size for _, p in segments(self.folder))
 
     def close(self) -> None:
         """Sync and close."""

@@ -99,6 +99,8 @@ def decode_messages(body: bytes, *, ndjson: bool, single_type: str | None) -> li
             items = msgspec.json.decode(text)
     except msgspec.DecodeError as err:
         raise RequestError(400, f"malformed JSON: {err}") from None
+    except RecursionError:
+        raise RequestError(400, "the JSON is nested too deeply; keep properties flat") from None
     if single_type is not None:
         if not isinstance(items, dict):
             raise RequestError(400, f"/v1/{single_type} takes one JSON object (a message); use /v1/batch for several")

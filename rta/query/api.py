@@ -296,7 +296,9 @@ def _arrow_bytes(frame: pl.DataFrame) -> bytes:
     return sink.getvalue()
 
 
-def serve_in_thread(app: QueryApi, host: str = "127.0.0.1", port: int = 8765) -> tuple[threading.Thread, Callable[[], None]]:
+def serve_in_thread(
+    app: Callable[..., Awaitable[None]], host: str = "127.0.0.1", port: int = 8765
+) -> tuple[threading.Thread, Callable[[], None]]:
     """Serve ``app`` on a thread (as `rta run` does beside the flow); returns the thread and a stopper."""
     import uvicorn
 

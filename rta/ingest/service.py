@@ -1,0 +1,104 @@
+"""Put the collect API together for a project: its log, its insert-id memory, its limits."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from rta.compiler.plan import StreamPlan
+from rta.errors import ConfigError
+from rta.ingest.collect import CollectApi, RateLimit
+from rta.ingest.dedup import InsertIdFilter
+from rta.ingest.log import EventLog, read_frames, segments
+from rta.ingest.segment import Limits
+from rta.project import Project
+from rta.query.keys import KeyStore
+
+LOG_DIR = Path(".rta") / "log"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings:
+    """``[ingest]`` of rta.toml."""
+
+    partitions: int = 1
+    dedup_window_seconds: int = 3600
+    max_age_hours: float = 72.0
+    max_ahead_hours: float = 1.0
+    rate_per_key: float = 200_000.0
+    log_max_gb: float = 20.0
+    retention_hours: float = 24.0
+
+    @classmethod
+    def of(cls, project: Project) -> IngestSettings:
+        """Read and check the section."""
+        section = project.settings.get("ingest", {})
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(section) - known)
+        if unknown:
+            msg = f"rta.toml [ingest]: unknown setting {unknown[0]!r}; valid settings are: {', '.join(sorted(known))}"
+            raise ConfigError(msg)
+        values = cls(**section)
+        if values.partitions < 1:
+            msg = f"rta.toml [ingest] partitions must be at least 1, got {values.partitions}"
+            raise ConfigError(msg)
+        return values
+
+
+def log_folder(project: Project, stream: str) -> Path:
+    """Where a stream's log lives."""
+    return project.root / LOG_DIR / stream
+
+
+def remember_recent(folder: Path, stream: StreamPlan, ids: InsertIdFilter) -> int:
+    """Reload insert ids that arrived within the dedup window, so a restart still drops repeats."""
+    if stream.insert_id is None:
+        return 0
+    since = time.time() - ids.window
+    count = 0
+    for part in sorted(folder.glob("p*")):
+        recent = [base for base, path in segments(part) if path.stat().st_mtime >= since]
+        offset = recent[0] if recent else None
+        while offset is not None:
+            frames = read_frames(part, offset)
+            for frame in frames:
+                if frame.payload and frame.arrival >= since:
+                    found = pl.read_ndjson(io.BytesIO(frame.payload), schema={stream.insert_id: pl.String()})[stream.insert_id]
+                    ids.remember(found.drop_nulls().to_list(), frame.arrival)
+                    count += found.len()
+            offset = frames[-1].next_offset if frames else None
+    return count
+
+
+def collect_app(project: Project, stream: str) -> tuple[CollectApi, EventLog]:
+    """The collect API for ``stream`` and the log it writes (close it when done)."""
+    settings = IngestSettings.of(project)
+    plan = project.plan.stream(stream)
+    folder = log_folder(project, stream)
+    events = EventLog(folder, settings.partitions, max_bytes=int(settings.log_max_gb * 1024**3))
+    ids = InsertIdFilter(settings.dedup_window_seconds)
+    remember_recent(folder, plan, ids)
+    limits = Limits(timedelta(hours=settings.max_age_hours), timedelta(hours=settings.max_ahead_hours))
+    rate = RateLimit(settings.rate_per_key, settings.rate_per_key * 2)
+    return CollectApi(plan, events, KeyStore(project.root), dedup=ids, limits=limits, rate=rate), events
+
+
+class Router:
+    """One port: collect endpoints to the collect API, everything else to the query API."""
+
+    def __init__(self, collect: CollectApi, other: Callable[..., Awaitable[None]]) -> None:
+        self.collect = collect
+        self.other = other
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Awaitable[Any]], send: Callable[..., Awaitable[None]]) -> None:
+        if scope["type"] == "http" and self.collect.handles(scope["method"], scope["path"]):
+            await self.collect(scope, receive, send)
+        else:
+            await self.other(scope, receive, send)
