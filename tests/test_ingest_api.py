@@ -113,3 +113,124 @@ def test_a_batch_with_bad_events_keeps_the_good_ones_and_says_why(server):
     ]  # fmt: skip
     assert "expected a number, got 'lots'" in answer["rejected"][0]["reason"]
     assert query_total(running.project, "SELECT count() FROM events WHERE campaign = 'partial'", expect=3) == 3
+
+
+# --- a corpus of malformed and hostile input: always a 4xx with a reason, never a 5xx --------
+
+
+def _request_level() -> list[tuple[str, bytes, dict[str, str], str]]:
+    """(name, body, headers, path) of requests that are unusable as a whole."""
+    ok = json.dumps({"batch": [message(0)]}).encode()
+    cases: list[tuple[str, bytes, dict[str, str], str]] = []
+    malformed = [
+        b"{", b"}", b"[", b"[1,2", b'{"batch": }', b'{"batch": [}', b"{'batch': []}", b'{batch: []}', b'{"batch": [],}',
+        b"NaN", b"undefined", b'{"batch": [NaN]}', b'{"batch": [Infinity]}', b"\x00\x01\x02", b"<xml/>", b"batch=1",
+        b'{"batch": [{"type": "track"', b'"just a string"', b"42", b"true", b"null", b'{"a": 1e400}', b"   ", b"",
+        b'{"batch": "events"}', b'{"batch": {"0": {}}}', b'{"batch": null}', b'{"events": []}', b"{}",
+        b"[" * 5000 + b"]" * 5000, b'{"batch": [' + b"[" * 3000 + b"]" * 3000 + b"]}",
+    ]  # fmt: skip
+    cases += [(f"malformed-{i}", body, {}, "/v1/batch") for i, body in enumerate(malformed)]
+    bad_utf8 = [b"\xff\xfe{}", b'{"batch": [{"event": "\xc3\x28"}]}', b'{"batch": [{"event": "\xed\xa0\x80"}]}', b"\x80" * 10]
+    cases += [(f"utf8-{i}", body, {}, "/v1/batch") for i, body in enumerate(bad_utf8)]
+    for i, kind in enumerate(["text/html", "application/xml", "multipart/form-data", "image/png", "application/octet-stream", "text/csv"]):
+        cases.append((f"content-type-{i}", ok, {"Content-Type": kind}, "/v1/batch"))
+    cases += [
+        ("encoding-br", ok, {"Content-Encoding": "br"}, "/v1/batch"),
+        ("encoding-compress", ok, {"Content-Encoding": "compress"}, "/v1/batch"),
+        ("encoding-gzip-but-plain", ok, {"Content-Encoding": "gzip"}, "/v1/batch"),
+        ("encoding-deflate-garbage", b"\x78\x9c garbage", {"Content-Encoding": "deflate"}, "/v1/batch"),
+        ("encoding-truncated-gzip", gzip.compress(ok)[:-8][:20], {"Content-Encoding": "gzip"}, "/v1/batch"),
+        ("too-many-events", json.dumps({"batch": [message(i) for i in range(2_001)]}).encode(), {}, "/v1/batch"),
+        ("too-big", b'{"batch": [' + b" " * (5 * 1024 * 1024 + 10) + b"]}", {}, "/v1/batch"),
+        ("gzip-bomb", gzip.compress(b'{"batch": [' + b" " * (50 * 1024 * 1024) + b"]}"), {"Content-Encoding": "gzip"}, "/v1/batch"),
+        ("track-with-array", json.dumps([message(0)]).encode(), {}, "/v1/track"),
+        ("track-with-string", b'"hello"', {}, "/v1/track"),
+        ("identify-empty", b"", {}, "/v1/identify"),
+        ("page-malformed", b'{"type": "page",', {}, "/v1/page"),
+        ("ndjson-broken-line", b'{"type": "track"}\n{oops\n', {"Content-Type": "application/x-ndjson"}, "/v1/batch"),
+    ]
+    return cases
+
+
+def _event_level() -> list[tuple[str, object]]:
+    """(name, bad message) to send beside a valid neighbour."""
+    now = datetime.now(UTC)
+    base = message(0)
+    variants: list[tuple[str, object]] = [(f"not-an-object-{i}", v) for i, v in enumerate([42, "str", None, [], True, 1.5])]
+    for name, value in [
+        ("event", 42),
+        ("event", None),
+        ("event", ""),
+        ("event", "   "),
+        ("event", "x" * 300),
+        ("event", ["a"]),
+        ("event", {}),
+    ]:
+        variants.append((f"{name}={value!r}"[:40], {**base, name: value}))
+    for value in ["bogus", 42, None, "", "TRACK", ["track"]]:
+        variants.append((f"type={value!r}", {**base, "type": value}))
+    no_type = {k: v for k, v in base.items() if k != "type"}
+    variants.append(("type-missing", no_type))
+    for value in [{}, [], True, "", 1.5, {"id": 1}]:
+        variants.append((f"userId={value!r}", {**base, "userId": value}))
+    variants.append(("no-user", {k: v for k, v in base.items() if k != "userId"}))
+    variants.append(("anonymous-empty", {**{k: v for k, v in base.items() if k != "userId"}, "anonymousId": ""}))
+    for value in [42, "", "x" * 500, [], {}, True]:
+        variants.append((f"messageId={value!r}"[:40], {**base, "messageId": value}))
+    times = ["yesterday", 12345, "2026-13-45T00:00:00Z", "2026-11-28T12:00:00", "", "1970-01-01T00:00:00Z", "2000-01-01T00:00:00Z",
+             (now - timedelta(days=5)).isoformat(), (now - timedelta(hours=73)).isoformat(), (now + timedelta(hours=2)).isoformat(),
+             (now + timedelta(days=365)).isoformat(), "9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", ["2026"], {"t": 1}, True]  # fmt: skip
+    variants += [(f"timestamp={value!r}"[:40], {**base, "timestamp": value}) for value in times]
+    skewed = {**{k: v for k, v in base.items() if k != "timestamp"}, "originalTimestamp": "2020-01-01T00:00:00Z", "sentAt": now.isoformat()}
+    variants.append(("originalTimestamp-ancient", skewed))
+    variants.append(
+        ("sentAt-garbage", {**{k: v for k, v in base.items() if k != "timestamp"}, "originalTimestamp": now.isoformat(), "sentAt": "x"})
+    )
+    for value in ["x", [], 42, True]:
+        variants.append((f"properties={value!r}", {**base, "properties": value}))
+        variants.append((f"context={value!r}", {**base, "context": value}))
+    for field, values in {
+        "revenue": ["12", True, False, {}, [], "NaN", "1e3", [1, 2]],
+        "country": [{}, [], 1.5, True, "x" * 2_000, {"code": "FR"}, [["FR"]]],
+        "device": [{}, [], 2.5, False],
+        "campaign": [{"name": "x"}, ["a", "b"], 3.25, "c" * 1_025],
+    }.items():
+        variants += [(f"{field}={value!r}"[:40], {**base, "properties": {field: value}}) for value in values]
+    for key in ["foo", "shoeSize", "__proto__", "constructor", "event_name", "props", "user_id", "time", "Type", "EVENT", "$set"]:
+        variants.append((f"unknown-key-{key}", {**base, key: 1}))
+    variants.append(("huge-event", {**base, "properties": {"blob": "x" * 70_000}}))
+    variants.append(("huge-context", {**base, "context": {"userAgent": "y" * 70_000}}))
+    variants.append(("deep-properties", {**base, "properties": json.loads("[" * 60 + "]" * 60)}))
+    return variants
+
+
+def test_a_corpus_of_hostile_input_gets_4xx_with_reasons_and_keeps_the_valid_neighbours(server):
+    running, write_key, _ = server
+    requests = _request_level()
+    events = _event_level()
+    assert len(requests) + 2 * len(events) >= 200  # each bad event goes in a JSON batch and in NDJSON
+    statuses = []
+    for name, body, headers, path in requests:
+        try:
+            status, answer = post(f"{running.url}{path}", body, write_key, headers=headers)
+        except OSError as err:
+            raise AssertionError(f"{name}: {err}") from None
+        statuses.append(status)
+        assert 400 <= status < 500, (name, status, answer)
+        assert answer.get("error") or answer.get("rejected"), (name, answer)
+    for name, bad in events:
+        for ndjson in (False, True):
+            neighbour = message(1, properties={"campaign": "corpus", "country": "FR"})
+            if ndjson:
+                body, headers = b"\n".join(json.dumps(m).encode() for m in (neighbour, bad)), {"Content-Type": "application/x-ndjson"}
+            else:
+                body, headers = json.dumps({"batch": [neighbour, bad]}).encode(), {}
+            status, answer = post(f"{running.url}/v1/batch", body, write_key, headers=headers)
+            statuses.append(status)
+            assert status == 400, (name, ndjson, status, answer)
+            assert answer["accepted"] == 1 and [r["index"] for r in answer["rejected"]] == [1], (name, answer)
+            assert answer["rejected"][0]["reason"], name
+    assert not [s for s in statuses if s >= 500]
+    kept = query_total(running.project, "SELECT count() FROM events WHERE campaign = 'corpus'", expect=2 * len(events))
+    assert kept == 2 * len(events)
+    assert "Traceback" not in running.log()
