@@ -100,6 +100,17 @@ class Client:
         """Tie traits to a user."""
         self._enqueue({"type": "identify", "traits": dict(traits or {})}, user_id, fields)
 
+    def send(self, message: Mapping[str, Any]) -> None:
+        """Queue a message already in Segment form (``type``, ``event``, ``userId``...); a ``messageId`` is added if missing."""
+        self._put({"messageId": str(uuid.uuid4()), **message})
+
+    def _put(self, message: dict[str, Any]) -> None:
+        try:
+            self._queue.put_nowait(message)
+            self._idle.clear()
+        except queue.Full:
+            self.dropped += 1
+
     def _enqueue(self, message: dict[str, Any], user_id: str | None, fields: dict[str, Any]) -> None:
         anonymous_id = fields.pop("anonymous_id", None)
         if user_id is None and anonymous_id is None:
@@ -116,11 +127,7 @@ class Client:
         if anonymous_id is not None:
             message["anonymousId"] = anonymous_id
         message |= fields
-        try:
-            self._queue.put_nowait(message)
-            self._idle.clear()
-        except queue.Full:
-            self.dropped += 1
+        self._put(message)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued event was sent (or given up); False on timeout."""

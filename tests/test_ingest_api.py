@@ -234,3 +234,30 @@ def test_a_corpus_of_hostile_input_gets_4xx_with_reasons_and_keeps_the_valid_nei
     kept = query_total(running.project, "SELECT count() FROM events WHERE campaign = 'corpus'", expect=2 * len(events))
     assert kept == 2 * len(events)
     assert "Traceback" not in running.log()
+
+
+def test_rta_send_ships_a_file_through_the_sdk(server, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    running, write_key, _ = server
+    now = datetime.now(UTC)
+    flat = [
+        {"event": "view", "timestamp": now.isoformat(), "user_id": f"u{i}", "insert_id": f"send-{i}", "campaign": "send"}
+        for i in range(1_000)
+    ]
+    segment = [{"type": "track", "event": "buy", "userId": "u1", "properties": {"campaign": "send"}}]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in flat + segment))
+    env = {**os.environ, "RTA_WRITE_KEY": write_key}
+    done = subprocess.run(
+        [sys.executable, "-m", "rta.cli", "send", str(path), "--host", running.url], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0 and "sent 1,001 events; dropped 0" in done.stderr, done.stderr
+    assert query_total(running.project, "SELECT count() FROM events WHERE campaign = 'send'", expect=1_001) == 1_001
+    path.write_text(json.dumps(flat[0]) + "\n{not json\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "rta.cli", "send", str(path), "--host", running.url], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 1 and "events.jsonl:2: not JSON" in done.stderr and "1 lines were not JSON" in done.stderr

@@ -1,0 +1,101 @@
+"""The Python SDK against a server that fails, stalls, throttles and refuses."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from rta.sdk import Client
+
+pytestmark = pytest.mark.core
+
+
+class Flaky:
+    """Answers POST /v1/batch from a script of (status, headers, delay); then 200. Keeps every message id it accepted."""
+
+    def __init__(self, script: list[tuple[int, dict[str, str], float]]) -> None:
+        self.script = list(script)
+        self.accepted: list[str] = []
+        self.attempts = 0
+        flaky = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["content-length"]))
+                if self.headers.get("content-encoding") == "gzip":
+                    body = gzip.decompress(body)
+                flaky.attempts += 1
+                status, headers, delay = flaky.script.pop(0) if flaky.script else (200, {}, 0.0)
+                time.sleep(delay)
+                if status == 200:
+                    flaky.accepted += [m["messageId"] for m in json.loads(body)["batch"]]
+                reply = json.dumps({"rejected": [{"index": 0, "reason": "bad"}]} if status == 400 else {}).encode()
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_failures_timeouts_and_throttling_are_retried_without_duplicates():
+    server = Flaky([(500, {}, 0), (503, {}, 0), (429, {"Retry-After": "0.2"}, 0), (200, {}, 0.6), (408, {}, 0)])
+    client = Client("key", server.url, batch_size=50, flush_interval=0.01, backoff=0.01, timeout=0.3)
+    for i in range(200):
+        client.track(f"u{i}", "click", {"n": i})
+    assert client.flush(timeout=30)
+    client.close()
+    server.close()
+    # The stalled 200 timed out on the client and was sent again: the server saw it twice, with the same ids.
+    assert len(set(server.accepted)) == 200 and len(server.accepted) == 250
+    assert (client.sent, client.dropped) == (200, 0)
+
+
+def test_client_errors_are_not_retried_and_count_as_dropped():
+    server = Flaky([(400, {}, 0), (413, {}, 0)])
+    client = Client("key", server.url, batch_size=10, flush_interval=0.01, backoff=0.01)
+    for i in range(30):
+        client.track(f"u{i}", "click")
+    client.flush(timeout=10)
+    client.close()
+    server.close()
+    assert server.attempts == 3  # one each: 400 (1 of 10 rejected), 413 (all 10), then 200
+    assert client.dropped == 11 and client.sent == 19 and client.rejected[0]["reason"] == "bad"
+
+
+def test_the_queue_is_bounded_and_an_outage_spills_to_disk(tmp_path):
+    client = Client("key", "http://127.0.0.1:9", max_queue=100, batch_size=50, flush_interval=0.01, backoff=0.01, max_retries=2,
+                    spill_dir=tmp_path / "spill")  # fmt: skip
+    for i in range(1_000):
+        client.track(f"u{i}", "click")
+    assert client.dropped >= 850  # nothing drains while every send fails: memory stays bounded
+    client.close(timeout=10)
+    spilled = [json.loads(line) for path in (tmp_path / "spill").glob("*.jsonl") for line in path.read_text().splitlines()]
+    assert len(spilled) == 1_000 - client.dropped
+    server = Flaky([])
+    again = Client("key", server.url, spill_dir=tmp_path / "spill", flush_interval=0.01)
+    again.close()
+    server.close()
+    assert sorted(server.accepted) == sorted(m["messageId"] for m in spilled)
+    assert not list((tmp_path / "spill").glob("*.jsonl"))
+
+
+def test_a_message_needs_someone():
+    with pytest.raises(ValueError, match="user id or anonymous_id"):
+        Client("key", start=False).track(None, "click")
