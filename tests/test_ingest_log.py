@@ -98,3 +98,14 @@ def test_the_flow_reads_the_log_once_even_when_restarted(tmp_path, client, shop)
     total = client.query(f"SELECT sum(page_views__n) FROM {table}").result_rows[0][0]
     assert total == 3_000
     assert committed_offset(tmp_path / "log" / "events" / "p0") > 0
+
+
+def test_a_group_left_open_by_a_crash_is_closed_when_the_log_reopens(tmp_path):
+    from rta.ingest.log import PartitionLog
+
+    part = PartitionLog(tmp_path / "p0")
+    part.append(b"acknowledged\n")
+    part.sync()  # then the process dies: no GROUP_END was written
+    PartitionLog(tmp_path / "p0").close()
+    frames = read_frames(tmp_path / "p0", 0)
+    assert [f.payload for f in frames] == [b"acknowledged\n", b""] and frames[-1].flags & GROUP_END

@@ -13,6 +13,7 @@ from datetime import datetime
 import polars as pl
 
 from rta.compiler.plan import StreamPlan
+from rta.flows.enrich import AGENT_PARTS, agent, country_of, map_unique
 from rta.flows.iso_time import parse_iso8601
 from rta.flows.partials import MINUTE
 
@@ -39,15 +40,75 @@ def _insert_fields(stream: StreamPlan) -> tuple[str, ...]:
     return (stream.insert_id, *INSERT_ID_ALIASES) if stream.insert_id else ()
 
 
+# Segment messages: where a dimension comes from when properties do not give it.
+EVENT_NAMES = {"page": "page_view", "screen": "screen_view", "identify": "identify", "group": "group", "alias": "alias"}
+CAMPAIGN_PARTS = ("name", "source", "medium", "term", "content")
+PAGE_PARTS = ("path", "referrer", "url", "title", "search")
+_S = pl.String()
+CONTEXT = pl.Struct(
+    {
+        "userAgent": _S, "ip": _S, "locale": _S, "location": pl.Struct({"country": _S}),
+        "campaign": pl.Struct(dict.fromkeys(CAMPAIGN_PARTS, _S)), "page": pl.Struct(dict.fromkeys(PAGE_PARTS, _S)),
+    }
+)  # fmt: skip
+# Written by the collect API in front of each message: the event time it settled (clock skew
+# corrected), the insert id (derived when the message had none), the client's address.
+API_FIELDS = ("_t", "_id", "_ip")
+
+
+def _utm(dim: str) -> str | None:
+    part = "name" if dim == "campaign" else dim
+    return f"utm_{dim}" if part in CAMPAIGN_PARTS else None
+
+
 def json_schema(stream: StreamPlan) -> dict[str, pl.DataType]:
-    """The schema JSON events are read with; unknown keys are ignored."""
+    """The schema JSON events are read with (flat events or Segment messages); unknown keys are ignored."""
     declared: dict[str, pl.DataType] = {d: pl.String() for d in stream.dims}
     declared |= {m: pl.Float64() for m in stream.measures}
     schema: dict[str, pl.DataType] = {stream.time: pl.String(), **declared}
     for name in (*_user_fields(stream), *_insert_fields(stream)):
         schema[name] = pl.String()
-    schema["properties"] = pl.Struct(declared)
+    utm = {u: pl.String() for d in stream.dims if (u := _utm(d)) and u not in declared}
+    schema["properties"] = pl.Struct({**declared, **utm})
+    for name, dtype in {"type": _S, "event": _S, "context": CONTEXT, **dict.fromkeys(API_FIELDS, _S)}.items():
+        schema.setdefault(name, dtype)
     return schema
+
+
+def _implied(frame: pl.DataFrame, dim: str) -> pl.Expr | None:
+    """Where a Segment message implies ``dim``: its type, context or UTM properties."""
+    context = pl.col("context")
+    if dim == "event" and "type" in frame.columns and frame.schema["type"] == _S:
+        return pl.col("type").replace_strict(list(EVENT_NAMES), list(EVENT_NAMES.values()), default=None, return_dtype=_S)
+    if "context" not in frame.columns or frame.schema["context"] != CONTEXT:
+        return None
+    part = "name" if dim == "campaign" else dim
+    if part in CAMPAIGN_PARTS:
+        return pl.coalesce(context.struct.field("campaign").struct.field(part), pl.col("properties").struct.field(f"utm_{dim}"))
+    if dim in PAGE_PARTS:
+        return context.struct.field("page").struct.field(dim)
+    if dim == "locale":
+        return context.struct.field("locale")
+    if dim in AGENT_PARTS:
+        index = AGENT_PARTS.index(dim)
+        agents = frame["context"].struct.field("userAgent")
+        return pl.lit(map_unique(agents, lambda ua: agent(ua)[index]))
+    if dim == "country":
+        ips = frame["context"].struct.field("ip")
+        if "_ip" in frame.columns:
+            ips = ips.fill_null(frame["_ip"])
+        return pl.coalesce(context.struct.field("location").struct.field("country"), pl.lit(map_unique(ips, country_of)))
+    return None
+
+
+def _dimension(frame: pl.DataFrame, dim: str) -> pl.Expr:
+    stated = _coalesce(frame, (dim,), pl.String(), dim)
+    implied = _implied(frame, dim)
+    if implied is None:
+        return stated
+    if dim == "event":  # a page call is a page view whatever its properties say
+        return pl.coalesce(implied, stated)
+    return pl.coalesce(stated, implied)
 
 
 def read_json_lines(data: bytes, stream: StreamPlan) -> tuple[pl.DataFrame, int, tuple[str, ...]]:
@@ -125,13 +186,16 @@ def normalize(frame: pl.DataFrame, stream: StreamPlan, now: datetime, *, invalid
     ``now`` decides lateness: events older than ``max_lateness`` or ahead by more than
     ``max_future`` are rejected (and counted), others are counted in their own minute.
     """
-    columns = [pl.col(stream.time).alias(stream.time) if stream.time in frame.columns else pl.lit(None, pl.String).alias(stream.time)]
-    columns += [_coalesce(frame, (d,), pl.String(), d).fill_null("").alias(d) for d in stream.dims]
+    stamps = [pl.col(c) for c in ("_t", stream.time) if c in frame.columns and frame.schema[c] == _S]
+    columns = [pl.coalesce(stamps).alias(stream.time) if stamps else pl.lit(None, pl.String).alias(stream.time)]
+    if stream.time in frame.columns and frame.schema[stream.time] != _S:  # typed times (Parquet, frames)
+        columns = [pl.col(stream.time)]
+    columns += [_dimension(frame, d).fill_null("").alias(d) for d in stream.dims]
     columns += [_coalesce(frame, (m,), pl.Float64(), m).alias(m) for m in stream.measures]
     if stream.user:
         columns.append(_coalesce(frame, _user_fields(stream), pl.String()).alias(stream.user))
     if stream.insert_id:
-        columns.append(_coalesce(frame, _insert_fields(stream), pl.String()).fill_null("").alias(stream.insert_id))
+        columns.append(_coalesce(frame, ("_id", *_insert_fields(stream)), pl.String()).fill_null("").alias(stream.insert_id))
     typed = frame.select(columns)
     typed = typed.with_columns(_parse_time(typed[stream.time]))
     ts = pl.col(stream.time)

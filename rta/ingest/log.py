@@ -131,6 +131,13 @@ class PartitionLog:
         self._base = base
         self._handle = path.open("ab")
         self.end = base + intact
+        last = None
+        for frame in _frames(data[:intact], base):
+            last = frame
+        if last is not None and not last.flags & GROUP_END:
+            # Acknowledged frames of a group the previous writer never closed: close it, or the flow waits forever.
+            self.append(b"", GROUP_END)
+            self.sync()
 
     def append(self, payload: bytes, flags: int = 0) -> int:
         """Append one frame (not yet durable: call :meth:`sync`); returns its offset."""

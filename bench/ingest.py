@@ -1,0 +1,224 @@
+"""Ingest throughput: the collect API (fsync before ack) vs a textbook FastAPI + pydantic endpoint, in one run.
+
+    python bench/ingest.py [--seconds 10] [--connections 32]
+
+Load comes from wrk (a separate process) posting SDK-sized batches of 500 Segment events,
+every request with fresh message ids (so nothing is dropped as a duplicate):
+
+- rta:       `rta run` (raw ASGI collect API -> validation -> durable log, group-committed
+             fsync -> Bytewax flow -> ClickHouse), plain JSON and gzip;
+- textbook:  FastAPI + pydantic models of the same messages, each request appended to the same
+             kind of log with the same fsync before it answers (no flow behind it);
+- Kafka:     not built yet (the collect API writes the local log only).
+
+Reports accepted events/s, p50/p99 request latency, and for rta the end-to-end rate: events
+accepted over the time until the last of them is queryable in ClickHouse.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+EVENTS = 500
+METRICS = (ROOT / "rta" / "examples" / "shop.py").read_text()
+
+LUA = """
+counter = 0
+local template = io.open("TEMPLATE"):read("*a")
+local gz = {}
+local gz_count = GZCOUNT
+for i = 1, gz_count do gz[i] = io.open("GZDIR/" .. i .. ".gz", "rb"):read("*a") end
+request = function()
+  counter = counter + 1
+  if gz_count > 0 then
+    return wrk.format("POST", "/v1/batch", {["Content-Type"] = "application/json", ["Content-Encoding"] = "gzip",
+                      ["Authorization"] = "Bearer KEY"}, gz[(counter - 1) % gz_count + 1])
+  end
+  local body = template:gsub("RQID", tostring(id) .. "x" .. tostring(counter))
+  return wrk.format("POST", "/v1/batch", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer KEY"}, body)
+end
+setup = function(thread) thread:set("id", math.random(1, 1000000000)) end
+init = function() id = math.random(1, 1000000000) end
+"""
+
+TEXTBOOK = '''
+import asyncio, sys
+from pathlib import Path
+from typing import Any
+from fastapi import FastAPI, Header, HTTPException
+from pydantic import BaseModel, Field
+from rta.ingest.log import EventLog
+
+class Message(BaseModel):
+    type: str
+    event: str | None = Field(default=None, max_length=200)
+    userId: str | None = None
+    anonymousId: str | None = None
+    messageId: str = Field(max_length=200)
+    timestamp: str | None = None
+    properties: dict[str, Any] = {}
+    context: dict[str, Any] = {}
+
+class Batch(BaseModel):
+    batch: list[Message] = Field(max_length=2000)
+
+app = FastAPI()
+log = EventLog(Path(sys.argv[1]))
+
+@app.post("/v1/batch")
+async def batch(body: Batch, authorization: str = Header()) -> dict[str, Any]:
+    if authorization != "Bearer KEY":
+        raise HTTPException(401, "bad key")
+    payload = "".join(m.model_dump_json() + "\\n" for m in body.batch).encode()
+    await asyncio.wrap_future(log.submit(0, payload))
+    return {"success": True, "accepted": len(body.batch)}
+
+if __name__ == "__main__":
+    import uvicorn
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
+'''
+
+
+def _body(rqid: str) -> bytes:
+    now = datetime.now(UTC).isoformat()
+    countries, devices = ["US", "FR", "DE", "BR", "IN"], ["mobile", "desktop", "tablet"]
+    batch = [
+        {
+            "type": "track", "event": "purchase" if i % 10 == 0 else "page_view", "userId": f"user-{i}",
+            "messageId": f"{rqid}-{i}", "timestamp": now,
+            "properties": {"revenue": 12.5, "country": countries[i % 5], "device": devices[i % 3], "campaign": "spring", "path": "/p"},
+            "context": {"library": {"name": "bench"}},
+        }
+        for i in range(EVENTS)
+    ]  # fmt: skip
+    return json.dumps({"batch": batch}).encode()
+
+
+def _port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(url, timeout=1)  # noqa: S310
+            return
+        except Exception:  # noqa: BLE001 (not up yet)
+            if process.poll() is not None:
+                raise SystemExit(f"the server exited: {process.returncode}") from None
+            time.sleep(0.1)
+    raise SystemExit(f"{url} never answered")
+
+
+def _ms(text: str) -> float:
+    value, unit = float(re.match(r"[\d.]+", text).group()), re.search(r"[a-z]+$", text).group()  # type: ignore[union-attr]
+    return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def _wrk(url: str, key: str, seconds: int, connections: int, work: Path, gz: int) -> tuple[float, float, float, int]:
+    """Requests/s, p50 ms, p99 ms, non-2xx responses."""
+    template = work / "template.json"
+    template.write_bytes(_body("RQID"))
+    gzdir = work / "gz"
+    gzdir.mkdir(exist_ok=True)
+    for i in range(1, gz + 1):
+        (gzdir / f"{i}.gz").write_bytes(gzip.compress(_body(f"gz{time.time_ns()}-{i}"), 5))
+    script = work / "load.lua"
+    script.write_text(LUA.replace("TEMPLATE", str(template)).replace("GZDIR", str(gzdir)).replace("GZCOUNT", str(gz)).replace("KEY", key))
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    out = subprocess.run([wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return rate, p50, p99, int(errors.group(1)) if errors else 0
+
+
+def _rta(work: Path, seconds: int, connections: int) -> list[tuple[str, float, float, float, int, str]]:
+    project = work / "rta"
+    (project / "metrics").mkdir(parents=True)
+    (project / "metrics" / "shop.py").write_text(METRICS)
+    (project / "rta.toml").write_text('[store]\ndsn = "chdb://data"\n[ingest]\nrate_per_key = 100000000\n')
+    env = {k: v for k, v in os.environ.items() if k != "RTA_CLICKHOUSE_DSN"}
+    rta = [sys.executable, "-m", "rta.cli"]
+    key = subprocess.run([*rta, "keys", "create", "write", "-p", str(project)], capture_output=True, text=True, check=True, env=env).stdout.strip()
+    port = _port()
+    server = subprocess.Popen([*rta, "run", "-p", str(project), "--port", str(port)], stderr=(work / "rta.log").open("w"), env=env)
+    rows = []
+    try:
+        _wait(f"http://127.0.0.1:{port}/v1/health", server)
+        started = time.monotonic()
+        rate, p50, p99, bad = _wrk(f"http://127.0.0.1:{port}", key, seconds, connections, work, 0)
+        accepted = int(rate * seconds * EVENTS)
+        written = 0
+        while time.monotonic() - started < seconds + 600:
+            sql = [*rta, "sql", "SELECT count() FROM events", "-p", str(project), "--format", "csv"]
+            written = int(subprocess.run(sql, capture_output=True, text=True, env=env).stdout.splitlines()[-1] or 0)
+            if written >= accepted * 0.99:
+                break
+            time.sleep(0.5)
+        e2e = written / (time.monotonic() - started)
+        rows.append(("rta, JSON", rate * EVENTS, p50, p99, bad, f"{e2e:,.0f} ev/s end to end ({written:,} in ClickHouse)"))
+        rate, p50, p99, bad = _wrk(f"http://127.0.0.1:{port}", key, min(seconds, 3), connections, work, 3000)
+        rows.append(("rta, gzip", rate * EVENTS, p50, p99, bad, "(3 s: a fixed set of 3,000 pre-gzipped bodies)"))
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=120)
+    return rows
+
+
+def _textbook(work: Path, seconds: int, connections: int) -> tuple[str, float, float, float, int, str]:
+    script = work / "textbook.py"
+    script.write_text(TEXTBOOK)
+    port = _port()
+    server = subprocess.Popen([sys.executable, str(script), str(work / "textbook-log"), str(port)], env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        _wait(f"http://127.0.0.1:{port}/docs", server)
+        rate, p50, p99, bad = _wrk(f"http://127.0.0.1:{port}", "KEY", seconds, connections, work, 0)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    return ("textbook FastAPI + pydantic", rate * EVENTS, p50, p99, bad, "same log, same fsync; no flow behind it")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="rta-bench-ingest-") as tmp:
+        work = Path(tmp)
+        rows = _rta(work, args.seconds, args.connections)
+        rows.append(_textbook(work, args.seconds, args.connections))
+    peer = rows[-1][1]
+    print(f"\nIngest, {EVENTS}-event batches from wrk ({args.connections} connections, {args.seconds} s), fsync before every answer")
+    print(f"{'server':<30} {'events/s':>12} {'vs textbook':>12} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}  notes")
+    for name, rate, p50, p99, bad, note in rows:
+        print(f"{name:<30} {rate:>12,.0f} {rate / peer:>11.1f}x {p50:>8.1f} {p99:>8.1f} {bad:>7}  {note}")
+    print(f"{'Kafka mode':<30} {'-':>12} {'':>12} {'':>8} {'':>8} {'':>7}  not built yet")
+
+
+if __name__ == "__main__":
+    main()
