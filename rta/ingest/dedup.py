@@ -91,15 +91,15 @@ class InsertIdFilter:
         else:
             self._pending[h] = count - 1
 
-    def remember(self, insert_ids: Iterable[str], arrived: float) -> None:
-        """Add ids read back from the log (at start), in the minute they arrived."""
+    def remember(self, arrivals: dict[int, list[str]]) -> None:
+        """Add ids read back from the log (at start), by the minute they arrived."""
         with self._lock:
-            minute = int(arrived) // 60
-            if minute == self._minute:
-                self._current.update(_hash(i) for i in insert_ids)
-                return
-            merged = np.fromiter((_hash(i) for i in insert_ids), dtype=np.int64)
-            if minute in self._closed:
-                merged = np.concatenate([self._closed[minute], merged])
-            self._closed[minute] = np.unique(merged)
+            for minute, insert_ids in sorted(arrivals.items()):
+                hashes = np.fromiter((_hash(i) for i in insert_ids), dtype=np.int64, count=len(insert_ids))
+                if minute == self._minute:
+                    self._current.update(hashes.tolist())
+                elif minute in self._closed:
+                    self._closed[minute] = np.unique(np.concatenate([self._closed[minute], hashes]))
+                else:
+                    self._closed[minute] = np.unique(hashes)
             self._closed = OrderedDict(sorted(self._closed.items()))

@@ -62,7 +62,7 @@ def remember_recent(folder: Path, stream: StreamPlan, ids: InsertIdFilter) -> in
     if stream.insert_id is None:
         return 0
     since = time.time() - ids.window
-    count = 0
+    arrivals: dict[int, list[str]] = {}
     for part in sorted(folder.glob("p*")):
         recent = [base for base, path in segments(part) if path.stat().st_mtime >= since]
         offset = recent[0] if recent else None
@@ -70,11 +70,16 @@ def remember_recent(folder: Path, stream: StreamPlan, ids: InsertIdFilter) -> in
             frames = read_frames(part, offset)
             for frame in frames:
                 if frame.payload and frame.arrival >= since:
-                    found = pl.read_ndjson(io.BytesIO(frame.payload), schema={stream.insert_id: pl.String()})[stream.insert_id]
-                    ids.remember(found.drop_nulls().to_list(), frame.arrival)
-                    count += found.len()
+                    arrivals.setdefault(frame.arrival // 60, []).extend(_insert_ids(frame.payload, stream.insert_id))
             offset = frames[-1].next_offset if frames else None
-    return count
+    ids.remember(arrivals)
+    return sum(len(v) for v in arrivals.values())
+
+
+def _insert_ids(payload: bytes, column: str) -> list[str]:
+    """Insert ids of a frame: the API's ``_id`` on Segment messages, else the stream's field."""
+    found = pl.read_ndjson(io.BytesIO(payload), schema={"_id": pl.String(), column: pl.String()})
+    return found.select(pl.coalesce("_id", column)).to_series().drop_nulls().to_list()
 
 
 def collect_app(project: Project, stream: str) -> tuple[CollectApi, EventLog]:
