@@ -164,8 +164,9 @@ def run(
         # One client per role: the flow's writer, the APIs, the alert engine.
         ws = Workspace(proj, _store(proj), proj.dsn)
         engine = _alert_engine(Workspace(proj, _store(proj), proj.dsn)) if alerts and proj.definitions.alerts else None
-        partitions = IngestSettings.of(proj).partitions
-        sources: list[Source[SourceBatch]] = [LogSource(log_folder(proj, stream), stream, partitions, stop=stop)]
+        ingest = IngestSettings.of(proj)
+        log_source = LogSource(log_folder(proj, stream), stream, ingest.partitions, retention=ingest.retention_hours * 3600, stop=stop)
+        sources: list[Source[SourceBatch]] = [log_source]
         paused = threading.Event()
         if watch is not None:
             sources.append(InboxSource(watch, proj.plan.stream(stream), stop=stop))

@@ -27,8 +27,9 @@ def test_the_flow_killed_ten_times_while_a_million_events_stream_from_the_log_co
     now = datetime.now(UTC)
     frame = pl.DataFrame(
         {
-            "timestamp": pl.datetime_range(now - timedelta(days=2), now - timedelta(minutes=1), interval=timedelta(milliseconds=172), eager=True, time_zone="UTC")[:n]
-            .dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            "timestamp": pl.datetime_range(
+                now - timedelta(days=2), now - timedelta(minutes=1), interval=timedelta(milliseconds=172), eager=True, time_zone="UTC"
+            )[:n].dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"),
             "event": rng.choice(["view", "click", "purchase"], n),
             "country": rng.choice(COUNTRIES, n),
             "user_id": [f"u{i % 5000}" for i in range(n)],
@@ -56,7 +57,13 @@ def test_the_flow_killed_ten_times_while_a_million_events_stream_from_the_log_co
     running = start(project, port=port)
     try:
         assert query_total(project, "SELECT count() FROM events", expect=n, timeout=300) == n
-        got = cli(project, "sql", "SELECT country, sum(events_n__n) AS n, sum(revenue__sum) AS r FROM traffic_1h GROUP BY country ORDER BY country", "--format", "json")
+        got = cli(
+            project,
+            "sql",
+            "SELECT country, sum(events_n__n) AS n, sum(revenue__sum) AS r FROM traffic_1h GROUP BY country ORDER BY country",
+            "--format",
+            "json",
+        )
     finally:
         running.stop()
     want = frame.group_by("country").agg(pl.len().alias("n"), pl.col("revenue").sum().alias("r")).sort("country")
@@ -71,7 +78,14 @@ def test_the_api_killed_right_after_answering_loses_no_acknowledged_event_and_co
     now = datetime.now(UTC)
     for b in range(400):
         batch = [
-            {"type": "track", "event": "view", "userId": f"u{i}", "messageId": f"b{b}-{i}", "timestamp": now.isoformat(), "properties": {"country": "FR"}}
+            {
+                "type": "track",
+                "event": "view",
+                "userId": f"u{i}",
+                "messageId": f"b{b}-{i}",
+                "timestamp": now.isoformat(),
+                "properties": {"country": "FR"},
+            }
             for i in range(100)
         ]
         batches[b] = json.dumps({"batch": batch}).encode()

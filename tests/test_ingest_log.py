@@ -65,7 +65,7 @@ def test_a_full_log_refuses_instead_of_dropping(tmp_path):
 def test_the_flow_reads_the_log_once_even_when_restarted(tmp_path, client, shop):
     from tests.conftest import QUERY_NOW
 
-    log = EventLog(tmp_path / "log" / "events", partitions=2, group_seconds=0.05)
+    log = EventLog(tmp_path / "log" / "events", partitions=2, group_seconds=0.05, segment_bytes=50_000)
     start = QUERY_NOW - timedelta(hours=1)
     lines = [
         {
@@ -84,16 +84,18 @@ def test_the_flow_reads_the_log_once_even_when_restarted(tmp_path, client, shop)
 
     def run_until_read(recovery) -> None:
         stop = threading.Event()
-        source = LogSource(tmp_path / "log" / "events", "events", 2, stop=stop)
+        source = LogSource(tmp_path / "log" / "events", "events", 2, stop=stop, retention=0)
         timer = threading.Timer(4.0, stop.set)
         timer.start()
         run_flow(shop, source, client, clock=lambda: QUERY_NOW, recovery=recovery)
         timer.cancel()
 
+    segments = len(list((tmp_path / "log" / "events" / "p0").glob("*.seg")))
     recovery = tmp_path / "recovery"
     run_until_read(recovery)
+    assert len(list((tmp_path / "log" / "events" / "p0").glob("*.seg"))) < segments  # written past, so deleted
     run_until_read(recovery)  # resumes after what it read
-    run_until_read(tmp_path / "fresh-recovery")  # a replay from offset 0: the inserts deduplicate
+    run_until_read(tmp_path / "fresh-recovery")  # a replay of what is left: the inserts deduplicate
     table = next(t.table for r in shop.rollups if r.name == "traffic_overall" for t in r.tables if t.grain == "1h")
     total = client.query(f"SELECT sum(page_views__n) FROM {table}").result_rows[0][0]
     assert total == 3_000
