@@ -56,7 +56,7 @@ setup = function(thread) thread:set("id", math.random(1, 1000000000)) end
 init = function() id = math.random(1, 1000000000) end
 """
 
-TEXTBOOK = '''
+TEXTBOOK = """
 import asyncio, sys
 from pathlib import Path
 from typing import Any
@@ -91,7 +91,7 @@ async def batch(body: Batch, authorization: str = Header()) -> dict[str, Any]:
 if __name__ == "__main__":
     import uvicorn
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
-'''
+"""
 
 
 def _body(rqid: str) -> bytes:
@@ -163,7 +163,8 @@ def _rta(work: Path, seconds: int, connections: int) -> list[tuple[str, float, f
     (project / "rta.toml").write_text('[store]\ndsn = "chdb://data"\n[ingest]\nrate_per_key = 100000000\n')
     env = {k: v for k, v in os.environ.items() if k != "RTA_CLICKHOUSE_DSN"}
     rta = [sys.executable, "-m", "rta.cli"]
-    key = subprocess.run([*rta, "keys", "create", "write", "-p", str(project)], capture_output=True, text=True, check=True, env=env).stdout.strip()
+    created = subprocess.run([*rta, "keys", "create", "write", "-p", str(project)], capture_output=True, text=True, check=True, env=env)
+    key = created.stdout.strip()
     port = _port()
     server = subprocess.Popen([*rta, "run", "-p", str(project), "--port", str(port)], stderr=(work / "rta.log").open("w"), env=env)
     rows = []
@@ -193,7 +194,8 @@ def _textbook(work: Path, seconds: int, connections: int) -> tuple[str, float, f
     script = work / "textbook.py"
     script.write_text(TEXTBOOK)
     port = _port()
-    server = subprocess.Popen([sys.executable, str(script), str(work / "textbook-log"), str(port)], env={**os.environ, "PYTHONPATH": str(ROOT)})
+    command = [sys.executable, str(script), str(work / "textbook-log"), str(port)]
+    server = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         _wait(f"http://127.0.0.1:{port}/docs", server)
         rate, p50, p99, bad = _wrk(f"http://127.0.0.1:{port}", "KEY", seconds, connections, work, 0)

@@ -95,7 +95,7 @@ def test_the_api_killed_right_after_answering_loses_no_acknowledged_event_and_co
         running = start(project, port=port)
         stop = threading.Event()
 
-        def sender(worker: int) -> None:
+        def sender(worker: int, running=running, stop=stop) -> None:  # noqa: ANN001
             for b in range(worker, 400, 3):
                 if stop.is_set():
                     return
