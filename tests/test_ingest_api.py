@@ -261,3 +261,32 @@ def test_rta_send_ships_a_file_through_the_sdk(server, tmp_path):
         [sys.executable, "-m", "rta.cli", "send", str(path), "--host", running.url], capture_output=True, text=True, env=env
     )
     assert done.returncode == 1 and "events.jsonl:2: not JSON" in done.stderr and "1 lines were not JSON" in done.stderr
+
+
+@pytest.mark.services
+def test_the_official_segment_node_client_works_unchanged(server, tmp_path_factory):
+    import subprocess
+
+    from tests.conftest import require_service
+
+    node, npm = require_service("node"), require_service("npm")
+    running, write_key, _ = server
+    folder = tmp_path_factory.mktemp("node")
+    installed = subprocess.run([npm, "install", "--silent", "--no-audit", "--no-fund", "@segment/analytics-node@3"], cwd=folder,
+                               capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+    script = folder / "send.mjs"
+    script.write_text(
+        """
+import { Analytics } from "@segment/analytics-node";
+const analytics = new Analytics({ writeKey: process.argv[2], host: process.argv[3], maxEventsInBatch: 50, flushInterval: 100 });
+for (let i = 0; i < 500; i++) {
+  analytics.track({ userId: `node-${i}`, event: "signup", properties: { country: "CA", campaign: "segment-node" } });
+}
+analytics.page({ anonymousId: "anon-1", name: "Home", properties: { path: "/", campaign: "segment-node" } });
+await analytics.closeAndFlush({ timeout: 20000 });
+"""
+    )
+    sent = subprocess.run([node, str(script), write_key, running.url], cwd=folder, capture_output=True, text=True, timeout=120)
+    assert sent.returncode == 0, sent.stderr
+    assert query_total(running.project, "SELECT count() FROM events WHERE campaign = 'segment-node'", expect=501) == 501
