@@ -290,3 +290,56 @@ await analytics.closeAndFlush({ timeout: 20000 });
     sent = subprocess.run([node, str(script), write_key, running.url], cwd=folder, capture_output=True, text=True, timeout=120)
     assert sent.returncode == 0, sent.stderr
     assert query_total(running.project, "SELECT count() FROM events WHERE campaign = 'segment-node'", expect=501) == 501
+
+
+@pytest.mark.services
+def test_the_browser_tracker_in_headless_chromium(server):
+    import shutil
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.conftest import require_service
+
+    chromium = require_service("chromium")
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    running, write_key, _ = server
+    page_html = f"""<!doctype html><html><head><title>Shop</title>
+<script src="{running.url}/rta.js" data-key="{write_key}" defer></script></head><body>shop</body></html>""".encode()
+
+    class Site(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("content-type", "text/html")
+            self.send_header("content-length", str(len(page_html)))
+            self.end_headers()
+            self.wfile.write(page_html)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    site = ThreadingHTTPServer(("127.0.0.1", 0), Site)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    outside: list[str] = []
+    try:
+        with playwright_api.sync_playwright() as p:
+            flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                     "--disable-sync", "--no-first-run"]  # fmt: skip
+            browser = p.chromium.launch(executable_path=shutil.which("chromium") or chromium, args=flags)
+            page = browser.new_page()
+            page.on("request", lambda r: outside.append(r.url) if "127.0.0.1" not in r.url else None)
+            page.goto(f"http://127.0.0.1:{site.server_address[1]}/shop?utm_campaign=launch&utm_source=news")
+            page.wait_for_function("window.rta !== undefined")
+            page.evaluate("rta.track('signup', {country: 'NZ'})")
+            page.evaluate("history.pushState({}, '', '/pricing')")  # a single-page app navigates
+            page.wait_for_timeout(100)
+            page.close(run_before_unload=True)  # page hide: the tracker flushes with sendBeacon
+            browser.close()
+    finally:
+        site.shutdown()
+    assert outside == []
+    rows = query_total(running.project, "SELECT count() FROM events WHERE campaign = 'launch'", expect=3)
+    assert rows == 3
+    from tests.ingest_helpers import cli
+
+    seen = cli(running.project, "sql", "SELECT event, device FROM events WHERE campaign = 'launch' ORDER BY event", "--format", "csv")
+    assert seen.splitlines()[1:] == ["page_view,desktop", "page_view,desktop", "signup,desktop"]
