@@ -111,3 +111,18 @@ def test_a_group_left_open_by_a_crash_is_closed_when_the_log_reopens(tmp_path):
     PartitionLog(tmp_path / "p0").close()
     frames = read_frames(tmp_path / "p0", 0)
     assert [f.payload for f in frames] == [b"acknowledged\n", b""] and frames[-1].flags & GROUP_END
+
+
+def test_insert_ids_are_remembered_across_a_restart_whatever_form_the_events_took(tmp_path):
+    from rta.ingest.dedup import InsertIdFilter
+    from rta.ingest.service import remember_recent
+    from tests.conftest import shop_plan
+
+    stream = shop_plan().stream("events")
+    log = EventLog(tmp_path / "events")
+    log.submit(0, b'{"type": "track", "messageId": "segment-1"}\n{"_t": "2026-11-28T12:00:00Z", "_id": "api-2", "type": "page"}\n').result()
+    log.submit(0, b'{"event": "view", "insert_id": "flat-3"}\n').result()
+    log.close()
+    ids = InsertIdFilter()
+    assert remember_recent(tmp_path / "events", stream, ids) == 3
+    assert ids.claim(["segment-1", "api-2", "flat-3", "new-4"]) == [False, False, False, True]

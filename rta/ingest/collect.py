@@ -137,7 +137,11 @@ class CollectApi:
         body = _decompress(raw, headers.get("content-encoding", "identity").strip().lower())
         client_ip = (headers.get("x-forwarded-for", "").split(",")[0].strip() or (scope.get("client") or ("",))[0]) or None
         ndjson = content_type.endswith("ndjson")
-        seed = headers.get("idempotency-key") or hashlib.blake2b(body, digest_size=12).hexdigest()
+        given = headers.get("idempotency-key")
+
+        def seed() -> str:  # ids for messages without one: stable across retries of the same request
+            return given or hashlib.blake2b(body, digest_size=12).hexdigest()
+
         rejected: list[Rejection] = []
         try:
             fast = None if ndjson or path in SINGLE else self.fast.lines(body, datetime.now(UTC), self.limits, client_ip, seed)
@@ -145,7 +149,7 @@ class CollectApi:
                 lines, insert_ids = fast
             else:
                 checked = validate(body, self.stream, ndjson=ndjson, single_type=SINGLE.get(path), client_ip=client_ip,
-                                   limits=self.limits, request_id=seed)  # fmt: skip
+                                   limits=self.limits, request_id=given)  # fmt: skip
                 lines, insert_ids, rejected = [msgspec.json.encode(e) + b"\n" for e in checked.events], checked.insert_ids, checked.rejected
         except RequestError as err:
             raise HttpError(err.status, err.reason) from None

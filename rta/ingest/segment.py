@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -281,6 +281,14 @@ class _Context(msgspec.Struct):
     location: _Location | None = None
 
 
+def _located(message: Any) -> bool:
+    """Whether a message says where it comes from (so the client's address is not needed)."""
+    props, context = message.properties, message.context
+    if props is not None and getattr(props, "country", None) is not None:
+        return True
+    return context is not None and (context.ip is not None or (context.location is not None and context.location.country is not None))
+
+
 class _RawBatch(msgspec.Struct):
     batch: list[msgspec.Raw]
 
@@ -317,9 +325,12 @@ class FastPath:
         message = msgspec.defstruct("Message", fields, forbid_unknown_fields=True, rename={"metadata": "_metadata"})
         batch = msgspec.defstruct("Batch", [("batch", list[message]), ("context", dict[str, Any] | None, None)])  # type: ignore[valid-type]
         self._typed = msgspec.json.Decoder(batch)
+        self._wants_ip = "country" in stream.dims
         self._raw = msgspec.json.Decoder(_RawBatch)
 
-    def lines(self, body: bytes, now: datetime, limits: Limits, client_ip: str | None, seed: str) -> tuple[list[bytes], list[str]] | None:
+    def lines(
+        self, body: bytes, now: datetime, limits: Limits, client_ip: str | None, seed: Callable[[], str]
+    ) -> tuple[list[bytes], list[str]] | None:
         """The log lines and insert ids, or None when the per-event way must judge the batch."""
         try:
             typed: Any = self._typed.decode(body)
@@ -333,9 +344,10 @@ class FastPath:
         if len(body) > MAX_EVENT_BYTES and any(len(r) > MAX_EVENT_BYTES for r in raw):
             return None
         oldest, newest = now - limits.max_age, now + limits.max_ahead
-        ip = b',"_ip":' + msgspec.json.encode(client_ip) if client_ip else b""
-        out, ids = [], []
-        for index, (m, item) in enumerate(zip(typed.batch, raw, strict=True)):
+        ip = b',"_ip":' + msgspec.json.encode(client_ip) if client_ip and self._wants_ip else b""
+        lines = list(map(bytes, raw))
+        ids: list[str] = []
+        for index, m in enumerate(typed.batch):
             if m.type == "track" and (m.event is None or not m.event.strip()):
                 return None
             if m.userId is None and m.anonymousId is None:
@@ -349,11 +361,14 @@ class FastPath:
                 )
             if not oldest <= at <= newest:
                 return None
-            insert_id = m.messageId or f"{seed}-{index}"
+            insert_id = m.messageId or f"{seed()}-{index}"
             ids.append(insert_id)
-            stamp = at.astimezone(UTC).isoformat()
-            out.append(b'{"_t":"' + stamp.encode() + b'","_id":' + msgspec.json.encode(insert_id) + ip + b"," + bytes(item)[1:] + b"\n")
-        return out, ids
+            needs_ip = ip and not _located(m)
+            if m.timestamp is None or m.messageId is None or needs_ip:
+                # What the message leaves to the API goes in front: the settled time, the id, the client address.
+                head = b'{"_t":"' + at.astimezone(UTC).isoformat().encode() + b'","_id":' + msgspec.json.encode(insert_id)
+                lines[index] = head + (ip if needs_ip else b"") + b"," + lines[index][1:]
+        return [line + b"\n" for line in lines], ids
 
 
 def validate(

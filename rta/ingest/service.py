@@ -14,6 +14,7 @@ import polars as pl
 
 from rta.compiler.plan import StreamPlan
 from rta.errors import ConfigError
+from rta.flows.events import INSERT_ID_ALIASES
 from rta.ingest.collect import CollectApi, RateLimit
 from rta.ingest.dedup import InsertIdFilter
 from rta.ingest.log import EventLog, read_frames, segments
@@ -77,9 +78,10 @@ def remember_recent(folder: Path, stream: StreamPlan, ids: InsertIdFilter) -> in
 
 
 def _insert_ids(payload: bytes, column: str) -> list[str]:
-    """Insert ids of a frame: the API's ``_id`` on Segment messages, else the stream's field."""
-    found = pl.read_ndjson(io.BytesIO(payload), schema={"_id": pl.String(), column: pl.String()})
-    return found.select(pl.coalesce("_id", column)).to_series().drop_nulls().to_list()
+    """Insert ids of a frame, read the way the flow reads them (the API's ``_id``, the stream's field, ``messageId``...)."""
+    names = list(dict.fromkeys(("_id", column, *INSERT_ID_ALIASES)))
+    found = pl.read_ndjson(io.BytesIO(payload), schema=dict.fromkeys(names, pl.String()))
+    return found.select(pl.coalesce(names)).to_series().drop_nulls().to_list()
 
 
 def collect_app(project: Project, stream: str) -> tuple[CollectApi, EventLog]:
