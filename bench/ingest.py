@@ -40,14 +40,15 @@ METRICS = (ROOT / "rta" / "examples" / "shop.py").read_text()
 LUA = """
 counter = 0
 local template = io.open("TEMPLATE"):read("*a")
-local gz = {}
 local gz_count = GZCOUNT
-for i = 1, gz_count do gz[i] = io.open("GZDIR/" .. i .. ".gz", "rb"):read("*a") end
 request = function()
   counter = counter + 1
   if gz_count > 0 then
+    local f = io.open("GZDIR/" .. ((counter - 1) % gz_count + 1) .. ".gz", "rb")
+    local body = f:read("*a")
+    f:close()
     return wrk.format("POST", "/v1/batch", {["Content-Type"] = "application/json", ["Content-Encoding"] = "gzip",
-                      ["Authorization"] = "Bearer KEY"}, gz[(counter - 1) % gz_count + 1])
+                      ["Authorization"] = "Bearer KEY"}, body)
   end
   local body = template:gsub("RQID", tostring(id) .. "x" .. tostring(counter))
   return wrk.format("POST", "/v1/batch", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer KEY"}, body)
