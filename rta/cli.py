@@ -165,8 +165,17 @@ def run(
         ws = Workspace(proj, _store(proj), proj.dsn)
         engine = _alert_engine(Workspace(proj, _store(proj), proj.dsn)) if alerts and proj.definitions.alerts else None
         ingest = IngestSettings.of(proj)
-        log_source = LogSource(log_folder(proj, stream), stream, ingest.partitions, retention=ingest.retention_hours * 3600, stop=stop)
-        sources: list[Source[SourceBatch]] = [log_source]
+        received: Source[SourceBatch]
+        if ingest.kafka:
+            from rta.flows.kafka_source import KafkaSource
+            from rta.ingest.kafka import ensure_topic, topic_for
+
+            ensure_topic(ingest.kafka, topic_for(stream), ingest.partitions)
+            received = KafkaSource(ingest.kafka, topic_for(stream), stream, ingest.partitions, stop=stop)
+        else:
+            retention = ingest.retention_hours * 3600
+            received = LogSource(log_folder(proj, stream), stream, ingest.partitions, retention=retention, stop=stop)
+        sources: list[Source[SourceBatch]] = [received]
         paused = threading.Event()
         if watch is not None:
             sources.append(InboxSource(watch, proj.plan.stream(stream), stop=stop))

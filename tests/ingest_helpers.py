@@ -66,9 +66,9 @@ class Running:
         return "\n".join(line for line in text.splitlines() if not line.startswith("in "))
 
 
-def start(project: Path, *args: str, port: int | None = None) -> Running:
+def start(project: Path, *args: str, port: int | None = None, extra_env: dict[str, str] | None = None) -> Running:
     port = port or free_port()
-    env = {k: v for k, v in os.environ.items() if k != "RTA_CLICKHOUSE_DSN"}
+    env = {**{k: v for k, v in os.environ.items() if k != "RTA_CLICKHOUSE_DSN"}, **(extra_env or {})}
     log = (project / "run.log").open("a")
     cmd = [sys.executable, "-m", "rta.cli", "run", "-p", str(project), "--port", str(port), *args]
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env=env)

@@ -28,6 +28,7 @@ import msgspec
 
 from rta.compiler.plan import StreamPlan
 from rta.ingest.dedup import InsertIdFilter
+from rta.ingest.kafka import KafkaLog
 from rta.ingest.log import EventLog, LogFull
 from rta.ingest.segment import FastPath, Limits, Rejection, RequestError, validate
 from rta.query.keys import ApiKey, KeyStore, secret_from
@@ -75,7 +76,7 @@ class CollectApi:
     def __init__(
         self,
         stream: StreamPlan,
-        events: EventLog,
+        events: EventLog | KafkaLog,
         keys: KeyStore,
         *,
         dedup: InsertIdFilter | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from rta.errors import ConfigError
 from rta.flows.events import INSERT_ID_ALIASES
 from rta.ingest.collect import CollectApi, RateLimit
 from rta.ingest.dedup import InsertIdFilter
+from rta.ingest.kafka import KafkaLog, topic_for
 from rta.ingest.log import EventLog, read_frames, segments
 from rta.ingest.segment import Limits
 from rta.project import Project
@@ -36,6 +38,7 @@ class IngestSettings:
     rate_per_key: float = 200_000.0
     log_max_gb: float = 20.0
     retention_hours: float = 24.0
+    kafka: str = ""  # bootstrap servers: Kafka mode (RTA_KAFKA_BOOTSTRAP overrides)
 
     @classmethod
     def of(cls, project: Project) -> IngestSettings:
@@ -46,7 +49,7 @@ class IngestSettings:
         if unknown:
             msg = f"rta.toml [ingest]: unknown setting {unknown[0]!r}; valid settings are: {', '.join(sorted(known))}"
             raise ConfigError(msg)
-        values = cls(**section)
+        values = cls(**{**section, "kafka": os.environ.get("RTA_KAFKA_BOOTSTRAP") or section.get("kafka", "")})
         if values.partitions < 1:
             msg = f"rta.toml [ingest] partitions must be at least 1, got {values.partitions}"
             raise ConfigError(msg)
@@ -84,14 +87,18 @@ def _insert_ids(payload: bytes, column: str) -> list[str]:
     return found.select(pl.coalesce(names)).to_series().drop_nulls().to_list()
 
 
-def collect_app(project: Project, stream: str) -> tuple[CollectApi, EventLog]:
+def collect_app(project: Project, stream: str) -> tuple[CollectApi, EventLog | KafkaLog]:
     """The collect API for ``stream`` and the log it writes (close it when done)."""
     settings = IngestSettings.of(project)
     plan = project.plan.stream(stream)
-    folder = log_folder(project, stream)
-    events = EventLog(folder, settings.partitions, max_bytes=int(settings.log_max_gb * 1024**3))
     ids = InsertIdFilter(settings.dedup_window_seconds)
-    remember_recent(folder, plan, ids)
+    events: EventLog | KafkaLog
+    if settings.kafka:  # the insert-id memory starts empty: the broker keeps no local copy to reread
+        events = KafkaLog(settings.kafka, topic_for(stream), settings.partitions)
+    else:
+        folder = log_folder(project, stream)
+        events = EventLog(folder, settings.partitions, max_bytes=int(settings.log_max_gb * 1024**3))
+        remember_recent(folder, plan, ids)
     limits = Limits(timedelta(hours=settings.max_age_hours), timedelta(hours=settings.max_ahead_hours))
     rate = RateLimit(settings.rate_per_key, settings.rate_per_key * 2)
     return CollectApi(plan, events, KeyStore(project.root), dedup=ids, limits=limits, rate=rate), events

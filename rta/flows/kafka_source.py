@@ -1,0 +1,93 @@
+"""The flow's source over a Kafka topic written by the collect API (Kafka mode).
+
+Like the local log's source: one Bytewax partition per topic partition, one batch per stored
+group (messages up to a ``rta-group-end`` marker), keyed by its first offset; recovery
+snapshots hold the offset of the next group, so a replay re-forms the same groups and its
+inserts deduplicate. Partitions are assigned, not subscribed: no consumer-group rebalancing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from typing_extensions import override
+
+from rta.flows.sources import SourceBatch
+
+POLL_SECONDS = 0.05
+GROUP_END_HEADER = "rta-group-end"  # rta.ingest.kafka writes it
+
+
+class _TopicPartition(StatefulSourcePartition[SourceBatch, int]):
+    def __init__(self, source: KafkaSource, partition: int, offset: int) -> None:
+        from confluent_kafka import Consumer, TopicPartition
+
+        self._src = source
+        self._partition = partition
+        self._offset = offset  # the first offset of the next group
+        self._pending: list[Any] = []
+        self._next_poll = 0.0
+        self._consumer = Consumer(
+            {"bootstrap.servers": source.bootstrap, "group.id": f"rta-{source.topic}", "enable.auto.commit": False,
+             "auto.offset.reset": "earliest", "enable.partition.eof": False}
+        )  # fmt: skip
+        self._consumer.assign([TopicPartition(source.topic, partition, offset)])
+
+    @override
+    def next_batch(self) -> list[SourceBatch]:
+        if self._src.stop.is_set():
+            raise StopIteration
+        if time.monotonic() < self._next_poll:
+            return []
+        messages = [m for m in self._consumer.consume(2_000, timeout=0) if m.error() is None]
+        batches: list[SourceBatch] = []
+        for message in messages:
+            self._pending.append(message)
+            headers: Any = message.headers() or ()
+            if any(name == GROUP_END_HEADER for name, _ in headers):
+                first = self._pending[0].offset()
+                payload = b"".join(m.value() or b"" for m in self._pending)
+                self._offset = (message.offset() or 0) + 1
+                self._pending = []
+                if payload:
+                    key = f"kafka:{self._src.topic}:{self._partition}:{first}"
+                    batches.append(SourceBatch(key, self._src.stream, payload, f"kafka-{self._partition}", True))
+        if not messages:
+            self._next_poll = time.monotonic() + POLL_SECONDS
+        return batches
+
+    @override
+    def next_awake(self) -> datetime | None:
+        delay = self._next_poll - time.monotonic()
+        return datetime.now(UTC) + timedelta(seconds=delay) if delay > 0 else None
+
+    @override
+    def snapshot(self) -> int:
+        return self._offset
+
+    @override
+    def close(self) -> None:
+        self._consumer.close()
+
+
+class KafkaSource(FixedPartitionedSource[SourceBatch, int]):
+    """Read ``topic``'s partitions from their recovery offsets, until ``stop``."""
+
+    def __init__(self, bootstrap: str, topic: str, stream: str, partitions: int, *, stop: threading.Event | None = None) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.stream = stream
+        self.partitions = partitions
+        self.stop = stop or threading.Event()
+
+    @override
+    def list_parts(self) -> list[str]:
+        return [f"p{i}" for i in range(self.partitions)]
+
+    @override
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _TopicPartition:
+        return _TopicPartition(self, int(for_part[1:]), resume_state or 0)

@@ -1,0 +1,108 @@
+"""Kafka mode: the collect API produces to a partitioned topic instead of the local log.
+
+The producer is idempotent with ``acks=all``; a request is answered once the broker has
+acknowledged its message. As with the local log, flush groups are stored: a marker message
+(empty, header ``rta-group-end``) closes each partition's group every half second, so the
+flow's reader (:mod:`rta.flows.kafka_source`) re-forms the same groups on any replay.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any
+
+from rta.errors import ConfigError
+from rta.ingest.log import GROUP_SECONDS, LogFull
+
+GROUP_END_HEADER = "rta-group-end"
+
+
+def topic_for(stream: str) -> str:
+    """The topic a stream's events go to."""
+    return f"rta.{stream}"
+
+
+def ensure_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    """Create ``topic`` with ``partitions`` partitions unless it exists."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        existing = admin.list_topics(timeout=10).topics
+    except Exception as err:
+        msg = f"cannot reach the Kafka broker at {bootstrap!r}: {err}; check RTA_KAFKA_BOOTSTRAP or [ingest] kafka in rta.toml"
+        raise ConfigError(msg) from None
+    if topic in existing:
+        return
+    for future in admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)]).values():
+        try:
+            future.result(timeout=10)
+        except Exception as err:  # created meanwhile by another replica is fine
+            if "already exists" not in str(err).lower() and "TOPIC_ALREADY_EXISTS" not in str(err):
+                raise ConfigError(f"cannot create the Kafka topic {topic!r}: {err}") from None
+
+
+class KafkaLog:
+    """The collect API's log, in Kafka: ``submit`` resolves once the broker acknowledged."""
+
+    def __init__(self, bootstrap: str, topic: str, partitions: int, *, group_seconds: float = GROUP_SECONDS) -> None:
+        from confluent_kafka import Producer
+
+        ensure_topic(bootstrap, topic, partitions)
+        self.topic = topic
+        self.partitions = list(range(partitions))
+        self.group_seconds = group_seconds
+        self._producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 2,
+                "queue.buffering.max.kbytes": 262144,
+            }
+        )
+        self._open: dict[int, float] = {}  # partition -> when its open group got its first message
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"rta-kafka-{topic}", daemon=True)
+        self._thread.start()
+
+    def submit(self, partition: int, payload: bytes) -> Future[int]:
+        """Produce ``payload`` to ``partition``; the future resolves with its offset once acknowledged."""
+        future: Future[int] = Future()
+
+        def delivered(err: Any, message: Any) -> None:
+            if err is not None:
+                future.set_exception(LogFull(f"the Kafka broker refused the events: {err}"))
+            else:
+                future.set_result(int(message.offset()))
+
+        with self._lock:
+            try:
+                self._producer.produce(self.topic, value=payload, partition=partition, on_delivery=delivered)
+            except BufferError:
+                raise LogFull("the Kafka producer's buffer is full; the broker is behind") from None
+            self._open.setdefault(partition, time.monotonic())
+        return future
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._producer.poll(0.01)
+            self._close_groups(force=False)
+
+    def _close_groups(self, *, force: bool) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for partition, since in list(self._open.items()):
+                if force or now - since >= self.group_seconds:
+                    self._producer.produce(self.topic, value=b"", partition=partition, headers={GROUP_END_HEADER: b"1"})
+                    del self._open[partition]
+
+    def close(self) -> None:
+        """Close open groups, deliver everything, stop."""
+        self._stop.set()
+        self._thread.join()
+        self._close_groups(force=True)
+        self._producer.flush(30)
