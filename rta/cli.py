@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -20,9 +21,11 @@ if TYPE_CHECKING:  # the CLI imports its layers lazily: `rta --help` stays fast
     from collections.abc import Callable
 
     import polars as pl
+    from bytewax.inputs import Source
     from clickhouse_connect.driver.client import Client
 
     from rta.alerts.engine import AlertEngine
+    from rta.flows.sources import SourceBatch
     from rta.flows.stats import FlowStats
     from rta.ingest.collect import CollectApi
     from rta.project import Project
@@ -130,6 +133,49 @@ def load(
     typer.echo("\n" + summary(stats), err=True)
 
 
+def _flow_sources(
+    proj: Project,
+    stop: threading.Event,
+    *,
+    demo: bool,
+    watch: Path | None,
+    rate: int,
+    history: str | None,
+    history_events: int,
+    paused: threading.Event,
+) -> list[Source[SourceBatch]]:
+    """The flow's inputs: the events received (local log or Kafka), then the demo and a watched folder if asked.
+
+    Every process of a cluster builds the same list (the same dataflow); the demo and the
+    folder then only produce on the first worker.
+    """
+    from rta.dsl.durations import parse_duration
+    from rta.flows.demo import DemoSource
+    from rta.flows.inbox import InboxSource
+    from rta.flows.log_source import LogSource
+    from rta.ingest.service import IngestSettings, log_folder
+
+    stream = _stream_name(proj, None)
+    ingest = IngestSettings.of(proj)
+    received: Source[SourceBatch]
+    if ingest.kafka:
+        from rta.flows.kafka_source import KafkaSource
+        from rta.ingest.kafka import ensure_topic, topic_for
+
+        ensure_topic(ingest.kafka, topic_for(stream), ingest.partitions)
+        received = KafkaSource(ingest.kafka, topic_for(stream), stream, ingest.partitions, stop=stop)
+    else:
+        retention = ingest.retention_hours * 3600
+        received = LogSource(log_folder(proj, stream), stream, ingest.partitions, retention=retention, stop=stop)
+    sources: list[Source[SourceBatch]] = [received]
+    if watch is not None:
+        sources.append(InboxSource(watch, proj.plan.stream(stream), stop=stop))
+    if demo:
+        seconds = parse_duration(history, what="--history") if history else 0
+        sources.append(DemoSource(stream, rate=rate, history_seconds=seconds, history_events=history_events, stop=stop, paused=paused))
+    return sources
+
+
 @app.command()
 def run(
     project: ProjectOpt = Path("."),
@@ -143,46 +189,27 @@ def run(
     history_events: Annotated[int, typer.Option(help="Events in the backfilled history.")] = 1_000_000,
     demo_for: Annotated[float | None, typer.Option(help="Stop the demo traffic after this many seconds; keep running.")] = None,
     alerts: Annotated[bool, typer.Option(help="Evaluate the project's alert rules.")] = True,
+    processes: Annotated[int, typer.Option(help="Run the flow as a Bytewax cluster of this many processes.")] = 1,
 ) -> None:
     """Receive events (collect API -> durable log -> flow -> store), serve queries, evaluate alerts, until Ctrl-C."""
-    from bytewax.inputs import Source
+    import subprocess
 
-    from rta.dsl.durations import parse_duration
-    from rta.flows.demo import DemoSource
-    from rta.flows.inbox import InboxSource
-    from rta.flows.log_source import LogSource
     from rta.flows.runner import run_flow, summary
-    from rta.flows.sources import SourceBatch
-    from rta.ingest.service import IngestSettings, collect_app, log_folder
+    from rta.ingest.service import collect_app
     from rta.query.workspace import Workspace
 
-    stop = threading.Event()
+    stop, paused = threading.Event(), threading.Event()
     try:
+        if processes < 1:
+            raise RtaError(f"--processes takes 1 or more, got {processes}")
         proj = _project(project)
-        stream = _stream_name(proj, None)
         client = _store(proj)
         # One client per role: the flow's writer, the APIs, the alert engine.
         ws = Workspace(proj, _store(proj), proj.dsn)
         engine = _alert_engine(Workspace(proj, _store(proj), proj.dsn)) if alerts and proj.definitions.alerts else None
-        ingest = IngestSettings.of(proj)
-        received: Source[SourceBatch]
-        if ingest.kafka:
-            from rta.flows.kafka_source import KafkaSource
-            from rta.ingest.kafka import ensure_topic, topic_for
-
-            ensure_topic(ingest.kafka, topic_for(stream), ingest.partitions)
-            received = KafkaSource(ingest.kafka, topic_for(stream), stream, ingest.partitions, stop=stop)
-        else:
-            retention = ingest.retention_hours * 3600
-            received = LogSource(log_folder(proj, stream), stream, ingest.partitions, retention=retention, stop=stop)
-        sources: list[Source[SourceBatch]] = [received]
-        paused = threading.Event()
-        if watch is not None:
-            sources.append(InboxSource(watch, proj.plan.stream(stream), stop=stop))
-        if demo:
-            seconds = parse_duration(history, what="--history") if history else 0
-            sources.append(DemoSource(stream, rate=rate, history_seconds=seconds, history_events=history_events, stop=stop, paused=paused))
-        collect = collect_app(proj, stream) if port else None
+        options = {"demo": demo, "watch": watch, "rate": rate, "history": history, "history_events": history_events}
+        sources = _flow_sources(proj, stop, paused=paused, **options)  # type: ignore[arg-type]
+        collect = collect_app(proj, _stream_name(proj, None)) if port else None
     except RtaError as err:
         _fail(err)
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -192,18 +219,87 @@ def run(
             timer = threading.Timer(seconds_, event.set)
             timer.daemon = True  # a flow that ends first must not wait for it
             timer.start()
+    recovery = proj.root / ".rta" / "recovery"
+    cluster, workers = None, []
+    if processes > 1:  # process 0 (this one) owns the store; the others only run their share of the flow
+        addresses = [f"127.0.0.1:{_free_port()}" for _ in range(processes)]
+        cluster = (addresses, 0)
+        _init_recovery(recovery)
+        for index in range(1, processes):
+            command = [sys.executable, "-m", "rta.cli", "flow-worker", "-p", str(proj.root), "--addresses", ",".join(addresses),
+                       "--proc-id", str(index), "--parent", str(os.getpid())]  # fmt: skip
+            command += ["--demo"] if demo else []
+            command += ["--watch", str(watch)] if watch is not None else []
+            workers.append(subprocess.Popen(command))
     extras = [*(["demo traffic"] if demo else []), *([f"files landing in {watch}"] if watch is not None else [])]
     what = "events" + (f" (and {', '.join(extras)})" if extras else "")
-    typer.echo(f"rta: flowing {what} into {proj.dsn} (Ctrl-C stops)", err=True)
+    typer.echo(f"rta: flowing {what} into {proj.dsn} (Ctrl-C stops)" + (f" with {processes} processes" if processes > 1 else ""), err=True)
     if engine is not None:
         typer.echo(f"rta: evaluating {len(engine.rules)} alert rule(s)", err=True)
     try:
         with _serve(proj, ws, host, port, collect[0] if collect else None), _alert_loop(engine):
-            stats = run_flow(proj.plan, sources, client, report=_reporter(), recovery=proj.root / ".rta" / "recovery")
+            if workers:  # the cluster ends when every process's inputs end
+
+                def stop_workers() -> None:
+                    stop.wait()
+                    for worker in workers:
+                        worker.terminate()
+
+                threading.Thread(target=stop_workers, daemon=True).start()
+            stats = run_flow(proj.plan, sources, client, report=_reporter(), recovery=recovery, cluster=cluster)
     finally:
+        for worker in workers:
+            worker.terminate()
+            worker.wait(timeout=60)
         if collect is not None:
             collect[1].close()
     typer.echo("\n" + summary(stats), err=True)
+
+
+@app.command("flow-worker", hidden=True)
+def flow_worker(
+    project: ProjectOpt = Path("."),
+    addresses: Annotated[str, typer.Option(help="Every process's host:port, comma separated.")] = "",
+    proc_id: Annotated[int, typer.Option(help="This process's index.")] = 1,
+    parent: Annotated[int, typer.Option(help="Stop when this process is gone.")] = 0,
+    demo: Annotated[bool, typer.Option()] = False,
+    watch: Annotated[Path | None, typer.Option()] = None,
+) -> None:
+    """One more process of `rta run --processes N`: its share of the flow, no store, no APIs."""
+    from rta.flows.runner import run_flow, summary
+
+    stop, paused = threading.Event(), threading.Event()
+    proj = _project(project)
+    options = {"demo": demo, "watch": watch, "rate": 0, "history": None, "history_events": 0}
+    sources = _flow_sources(proj, stop, paused=paused, **options)  # type: ignore[arg-type]
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def watch_parent() -> None:  # killed parent, orphaned worker: stop too
+        while not stop.wait(1.0):
+            try:
+                os.kill(parent, 0)
+            except OSError:
+                stop.set()
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    stats = run_flow(proj.plan, sources, None, recovery=proj.root / ".rta" / "recovery", cluster=(addresses.split(","), proc_id))
+    typer.echo(f"\nrta flow worker {proc_id}: " + summary(stats).replace("\n", "; "), err=True)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _init_recovery(folder: Path) -> None:
+    from bytewax.recovery import init_db_dir
+
+    if not folder.is_dir():
+        folder.mkdir(parents=True)
+        init_db_dir(folder, 1)
 
 
 @app.command()

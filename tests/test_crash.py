@@ -126,3 +126,32 @@ def test_the_api_killed_right_after_answering_loses_no_acknowledged_event_and_co
     finally:
         running.stop()
     assert (total, distinct) == (40_000, 40_000)
+
+
+def test_a_two_process_cluster_shares_the_log_partitions_and_counts_exactly(tmp_path):
+    project = make_project(tmp_path / "app")
+    (project / "rta.toml").write_text('[store]\ndsn = "chdb://data"\n[ingest]\npartitions = 4\n')
+    now = datetime.now(UTC)
+    log = EventLog(project / ".rta" / "log" / "events", partitions=4, group_seconds=0.01)
+    for i in range(200):
+        lines = [
+            json.dumps(
+                {
+                    "timestamp": (now - timedelta(seconds=i)).isoformat(),
+                    "event": "view",
+                    "country": COUNTRIES[i % 8],
+                    "insert_id": f"c{i}-{j}",
+                }
+            )
+            for j in range(500)
+        ]
+        log.submit(i % 4, ("\n".join(lines) + "\n").encode()).result()
+    time.sleep(0.05)
+    log.close()
+    running = start(project, "--processes", "2")
+    try:
+        assert query_total(project, "SELECT count() FROM events", expect=100_000, timeout=120) == 100_000
+    finally:
+        running.stop()
+    worker = [line for line in running.log().splitlines() if line.startswith("rta flow worker 1:")]
+    assert worker and "events read 0 " not in worker[0], running.log()  # the second process read its share

@@ -163,7 +163,7 @@ class _DemoPartition(StatelessSourcePartition[SourceBatch]):
 
     @override
     def next_batch(self) -> list[SourceBatch]:
-        if self._src.stop.is_set():
+        if self._src.stop.is_set() or self._worker >= self._src.workers:
             raise StopIteration
         if self._history_left > 0:  # backfill the past first, in big batches
             n = min(self._history_left, 100_000)
@@ -216,6 +216,7 @@ class DemoSource(DynamicSource[SourceBatch]):
         self.seed = seed
         self.stop = stop or threading.Event()
         self.paused = paused or threading.Event()  # set: no traffic, but the flow keeps running
+        self.workers = 1  # workers that generate (rate each); in a cluster the others stay quiet
         self.run_id = f"{time.time_ns():x}"  # demo batches of different runs never deduplicate
 
     @override

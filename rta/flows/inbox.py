@@ -26,14 +26,15 @@ POLL_SECONDS = 0.2
 
 
 class _InboxPartition(StatelessSourcePartition[SourceBatch]):
-    def __init__(self, source: InboxSource) -> None:
+    def __init__(self, source: InboxSource, *, active: bool = True) -> None:
         self._src = source
+        self._active = active  # in a cluster only the first worker reads the folder
         self._seen: set[str] = set()
         self._next_poll = 0.0
 
     @override
     def next_batch(self) -> list[SourceBatch]:
-        if self._src.stop.is_set():
+        if self._src.stop.is_set() or not self._active:
             raise StopIteration
         if time.monotonic() < self._next_poll:
             return []
@@ -67,4 +68,4 @@ class InboxSource(DynamicSource[SourceBatch]):
 
     @override
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _InboxPartition:
-        return _InboxPartition(self)
+        return _InboxPartition(self, active=worker_index == 0)

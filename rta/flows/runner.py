@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bytewax.inputs import Source
 from bytewax.recovery import RecoveryConfig, init_db_dir
-from bytewax.testing import run_main
+from bytewax.testing import cluster_main, run_main
 from clickhouse_connect.driver.client import Client
 
 from rta.compiler.plan import Plan
@@ -23,27 +23,31 @@ from rta.flows.stats import FlowStats
 def run_flow(
     plan: Plan,
     source: Source[SourceBatch] | Sequence[Source[SourceBatch]],
-    client: Client,
+    client: Client | None,
     *,
     stats: FlowStats | None = None,
     clock: Clock = utcnow,
     report: Callable[[FlowStats], None] | None = None,
     every: float = 1.0,
     recovery: Path | None = None,
+    cluster: tuple[list[str], int] | None = None,
 ) -> FlowStats:
     """Run until the sources end; ``report`` is called about every ``every`` seconds and at the end.
 
     With ``recovery`` (a folder), Bytewax snapshots source offsets and pending partials there
-    every second and a restart resumes from them; replays deduplicate in the store.
+    every second and a restart resumes from them; replays deduplicate in the store. With
+    ``cluster`` (addresses, this process's index) the flow is one process of a Bytewax
+    cluster; process 0 owns the store (``client``), the others pass ``client=None``.
     """
     stats = stats or FlowStats()
-    flow = build_dataflow(plan, source, StoreSink(lambda: client, stats), stats, clock=clock)
+    sink = StoreSink(lambda: client, stats, local=client is not None)  # type: ignore[arg-type,return-value]
+    flow = build_dataflow(plan, source, sink, stats, clock=clock)
     config = None
     if recovery is not None:
         if not recovery.is_dir():
             recovery.mkdir(parents=True)
             init_db_dir(recovery, 1)
-        config = RecoveryConfig(str(recovery))
+        config = RecoveryConfig(recovery)
     done = threading.Event()
 
     def tick() -> None:
@@ -54,7 +58,10 @@ def run_flow(
     if ticker:
         ticker.start()
     try:
-        run_main(flow, epoch_interval=timedelta(seconds=1), recovery_config=config)
+        if cluster is None:
+            run_main(flow, epoch_interval=timedelta(seconds=1), recovery_config=config)
+        else:
+            cluster_main(flow, cluster[0], cluster[1], epoch_interval=timedelta(seconds=1), recovery_config=config)
     finally:
         done.set()
         if ticker:

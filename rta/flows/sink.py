@@ -70,14 +70,17 @@ class _StorePartition(StatefulSinkPartition[Write, None]):
 class StoreSink(FixedPartitionedSink[Write, None]):
     """Every write goes through one partition: only one process may open an embedded store."""
 
-    def __init__(self, client_factory: Callable[[], Client], stats: FlowStats, *, depth: int = 4) -> None:
+    def __init__(self, client_factory: Callable[[], Client], stats: FlowStats, *, depth: int = 4, local: bool = True) -> None:
         self._factory = client_factory
         self._stats = stats
         self._depth = depth
+        self._local = local
 
     @override
     def list_parts(self) -> list[str]:
-        return ["store"]
+        # In a cluster only the process that owns the store lists the partition: Bytewax then
+        # routes every write to it, and no other process opens the (embedded) store.
+        return ["store"] if self._local else []
 
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _StorePartition:
