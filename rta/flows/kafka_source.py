@@ -16,7 +16,7 @@ from typing import Any
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
-from rta.flows.sources import SourceBatch
+from rta.flows.sources import GroupAssembler, SourceBatch
 
 POLL_SECONDS = 0.05
 GROUP_END_HEADER = "rta-group-end"  # rta.ingest.kafka writes it
@@ -27,9 +27,7 @@ class _TopicPartition(StatefulSourcePartition[SourceBatch, int]):
         from confluent_kafka import Consumer, TopicPartition
 
         self._src = source
-        self._partition = partition
-        self._offset = offset  # the first offset of the next group
-        self._pending: list[Any] = []
+        self._groups = GroupAssembler(source.stream, f"kafka:{source.topic}:{partition}", f"kafka-{partition}", offset)
         self._next_poll = 0.0
         self._consumer = Consumer(
             {"bootstrap.servers": source.bootstrap, "group.id": f"rta-{source.topic}", "enable.auto.commit": False,
@@ -46,16 +44,12 @@ class _TopicPartition(StatefulSourcePartition[SourceBatch, int]):
         messages = [m for m in self._consumer.consume(2_000, timeout=0) if m.error() is None]
         batches: list[SourceBatch] = []
         for message in messages:
-            self._pending.append(message)
             headers: Any = message.headers() or ()
-            if any(name == GROUP_END_HEADER for name, _ in headers):
-                first = self._pending[0].offset()
-                payload = b"".join(m.value() or b"" for m in self._pending)
-                self._offset = (message.offset() or 0) + 1
-                self._pending = []
-                if payload:
-                    key = f"kafka:{self._src.topic}:{self._partition}:{first}"
-                    batches.append(SourceBatch(key, self._src.stream, payload, f"kafka-{self._partition}", True))
+            offset = message.offset() or 0
+            ends = any(name == GROUP_END_HEADER for name, _ in headers)
+            batch = self._groups.add(offset, message.value() or b"", ends_group=ends, after=offset + 1)
+            if batch is not None:
+                batches.append(batch)
         if not messages:
             self._next_poll = time.monotonic() + POLL_SECONDS
         return batches
@@ -67,7 +61,7 @@ class _TopicPartition(StatefulSourcePartition[SourceBatch, int]):
 
     @override
     def snapshot(self) -> int:
-        return self._offset
+        return self._groups.next_offset
 
     @override
     def close(self) -> None:

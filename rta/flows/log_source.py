@@ -18,8 +18,8 @@ from pathlib import Path
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
-from rta.flows.sources import SourceBatch
-from rta.ingest.log import GROUP_BYTES, GROUP_END, Frame, delete_before, read_frames
+from rta.flows.sources import GroupAssembler, SourceBatch
+from rta.ingest.log import GROUP_BYTES, GROUP_END, delete_before, read_frames
 
 POLL_SECONDS = 0.05
 RETENTION_SECONDS = 24 * 3600
@@ -38,8 +38,8 @@ class _LogPartition(StatefulSourcePartition[SourceBatch, int]):
     def __init__(self, source: LogSource, folder: Path, offset: int) -> None:
         self._src = source
         self._folder = folder
-        self._offset = offset  # the start of the first group not yet emitted
-        self._pending: list[Frame] = []  # frames of a group still being written
+        self._groups = GroupAssembler(source.stream, f"log:{source.stream}:{folder.name}", f"log-{folder.name}", offset)
+        self._read_from = offset  # past the frames already taken (a group may still be open)
         self._previous_snapshot = offset
         self._next_poll = 0.0
 
@@ -49,19 +49,13 @@ class _LogPartition(StatefulSourcePartition[SourceBatch, int]):
             raise StopIteration
         if time.monotonic() < self._next_poll:
             return []
-        start = self._pending[-1].next_offset if self._pending else self._offset
-        frames = read_frames(self._folder, start, GROUP_BYTES * 2)
-        batches: list[SourceBatch] = []
+        frames = read_frames(self._folder, self._read_from, GROUP_BYTES * 2)
+        batches = []
         for frame in frames:
-            self._pending.append(frame)
-            if frame.flags & GROUP_END:
-                first = self._pending[0].offset
-                payload = b"".join(f.payload for f in self._pending)
-                self._offset = frame.next_offset
-                self._pending = []
-                if payload:
-                    key = f"log:{self._src.stream}:{self._folder.name}:{first}"
-                    batches.append(SourceBatch(key, self._src.stream, payload, f"log-{self._folder.name}", True))
+            batch = self._groups.add(frame.offset, frame.payload, ends_group=bool(frame.flags & GROUP_END), after=frame.next_offset)
+            self._read_from = frame.next_offset
+            if batch is not None:
+                batches.append(batch)
         if not frames:
             self._next_poll = time.monotonic() + POLL_SECONDS
         return batches
@@ -74,12 +68,12 @@ class _LogPartition(StatefulSourcePartition[SourceBatch, int]):
     @override
     def snapshot(self) -> int:
         # The previous snapshot's epoch is complete (its writes drained into the store): safe to commit.
-        durable, self._previous_snapshot = self._previous_snapshot, self._offset
+        durable, self._previous_snapshot = self._previous_snapshot, self._groups.next_offset
         tmp = self._folder / (COMMITTED + ".tmp")
         tmp.write_text(json.dumps({"offset": durable}))
         os.replace(tmp, self._folder / COMMITTED)
         delete_before(self._folder, durable, self._src.retention)
-        return self._offset
+        return self._groups.next_offset
 
 
 class LogSource(FixedPartitionedSource[SourceBatch, int]):

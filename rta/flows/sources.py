@@ -10,7 +10,7 @@ import hashlib
 import queue
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
@@ -44,6 +44,35 @@ class SourceBatch:
     flush: bool = True
     invalid: int = 0  # lines a source already parsed and found bad
     errors: tuple[str, ...] = ()  # a few of their errors
+
+
+@dataclass
+class GroupAssembler:
+    """Collects stored frames (or messages) until one ends a group, then makes the group one batch.
+
+    Groups are stored by the writer, so whoever reads them, and however often, forms the same
+    batches with the same keys: replays deduplicate (DESIGN §5). ``next_offset`` is where the
+    next group starts: what a recovery snapshot records.
+    """
+
+    stream: str
+    key_prefix: str  # e.g. "log:events:p0"
+    partition: str  # the flush partition the batches belong to
+    next_offset: int = 0
+    _first: int | None = None
+    _parts: list[bytes] = field(default_factory=list)
+
+    def add(self, offset: int, payload: bytes, *, ends_group: bool, after: int) -> SourceBatch | None:
+        """Take the frame at ``offset`` (the next one starts at ``after``); a batch when it ends a group with events."""
+        if self._first is None:
+            self._first = offset
+        if payload:
+            self._parts.append(payload)
+        if not ends_group:
+            return None
+        first, parts = self._first, self._parts
+        self._first, self._parts, self.next_offset = None, [], after
+        return SourceBatch(f"{self.key_prefix}:{first}", self.stream, b"".join(parts), self.partition, True) if parts else None
 
 
 class _JsonLinesPartition(StatefulSourcePartition[SourceBatch, int]):

@@ -31,6 +31,7 @@ from rta.ingest.dedup import InsertIdFilter
 from rta.ingest.kafka import KafkaLog
 from rta.ingest.log import EventLog, LogFull
 from rta.ingest.segment import FastPath, Limits, Rejection, RequestError, validate
+from rta.query.api import HttpError
 from rta.query.keys import ApiKey, KeyStore, secret_from
 
 log = logging.getLogger("rta.ingest")
@@ -62,12 +63,6 @@ class RateLimit:
                 return max((events - tokens) / self.rate, 0.001)
             self._buckets[key] = (tokens - events, now)
             return 0.0
-
-
-class HttpError(Exception):
-    def __init__(self, status: int, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.status, self.reason, self.retry_after = status, reason, retry_after
 
 
 class CollectApi:

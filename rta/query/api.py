@@ -34,12 +34,13 @@ Handler = Callable[[dict[str, Any]], Any]
 
 
 class HttpError(Exception):
-    """An HTTP error with a reason for the client."""
+    """An HTTP error with a reason for the client (and, for 429/503, when to retry)."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+        self.retry_after = retry_after
 
 
 def _json_default(value: object) -> str:
