@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import time
+import urllib.error
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -343,3 +345,33 @@ def test_the_browser_tracker_in_headless_chromium(server):
 
     seen = cli(running.project, "sql", "SELECT event, device FROM events WHERE campaign = 'launch' ORDER BY event", "--format", "csv")
     assert seen.splitlines()[1:] == ["page_view,desktop", "page_view,desktop", "signup,desktop"]
+
+
+def test_backpressure_answers_429_and_503_with_retry_after(tmp_path):
+    import urllib.request
+
+    project = make_project(tmp_path / "tight")
+    (project / "rta.toml").write_text('[store]\ndsn = "chdb://data"\n[ingest]\nrate_per_key = 600\nlog_max_gb = 0.00027\n')
+    key = cli(project, "keys", "create", "write")
+    running = start(project)
+    try:
+
+        def batch() -> bytes:
+            return json.dumps({"batch": [message(i) for i in range(500)]}).encode()
+
+        assert post(f"{running.url}/v1/batch", batch(), key)[0] == 200
+        assert post(f"{running.url}/v1/batch", batch(), key)[0] == 200
+        request = urllib.request.Request(f"{running.url}/v1/batch", data=batch(), method="POST",
+                                         headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"})  # fmt: skip
+        with pytest.raises(urllib.error.HTTPError) as limited:
+            urllib.request.urlopen(request, timeout=10)
+        assert limited.value.code == 429 and int(limited.value.headers["Retry-After"]) >= 1
+        assert "rate limit of 600 events/s" in json.loads(limited.value.read())["error"]
+        time.sleep(1.2)  # tokens back; the log is what is short now
+        with pytest.raises(urllib.error.HTTPError) as full:
+            urllib.request.urlopen(request, timeout=10)
+        assert full.value.code == 503 and full.value.headers["Retry-After"] == "5"
+        assert "its limit is" in json.loads(full.value.read())["error"]
+        assert query_total(project, "SELECT count() FROM events", expect=1_000) == 1_000  # what was accepted is kept
+    finally:
+        running.stop()
