@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import gzip
-import time
-import urllib.error
 import json
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
