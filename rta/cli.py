@@ -190,6 +190,7 @@ def run(
     demo_for: Annotated[float | None, typer.Option(help="Stop the demo traffic after this many seconds; keep running.")] = None,
     alerts: Annotated[bool, typer.Option(help="Evaluate the project's alert rules.")] = True,
     processes: Annotated[int, typer.Option(help="Run the flow as a Bytewax cluster of this many processes.")] = 1,
+    collect: Annotated[bool, typer.Option(help="Serve the collect API (off when `rta serve ingest` receives events).")] = True,
 ) -> None:
     """Receive events (collect API -> durable log -> flow -> store), serve queries, evaluate alerts, until Ctrl-C."""
     import subprocess
@@ -209,7 +210,7 @@ def run(
         engine = _alert_engine(Workspace(proj, _store(proj), proj.dsn)) if alerts and proj.definitions.alerts else None
         options = {"demo": demo, "watch": watch, "rate": rate, "history": history, "history_events": history_events}
         sources = _flow_sources(proj, stop, paused=paused, **options)  # type: ignore[arg-type]
-        collect = collect_app(proj, _stream_name(proj, None)) if port else None
+        receiver = collect_app(proj, _stream_name(proj, None)) if port and collect else None
     except RtaError as err:
         _fail(err)
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -237,7 +238,7 @@ def run(
     if engine is not None:
         typer.echo(f"rta: evaluating {len(engine.rules)} alert rule(s)", err=True)
     try:
-        with _serve(proj, ws, host, port, collect[0] if collect else None), _alert_loop(engine):
+        with _serve(proj, ws, host, port, receiver[0] if receiver else None), _alert_loop(engine):
             if workers:  # the cluster ends when every process's inputs end
 
                 def stop_workers() -> None:
@@ -251,8 +252,8 @@ def run(
         for worker in workers:
             worker.terminate()
             worker.wait(timeout=60)
-        if collect is not None:
-            collect[1].close()
+        if receiver is not None:
+            receiver[1].close()
     typer.echo("\n" + summary(stats), err=True)
 
 
@@ -571,6 +572,29 @@ def bench(
     if not script.is_file():
         _fail(RtaError(f"{script} not found: benchmarks run from a source checkout (git clone, then pip install -e .)"))
     raise typer.Exit(subprocess.call([sys.executable, str(script), *(args or [])]))
+
+
+@serve_app.command("ingest")
+def serve_ingest(
+    project: ProjectOpt = Path("."),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8766,
+) -> None:
+    """Serve only the collect API, writing the event log (or Kafka); `rta run --no-collect` flows it into the store."""
+    import uvicorn
+
+    from rta.ingest.service import collect_app
+
+    try:
+        proj = _project(project)
+        collect, events = collect_app(proj, _stream_name(proj, None))
+    except RtaError as err:
+        _fail(err)
+    typer.echo(f"rta: collect API on http://{host}:{port}/v1/batch (no store: a running `rta run` flows the log)", err=True)
+    try:
+        uvicorn.run(collect, host=host, port=port, log_level="warning", lifespan="off")
+    finally:
+        events.close()
 
 
 @serve_app.command("query")

@@ -374,3 +374,35 @@ def test_backpressure_answers_429_and_503_with_retry_after(tmp_path):
         assert query_total(project, "SELECT count() FROM events", expect=1_000) == 1_000  # what was accepted is kept
     finally:
         running.stop()
+
+
+def test_rta_serve_ingest_alone_feeds_rta_run_through_the_log(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from tests.ingest_helpers import free_port
+
+    project = make_project(tmp_path / "split")
+    key = cli(project, "keys", "create", "write")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "RTA_CLICKHOUSE_DSN"}
+    receiver = subprocess.Popen([sys.executable, "-m", "rta.cli", "serve", "ingest", "-p", str(project), "--port", str(port)], env=env)
+    running = start(project, "--no-collect")
+    try:
+        deadline = time.monotonic() + 30
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            assert time.monotonic() < deadline and receiver.poll() is None
+            time.sleep(0.1)
+        assert post(f"{running.url}/v1/batch", json.dumps({"batch": [message(0)]}).encode(), key)[0] == 404  # not collected here
+        client = Client(key, f"http://127.0.0.1:{port}", flush_interval=0.05)
+        for i in range(2_000):
+            client.track(f"u{i}", "view", {"campaign": "split"})
+        client.close()
+        assert client.sent == 2_000
+        assert query_total(project, "SELECT count() FROM events WHERE campaign = 'split'", expect=2_000) == 2_000
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=30)
+        running.stop()

@@ -106,6 +106,7 @@ class AlertEngine:
         self.states: dict[str, dict[GroupKey, RuleState]] = {r.name: states.get(r.name, {}) for r in self.rules}
         self.cursors: dict[str, datetime] = {r.name: cursors[r.name] for r in self.rules if r.name in cursors}
         self.last_at: dict[str, datetime] = {}
+        self._marks: dict[str, datetime | None] = {}  # watermarks read this round
         self._lock = threading.Lock()
         started = clock()
         for rule in self.rules:
@@ -118,7 +119,10 @@ class AlertEngine:
         """The newest window end of ``rule`` that is final now."""
         if rule.window.metric is None:
             return now - timedelta(seconds=ARRIVAL_SETTLE_SECONDS)
-        mark = self.ws.freshness(now, stream=rule.window.stream.name).watermark
+        stream = rule.window.stream.name
+        if stream not in self._marks:  # one freshness query per stream and round
+            self._marks[stream] = self.ws.freshness(now, stream=stream).watermark
+        mark = self._marks[stream]
         stalled = now - timedelta(seconds=STALL_SECONDS)
         return min(now, max(mark, stalled) if mark is not None else stalled)
 
@@ -147,6 +151,7 @@ class AlertEngine:
         """Evaluate what is due, save state and history, hand notifications to the notifier."""
         with self._lock:
             now = now or self.clock()
+            self._marks.clear()
             quiet = silences(self.ws.project.root, now)
             notes: list[Notification] = []
             for rule in self.rules:
