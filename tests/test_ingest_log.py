@@ -126,3 +126,15 @@ def test_insert_ids_are_remembered_across_a_restart_whatever_form_the_events_too
     ids = InsertIdFilter()
     assert remember_recent(tmp_path / "events", stream, ids) == 3
     assert ids.claim(["segment-1", "api-2", "flat-3", "new-4"]) == [False, False, False, True]
+
+
+def test_ids_being_written_elsewhere_are_neither_new_nor_duplicates():
+    from rta.ingest.dedup import InsertIdFilter
+
+    ids = InsertIdFilter()
+    assert ids.claim(["a", "b", "a"]) == [True, True, False]
+    assert ids.claim(["b", "c"]) is None  # "b" is in flight: if that write fails, calling it a duplicate would lose it
+    ids.release(["a", "b"])
+    assert ids.claim(["b", "c"]) == [True, True]
+    ids.confirm(["b", "c"])
+    assert ids.claim(["b", "c", "d"]) == [False, False, True]

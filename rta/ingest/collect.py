@@ -153,6 +153,8 @@ class CollectApi:
         if wait:
             raise HttpError(429, f"over the rate limit of {self.rate.rate:,.0f} events/s for this key; retry later", wait)
         fresh = self.dedup.claim(insert_ids)
+        if fresh is None:
+            raise HttpError(503, "events with these insert ids are being written by another request right now; retry", 1.0)
         kept = [(line, i) for line, i, new in zip(lines, insert_ids, fresh, strict=True) if new]
         if kept:
             payload = b"".join(line for line, _ in kept)

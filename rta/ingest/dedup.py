@@ -29,7 +29,7 @@ class InsertIdFilter:
         self._closed: OrderedDict[int, np.ndarray] = OrderedDict()  # minute -> sorted hashes
         self._minute = int(time.time()) // 60
         self._current: set[int] = set()
-        self._pending: dict[int, int] = {}  # hashes being written -> how many writers hold them
+        self._pending: set[int] = set()  # hashes being written by a request
         self._lock = threading.Lock()
 
     def _roll(self, now: float) -> None:
@@ -53,43 +53,41 @@ class InsertIdFilter:
             seen |= array[where] == hashes
         return seen
 
-    def claim(self, insert_ids: Sequence[str], now: float | None = None) -> list[bool]:
-        """Which ids are new (repeats inside ``insert_ids`` count once); new ones are held as pending."""
+    def claim(self, insert_ids: Sequence[str], now: float | None = None) -> list[bool] | None:
+        """Which ids are new (repeats inside ``insert_ids`` count once); the new ones are held as pending.
+
+        None when another request is writing one of these ids right now: its write may still
+        fail, so calling these duplicates could lose them; the caller asks the client to retry.
+        """
         hashes = np.fromiter((_hash(i) for i in insert_ids), dtype=np.int64, count=len(insert_ids))
         with self._lock:
             self._roll(now if now is not None else time.time())
             seen = self._seen(hashes) if self._closed else np.zeros(len(hashes), dtype=bool)
             fresh: list[bool] = []
             claimed: set[int] = set()
+            pending, current = self._pending, self._current
             for h, old in zip(hashes.tolist(), seen.tolist(), strict=True):
-                new = not old and h not in self._current and h not in self._pending and h not in claimed
+                if h in pending:
+                    return None
+                new = not old and h not in current and h not in claimed
                 fresh.append(new)
                 if new:
                     claimed.add(h)
-            for h in claimed:
-                self._pending[h] = self._pending.get(h, 0) + 1
+            pending |= claimed
             return fresh
 
     def confirm(self, insert_ids: Iterable[str]) -> None:
         """The ids' events are durable: remember them for the window."""
+        hashes = {_hash(i) for i in insert_ids}
         with self._lock:
-            for insert_id in insert_ids:
-                h = _hash(insert_id)
-                self._drop_pending(h)
-                self._current.add(h)
+            self._pending -= hashes
+            self._current |= hashes
 
     def release(self, insert_ids: Iterable[str]) -> None:
         """The write failed: the ids may come again."""
+        hashes = {_hash(i) for i in insert_ids}
         with self._lock:
-            for insert_id in insert_ids:
-                self._drop_pending(_hash(insert_id))
-
-    def _drop_pending(self, h: int) -> None:
-        count = self._pending.get(h, 0)
-        if count <= 1:
-            self._pending.pop(h, None)
-        else:
-            self._pending[h] = count - 1
+            self._pending -= hashes
 
     def remember(self, arrivals: dict[int, list[str]]) -> None:
         """Add ids read back from the log (at start), by the minute they arrived."""
