@@ -27,6 +27,7 @@ class InsertIdFilter:
         self.window = window_seconds
         self.max_ids = max_ids
         self._closed: OrderedDict[int, np.ndarray] = OrderedDict()  # minute -> sorted hashes
+        self._merged = np.empty(0, dtype=np.int64)  # every closed minute's hashes, sorted: one lookup per request
         self._minute = int(time.time()) // 60
         self._current: set[int] = set()
         self._pending: set[int] = set()  # hashes being written by a request
@@ -34,24 +35,30 @@ class InsertIdFilter:
 
     def _roll(self, now: float) -> None:
         minute = int(now) // 60
-        if minute != self._minute:
-            if self._current:
-                self._closed[self._minute] = np.sort(np.fromiter(self._current, dtype=np.int64, count=len(self._current)))
-            self._current, self._minute = set(), minute
+        if minute == self._minute:
+            return
+        if self._current:
+            self._closed[self._minute] = np.sort(np.fromiter(self._current, dtype=np.int64, count=len(self._current)))
+        self._current, self._minute = set(), minute
         oldest = minute - self.window // 60
         while self._closed and (next(iter(self._closed)) < oldest or self._size() > self.max_ids):
             self._closed.popitem(last=False)
+        self._merge()
+
+    def _merge(self) -> None:
+        arrays = list(self._closed.values())
+        self._merged = np.sort(np.concatenate(arrays)) if arrays else np.empty(0, dtype=np.int64)
 
     def _size(self) -> int:
         return len(self._current) + sum(len(a) for a in self._closed.values())
 
     def _seen(self, hashes: np.ndarray) -> np.ndarray:
-        seen = np.zeros(len(hashes), dtype=bool)
-        for array in self._closed.values():
-            where = np.searchsorted(array, hashes)
-            where[where == len(array)] = 0
-            seen |= array[where] == hashes
-        return seen
+        merged = self._merged
+        if not len(merged):
+            return np.zeros(len(hashes), dtype=bool)
+        where = np.searchsorted(merged, hashes)
+        where[where == len(merged)] = 0
+        return np.asarray(merged[where] == hashes)
 
     def claim(self, insert_ids: Sequence[str], now: float | None = None) -> list[bool] | None:
         """Which ids are new (repeats inside ``insert_ids`` count once); the new ones are held as pending.
@@ -62,7 +69,7 @@ class InsertIdFilter:
         hashes = np.fromiter((_hash(i) for i in insert_ids), dtype=np.int64, count=len(insert_ids))
         with self._lock:
             self._roll(now if now is not None else time.time())
-            seen = self._seen(hashes) if self._closed else np.zeros(len(hashes), dtype=bool)
+            seen = self._seen(hashes)
             fresh: list[bool] = []
             claimed: set[int] = set()
             pending, current = self._pending, self._current
@@ -101,3 +108,4 @@ class InsertIdFilter:
                 else:
                     self._closed[minute] = np.unique(hashes)
             self._closed = OrderedDict(sorted(self._closed.items()))
+            self._merge()
