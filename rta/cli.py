@@ -592,7 +592,7 @@ def serve_ingest(
         _fail(err)
     typer.echo(f"rta: collect API on http://{host}:{port}/v1/batch (no store: a running `rta run` flows the log)", err=True)
     try:
-        uvicorn.run(collect, host=host, port=port, log_level="warning", lifespan="off")
+        uvicorn.run(collect, host=host, port=port, log_level="warning", lifespan="off", proxy_headers=False)
     finally:
         events.close()
 

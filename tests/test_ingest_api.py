@@ -406,3 +406,16 @@ def test_rta_serve_ingest_alone_feeds_rta_run_through_the_log(tmp_path):
         receiver.terminate()
         receiver.wait(timeout=30)
         running.stop()
+
+
+def test_the_client_address_decides_the_country_and_a_forwarded_header_only_when_trusted(server):
+    running, write_key, _ = server
+    spoofed = {**message(0), "properties": {"campaign": "forwarded"}}  # no country: the address decides
+    headers = {"X-Forwarded-For": "81.2.69.160"}  # a GB address claimed by the client itself
+    assert post(f"{running.url}/v1/batch", json.dumps({"batch": [spoofed]}).encode(), write_key, headers=headers)[0] == 200
+    query_total(running.project, "SELECT count() FROM events WHERE campaign = 'forwarded'", expect=1)
+    countries = cli(running.project, "sql", "SELECT country FROM events WHERE campaign = 'forwarded'", "--format", "csv")
+    assert countries.splitlines()[1:] in ([""], ['""'])  # loopback has no country; the header was not believed
+    from rta.flows.enrich import country_of
+
+    assert country_of("81.2.69.160") == "GB"  # what a trusted proxy's header would have given ([ingest] trust_forwarded_for)

@@ -77,6 +77,7 @@ class CollectApi:
         dedup: InsertIdFilter | None = None,
         limits: Limits = Limits(),  # noqa: B008 (frozen)
         rate: RateLimit | None = None,
+        trust_forwarded_for: bool = False,
     ) -> None:
         self.stream = stream
         self.fast = FastPath(stream)
@@ -85,6 +86,7 @@ class CollectApi:
         self.dedup = dedup or InsertIdFilter()
         self.limits = limits
         self.rate = rate or RateLimit()
+        self.trust_forwarded_for = trust_forwarded_for  # else anyone could pick the country their events count in
         self._key_cache: dict[str, tuple[ApiKey | None, float]] = {}
         self._partitions = itertools.cycle(range(len(events.partitions)))
         self.accepted = 0
@@ -131,7 +133,8 @@ class CollectApi:
         if content_type not in {"application/json", "text/plain", "application/x-ndjson", "application/ndjson"}:
             raise HttpError(415, f"send JSON (application/json) or NDJSON (application/x-ndjson), got {content_type!r}")
         body = _decompress(raw, headers.get("content-encoding", "identity").strip().lower())
-        client_ip = (headers.get("x-forwarded-for", "").split(",")[0].strip() or (scope.get("client") or ("",))[0]) or None
+        forwarded = headers.get("x-forwarded-for", "").split(",")[0].strip() if self.trust_forwarded_for else ""
+        client_ip = (forwarded or (scope.get("client") or ("",))[0]) or None
         ndjson = content_type.endswith("ndjson")
         given = headers.get("idempotency-key")
 

@@ -39,6 +39,7 @@ class IngestSettings:
     log_max_gb: float = 20.0
     retention_hours: float = 24.0
     kafka: str = ""  # bootstrap servers: Kafka mode (RTA_KAFKA_BOOTSTRAP overrides)
+    trust_forwarded_for: bool = False  # behind a proxy: the client address is X-Forwarded-For's first entry
 
     @classmethod
     def of(cls, project: Project) -> IngestSettings:
@@ -101,7 +102,10 @@ def collect_app(project: Project, stream: str) -> tuple[CollectApi, EventLog | K
         remember_recent(folder, plan, ids)
     limits = Limits(timedelta(hours=settings.max_age_hours), timedelta(hours=settings.max_ahead_hours))
     rate = RateLimit(settings.rate_per_key, settings.rate_per_key * 2)
-    return CollectApi(plan, events, KeyStore(project.root), dedup=ids, limits=limits, rate=rate), events
+    api = CollectApi(
+        plan, events, KeyStore(project.root), dedup=ids, limits=limits, rate=rate, trust_forwarded_for=settings.trust_forwarded_for
+    )
+    return api, events
 
 
 class Router:

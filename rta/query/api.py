@@ -303,7 +303,9 @@ def serve_in_thread(
     """Serve ``app`` on a thread (as `rta run` does beside the flow); returns the thread and a stopper."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False))
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from loopback; the collect API decides ([ingest] trust_forwarded_for).
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False, proxy_headers=False)
+    server = uvicorn.Server(config)
 
     def run() -> None:
         try:
