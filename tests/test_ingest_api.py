@@ -199,6 +199,9 @@ def _event_level() -> list[tuple[str, object]]:
         variants += [(f"{field}={value!r}"[:40], {**base, "properties": {field: value}}) for value in values]
     for key in ["foo", "shoeSize", "__proto__", "constructor", "event_name", "props", "user_id", "time", "Type", "EVENT", "$set"]:
         variants.append((f"unknown-key-{key}", {**base, key: 1}))
+    variants.append(("context-page-path-number", {**base, "context": {"page": {"path": 42}}}))
+    variants.append(("context-campaign-huge", {**base, "context": {"campaign": {"name": "x" * 2_000}}}))
+    variants.append(("context-ip-object", {**base, "context": {"ip": {"v4": "1.2.3.4"}}}))
     variants.append(("huge-event", {**base, "properties": {"blob": "x" * 70_000}}))
     variants.append(("huge-context", {**base, "context": {"userAgent": "y" * 70_000}}))
     variants.append(("deep-properties", {**base, "properties": json.loads("[" * 60 + "]" * 60)}))
@@ -419,3 +422,21 @@ def test_the_client_address_decides_the_country_and_a_forwarded_header_only_when
     from rta.flows.enrich import country_of
 
     assert country_of("81.2.69.160") == "GB"  # what a trusted proxy's header would have given ([ingest] trust_forwarded_for)
+
+
+def test_messages_checked_one_by_one_are_enriched_from_context_like_the_rest(server):
+    running, write_key, _ = server
+    iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+    lines = [
+        {**message(i), "properties": {}, "context": {"userAgent": iphone, "campaign": {"name": "one-by-one"}, "ip": "81.2.69.160"}}
+        for i in range(3)
+    ]
+    body = b"\n".join(json.dumps(m).encode() for m in lines)  # NDJSON: always checked message by message
+    assert post(f"{running.url}/v1/batch", body, write_key, headers={"Content-Type": "application/x-ndjson"})[0] == 200
+    query_total(running.project, "SELECT count() FROM events WHERE campaign = 'one-by-one'", expect=3)
+    rows = cli(running.project, "sql", "SELECT DISTINCT device, country FROM events WHERE campaign = 'one-by-one'", "--format", "csv")
+    assert rows.splitlines()[1:] == ["mobile,GB"]
+    status, answer = post(
+        f"{running.url}/v1/batch", json.dumps({"batch": [{**message(9), "context": {"page": {"path": 42}}}]}).encode(), write_key
+    )
+    assert status == 400 and answer["rejected"][0]["field"] == "context.page.path"

@@ -50,9 +50,9 @@ def country_of(ip: str) -> str | None:
     return code if isinstance(code, str) and len(code) == 2 and code != "--" else None
 
 
-def map_unique(values: pl.Series, lookup: Any) -> pl.Series:
-    """``lookup`` applied to each distinct value once."""
-    uniques = values.drop_nulls().unique().to_list()
+def map_unique(values: pl.Series, lookup: Any, wanted: pl.Series | None = None) -> pl.Series:
+    """``lookup`` applied to each distinct value once (only values of ``wanted`` rows; the others map to null)."""
+    uniques = (values if wanted is None else values.filter(wanted)).drop_nulls().unique().to_list()
     if not uniques:
         return pl.Series(values.name, [None] * values.len(), dtype=pl.String)
     mapped = [lookup(v) for v in uniques]

@@ -75,8 +75,11 @@ def json_schema(stream: StreamPlan) -> dict[str, pl.DataType]:
     return schema
 
 
-def _implied(frame: pl.DataFrame, dim: str) -> pl.Expr | None:
-    """Where a Segment message implies ``dim``: its type, context or UTM properties."""
+def _implied(frame: pl.DataFrame, dim: str, missing: pl.Series) -> pl.Expr | None:
+    """Where a Segment message implies ``dim``: its type, context or UTM properties.
+
+    User agents and addresses are looked up only for the ``missing`` rows (not stated).
+    """
     context = pl.col("context")
     if dim == "event" and "type" in frame.columns and frame.schema["type"] == _S:
         return pl.col("type").replace_strict(list(EVENT_NAMES), list(EVENT_NAMES.values()), default=None, return_dtype=_S)
@@ -92,23 +95,26 @@ def _implied(frame: pl.DataFrame, dim: str) -> pl.Expr | None:
     if dim in AGENT_PARTS:
         index = AGENT_PARTS.index(dim)
         agents = frame["context"].struct.field("userAgent")
-        return pl.lit(map_unique(agents, lambda ua: agent(ua)[index]))
+        return pl.lit(map_unique(agents, lambda ua: agent(ua)[index], missing))
     if dim == "country":
+        located = frame["context"].struct.field("location").struct.field("country")
         ips = frame["context"].struct.field("ip")
         if "_ip" in frame.columns:
             ips = ips.fill_null(frame["_ip"])
-        return pl.coalesce(context.struct.field("location").struct.field("country"), pl.lit(map_unique(ips, country_of)))
+        return pl.coalesce(located, pl.lit(map_unique(ips, country_of, missing & located.is_null())))
     return None
 
 
 def _dimension(frame: pl.DataFrame, dim: str) -> pl.Expr:
     stated = _coalesce(frame, (dim,), pl.String(), dim)
-    implied = _implied(frame, dim)
-    if implied is None:
-        return stated
     if dim == "event":  # a page call is a page view whatever its properties say
-        return pl.coalesce(implied, stated)
-    return pl.coalesce(stated, implied)
+        implied = _implied(frame, dim, pl.Series(dtype=pl.Boolean))
+        return stated if implied is None else pl.coalesce(implied, stated)
+    missing = frame.select(stated.is_null()).to_series()
+    if not missing.any():  # the usual flat event: nothing to look up
+        return stated
+    implied = _implied(frame, dim, missing)
+    return stated if implied is None else pl.coalesce(stated, implied)
 
 
 def read_json_lines(data: bytes, stream: StreamPlan) -> tuple[pl.DataFrame, int, tuple[str, ...]]:

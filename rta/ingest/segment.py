@@ -1,10 +1,13 @@
-"""Segment tracking-spec messages -> flat events of a declared stream, each checked on its own.
+"""Segment tracking-spec messages, checked against a declared stream before they reach the log.
 
-``validate(body, ...)`` decodes a request (a ``{"batch": [...]}`` object, a bare array, NDJSON,
-or one message), and for every message either produces the flat event the flow reads
-(time, insert id, user, declared dimensions and measures) or a rejection naming the index,
-the insert id, the field and the reason. Dimensions missing from ``properties`` are filled
-from ``context`` (campaign/UTM, page, locale, user agent -> device/browser/os, IP -> country).
+Both ways write the messages themselves, prefixed with what the API settled: ``_t`` (the event
+time, clock skew corrected), ``_id`` (the insert id, derived when missing) and ``_ip`` (the
+client's address). The flow maps messages to the stream's fields, columnwise, and fills
+dimensions the properties leave out from ``context`` (see ``rta.flows.events``).
+
+- :class:`FastPath` checks a whole batch in C (msgspec) and writes its bytes untouched when it can;
+- :func:`validate` checks message by message and names every bad one: index, insert id,
+  field and reason. Batches the fast path declines come here.
 """
 
 from __future__ import annotations
@@ -19,14 +22,13 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from rta.compiler.plan import StreamPlan
-from rta.flows.enrich import AGENT_PARTS, agent, country_of
+from rta.flows.events import EVENT_NAMES
 
 MAX_EVENT_BYTES = 64 * 1024
 MAX_EVENTS = 2_000
 MAX_STRING = 1_024  # characters of a dimension value
 MAX_NAME = 200  # characters of an event name
-TYPES = ("track", "page", "screen", "identify", "group", "alias")
-EVENT_NAMES = {"page": "page_view", "screen": "screen_view", "identify": "identify", "group": "group", "alias": "alias"}
+TYPES = ("track", *EVENT_NAMES)
 # Every key the Segment spec and its SDKs put on a message; anything else is a mistake.
 KNOWN_KEYS = frozenset(
     {
@@ -70,7 +72,7 @@ class Limits:
 
 @dataclass
 class Validated:
-    """Accepted events (flat dicts, with their insert ids) and rejections."""
+    """Accepted messages (prefixed with ``_t``, ``_id``, ``_ip``), their insert ids, and rejections."""
 
     events: list[dict[str, object]] = field(default_factory=list)
     insert_ids: list[str] = field(default_factory=list)
@@ -159,47 +161,27 @@ def _event_time(message: Mapping[str, Any], now: datetime, limits: Limits) -> da
     return at
 
 
-def _context_value(name: str, message: Mapping[str, Any], client_ip: str | None) -> object:
-    context = message.get("context") if isinstance(message.get("context"), dict) else {}
-    assert isinstance(context, dict)
-    campaign = context.get("campaign") if isinstance(context.get("campaign"), dict) else {}
-    page = context.get("page") if isinstance(context.get("page"), dict) else {}
-    props = message.get("properties") if isinstance(message.get("properties"), dict) else {}
-    user_agent = context.get("userAgent")
-    if name == "campaign":
-        return (campaign or {}).get("name") or (props or {}).get("utm_campaign")
-    if name in {"source", "medium", "term", "content"}:
-        return (campaign or {}).get(name) or (props or {}).get(f"utm_{name}")
-    if name in {"path", "referrer", "url", "title", "search"}:
-        return (page or {}).get(name)
-    if name == "locale":
-        return context.get("locale")
-    if name in AGENT_PARTS and isinstance(user_agent, str) and user_agent:
-        return dict(zip(AGENT_PARTS, agent(user_agent), strict=True))[name]
-    if name == "country":
-        location = context.get("location") if isinstance(context.get("location"), dict) else {}
-        ip = context.get("ip") or client_ip
-        return (location or {}).get("country") or (country_of(ip) if isinstance(ip, str) else None)
-    return None
-
-
-def _dimension(name: str, value: object) -> str | None:
+def _check_dimension(name: str, value: object) -> None:
     if value is None:
-        return None
+        return
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise _Bad(f"properties.{name}", f"expected a string, got {_show(value)}")
-    text = str(value)
-    if len(text) > MAX_STRING:
-        raise _Bad(f"properties.{name}", f"is {len(text):,} characters; the limit is {MAX_STRING:,}")
-    return text
+    if len(str(value)) > MAX_STRING:
+        raise _Bad(f"properties.{name}", f"is {len(str(value)):,} characters; the limit is {MAX_STRING:,}")
 
 
-def _measure(name: str, value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+def _check_measure(name: str, value: object) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)):
         raise _Bad(f"properties.{name}", f"expected a number, got {_show(value)}")
-    return float(value)
+
+
+def _check_context(context: dict[str, Any]) -> None:
+    """The context fields the flow reads must have the types the fast path demands."""
+    try:
+        msgspec.convert(context, _Context)
+    except msgspec.ValidationError as err:
+        where = str(err).rpartition(" - at `$")[2].rstrip("`")
+        raise _Bad(f"context{where}", str(err).partition(" - at ")[0]) from None
 
 
 def _event(
@@ -219,11 +201,11 @@ def _event(
             raise _Bad("event", f"a track call needs an event name, got {_show(name)}")
         if len(name) > MAX_NAME:
             raise _Bad("event", f"is {len(name):,} characters; the limit is {MAX_NAME}")
-    else:
-        name = EVENT_NAMES[kind]
     user = message.get("userId") if message.get("userId") is not None else message.get("anonymousId")
     if user is None or isinstance(user, bool) or not isinstance(user, str | int) or str(user) == "":
         raise _Bad("userId", "a message needs a userId or an anonymousId (a non-empty string)")
+    if len(str(user)) > MAX_NAME:
+        raise _Bad("userId", f"is {len(str(user)):,} characters; the limit is {MAX_NAME}")
     insert_id = message.get("messageId", fallback_id)
     if not isinstance(insert_id, str) or not insert_id or len(insert_id) > MAX_NAME:
         raise _Bad("messageId", f"expected a string of 1 to {MAX_NAME} characters, got {_show(insert_id)}")
@@ -233,19 +215,16 @@ def _event(
     context = message.get("context", {})
     if not isinstance(context, dict):
         raise _Bad("context", f"expected an object, got {_show(context)}")
-    flat: dict[str, object] = {stream.time: _event_time(message, now, limits).isoformat()}
-    if stream.insert_id:
-        flat[stream.insert_id] = insert_id
-    if stream.user:
-        flat[stream.user] = str(user)[:MAX_NAME]
+    _check_context(context)
     for dim in stream.dims:
-        value = name if dim == "event" else properties.get(dim)
-        if value is None:
-            value = _context_value(dim, message, client_ip)
-        flat[dim] = _dimension(dim, value)
+        if dim != "event":  # the event name comes from the message's type or event, checked above
+            _check_dimension(dim, properties.get(dim))
     for measure in stream.measures:
-        flat[measure] = _measure(measure, properties.get(measure))
-    return flat, insert_id
+        _check_measure(measure, properties.get(measure))
+    settled: dict[str, object] = {"_t": _event_time(message, now, limits).isoformat(), "_id": insert_id}
+    if client_ip:
+        settled["_ip"] = client_ip
+    return {**settled, **message}, insert_id
 
 
 Text = Annotated[str, msgspec.Meta(max_length=MAX_STRING)]
