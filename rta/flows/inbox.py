@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from bytewax.inputs import DynamicSource, StatelessSourcePartition
@@ -19,7 +19,7 @@ from typing_extensions import override
 from rta.compiler.plan import StreamPlan
 from rta.errors import ConfigError
 from rta.flows.events import read_json_lines
-from rta.flows.sources import SourceBatch
+from rta.flows.sources import SourceBatch, awake_at
 
 PATTERNS = ("*.jsonl", "*.ndjson")
 POLL_SECONDS = 0.2
@@ -51,8 +51,7 @@ class _InboxPartition(StatelessSourcePartition[SourceBatch]):
 
     @override
     def next_awake(self) -> datetime | None:
-        delay = self._next_poll - time.monotonic()
-        return datetime.now(UTC) + timedelta(seconds=delay) if delay > 0 else None
+        return awake_at(self._next_poll)
 
 
 class InboxSource(DynamicSource[SourceBatch]):

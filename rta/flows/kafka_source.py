@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
-from rta.flows.sources import GroupAssembler, SourceBatch
+from rta.flows.sources import GroupAssembler, SourceBatch, awake_at
 
 POLL_SECONDS = 0.05
 GROUP_END_HEADER = "rta-group-end"  # rta.ingest.kafka writes it
@@ -56,8 +56,7 @@ class _TopicPartition(StatefulSourcePartition[SourceBatch, int]):
 
     @override
     def next_awake(self) -> datetime | None:
-        delay = self._next_poll - time.monotonic()
-        return datetime.now(UTC) + timedelta(seconds=delay) if delay > 0 else None
+        return awake_at(self._next_poll)
 
     @override
     def snapshot(self) -> int:

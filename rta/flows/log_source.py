@@ -12,13 +12,13 @@ import json
 import os
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
-from rta.flows.sources import GroupAssembler, SourceBatch
+from rta.flows.sources import GroupAssembler, SourceBatch, awake_at
 from rta.ingest.log import GROUP_BYTES, GROUP_END, delete_before, read_frames
 
 POLL_SECONDS = 0.05
@@ -62,8 +62,7 @@ class _LogPartition(StatefulSourcePartition[SourceBatch, int]):
 
     @override
     def next_awake(self) -> datetime | None:
-        delay = self._next_poll - time.monotonic()
-        return datetime.now(UTC) + timedelta(seconds=delay) if delay > 0 else None
+        return awake_at(self._next_poll)
 
     @override
     def snapshot(self) -> int:

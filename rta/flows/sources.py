@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -44,6 +46,12 @@ class SourceBatch:
     flush: bool = True
     invalid: int = 0  # lines a source already parsed and found bad
     errors: tuple[str, ...] = ()  # a few of their errors
+
+
+def awake_at(deadline: float) -> datetime | None:
+    """A polling partition's ``next_awake``: at ``deadline`` (a ``time.monotonic()`` value), or now if it passed."""
+    delay = deadline - time.monotonic()
+    return datetime.now(UTC) + timedelta(seconds=delay) if delay > 0 else None
 
 
 @dataclass

@@ -31,12 +31,11 @@ from rta.ingest.dedup import InsertIdFilter
 from rta.ingest.kafka import KafkaLog
 from rta.ingest.log import EventLog, LogFull
 from rta.ingest.segment import FastPath, Limits, Rejection, RequestError, validate
-from rta.query.api import HttpError
+from rta.query.api import HttpError, read_body
 from rta.query.keys import ApiKey, KeyStore, secret_from
 
 log = logging.getLogger("rta.ingest")
 MAX_BODY_BYTES = 5 * 1024 * 1024
-DRAIN_BYTES = 64 * 1024 * 1024
 SINGLE = {f"/v1/{kind}": kind for kind in ("track", "page", "screen", "identify", "group", "alias")}
 BATCH = {"/v1/batch", "/v1/import"}
 KEY_CACHE_SECONDS = 5.0  # a revoked key stops working within this long
@@ -128,7 +127,7 @@ class CollectApi:
         if method != "POST":
             raise HttpError(405, f"{method} is not allowed on {path}; POST events")
         key = self._authorize(headers, scope.get("query_string", b""))
-        raw = await _body(headers, receive)
+        raw = await read_body(headers, receive, MAX_BODY_BYTES)
         content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
         if content_type not in {"application/json", "text/plain", "application/x-ndjson", "application/ndjson"}:
             raise HttpError(415, f"send JSON (application/json) or NDJSON (application/x-ndjson), got {content_type!r}")
@@ -200,26 +199,6 @@ class CollectApi:
         if key.kind != "write":
             raise HttpError(403, f"a {key.kind} key cannot ingest; use a write key (`rta keys create write`)")
         return key
-
-
-async def _body(headers: dict[str, str], receive: Callable[[], Awaitable[dict]]) -> bytes:
-    declared = headers.get("content-length")
-    too_big = declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            too_big = True
-        if not too_big:
-            chunks.append(chunk)
-        # An oversized body is read to its end (up to a bound) so the client hears the 413 instead of a reset.
-        if not message.get("more_body") or size > DRAIN_BYTES:
-            break
-    if too_big:
-        raise HttpError(413, f"the body is {max(size, int(declared or 0)):,} bytes; the limit is {MAX_BODY_BYTES:,} bytes per request")
-    return b"".join(chunks)
 
 
 def _decompress(raw: bytes, encoding: str) -> bytes:
