@@ -138,3 +138,17 @@ def test_ids_being_written_elsewhere_are_neither_new_nor_duplicates():
     assert ids.claim(["b", "c"]) == [True, True]
     ids.confirm(["b", "c"])
     assert ids.claim(["b", "c", "d"]) == [False, False, True]
+
+
+def test_a_full_log_takes_events_again_once_the_flow_has_let_segments_go(tmp_path):
+    from rta.ingest.log import delete_before
+
+    log = EventLog(tmp_path / "log", max_bytes=3_000, segment_bytes=1_000)
+    for _ in range(2):
+        log.submit(0, b"x" * 1_200).result()
+    with pytest.raises(LogFull, match="limit is 3,000"):
+        log.submit(0, b"y" * 1_200)
+    assert delete_before(tmp_path / "log" / "p0", 2_000, older_than=0) == 1  # the flow wrote past the first segment
+    time.sleep(1.1)  # the writer re-measures the log once a second
+    assert log.submit(0, b"z" * 1_200).result() > 0
+    log.close()

@@ -88,7 +88,6 @@ class CollectApi:
         self.trust_forwarded_for = trust_forwarded_for  # else anyone could pick the country their events count in
         self._key_cache: dict[str, tuple[ApiKey | None, float]] = {}
         self._partitions = itertools.cycle(range(len(events.partitions)))
-        self.accepted = 0
 
     def handles(self, method: str, path: str) -> bool:
         """Whether a request is for this app (the rest goes to the query API)."""
@@ -170,7 +169,6 @@ class CollectApi:
                 self.dedup.release(ids)
                 raise
             self.dedup.confirm(ids)
-            self.accepted += len(kept)
         result: dict[str, Any] = {"success": not rejected, "accepted": len(kept), "duplicates": len(lines) - len(kept)}
         if rejected:
             result["rejected"] = [r.as_dict() for r in rejected]

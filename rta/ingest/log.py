@@ -219,17 +219,18 @@ class EventLog:
         return future
 
     def _check_room(self, incoming: int) -> None:
-        if self._size + incoming > self.max_bytes:
-            msg = f"the event log holds {self._size:,} bytes, its limit is {self.max_bytes:,}; the flow is behind"
-            raise LogFull(msg)
         now = time.monotonic()
         if now - self._checked_disk > 1.0:
             self._checked_disk = now
+            self._size = sum(p.size() for p in self.partitions)  # the flow deletes segments it has written past
             free = shutil.disk_usage(self.folder).free
             if free < self.min_free_bytes:
                 self._checked_disk = 0.0  # look again on the next request
                 msg = f"the disk holding the event log has {free:,} bytes free, under the {self.min_free_bytes:,} kept in reserve"
                 raise LogFull(msg)
+        if self._size + incoming > self.max_bytes:
+            msg = f"the event log holds {self._size:,} bytes, its limit is {self.max_bytes:,}; the flow is behind"
+            raise LogFull(msg)
 
     def _run(self) -> None:
         while not self._stop.is_set() or not self._queue.empty():
@@ -294,7 +295,3 @@ class EventLog:
                 self.partitions[p].append(b"", GROUP_END)
         for log in self.partitions:
             log.close()
-
-    def refresh_size(self) -> None:
-        """Re-measure the log after the flow deleted segments it no longer needs."""
-        self._size = sum(p.size() for p in self.partitions)
