@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -96,6 +97,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 __all__ = ["EXAMPLES", "ROOT", "definitions", "shop_plan"]
+
+
+def require_module(name: str) -> Any:
+    """An importable module a service test drives; a skip on a laptop without it, a failure in CI."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        if os.environ.get("RTA_REQUIRE_SERVICES"):
+            pytest.fail(f"{name} is required here (RTA_REQUIRE_SERVICES is set) but not installed; pip install -e '.[dev]'")
+        pytest.skip(f"{name} is not installed")
 
 
 def require_service(binary: str) -> str:

