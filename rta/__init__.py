@@ -2,10 +2,13 @@
 
 from rta.dsl import alert as alert
 from rta.dsl import average as average
+from rta.dsl import breakdown as breakdown
 from rta.dsl import col as col
 from rta.dsl import count as count
+from rta.dsl import dashboard as dashboard
 from rta.dsl import distinct as distinct
 from rta.dsl import email as email
+from rta.dsl import kpi as kpi
 from rta.dsl import maximum as maximum
 from rta.dsl import metric as metric
 from rta.dsl import minimum as minimum
@@ -14,10 +17,17 @@ from rta.dsl import quantile as quantile
 from rta.dsl import rollup as rollup
 from rta.dsl import slack as slack
 from rta.dsl import stream as stream
+from rta.dsl import table as table
+from rta.dsl import timeseries as timeseries
 from rta.dsl import total as total
 from rta.dsl import webhook as webhook
 
 __all__ = [
+    "breakdown",
+    "dashboard",
+    "kpi",
+    "table",
+    "timeseries",
     "alert",
     "average",
     "connect",

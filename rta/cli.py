@@ -389,6 +389,7 @@ def _serve(proj: Project, ws: Workspace, host: str, port: int, collect: CollectA
     import json
     import os
 
+    from rta.dash.pages import DashboardPages
     from rta.ingest.service import Router
     from rta.query.api import QueryApi, serve_in_thread
     from rta.query.keys import KeyStore
@@ -397,7 +398,7 @@ def _serve(proj: Project, ws: Workspace, host: str, port: int, collect: CollectA
     keys = KeyStore(proj.root)
     key, secret = keys.create("read", "rta run (this process)")
     url = f"http://127.0.0.1:{port}"
-    query_api = QueryApi(ws, keys)
+    query_api = DashboardPages(ws, keys, QueryApi(ws, keys))
     try:
         _, stop_api = serve_in_thread(Router(collect, query_api) if collect else query_api, host=host, port=port)
     except RtaError:
@@ -407,6 +408,12 @@ def _serve(proj: Project, ws: Workspace, host: str, port: int, collect: CollectA
     run_file.write_text(json.dumps({"pid": os.getpid(), "url": url, "key": secret}))
     os.chmod(run_file, 0o600)
     typer.echo(f"rta: query API on {url} (other processes use it automatically)", err=True)
+    for board in proj.definitions.dashboards:
+        typer.echo(
+            f"rta: dashboard {board.name!r} at {url}/d/{board.name}?key={secret} "
+            f"(this key ends with the run; `rta share {board.name}` makes a lasting link)",
+            err=True,
+        )
     if collect is not None:
         typer.echo(
             f"rta: collect API on {url}/v1/batch (Segment spec; `rta keys create write` for a key), tracker at {url}/rta.js", err=True
@@ -436,12 +443,7 @@ def query(
     from rta.query.workspace import connect
 
     try:
-        filters: dict[str, list[str]] = {}
-        for item in where or []:
-            name, sep, value = item.partition("=")
-            if not sep or not name or not value:
-                raise RtaError(f"--where takes dim=value or dim=a,b, got {item!r}")
-            filters.setdefault(name.strip(), []).extend(v.strip() for v in value.split(","))
+        filters = _filters(where)
         ws = connect(project)
         options = {"last": last, "grain": grain, "by": by or [], "where": filters, "compare": compare, "top": top}
         # Explaining first answers from the store (a cache miss); the query then reads the cache.
@@ -452,6 +454,73 @@ def query(
     if explained is not None:
         typer.echo(str(explained), err=True)
     _print(frame, fmt)
+
+
+def _filters(where: list[str] | None) -> dict[str, list[str]]:
+    """--where dim=value or dim=a,b (repeatable) as a where= mapping."""
+    filters: dict[str, list[str]] = {}
+    for item in where or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise RtaError(f"--where takes dim=value or dim=a,b, got {item!r}")
+        filters.setdefault(name.strip(), []).extend(v.strip() for v in value.split(","))
+    return filters
+
+
+@app.command()
+def report(
+    dashboard: Annotated[str | None, typer.Argument(help="The dashboard's name (optional when the project has one).")] = None,
+    project: ProjectOpt = Path("."),
+    last: Annotated[str | None, typer.Option(help="Time range back from now, e.g. 24h, 7d (default: the dashboard's).")] = None,
+    grain: Annotated[str | None, typer.Option(help="auto, 1m, 1h or 1d.")] = None,
+    where: Annotated[list[str] | None, typer.Option(help="Filter dim=value or dim=a,b (repeatable).")] = None,
+    out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("report.html"),
+    pdf: Annotated[Path | None, typer.Option(help="Also print it to this PDF (needs Chromium).")] = None,
+    png: Annotated[Path | None, typer.Option(help="Also write each chart as PNG into this folder.")] = None,
+    svg: Annotated[Path | None, typer.Option(help="Also write each chart as SVG into this folder.")] = None,
+    data: Annotated[Path | None, typer.Option(help="Also write each panel's data into this folder.")] = None,
+    data_format: Annotated[str, typer.Option(help="csv or parquet.")] = "csv",
+) -> None:
+    """Write a self-contained HTML report of a dashboard: opens offline, one file."""
+    from rta.dash import load_board, make_view, resolve, write_report
+    from rta.query.workspace import connect
+
+    try:
+        ws = connect(project)
+        board = resolve(ws, dashboard)
+        loaded = load_board(ws, board, make_view(board, last=last, grain=grain, where=_filters(where)))
+        files = write_report(
+            loaded, out, pdf=pdf, images=png or svg, image_format="png" if png else "svg", data_dir=data, data_format=data_format
+        )
+    except RtaError as err:
+        _fail(err)
+    failed = [p.panel.title for p in loaded.panels if p.error]
+    for written in (files.html, files.pdf, *files.images, *files.data):
+        if written is not None:
+            typer.echo(str(written))
+    if failed:
+        typer.echo(f"rta: {len(failed)} panel(s) could not be answered and show their error: {', '.join(failed)}", err=True)
+
+
+@app.command()
+def share(
+    dashboard: Annotated[str, typer.Argument(help="The dashboard's name.")],
+    project: ProjectOpt = Path("."),
+    url: Annotated[str, typer.Option(help="Where rta run or rta serve query is reachable.")] = "http://127.0.0.1:8765",
+) -> None:
+    """Create a share token for one dashboard's live page (revoke it with `rta keys revoke ID`)."""
+    from rta.dash.pages import share_name
+    from rta.project import load_project
+
+    try:
+        load_project(project).definitions.dashboard(dashboard)
+        key, secret = _keys(project).create("share", share_name(dashboard))
+    except RtaError as err:
+        _fail(err)
+    typer.echo(f"{url.rstrip('/')}/d/{dashboard}?token={secret}")
+    typer.echo(
+        f"created share key {key.id} for dashboard {dashboard!r}; it opens that page only; `rta keys revoke {key.id}` ends it", err=True
+    )
 
 
 @app.command()
@@ -606,6 +675,7 @@ def serve_query(
     """Serve the REST query API (owns the embedded store while it runs)."""
     import uvicorn
 
+    from rta.dash.pages import DashboardPages
     from rta.query.api import QueryApi
     from rta.query.keys import KeyStore
     from rta.query.workspace import Workspace, connect
@@ -617,7 +687,9 @@ def serve_query(
     except RtaError as err:
         _fail(err)
     typer.echo(f"rta: query API on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
-    uvicorn.run(QueryApi(ws, KeyStore(ws.project.root)), host=host, port=port, log_level="warning", lifespan="off")
+    keys = KeyStore(ws.project.root)
+    app = DashboardPages(ws, keys, QueryApi(ws, keys))
+    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off", proxy_headers=False)
 
 
 def _local_workspace(project: Path, what: str) -> Workspace:

@@ -33,6 +33,8 @@ def test_example_compiles_to_golden(example: Path) -> None:
     assert_golden(GOLDEN / example.stem / "flow.txt", plan.flow_text())
     if plan.definitions.alerts:
         assert_golden(GOLDEN / example.stem / "alerts.txt", plan.alerts_text())
+    if plan.definitions.dashboards:
+        assert_golden(GOLDEN / example.stem / "dashboards.txt", plan.dashboards_text())
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)

@@ -66,10 +66,11 @@ def test_results_expire_with_the_grain_ttl(shop_ws, redis_url):
     replica = _replica(shop_ws, redis_url)
     q = workspace_module.make_query(replica.plan, "page_views", last="1h", grain="1m", now=QUERY_NOW)
     frame = replica.query("page_views", last="1h", grain="1m", now=QUERY_NOW)
-    assert replica.shared.get(q).equals(frame)
-    replica.shared.set(q, frame, ttl=0.05)
+    key = replica._cache_key(q, QUERY_NOW)  # the query and the flow's last write
+    assert replica.shared.get(key).equals(frame)
+    replica.shared.set(key, frame, ttl=0.05)
     time.sleep(0.2)
-    assert replica.shared.get(q) is None
+    assert replica.shared.get(key) is None
 
 
 def test_an_unreachable_redis_is_a_clear_error():

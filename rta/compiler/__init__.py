@@ -10,11 +10,12 @@ from rta.compiler.parts import parts_of
 from rta.compiler.plan import FlowStep, GrainTable, Part, Plan, RollupPlan, StreamPlan
 from rta.compiler.sql_filter import show_filter
 from rta.dsl.alert import Alert
+from rta.dsl.dashboard import Dashboard
 from rta.dsl.definitions import Definitions
 from rta.dsl.durations import GRAINS, parse_duration
 from rta.dsl.rollup import Rollup
 from rta.dsl.stream import Stream
-from rta.errors import CompilationError
+from rta.errors import CompilationError, DefinitionError, did_you_mean
 
 __all__ = ["Plan", "compile"]
 
@@ -126,6 +127,8 @@ def compile(definitions: Definitions) -> Plan:  # noqa: A001 - the compiler's on
             raise CompilationError(msg)
     for rule in definitions.alerts:
         _check_alert(definitions, rule)
+    for board in definitions.dashboards:
+        _check_dashboard(definitions, board)
     streams = tuple(_stream_plan(s) for s in definitions.streams)
     rollups = tuple(_rollup_plan(r) for r in definitions.rollups)
     statements = [ddl.stats_table()]
@@ -154,3 +157,30 @@ def _check_alert(definitions: Definitions, rule: Alert) -> None:
                 "add one, or make the window and every= whole hours"
             )
             raise CompilationError(msg)
+
+
+def _check_dashboard(definitions: Definitions, board: Dashboard) -> None:
+    """Every panel must be answerable from rollups under any combination of the dashboard's filters."""
+    owner = f"dashboard {board.name!r}"
+    for panel in board.panels:
+        for name in panel.metrics:
+            try:
+                metric = definitions.metric(name)
+            except DefinitionError as err:
+                msg = f"{owner}, panel {panel.title!r}: {err}"
+                raise CompilationError(msg) from None
+            dims = set(board.filters) | ({panel.by} if panel.by else set())
+            streams = {b.stream.name: b.stream for b in metric.base_metrics() if b.stream}
+            for stream in streams.values():
+                unknown = sorted(dims - set(stream.dimensions))
+                if unknown:
+                    hint = did_you_mean(unknown[0], list(stream.dimensions))
+                    msg = f"{owner}, panel {panel.title!r}: {unknown[0]!r} is not a dimension of stream {stream.name!r}; {hint}"
+                    raise CompilationError(msg)
+            for base in metric.base_metrics():
+                if not any(base in r.metrics and dims <= set(r.by) for r in definitions.rollups):
+                    msg = (
+                        f"{owner}, panel {panel.title!r}: no rollup holds {base.name!r} by {sorted(dims) or 'nothing'} "
+                        "(the dashboard's filters plus the panel's by=); add those dimensions to a rollup of it, or drop the filter"
+                    )
+                    raise CompilationError(msg)

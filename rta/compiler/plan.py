@@ -108,6 +108,18 @@ class Plan:
             lines.append(f"{rule.name}: {rule.condition.describe()}{split}{hold} -> {', '.join(str(c) for c in rule.notify)}\n")
         return "".join(lines)
 
+    def dashboards_text(self) -> str:
+        """The dashboards: filters, range, and each panel with what it shows."""
+        lines = []
+        for board in self.definitions.dashboards:
+            filters = f" filtered by {', '.join(board.filters)}" if board.filters else ""
+            lines.append(f"{board.name} ({board.title}): last {board.last}, grain {board.grain}, refresh {board.refresh}s{filters}\n")
+            for panel in board.panels:
+                split = f" by {panel.by} top {panel.top}" if panel.by else ""
+                compare = " vs previous period" if panel.compare else ""
+                lines.append(f"  {panel.kind} {panel.title!r}: {', '.join(panel.metrics)}{split}{compare}\n")
+        return "".join(lines)
+
     def stream(self, name: str) -> StreamPlan:
         """The plan of stream ``name``."""
         return next(s for s in self.streams if s.name == name)
@@ -118,7 +130,8 @@ class Plan:
 
     def __str__(self) -> str:
         alerts = f"\n-- Alerts\n{self.alerts_text()}" if self.definitions.alerts else ""
-        return f"-- DDL\n{self.ddl_sql()}\n-- Flow\n{self.flow_text()}{alerts}"
+        boards = f"\n-- Dashboards\n{self.dashboards_text()}" if self.definitions.dashboards else ""
+        return f"-- DDL\n{self.ddl_sql()}\n-- Flow\n{self.flow_text()}{alerts}{boards}"
 
     def _repr_markdown_(self) -> str:
         return f"```sql\n{self.ddl_sql()}```\n\n```\n{self.flow_text()}```\n"

@@ -13,6 +13,12 @@ from rta.dsl.alert import no_events as no_events
 from rta.dsl.channels import email as email
 from rta.dsl.channels import slack as slack
 from rta.dsl.channels import webhook as webhook
+from rta.dsl.dashboard import Dashboard as Dashboard
+from rta.dsl.dashboard import breakdown as breakdown
+from rta.dsl.dashboard import dashboard as dashboard
+from rta.dsl.dashboard import kpi as kpi
+from rta.dsl.dashboard import table as table
+from rta.dsl.dashboard import timeseries as timeseries
 from rta.dsl.definitions import Definitions as Definitions
 from rta.dsl.definitions import definitions as definitions
 from rta.dsl.expr import col as col

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rta.dsl.alert import Alert
+from rta.dsl.dashboard import Dashboard
 from rta.dsl.metric import Metric
 from rta.dsl.rollup import Rollup
 from rta.dsl.stream import Stream
@@ -20,6 +21,7 @@ class Definitions:
     metrics: tuple[Metric, ...]
     rollups: tuple[Rollup, ...]
     alerts: tuple[Alert, ...] = ()
+    dashboards: tuple[Dashboard, ...] = ()
 
     def metric(self, name: str) -> Metric:
         """The metric called ``name``; the error lists the valid names."""
@@ -35,6 +37,14 @@ class Definitions:
             if item.name == name:
                 return item
         msg = f"no alert named {name!r}; {did_you_mean(name, [a.name for a in self.alerts])}"
+        raise DefinitionError(msg)
+
+    def dashboard(self, name: str) -> Dashboard:
+        """The dashboard called ``name``."""
+        for item in self.dashboards:
+            if item.name == name:
+                return item
+        msg = f"no dashboard named {name!r}; {did_you_mean(name, [d.name for d in self.dashboards])}"
         raise DefinitionError(msg)
 
     def stream(self, name: str) -> Stream:
@@ -60,8 +70,9 @@ def definitions(items: Iterable[object]) -> Definitions:
     metrics: dict[str, Metric] = {}
     rollups: dict[str, Rollup] = {}
     alerts: dict[str, Alert] = {}
+    dashboards: dict[str, Dashboard] = {}
 
-    def add(table: dict, item: Stream | Metric | Rollup | Alert, kind: str) -> None:  # type: ignore[type-arg]
+    def add(table: dict, item: Stream | Metric | Rollup | Alert | Dashboard, kind: str) -> None:  # type: ignore[type-arg]
         known = table.get(item.name)
         if known is not None and known != item:
             msg = f"two different {kind}s are named {item.name!r}; {kind} names must be unique in a project"
@@ -91,4 +102,8 @@ def definitions(items: Iterable[object]) -> Definitions:
             if item.window.metric is not None:
                 add_metric(item.window.metric)
             add(alerts, item, "alert")
-    return Definitions(tuple(streams.values()), tuple(metrics.values()), tuple(rollups.values()), tuple(alerts.values()))
+        elif isinstance(item, Dashboard):
+            add(dashboards, item, "dashboard")
+    return Definitions(
+        tuple(streams.values()), tuple(metrics.values()), tuple(rollups.values()), tuple(alerts.values()), tuple(dashboards.values())
+    )

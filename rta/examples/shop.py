@@ -1,6 +1,24 @@
 """Web shop analytics: traffic, funnel, revenue and audience."""
 
-from rta import alert, average, col, count, distinct, maximum, metric, no_events, quantile, rollup, stream, total
+from rta import (
+    alert,
+    average,
+    breakdown,
+    col,
+    count,
+    dashboard,
+    distinct,
+    kpi,
+    maximum,
+    metric,
+    no_events,
+    quantile,
+    rollup,
+    stream,
+    table,
+    timeseries,
+    total,
+)
 
 events = stream(
     "events",
@@ -37,9 +55,28 @@ rollup("traffic_overall", traffic_metrics, keep={"1m": "7d", "1h": "90d", "1d": 
 # read one sketch per bucket and splits by country or device read the wider one.
 rollup("audience", [visitors, buyers], by=["country", "device"], keep={"1m": "7d", "1h": "90d", "1d": "5y"})
 rollup("audience_overall", [visitors, buyers], keep={"1m": "7d", "1h": "90d", "1d": "5y"})
+# Campaign filters on the dashboard need visitors by campaign too: hours and days are enough there.
+rollup("audience_by_campaign", [visitors, buyers], by=["country", "device", "campaign"], keep={"1h": "90d", "1d": "5y"})
 
 # Alerts are judged on final minutes, as soon as the watermark passes them; `rta run` logs
 # them (add notify=webhook("https://…") or email(...) to page someone).
 alert("checkout stalled", purchases.over("15m") < 1, pending="5m", description="no purchase in 15 minutes")
 alert("slow pages", p95_load.over("5m") > 2_000, pending="5m", by="device")
 alert("no traffic", no_events(events, "5m"), description="the pipeline or the site is down")
+
+# The dashboard: `ws.dashboard("shop")` in Jupyter, `rta report shop` offline, /d/shop on `rta run`.
+dashboard(
+    "shop",
+    [
+        kpi(revenue, purchases, visitors, conversion),
+        timeseries(revenue, compare=True, title="Revenue (vs previous period)"),
+        timeseries(page_views, visitors, title="Traffic"),
+        breakdown(revenue, by="country", top=10),
+        breakdown(visitors, by="device", top=5),
+        table(page_views, visitors, purchases, revenue, conversion, by="campaign", top=15, title="Campaigns"),
+    ],
+    filters=["country", "device", "campaign"],
+    last="7d",
+    refresh="30s",
+    title="Shop overview",
+)

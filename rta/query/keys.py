@@ -15,8 +15,9 @@ from typing import Literal
 
 from rta.errors import ConfigError
 
-Kind = Literal["read", "write"]
-KINDS: tuple[Kind, ...] = ("read", "write")
+Kind = Literal["read", "write", "share"]
+# share keys open one dashboard's page (named dashboard:NAME) and nothing else
+KINDS: tuple[Kind, ...] = ("read", "write", "share")
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,35 @@ class RemoteWorkspace:
         """The compiled plan."""
         return self.project.plan
 
+    def freshness(self) -> Any:
+        """Same as :meth:`Workspace.freshness`, from the running API."""
+        from rta.query.workspace import Freshness  # the workspace module imports this one
+
+        request = urllib.request.Request(self.url + "/v1/freshness", headers={"Authorization": f"Bearer {self.key}"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                body = json.loads(response.read())
+        except urllib.error.URLError as err:
+            msg = f"cannot reach the rta run serving this project at {self.url}: {err}; is it still running?"
+            raise BackendError(msg) from None
+
+        def when(value: str | None) -> datetime | None:
+            return None if value is None else datetime.fromisoformat(value)
+
+        return Freshness(when(body["written_at"]), when(body["newest_event"]), body["lag_seconds"])
+
+    def dashboard(self, name: str | None = None, **view: Any) -> Any:
+        """Same as :meth:`Workspace.dashboard`, through the running API."""
+        from rta.dash.widget import dashboard_widget
+
+        return dashboard_widget(self, name, **view)
+
+    def report(self, name: str | None = None, **options: Any) -> Any:
+        """Same as :meth:`Workspace.report`, through the running API."""
+        from rta.dash import report
+
+        return report(self, name, **options)
+
     def _post(self, path: str, body: dict[str, Any]) -> bytes:
         request = urllib.request.Request(
             self.url + path,

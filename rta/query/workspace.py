@@ -30,6 +30,8 @@ from rta.store.schema import apply
 
 if TYPE_CHECKING:
     from rta.alerts.view import WorkspaceAlerts
+    from rta.dash.report import ReportFiles
+    from rta.dash.widget import DashboardWidget
 
 # The watermark trails the newest accepted event by this much: events that arrive a little
 # out of order still land before their bucket is called final. Later ones still count in
@@ -105,6 +107,7 @@ class Workspace:
     limits: ConsoleLimits = field(default_factory=ConsoleLimits)
     shared: RedisResults | None = None  # results shared across API replicas
     _readonly: Client | None = field(default=None, repr=False)
+    _version: tuple[float, object] = field(default=(0.0, None), repr=False)  # (checked at, last write)
 
     @property
     def events(self) -> AdhocQuery:
@@ -160,6 +163,18 @@ class Workspace:
 
         return WorkspaceAlerts(self)
 
+    def dashboard(self, name: str | None = None, **view: object) -> DashboardWidget:
+        """An interactive dashboard (ipywidgets + Altair, offline) of a DSL dashboard; ``last=``, ``where=``, ``grain=`` set the view."""
+        from rta.dash.widget import dashboard_widget  # dashboards sit above queries: loaded only when asked
+
+        return dashboard_widget(self, name, **view)
+
+    def report(self, name: str | None = None, **options: object) -> ReportFiles:
+        """Write a self-contained HTML report (``out=``, ``pdf=``, ``images=``, ``data=``, ``last=``, ``where=``)."""
+        from rta.dash import report
+
+        return report(self, name, **options)  # type: ignore[arg-type]
+
     @property
     def plan(self) -> Plan:
         """The compiled plan."""
@@ -201,8 +216,9 @@ class Workspace:
 
     def cached_answer(self, metrics: str | list[str], **options: object) -> Answer | None:
         """The answer if this process has it cached, without touching the store (never blocks)."""
-        q = make_query(self.plan, metrics, now=datetime.now(UTC), **options)  # type: ignore[arg-type]
-        frame = self.cache.peek(q)
+        now = datetime.now(UTC)
+        q = make_query(self.plan, metrics, now=now, **options)  # type: ignore[arg-type]
+        frame = self.cache.peek(self._cache_key(q, now))
         return None if frame is None else Answer(frame, q, True)
 
     def query(self, metrics: str | list[str], *, cache: bool = True, now: datetime | None = None, **options: object) -> pl.DataFrame:
@@ -232,22 +248,38 @@ class Workspace:
         if not cache:
             return compute(), False
         ttl = CACHE_TTL[q.grain]
+        key = self._cache_key(q, now)
         if self.shared is None:
-            return self.cache.get_or_compute(q, ttl, compute)
+            return self.cache.get_or_compute(key, ttl, compute)
         shared_hit = False
 
         def compute_shared() -> pl.DataFrame:
             nonlocal shared_hit
-            frame = self.shared.get(q)  # type: ignore[union-attr]
+            frame = self.shared.get(key)  # type: ignore[union-attr]
             if frame is not None:
                 shared_hit = True
                 return frame
             frame = compute()
-            self.shared.set(q, frame, ttl)  # type: ignore[union-attr]
+            self.shared.set(key, frame, ttl)  # type: ignore[union-attr]
             return frame
 
-        frame, hit = self.cache.get_or_compute(q, ttl, compute_shared)
+        frame, hit = self.cache.get_or_compute(key, ttl, compute_shared)
         return frame, hit or shared_hit
+
+    def _cache_key(self, q: MetricQuery, now: datetime) -> tuple[MetricQuery, object]:
+        """Results are keyed by the flow's last write too (checked at most once a second): live
+        dashboards see new events within about a second, late ones included, and while nothing
+        is written a result lives for its grain's TTL."""
+        return q, self.data_version()
+
+    def data_version(self) -> object:
+        """When the flow last wrote (read at most once a second): results of recent ranges change with it."""
+        checked, version = self._version
+        if time.monotonic() - checked > 1.0:
+            # The write time alone can repeat (a backfill on a fixed clock); the tally cannot.
+            version = self.client.query(f"SELECT max(last_seen), sum(events) FROM {STATS_TABLE}").result_rows[0]
+            self._version = (time.monotonic(), version)
+        return version
 
     def _with_final(self, frame: pl.DataFrame, q: MetricQuery, now: datetime) -> pl.DataFrame:
         watermark = self.freshness(now).watermark

@@ -470,6 +470,78 @@ FROM rta_audience_overall_in_b5aae0db
 GROUP BY
   bucket;
 
+CREATE TABLE IF NOT EXISTS rta_audience_by_campaign_in_01e908c6 (
+  minute DateTime('UTC'),
+  country String,
+  device String,
+  campaign String,
+  visitors__uniq Array(String),
+  buyers__uniq Array(String)
+)
+ENGINE=Null;
+
+CREATE TABLE IF NOT EXISTS rta_audience_by_campaign_1h_01e908c6 (
+  bucket DateTime('UTC'),
+  country LowCardinality(String),
+  device LowCardinality(String),
+  campaign LowCardinality(String),
+  visitors__uniq AggregateFunction(uniqCombined64(12), String),
+  buyers__uniq AggregateFunction(uniqCombined64(12), String)
+)
+ENGINE=AggregatingMergeTree
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (bucket, country, device, campaign)
+TTL bucket + INTERVAL 90 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_audience_by_campaign_1h_mv_01e908c6
+TO rta_audience_by_campaign_1h_01e908c6 AS
+SELECT
+  toStartOfHour(minute) AS bucket,
+  country,
+  device,
+  campaign,
+  uniqCombined64ArrayState(12)(visitors__uniq) AS visitors__uniq,
+  uniqCombined64ArrayState(12)(buyers__uniq) AS buyers__uniq
+FROM rta_audience_by_campaign_in_01e908c6
+GROUP BY
+  bucket,
+  country,
+  device,
+  campaign;
+
+CREATE TABLE IF NOT EXISTS rta_audience_by_campaign_1d_01e908c6 (
+  bucket DateTime('UTC'),
+  country LowCardinality(String),
+  device LowCardinality(String),
+  campaign LowCardinality(String),
+  visitors__uniq AggregateFunction(uniqCombined64(12), String),
+  buyers__uniq AggregateFunction(uniqCombined64(12), String)
+)
+ENGINE=AggregatingMergeTree
+PARTITION BY toYear(bucket)
+ORDER BY (bucket, country, device, campaign)
+TTL bucket + INTERVAL 1825 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_audience_by_campaign_1d_mv_01e908c6
+TO rta_audience_by_campaign_1d_01e908c6 AS
+SELECT
+  toStartOfDay(minute) AS bucket,
+  country,
+  device,
+  campaign,
+  uniqCombined64ArrayState(12)(visitors__uniq) AS visitors__uniq,
+  uniqCombined64ArrayState(12)(buyers__uniq) AS buyers__uniq
+FROM rta_audience_by_campaign_in_01e908c6
+GROUP BY
+  bucket,
+  country,
+  device,
+  campaign;
+
 CREATE TABLE IF NOT EXISTS rta_alert_history (
   at DateTime64(3, 'UTC'),
   recorded DateTime64(3, 'UTC'),

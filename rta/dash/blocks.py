@@ -1,0 +1,173 @@
+"""A dashboard's data as blocks: HTML for tiles and tables, Vega-Lite specs for charts.
+
+The report, the shared page and the Jupyter widget all draw these same blocks, so a number
+reads the same everywhere.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Any
+
+from rta.dash.charts import breakdown_chart, metric_colors, series_chart, spec, stacked
+from rta.dash.data import BoardData, PanelData
+from rta.dash.formats import format_change, format_number
+
+CSS = """
+:root { --ink:#202124; --muted:#5f6368; --line:#e3e6e8; --up:#188038; --down:#c5221f; --accent:#4c78a8; }
+* { box-sizing: border-box; }
+body { font: 14px Inter, system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink); margin: 0; background: #f8f9fa; }
+main { max-width: 1240px; margin: 0 auto; padding: 20px 24px 40px; }
+header h1 { font-size: 22px; margin: 0 0 4px; }
+.meta { color: var(--muted); font-size: 13px; display: flex; gap: 16px; flex-wrap: wrap; align-items: center; }
+.badge { border-radius: 10px; padding: 1px 8px; background: #e6f4ea; color: var(--up); font-size: 12px; }
+.badge.stale { background: #fce8e6; color: var(--down); }
+.crumbs { margin: 10px 0 0; display: flex; gap: 6px; flex-wrap: wrap; }
+.crumb { background: #e8f0fe; color: #174ea6; border-radius: 12px; padding: 2px 10px; font-size: 12px; }
+.crumb a { color: inherit; text-decoration: none; margin-left: 4px; font-weight: 600; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(560px, 1fr)); gap: 16px; margin-top: 16px; }
+.card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px; min-width: 0; overflow-x: auto; }
+.card.wide { grid-column: 1 / -1; }
+.tiles { display: flex; gap: 12px; flex-wrap: wrap; margin-top: 16px; }
+.tile { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 12px 16px; min-width: 170px; flex: 1; }
+.tile .name { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
+.tile .value { font-size: 26px; font-weight: 600; margin: 2px 0; font-variant-numeric: tabular-nums; }
+.tile .change { font-size: 12px; color: var(--muted); }
+.tile .change.up { color: var(--up); } .tile .change.down { color: var(--down); }
+table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; }
+th, td { padding: 6px 10px; border-bottom: 1px solid var(--line); text-align: right; white-space: nowrap; }
+th:first-child, td:first-child { text-align: left; }
+th { color: var(--muted); font-weight: 600; font-size: 12px; cursor: pointer; user-select: none; }
+tr[data-value] { cursor: pointer; } tr[data-value]:hover td { background: #f1f3f4; }
+tfoot td { font-weight: 600; border-top: 2px solid var(--line); }
+h2 { font-size: 13px; margin: 0 0 8px; font-weight: 600; }
+.error { color: var(--down); font-size: 13px; }
+footer { color: var(--muted); font-size: 12px; margin-top: 24px; }
+@media print { body { background: #fff; } .card, .tile { break-inside: avoid; } }
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One drawable piece: ``html`` (tiles, tables, errors) or an Altair ``chart``; ``drill`` names the dimension a click filters by."""
+
+    key: str
+    title: str
+    html: str | None = None
+    chart: Any = None  # an Altair chart
+    drill: str | None = None
+    wide: bool = False
+    kpi: bool = False
+
+    @property
+    def spec(self) -> dict[str, Any] | None:
+        """The chart's Vega-Lite spec in the rta theme."""
+        return None if self.chart is None else spec(self.chart)
+
+
+def _tiles(data: BoardData, item: PanelData) -> str:
+    assert item.frame is not None
+    row = item.frame.row(0, named=True) if item.frame.height else {}
+    tiles = []
+    for name in item.panel.metrics:
+        unit = data.units.get(name)
+        change, sign = format_change(row.get(name), row.get(f"{name}_previous"), unit) if item.panel.compare else ("", 0)
+        css = "up" if sign > 0 else "down" if sign < 0 else ""
+        note = f'<div class="change {css}">{html.escape(change)} vs previous period</div>' if item.panel.compare else ""
+        tiles.append(
+            f'<div class="tile" data-metric="{html.escape(name)}"><div class="name">{html.escape(name.replace("_", " "))}</div>'
+            f'<div class="value">{html.escape(format_number(row.get(name), unit))}</div>{note}</div>'
+        )
+    return '<div class="tiles">' + "".join(tiles) + "</div>"
+
+
+def _table(data: BoardData, item: PanelData, drill: bool) -> str:
+    assert item.frame is not None and item.panel.by is not None
+    by, metrics = item.panel.by, item.panel.metrics
+    head = "".join(f"<th>{html.escape(c.replace('_', ' '))}</th>" for c in (by, *metrics))
+    body = []
+    for row in item.frame.iter_rows(named=True):
+        value = "" if row[by] is None else str(row[by])
+        attrs = f' data-dim="{html.escape(by)}" data-value="{html.escape(value)}"' if drill else ""
+        cells = "".join(
+            f'<td data-sort="{row[m] if row[m] is not None else ""}">{html.escape(format_number(row[m], data.units.get(m)))}</td>'
+            for m in metrics
+        )
+        body.append(f"<tr{attrs}><td>{html.escape(value or '(empty)')}</td>{cells}</tr>")
+    foot = ""
+    if item.totals is not None and item.totals.height:
+        totals = item.totals.row(0, named=True)
+        foot = (
+            "<tfoot><tr><td>Total</td>"
+            + "".join(f"<td>{html.escape(format_number(totals.get(m), data.units.get(m)))}</td>" for m in metrics)
+            + "</tr></tfoot>"
+        )
+    return f'<table class="rta-table"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody>{foot}</table>'
+
+
+def blocks(data: BoardData, *, drill: bool = True) -> list[Block]:
+    """The dashboard's blocks in panel order; a multi-metric series becomes one chart per metric."""
+    colors = metric_colors(data.board.metric_names())
+    out: list[Block] = []
+    for i, item in enumerate(data.panels):
+        panel = item.panel
+        key = f"p{i}"
+        if item.error is not None or item.frame is None:
+            out.append(
+                Block(key, panel.title, html=f'<p class="error">{html.escape(item.error or "no data")}</p>', wide=panel.kind == "kpi")
+            )
+        elif panel.kind == "kpi":
+            out.append(Block(key, panel.title, html=_tiles(data, item), wide=True, kpi=True))
+        elif panel.kind == "table":
+            can_drill = drill and panel.by in data.board.dimensions()
+            out.append(Block(key, panel.title, html=_table(data, item, can_drill), drill=panel.by if can_drill else None, wide=True))
+        elif panel.kind == "breakdown":
+            assert panel.by is not None
+            chart = breakdown_chart(
+                item.frame,
+                panel.metrics[0],
+                panel.by,
+                unit=data.units.get(panel.metrics[0]),
+                color=colors[panel.metrics[0]],
+                title=panel.title,
+                select=f"pick_{key}" if drill else None,
+            )
+            out.append(Block(key, panel.title, chart=chart, drill=panel.by if drill else None))
+        else:
+            charts = [
+                series_chart(
+                    item.frame,
+                    m,
+                    unit=data.units.get(m),
+                    color=colors[m],
+                    compare=panel.compare,
+                    title=panel.title if len(panel.metrics) == 1 else m,
+                    height=110 if len(panel.metrics) > 1 else 180,
+                )
+                for m in panel.metrics
+            ]
+            chart = charts[0] if len(charts) == 1 else stacked(charts, panel.title)
+            out.append(Block(key, panel.title, chart=chart))
+    return out
+
+
+def header_html(data: BoardData, *, live: bool = False) -> str:
+    """Title, range, grain, filters, freshness."""
+    board, view = data.board, data.view
+    lag = data.lag_seconds
+    stale = lag is None or lag > max(120, 3 * board.refresh)
+    crumbs = "".join(
+        f'<span class="crumb" data-dim="{html.escape(dim)}">{html.escape(text)}'
+        + (f'<a href="#" data-clear="{html.escape(dim)}" title="remove">×</a>' if live else "")
+        + "</span>"
+        for (dim, _), text in zip(view.filters, view.breadcrumb(), strict=True)
+    )
+    if crumbs and live:
+        crumbs += '<span class="crumb"><a href="#" data-clear="*">clear all</a></span>'
+    return (
+        f"<header><h1>{html.escape(board.title)}</h1>"
+        f'<div class="meta"><span>{html.escape(view.describe_range(data.generated_at))}</span><span>grain {html.escape(view.grain)}</span>'
+        f'<span class="badge{" stale" if stale else ""}" id="rta-freshness">{html.escape(data.freshness_text())}</span>'
+        f"<span>times in UTC</span></div>" + (f'<div class="crumbs">{crumbs}</div>' if crumbs else "") + "</header>"
+    )

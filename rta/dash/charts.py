@@ -1,0 +1,174 @@
+"""Chart builders: plain functions from a query frame to an Altair chart, in the rta theme.
+
+Each works on its own (``series_chart(ws.query("revenue", last="7d"), "revenue")``); the
+dashboard widget, the report and the shared page combine them. Times are drawn in UTC and
+say so; provisional (not yet final) buckets are dashed; numbers read 1.2M, $3.4K, 3.1%.
+
+>>> import polars as pl
+>>> from datetime import datetime, UTC
+>>> hours = [datetime(2026, 1, 1, h, tzinfo=UTC) for h in range(3)]
+>>> frame = pl.DataFrame({"bucket": hours, "revenue": [1.0, 2.0, 3.0], "final": [True, True, False]})
+>>> spec(series_chart(frame, "revenue", unit="USD"))["layer"][0]["mark"]["type"]
+'line'
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import altair as alt
+import polars as pl
+
+from rta.dash.formats import vega_label
+
+PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d", "#ff9da6", "#bab0ac")
+PREVIOUS = "#9aa0a6"
+FONT = "Inter, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"
+WIDTH, HEIGHT = 500, 180
+
+
+@alt.theme.register("rta", enable=False)
+def rta_theme() -> alt.theme.ThemeConfig:
+    """The rta look: quiet axes, left-aligned titles, one font (``alt.theme.enable("rta")``)."""
+    axis: dict[str, Any] = {
+        "labelColor": "#5f6368",
+        "titleColor": "#5f6368",
+        "labelFont": FONT,
+        "titleFont": FONT,
+        "gridColor": "#eceff1",
+        "domainColor": "#cfd8dc",
+    }
+    return {  # type: ignore[return-value]
+        "config": {
+            "font": FONT,
+            "view": {"stroke": None},
+            "title": {"anchor": "start", "font": FONT, "fontSize": 13, "fontWeight": 600, "color": "#202124", "offset": 8},
+            "axis": {**axis, "labelFontSize": 11, "titleFontSize": 11, "tickColor": "#cfd8dc"},  # type: ignore[typeddict-item]
+            "axisY": {"labelPadding": 6},
+            "legend": {"labelFont": FONT, "titleFont": FONT, "labelFontSize": 11, "orient": "top", "title": None, "labelColor": "#5f6368"},
+            "range": {"category": list(PALETTE)},
+            "line": {"strokeWidth": 2},
+            "bar": {"cornerRadiusEnd": 2},
+        }
+    }
+
+
+def spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
+    """The chart's Vega-Lite spec in the rta theme, data inline."""
+    with alt.theme.enable("rta"):
+        return chart.to_dict()  # type: ignore[no-any-return]
+
+
+def stacked(charts: Sequence[alt.TopLevelMixin], title: str | None = None) -> alt.VConcatChart:
+    """Charts one above the other, each keeping its own colors and dashes."""
+    with warnings.catch_warnings():
+        # Identical hover selections merge into one: a shared crosshair across the charts, as intended.
+        warnings.filterwarnings("ignore", message="Automatically deduplicated selection parameter", category=UserWarning)
+        chart = alt.vconcat(*charts).resolve_scale(color="independent", strokeDash="independent")
+    return chart.properties(title=title) if title else chart
+
+
+def metric_colors(names: Sequence[str]) -> dict[str, str]:
+    """One color per metric, the same in every panel of a dashboard."""
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+
+
+def _iso(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _series_rows(frame: pl.DataFrame, metric: str, compare: bool) -> list[dict[str, Any]]:
+    """Long rows: the final part, the provisional part (joined to the last final point) and the previous period."""
+    data = frame if "final" in frame.columns else frame.with_columns(pl.lit(True).alias("final"))
+    data = data.sort("bucket")
+    rows: list[dict[str, Any]] = []
+    last_final: dict[str, Any] | None = None
+    for row in data.iter_rows(named=True):
+        value = row[metric]
+        point = {"bucket": _iso(row["bucket"]), "value": value}
+        if row["final"]:
+            rows.append({**point, "series": "current"})
+            last_final = point
+        else:
+            if last_final is not None:
+                rows.append({**last_final, "series": "provisional"})
+                last_final = None
+            rows.append({**point, "series": "provisional"})
+        if compare and f"{metric}_previous" in row:
+            rows.append({"bucket": point["bucket"], "value": row[f"{metric}_previous"], "series": "previous"})
+    return rows
+
+
+def series_chart(
+    frame: pl.DataFrame,
+    metric: str,
+    *,
+    unit: str | None = None,
+    color: str = PALETTE[0],
+    compare: bool = False,
+    title: str | None = None,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+) -> alt.LayerChart:
+    """A line of ``metric`` over ``bucket`` (a frame without dimensions); dashed where buckets are not final yet,
+    grey dashed for the previous period (``compare=True``, column ``<metric>_previous``)."""
+    rows = _series_rows(frame, metric, compare)
+    names = {"current": metric, "provisional": f"{metric} (not final)", "previous": "previous period"}
+    domain = [names["current"], names["provisional"], *([names["previous"]] if compare else [])]
+    data = alt.Data(values=[{**r, "series": names[r["series"]]} for r in rows])
+    base = alt.Chart(data).transform_calculate(label=vega_label(unit, "datum.value"))
+    x = alt.X("bucket:T", scale=alt.Scale(type="utc"), title="time (UTC)", axis=alt.Axis(labelOverlap=True, grid=False))
+    y = alt.Y("value:Q", title=None, axis=alt.Axis(labelExpr=vega_label(unit), tickCount=4))
+    line = base.mark_line(interpolate="monotone").encode(
+        x=x,
+        y=y,
+        color=alt.Color("series:N", scale=alt.Scale(domain=domain, range=[color, color, PREVIOUS]), legend=alt.Legend(symbolType="stroke")),
+        strokeDash=alt.StrokeDash("series:N", scale=alt.Scale(domain=domain, range=[[1, 0], [5, 4], [2, 3]]), legend=None),
+    )
+    hover = alt.selection_point(fields=["bucket"], nearest=True, on="pointerover", clear="pointerout", empty=False)
+    points = (
+        base.mark_point(filled=True, size=40)
+        .encode(
+            x=x,
+            y=y,
+            color=alt.Color("series:N", scale=alt.Scale(domain=domain, range=[color, color, PREVIOUS]), legend=None),
+            opacity=alt.when(hover).then(alt.value(1)).otherwise(alt.value(0)),
+            tooltip=[
+                alt.Tooltip("bucket:T", title="time (UTC)", format="%Y-%m-%d %H:%M", formatType="utc"),
+                alt.Tooltip("series:N", title="series"),
+                alt.Tooltip("label:N", title=metric),
+            ],
+        )
+        .add_params(hover)
+    )
+    return alt.layer(line, points).properties(title=title or metric, width=width, height=height)  # type: ignore[return-value]
+
+
+def breakdown_chart(
+    frame: pl.DataFrame,
+    metric: str,
+    by: str,
+    *,
+    unit: str | None = None,
+    color: str = PALETTE[0],
+    title: str | None = None,
+    select: str | None = None,
+    width: int = WIDTH - 70,  # room for the value labels
+) -> alt.LayerChart:
+    """Horizontal bars of ``metric`` per value of ``by``, largest first, values labelled; ``select``
+    names a click selection on ``by`` (drill-down)."""
+    rows = [{by: "" if r[by] is None else str(r[by]), "value": r[metric]} for r in frame.select(by, metric).iter_rows(named=True)]
+    base = alt.Chart(alt.Data(values=rows)).transform_calculate(label=vega_label(unit, "datum.value"))
+    y = alt.Y(f"{by}:N", sort="-x", title=None, axis=alt.Axis(labelLimit=160))
+    x = alt.X("value:Q", title=None, axis=alt.Axis(labelExpr=vega_label(unit), tickCount=4, grid=True))
+    bars = base.mark_bar(color=color, cursor="pointer" if select else "default").encode(
+        y=y, x=x, tooltip=[alt.Tooltip(f"{by}:N"), alt.Tooltip("label:N", title=metric)]
+    )
+    if select:
+        pick = alt.selection_point(name=select, fields=[by], on="click", toggle=False)
+        bars = bars.encode(opacity=alt.when(pick).then(alt.value(1.0)).otherwise(alt.value(0.55))).add_params(pick)
+    labels = base.mark_text(align="left", dx=4, fontSize=11, color="#5f6368").encode(y=y, x=x, text="label:N")
+    return alt.layer(bars, labels).properties(title=title or f"{metric} by {by}", width=width, height=max(60, 22 * len(rows)))  # type: ignore[return-value]

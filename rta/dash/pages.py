@@ -1,0 +1,168 @@
+"""Shared live dashboards: every DSL dashboard as a web page at ``/d/NAME`` for people who never open Jupyter.
+
+The page is HTML plus Vega and a small script, all served by rta (no CDN). It fetches
+``/d/NAME/data`` (the same blocks as the report) every few seconds and redraws only what
+changed. A read key or a share token (``rta share NAME``, revocable) opens it; filters live
+in the URL. Rendered blocks are cached per view and store version, so a thousand viewers of
+one view cost one set of queries per write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import gzip
+import html
+import json
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs
+
+from rta.dash.blocks import CSS, blocks, header_html
+from rta.dash.data import load_board
+from rta.dash.report import vega_bundle
+from rta.dash.view import RANGE_PRESETS, View
+from rta.dsl.dashboard import GRAIN_CHOICES, Dashboard
+from rta.errors import RtaError
+from rta.query.cache import QueryCache
+from rta.query.keys import KeyStore, secret_from
+from rta.query.workspace import Workspace
+
+Scope = dict[str, Any]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+SHARE_PREFIX = "dashboard:"
+CONTROLS_CSS = ".controls{margin:10px 0 0;display:flex;gap:10px;color:var(--muted);font-size:13px}"
+
+
+def share_name(dashboard: str) -> str:
+    """The key name a share token for ``dashboard`` carries."""
+    return SHARE_PREFIX + dashboard
+
+
+@functools.cache
+def _static(name: str) -> tuple[bytes, bytes]:
+    """A static file and its gzip, built once."""
+    body = vega_bundle().encode() if name == "vega.js" else resources.files("rta.dash").joinpath("static", name).read_bytes()
+    return body, gzip.compress(body, 6)
+
+
+def page_html(board: Dashboard) -> str:
+    """The page shell; its script fills it from ``/d/NAME/data``."""
+    ranges = (
+        "".join(f'<option value="{r}">last {r}</option>' for r in dict.fromkeys([*RANGE_PRESETS, board.last]))
+        + '<option value="custom" disabled>custom</option>'
+    )
+    grains = "".join(f'<option value="{g}">{g}</option>' for g in GRAIN_CHOICES)
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(board.title)} · rta</title><style>{CSS}{CONTROLS_CSS}</style></head>"
+        f'<body><main id="rta" data-name="{html.escape(board.name)}" data-refresh="{board.refresh}">'
+        '<div id="rta-header"></div>'
+        f'<div class="controls"><label>range <select id="rta-range">{ranges}</select></label>'
+        f'<label>grain <select id="rta-grain">{grains}</select></label>'
+        '<span id="rta-error" class="error"></span></div>'
+        '<div id="rta-tiles"></div><div class="grid" id="rta-grid"></div>'
+        f"<footer>rta · refreshes every {board.refresh} s · click a bar or a row to filter</footer></main>"
+        '<script src="/static/vega.js"></script><script src="/static/dash.js"></script></body></html>'
+    )
+
+
+class DashboardPages:
+    """ASGI app serving ``/d/NAME``, ``/d/NAME/data`` and ``/static/*``; everything else goes to ``fallback``."""
+
+    def __init__(self, workspace: Workspace, keys: KeyStore, fallback: App, *, threads: int = 8) -> None:
+        self.ws = workspace
+        self.keys = keys
+        self.fallback = fallback
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rta-pages")
+        self.rendered: QueryCache[bytes] = QueryCache(max_entries=256)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not (path.startswith("/d/") or path.startswith("/static/")):
+            await self.fallback(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            status, body, extra = await self._handle(scope["method"], path, scope.get("query_string", b"").decode("latin-1"), headers)
+        except _Refused as err:
+            status, body, extra = err.status, json.dumps({"error": err.reason}).encode(), [(b"content-type", b"application/json")]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*extra, (b"cache-control", b"no-store")] if status != 200 or not path.startswith("/static/") else extra,
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _handle(self, method: str, path: str, query: str, headers: dict[str, str]) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        if method != "GET":
+            raise _Refused(405, f"{method} is not allowed on {path}")
+        if path.startswith("/static/"):
+            name = path.removeprefix("/static/")
+            if name not in ("vega.js", "dash.js"):
+                raise _Refused(404, f"no static file {name!r}")
+            body, packed = _static(name)
+            zipped = "gzip" in headers.get("accept-encoding", "")
+            extra = [(b"content-type", b"text/javascript; charset=utf-8"), (b"cache-control", b"public, max-age=3600")]
+            return 200, packed if zipped else body, [*extra, *([(b"content-encoding", b"gzip")] if zipped else [])]
+        name, _, rest = path.removeprefix("/d/").partition("/")
+        try:
+            board = self.ws.plan.definitions.dashboard(name)
+        except RtaError as err:
+            raise _Refused(404, str(err)) from None
+        params = parse_qs(query)
+        self._authorize(board, params, headers)
+        if rest == "":
+            return 200, page_html(board).encode(), [(b"content-type", b"text/html; charset=utf-8")]
+        if rest != "data":
+            raise _Refused(404, f"no page {path}; dashboards are at /d/NAME")
+        try:
+            view = View.from_params(board, {k: v for k, v in params.items() if k not in ("token", "key")})
+        except RtaError as err:
+            raise _Refused(400, str(err)) from None
+        key = (board.name, view, self.ws.data_version())
+        loop = asyncio.get_running_loop()
+        body, _ = await loop.run_in_executor(self.pool, self.rendered.get_or_compute, key, 2.0, lambda: self._render(board, view))
+        return 200, body, [(b"content-type", b"application/json")]
+
+    def _authorize(self, board: Dashboard, params: dict[str, list[str]], headers: dict[str, str]) -> None:
+        try:
+            secret = (params.get("token") or params.get("key") or [""])[-1] or secret_from(headers.get("authorization", ""))
+        except ValueError as err:
+            raise _Refused(401, str(err)) from None
+        if not secret:
+            raise _Refused(
+                401,
+                f"this dashboard needs a share token or a read key: open /d/{board.name}?token=... "
+                f"(create one with `rta share {board.name}`)",
+            )
+        key = self.keys.check(secret)
+        if key is None:
+            raise _Refused(401, "unknown or revoked token")
+        if not (key.kind == "read" or (key.kind == "share" and key.name == share_name(board.name))):
+            raise _Refused(403, f"this {key.kind} key does not open dashboard {board.name!r}; use its share token or a read key")
+
+    def _render(self, board: Dashboard, view: View) -> bytes:
+        data = load_board(self.ws, board, view)
+        parts = [
+            {"key": b.key, "title": b.title, "html": b.html, "spec": b.spec, "drill": b.drill, "wide": b.wide, "kpi": b.kpi}
+            for b in blocks(data)
+        ]
+        view_params = {"last": view.last, "grain": view.grain, "filters": dict(view.filters)}
+        payload = {"header": header_html(data, live=True), "blocks": parts, "view": view_params, "freshness": data.freshness_text()}
+        return json.dumps(payload, default=str, separators=(",", ":")).encode()
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+__all__ = ["DashboardPages", "page_html", "share_name"]

@@ -1,0 +1,129 @@
+// rta shared dashboard: draws the blocks of /d/NAME/data, refreshes them, drills down on click.
+// Served by rta itself with Vega (no CDN). Filters live in the URL so a view can be shared.
+(function () {
+  "use strict";
+  var root = document.getElementById("rta");
+  var name = root.dataset.name, every = Number(root.dataset.refresh) * 1000;
+  var header = document.getElementById("rta-header"), tiles = document.getElementById("rta-tiles"), grid = document.getElementById("rta-grid");
+  var drawn = {}; // key -> JSON of what is drawn (charts and HTML)
+  var renders = 0, loading = null;
+
+  function query() { return new URLSearchParams(location.search); }
+
+  function go(params) {
+    history.pushState(null, "", location.pathname + "?" + params.toString());
+    load();
+  }
+
+  function drill(dim, value) {
+    var p = query();
+    p.set("f." + dim, value);
+    go(p);
+  }
+
+  function clear(dim) {
+    var p = query();
+    Array.from(p.keys()).forEach(function (k) { if (k.indexOf("f.") === 0 && (dim === "*" || k === "f." + dim)) p.delete(k); });
+    go(p);
+  }
+
+  function section(block) {
+    var id = "block-" + block.key, el = document.getElementById(id);
+    if (!el) {
+      el = document.createElement("section");
+      el.id = id;
+      (block.kpi ? tiles : grid).appendChild(el);
+    }
+    el.className = block.kpi ? "kpis" : "card" + (block.wide ? " wide" : "");
+    return el;
+  }
+
+  function drawHtml(el, block) {
+    var body = (block.kpi ? "" : "<h2>" + escapeHtml(block.title) + "</h2>") + block.html;
+    if (drawn[block.key] === body) return Promise.resolve();
+    drawn[block.key] = body;
+    el.innerHTML = body;
+    el.querySelectorAll("tr[data-value]").forEach(function (tr) {
+      tr.addEventListener("click", function () { drill(tr.dataset.dim, tr.dataset.value); });
+    });
+    return Promise.resolve();
+  }
+
+  function drawChart(el, block) {
+    var json = JSON.stringify(block.spec);
+    if (drawn[block.key] === json) return Promise.resolve();
+    // Draw off-screen, then swap: no blank frame while the new chart renders.
+    var next = document.createElement("div");
+    next.className = "chart";
+    return vegaEmbed(next, block.spec, { renderer: "svg", actions: false }).then(function (result) {
+      if (block.drill) {
+        result.view.addEventListener("click", function (_, item) {
+          if (item && item.datum && item.datum[block.drill] !== undefined) drill(block.drill, String(item.datum[block.drill]));
+        });
+      }
+      el.innerHTML = "";
+      el.appendChild(next);
+      drawn[block.key] = json;
+    });
+  }
+
+  function escapeHtml(text) {
+    return String(text).replace(/[&<>"']/g, function (c) { return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]; });
+  }
+
+  function render(data) {
+    header.innerHTML = data.header;
+    header.querySelectorAll("[data-clear]").forEach(function (a) {
+      a.addEventListener("click", function (ev) { ev.preventDefault(); clear(a.dataset.clear); });
+    });
+    var range = document.getElementById("rta-range"), grain = document.getElementById("rta-grain");
+    range.value = data.view.last || "custom";
+    grain.value = data.view.grain;
+    var keep = {};
+    var work = data.blocks.map(function (block) {
+      keep["block-" + block.key] = true;
+      var el = section(block);
+      return block.spec ? drawChart(el, block) : drawHtml(el, block);
+    });
+    Array.from(document.querySelectorAll("#rta-tiles > section, #rta-grid > section")).forEach(function (el) {
+      if (!keep[el.id]) el.remove();
+    });
+    return Promise.all(work).then(function () {
+      renders += 1;
+      document.body.dataset.renders = String(renders);
+    });
+  }
+
+  function load() {
+    if (loading) return loading;
+    loading = fetch("/d/" + encodeURIComponent(name) + "/data?" + query().toString(), { cache: "no-store" })
+      .then(function (response) {
+        return response.json().then(function (body) {
+          if (!response.ok) throw new Error(body.error || "HTTP " + response.status);
+          return render(body);
+        });
+      })
+      .then(function () { document.getElementById("rta-error").textContent = ""; })
+      .catch(function (err) {
+        document.getElementById("rta-error").textContent = String(err.message || err);
+        document.body.dataset.error = String(err.message || err);
+      })
+      .then(function () { loading = null; });
+    return loading;
+  }
+
+  document.getElementById("rta-range").addEventListener("change", function (ev) {
+    var p = query();
+    p.delete("start"); p.delete("end");
+    p.set("last", ev.target.value);
+    go(p);
+  });
+  document.getElementById("rta-grain").addEventListener("change", function (ev) {
+    var p = query();
+    p.set("grain", ev.target.value);
+    go(p);
+  });
+  window.addEventListener("popstate", load);
+  load();
+  setInterval(function () { if (!document.hidden) load(); }, every);
+})();

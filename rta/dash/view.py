@@ -1,0 +1,135 @@
+"""What a viewer is looking at: time range, grain and filters. Immutable; URLs round-trip it.
+
+The widget, the static report and the shared page all derive their queries from a ``View``,
+so a filter set in one (or in a URL) means the same thing in the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from rta.dsl.dashboard import GRAIN_CHOICES, Dashboard
+from rta.dsl.durations import parse_duration
+from rta.errors import DefinitionError, QueryError, did_you_mean
+
+RANGE_PRESETS = ("1h", "24h", "7d", "30d")
+MAX_FILTER_VALUES = 50
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """A time range (``last`` or ``start``/``end``), a grain and filters ``((dim, (values...)), ...)``."""
+
+    last: str | None = "7d"
+    start: datetime | None = None
+    end: datetime | None = None
+    grain: str = "auto"
+    filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @classmethod
+    def of(cls, board: Dashboard) -> View:
+        """The dashboard's default view."""
+        return cls(last=board.last, grain=board.grain)
+
+    def where(self) -> dict[str, list[str]]:
+        """Filters as the query layer's ``where=``."""
+        return {dim: list(values) for dim, values in self.filters}
+
+    def range_options(self) -> dict[str, object]:
+        """The range as query options."""
+        if self.start is not None:
+            return {"start": self.start, "end": self.end, "last": None}
+        return {"last": self.last}
+
+    def with_range(self, last: str | None = None, *, start: datetime | None = None, end: datetime | None = None) -> View:
+        """A copy over another range: ``last="24h"`` or ``start=``/``end=`` (end defaults to now)."""
+        if start is not None:
+            if start.tzinfo is None or (end is not None and end.tzinfo is None):
+                msg = f"give time-zone-aware start/end (for example datetime(..., tzinfo=UTC)), got start={start!r} end={end!r}"
+                raise QueryError(msg)
+            if end is not None and end <= start:
+                msg = f"the range is empty: start {start.isoformat()} is not before end {end.isoformat()}"
+                raise QueryError(msg)
+            return replace(self, last=None, start=start, end=end)
+        try:
+            parse_duration(last or "", what="time range")
+        except DefinitionError as err:
+            raise QueryError(str(err)) from None
+        return replace(self, last=last, start=None, end=None)
+
+    def with_grain(self, grain: str) -> View:
+        """A copy at another grain (``auto``, ``1m``, ``1h``, ``1d``)."""
+        if grain not in GRAIN_CHOICES:
+            msg = f"unknown grain {grain!r}; valid grains are: {', '.join(GRAIN_CHOICES)}"
+            raise QueryError(msg)
+        return replace(self, grain=grain)
+
+    def with_filter(self, dim: str, values: str | Sequence[str]) -> View:
+        """A copy where ``dim`` is one of ``values`` (an empty list removes the filter)."""
+        chosen = (values,) if isinstance(values, str) else tuple(dict.fromkeys(str(v) for v in values))
+        if len(chosen) > MAX_FILTER_VALUES:
+            msg = f"filter {dim!r} has {len(chosen)} values; at most {MAX_FILTER_VALUES} are allowed"
+            raise QueryError(msg)
+        rest = tuple((d, v) for d, v in self.filters if d != dim)
+        return replace(self, filters=(*rest, (dim, chosen)) if chosen else rest)
+
+    def drill(self, dim: str, value: str) -> View:
+        """A copy narrowed to ``dim == value`` (what clicking a bar or a row does)."""
+        return self.with_filter(dim, [value])
+
+    def without(self, dim: str | None = None) -> View:
+        """A copy without the filter on ``dim`` (all filters when ``dim`` is None)."""
+        return replace(self, filters=() if dim is None else tuple((d, v) for d, v in self.filters if d != dim))
+
+    def breadcrumb(self) -> list[str]:
+        """Active filters as text, one per dimension: ``country = US``, ``device in mobile, tablet``."""
+        return [f"{d} = {v[0]}" if len(v) == 1 else f"{d} in {', '.join(v)}" for d, v in self.filters]
+
+    def describe_range(self, now: datetime | None = None) -> str:
+        """The range in words."""
+        if self.start is None:
+            return f"last {self.last}"
+        end = self.end or now or datetime.now(UTC)
+        return f"{self.start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+
+    def to_params(self) -> dict[str, list[str]]:
+        """URL query parameters: ``last``/``start``/``end``, ``grain``, and ``f.<dim>`` per filter."""
+        params: dict[str, list[str]] = {}
+        if self.start is not None:
+            params["start"] = [self.start.isoformat()]
+            if self.end is not None:
+                params["end"] = [self.end.isoformat()]
+        else:
+            params["last"] = [self.last or ""]
+        if self.grain != "auto":
+            params["grain"] = [self.grain]
+        for dim, values in self.filters:
+            params[f"f.{dim}"] = list(values)
+        return params
+
+    @classmethod
+    def from_params(cls, board: Dashboard, params: Mapping[str, Sequence[str]]) -> View:
+        """The view a URL asks for, checked against the dashboard's filters."""
+        view = cls.of(board)
+        try:
+            if params.get("start"):
+                start = datetime.fromisoformat(params["start"][0])
+                end = datetime.fromisoformat(params["end"][0]) if params.get("end") else None
+                view = view.with_range(start=start, end=end)
+            elif params.get("last"):
+                view = view.with_range(params["last"][0])
+        except ValueError as err:
+            msg = f"bad start/end in the URL: {err}; use ISO times such as 2026-11-28T00:00:00+00:00"
+            raise QueryError(msg) from None
+        if params.get("grain"):
+            view = view.with_grain(params["grain"][0])
+        for key, values in params.items():
+            if key.startswith("f."):
+                dim = key[2:]
+                if dim not in board.dimensions():
+                    msg = f"dashboard {board.name!r} cannot filter by {dim!r}; {did_you_mean(dim, list(board.dimensions()))}"
+                    raise QueryError(msg)
+                view = view.with_filter(dim, [v for v in values if v])
+        return view

@@ -1,0 +1,288 @@
+"""The dashboard in Jupyter: ipywidgets controls, KPI tiles, one offline Altair JupyterChart, tables.
+
+State lives in an immutable :class:`View`; every control, click and breadcrumb button makes a
+new view and redraws from the query layer. One JupyterChart holds every chart (each offline
+chart carries ~0.9 MB of JavaScript), and its selection observers are attached again after
+every update, since assigning ``.chart`` replaces them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import altair as alt
+import ipywidgets as w
+
+from rta.dash import make_view, resolve
+from rta.dash.blocks import CSS, Block, blocks
+from rta.dash.charts import spec, stacked
+from rta.dash.data import BoardData, QuerySource, load_board, top_values
+from rta.dash.formats import format_number
+from rta.dash.view import RANGE_PRESETS, View
+from rta.dsl.dashboard import GRAIN_CHOICES, Dashboard
+from rta.errors import RtaError
+
+RANGE_LABELS = {"1h": "Last hour", "24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days"}
+
+
+class DashboardWidget(w.VBox):  # type: ignore[misc]
+    """A live dashboard over a query source. ``.view`` is what it shows; ``refresh()`` redraws;
+    ``live(every)`` refreshes on the kernel's event loop."""
+
+    def __init__(self, source: QuerySource, board: Dashboard, view: View) -> None:
+        self.source, self.board, self.view = source, board, view
+        self.data: BoardData | None = None
+        self.last_spec: dict[str, Any] | None = None
+        self._syncing = False
+        self._task: asyncio.Task[None] | None = None
+        self.on_refresh: list[Callable[[BoardData], None]] = []
+
+        presets = [(RANGE_LABELS.get(p, f"Last {p}"), p) for p in dict.fromkeys([*RANGE_PRESETS, view.last or board.last])]
+        self.range = w.Dropdown(
+            options=[*presets, ("Custom…", "custom")], value=view.last if view.start is None else "custom", description="Range"
+        )
+        today = datetime.now(UTC).date()
+        self.start = w.DatePicker(
+            description="From", value=(view.start or datetime.now(UTC) - timedelta(days=7)).date(), layout=w.Layout(display="none")
+        )
+        self.end = w.DatePicker(description="To", value=(view.end.date() if view.end else today), layout=w.Layout(display="none"))
+        self.grain = w.Dropdown(options=list(GRAIN_CHOICES), value=view.grain, description="Grain", layout=w.Layout(width="180px"))
+        self.filters = {
+            dim: w.SelectMultiple(options=[], description=dim, rows=4, layout=w.Layout(width="230px"), style={"description_width": "70px"})
+            for dim in board.filters
+        }
+        self.refresh_button = w.Button(description="Refresh", icon="refresh", layout=w.Layout(width="100px"))
+        self.live_toggle = w.ToggleButton(value=False, description="Live", icon="play", tooltip=f"refresh every {board.refresh} s")
+        self.badge = w.HTML()
+        self.crumbs = w.HBox()
+        self.tiles = w.HTML()
+        self.chart = alt.JupyterChart(alt.Chart(alt.Data(values=[])).mark_point(), embed_options={"actions": False})
+        self.tables = w.VBox()
+        self.errors = w.HTML()
+
+        self.range.observe(self._on_range, names="value")
+        self.start.observe(self._on_range, names="value")
+        self.end.observe(self._on_range, names="value")
+        self.grain.observe(self._on_grain, names="value")
+        for dim, control in self.filters.items():
+            control.observe(lambda change, dim=dim: self._on_filter(dim, change["new"]), names="value")
+        self.refresh_button.on_click(lambda _: self.refresh())
+        self.live_toggle.observe(self._on_live, names="value")
+        self._picks: dict[str, Block] = {}
+
+        title = w.HTML(f"<style>{CSS}.rta-widget .tiles{{margin-top:4px}}</style><h3 style='margin:0'>{html.escape(board.title)}</h3>")
+        bar = w.HBox(
+            [self.range, self.start, self.end, self.grain, self.refresh_button, self.live_toggle], layout=w.Layout(flex_flow="row wrap")
+        )
+        super().__init__(
+            [
+                title,
+                bar,
+                w.HBox(list(self.filters.values()), layout=w.Layout(flex_flow="row wrap")),
+                w.HBox([self.badge, self.crumbs]),
+                self.errors,
+                self.tiles,
+                self.chart,
+                self.tables,
+            ]
+        )
+        self.add_class("rta-widget")
+        self.refresh()
+
+    # --- state changes -------------------------------------------------------------------
+    def set_view(self, view: View) -> None:
+        """Show ``view`` (controls follow) and redraw."""
+        self.view = view
+        self.refresh()
+
+    def drill(self, dim: str, value: str) -> None:
+        """Narrow every panel to ``dim == value`` (what clicking a bar or a row does)."""
+        self.set_view(self.view.drill(dim, value))
+
+    def clear(self, dim: str | None = None) -> None:
+        """Remove the filter on ``dim`` (all filters when None)."""
+        self.set_view(self.view.without(dim))
+
+    def _on_range(self, _: Any) -> None:
+        if self._syncing:
+            return
+        custom = self.range.value == "custom"
+        for picker in (self.start, self.end):
+            picker.layout.display = "" if custom else "none"
+        try:
+            if custom:
+                if self.start.value is None or self.end.value is None:
+                    return
+                start = datetime.combine(self.start.value, time(), UTC)
+                end = datetime.combine(self.end.value, time(), UTC) + timedelta(days=1)
+                self.set_view(self.view.with_range(start=start, end=end))
+            else:
+                self.set_view(self.view.with_range(self.range.value))
+        except RtaError as err:
+            self.errors.value = f'<p class="error">{html.escape(str(err))}</p>'
+
+    def _on_grain(self, change: dict[str, Any]) -> None:
+        if not self._syncing:
+            self.set_view(self.view.with_grain(change["new"]))
+
+    def _on_filter(self, dim: str, values: tuple[str, ...]) -> None:
+        if not self._syncing:
+            self.set_view(self.view.with_filter(dim, list(values)))
+
+    def _on_selection(self, change: dict[str, Any]) -> None:
+        block = self._picks.get(change["name"])
+        points = change["new"].value if change["new"] is not None else []
+        if block is not None and block.drill and points:
+            value = points[0].get(block.drill)
+            if value is not None:
+                self.drill(block.drill, str(value))
+
+    # --- drawing -------------------------------------------------------------------------
+    def refresh(self) -> BoardData:
+        """Query every panel under the current view and redraw."""
+        data, choices = self._load()
+        self._apply(data, choices)
+        return data
+
+    def _load(self) -> tuple[BoardData, dict[str, list[str]]]:
+        view = self.view
+        return load_board(self.source, self.board, view), {dim: top_values(self.source, self.board, dim, view) for dim in self.filters}
+
+    def _apply(self, data: BoardData, choices: dict[str, list[str]]) -> None:
+        self.data = data
+        self._syncing = True
+        try:
+            self._sync_controls(choices)
+        finally:
+            self._syncing = False
+        parts = blocks(data)
+        self.badge.value = f'<span class="badge">{html.escape(data.freshness_text())}</span>'
+        self.crumbs.children = self._crumb_buttons()
+        self.tiles.value = "".join(b.html or "" for b in parts if b.kpi)
+        self.errors.value = "".join(b.html or "" for b in parts if not b.kpi and b.chart is None and "error" in (b.html or ""))
+        self._draw_chart([b for b in parts if b.chart is not None])
+        self.tables.children = [self._table(item) for item in data.panels if item.panel.kind == "table" and item.frame is not None]
+        for listener in self.on_refresh:
+            listener(data)
+
+    def _draw_chart(self, charts: list[Block]) -> None:
+        self._picks = {f"pick_{b.key}": b for b in charts if b.drill}
+        combined = stacked([b.chart for b in charts]) if charts else None
+        new_spec = spec(combined) if combined is not None else None
+        if new_spec == self.last_spec:
+            return  # nothing changed: no redraw, no flicker, selections kept
+        self.last_spec = new_spec
+        if combined is None:
+            return
+        with alt.theme.enable("rta"):
+            self.chart.chart = combined
+        # Assigning .chart replaced .selections: observe the new ones.
+        for name in self._picks:
+            if hasattr(self.chart.selections, name):
+                self.chart.selections.observe(self._on_selection, names=name)
+
+    def _sync_controls(self, choices: dict[str, list[str]]) -> None:
+        view = self.view
+        self.range.value = "custom" if view.start is not None else view.last
+        self.grain.value = view.grain
+        chosen = dict(view.filters)
+        for dim, control in self.filters.items():
+            options = choices.get(dim, [])
+            selected = list(chosen.get(dim, ()))
+            control.options = list(dict.fromkeys([*selected, *options]))
+            control.value = tuple(selected)
+
+    def _crumb_buttons(self) -> tuple[w.Widget, ...]:
+        buttons = []
+        for (dim, _), text in zip(self.view.filters, self.view.breadcrumb(), strict=True):
+            button = w.Button(description=f"{text} ×", tooltip=f"remove the {dim} filter", layout=w.Layout(width="auto"))
+            button.on_click(lambda _, dim=dim: self.clear(dim))
+            buttons.append(button)
+        if buttons:
+            clear = w.Button(description="Clear all", button_style="warning", layout=w.Layout(width="auto"))
+            clear.on_click(lambda _: self.clear())
+            buttons.append(clear)
+        return tuple(buttons)
+
+    def _table(self, item: Any) -> w.Widget:
+        """A table whose first column is buttons: clicking one drills into that value."""
+        panel, frame, units = item.panel, item.frame, self.data.units if self.data else {}
+        columns = [panel.by, *panel.metrics]
+        cells: list[w.Widget] = [w.HTML(f"<b>{html.escape(c.replace('_', ' '))}</b>") for c in columns]
+        drillable = panel.by in self.board.dimensions()
+        for row in frame.iter_rows(named=True):
+            value = "" if row[panel.by] is None else str(row[panel.by])
+            if drillable:
+                button = w.Button(description=value or "(empty)", tooltip=f"filter by {panel.by} = {value}", layout=w.Layout(width="auto"))
+                button.on_click(lambda _, v=value: self.drill(panel.by, v))
+                cells.append(button)
+            else:
+                cells.append(w.HTML(html.escape(value or "(empty)")))
+            cells += [
+                w.HTML(f"<div style='text-align:right'>{html.escape(format_number(row[m], units.get(m)))}</div>") for m in panel.metrics
+            ]
+        if item.totals is not None and item.totals.height:
+            totals = item.totals.row(0, named=True)
+            cells.append(w.HTML("<b>Total</b>"))
+            cells += [
+                w.HTML(f"<div style='text-align:right'><b>{html.escape(format_number(totals.get(m), units.get(m)))}</b></div>")
+                for m in panel.metrics
+            ]
+        grid = w.GridBox(
+            cells,
+            layout=w.Layout(
+                grid_template_columns=f"minmax(160px, auto) repeat({len(panel.metrics)}, minmax(90px, auto))", grid_gap="2px 12px"
+            ),
+        )
+        return w.VBox([w.HTML(f"<h4 style='margin:12px 0 4px'>{html.escape(panel.title)}</h4>"), grid])
+
+    # --- live ----------------------------------------------------------------------------
+    def live(self, every: float | None = None) -> asyncio.Task[None] | None:
+        """Refresh every ``every`` seconds (the dashboard's refresh by default) as a task on the
+        running loop (the kernel's, in Jupyter); queries run in a thread so the kernel stays responsive."""
+        self._period = every or self.board.refresh
+        if self.live_toggle.value:
+            self._start()
+        else:
+            self.live_toggle.value = True  # the toggle's observer starts the task
+        return self._task
+
+    def stop(self) -> None:
+        """Stop live refreshing."""
+        self.live_toggle.value = False
+
+    def _on_live(self, change: dict[str, Any]) -> None:
+        self._start() if change["new"] else self._cancel()
+
+    def _cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    def _start(self) -> None:
+        self._cancel()
+        period = getattr(self, "_period", None) or self.board.refresh
+        loop = asyncio.get_event_loop()
+
+        async def tick() -> None:
+            while True:
+                await asyncio.sleep(period)
+                try:
+                    data, choices = await loop.run_in_executor(None, self._load)
+                except RtaError as err:
+                    self.errors.value = f'<p class="error">{html.escape(str(err))}</p>'
+                    continue
+                self._apply(data, choices)
+
+        self._task = loop.create_task(tick())
+
+
+def dashboard_widget(source: QuerySource, name: str | Dashboard | None = None, **view: Any) -> DashboardWidget:
+    """The widget for a DSL dashboard (by name, or the only one), opened at ``view`` (``last=``, ``where=``...)."""
+    alt.JupyterChart.enable_offline()  # no CDN at view time (FIELD-NOTES)
+    board = resolve(source, name)
+    return DashboardWidget(source, board, make_view(board, **view))

@@ -1,0 +1,173 @@
+"""Dashboards as code: panels of metrics, the filters viewers get, the default range.
+
+A dashboard declares what to show; the ``dash`` layer queries and draws it (Jupyter widget,
+static report, shared web page), all from the same definition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from rta.dsl.context import register
+from rta.dsl.durations import GRAINS, parse_duration
+from rta.dsl.metric import Metric
+from rta.dsl.names import check_name
+from rta.errors import DefinitionError
+
+PanelKind = Literal["kpi", "series", "breakdown", "table"]
+GRAIN_CHOICES = ("auto", *GRAINS)
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """One tile, chart or table of a dashboard. Build it with :func:`kpi`, :func:`timeseries`, :func:`breakdown` or :func:`table`."""
+
+    kind: PanelKind
+    metrics: tuple[str, ...]
+    title: str
+    by: str | None = None
+    top: int = 10
+    compare: bool = False
+
+    def titled(self, title: str) -> Panel:
+        """A copy with another title."""
+        return replace(self, title=title)
+
+
+def _names(metrics: tuple[Metric | str, ...], what: str) -> tuple[str, ...]:
+    if not metrics:
+        msg = f"{what}: give at least one metric, e.g. {what}(revenue)"
+        raise DefinitionError(msg)
+    names = []
+    for m in metrics:
+        if isinstance(m, Metric):
+            names.append(m.name)
+        elif isinstance(m, str) and m:
+            names.append(m)
+        else:
+            msg = f"{what}: expected a metric or a metric name, got {m!r}"
+            raise DefinitionError(msg)
+    return tuple(names)
+
+
+def _top(top: int, what: str) -> int:
+    if not isinstance(top, int) or isinstance(top, bool) or not 1 <= top <= 1000:
+        msg = f"{what}: top= takes a number of rows from 1 to 1000, got {top!r}"
+        raise DefinitionError(msg)
+    return top
+
+
+def kpi(*metrics: Metric | str, title: str | None = None, compare: bool = True) -> Panel:
+    """Tiles with each metric's value over the range and its change against the previous period.
+
+    >>> kpi("revenue", "visitors").metrics
+    ('revenue', 'visitors')
+    """
+    names = _names(metrics, "kpi")
+    return Panel("kpi", names, title or ", ".join(names), compare=bool(compare))
+
+
+def timeseries(*metrics: Metric | str, title: str | None = None, compare: bool = False) -> Panel:
+    """A line chart of metrics over time; ``compare=True`` overlays the previous period.
+
+    >>> timeseries("page_views", compare=True).compare
+    True
+    """
+    names = _names(metrics, "timeseries")
+    return Panel("series", names, title or " and ".join(names), compare=bool(compare))
+
+
+def breakdown(metric: Metric | str, by: str, *, top: int = 10, title: str | None = None) -> Panel:
+    """Bars of the top ``top`` values of dimension ``by`` ranked by ``metric``; clicking one filters the dashboard.
+
+    >>> breakdown("revenue", by="country", top=5).by
+    'country'
+    """
+    (name,) = _names((metric,), "breakdown")
+    if not isinstance(by, str) or not by:
+        msg = f"breakdown({name!r}): by= takes a dimension name such as 'country', got {by!r}"
+        raise DefinitionError(msg)
+    return Panel("breakdown", (name,), title or f"{name} by {by}", by=by, top=_top(top, "breakdown"))
+
+
+def table(*metrics: Metric | str, by: str, top: int = 20, title: str | None = None) -> Panel:
+    """A table of metrics per value of ``by`` (ranked by the first metric) with a totals row.
+
+    >>> table("page_views", "purchases", by="campaign").kind
+    'table'
+    """
+    names = _names(metrics, "table")
+    if not isinstance(by, str) or not by:
+        msg = f"table({', '.join(names)}): by= takes a dimension name such as 'campaign', got {by!r}"
+        raise DefinitionError(msg)
+    return Panel("table", names, title or f"{', '.join(names)} by {by}", by=by, top=_top(top, "table"))
+
+
+@dataclass(frozen=True, slots=True)
+class Dashboard:
+    """A named set of panels with viewer filters and a default range. Build it with :func:`dashboard`."""
+
+    name: str
+    panels: tuple[Panel, ...]
+    filters: tuple[str, ...] = ()
+    last: str = "7d"
+    grain: str = "auto"
+    refresh: int = 60  # seconds between live refreshes
+    title: str = ""
+    description: str | None = None
+
+    def metric_names(self) -> tuple[str, ...]:
+        """Every metric a panel shows, once, in panel order."""
+        return tuple(dict.fromkeys(m for p in self.panels for m in p.metrics))
+
+    def dimensions(self) -> tuple[str, ...]:
+        """Dimensions the dashboard filters or splits by."""
+        return tuple(dict.fromkeys([*self.filters, *(p.by for p in self.panels if p.by)]))
+
+    def with_panel(self, panel: Panel) -> Dashboard:
+        """A copy with ``panel`` appended."""
+        return replace(self, panels=(*self.panels, panel))
+
+
+def dashboard(
+    name: str,
+    panels: list[Panel] | tuple[Panel, ...],
+    *,
+    filters: list[str] | tuple[str, ...] = (),
+    last: str = "7d",
+    grain: str = "auto",
+    refresh: str = "1m",
+    title: str | None = None,
+    description: str | None = None,
+) -> Dashboard:
+    """Declare a dashboard: in Jupyter ``ws.dashboard(name)``, offline ``rta report name``, shared at ``/d/name``.
+
+    >>> d = dashboard("shop", [kpi("revenue"), breakdown("revenue", by="country")], filters=["device"], last="24h")
+    >>> d.dimensions(), d.refresh
+    (('device', 'country'), 60)
+    """
+    check_name(name, what="dashboard")
+    owner = f"dashboard {name!r}"
+    if not panels:
+        msg = f"{owner}: give at least one panel, e.g. panels=[kpi(revenue), timeseries(page_views)]"
+        raise DefinitionError(msg)
+    for p in panels:
+        if not isinstance(p, Panel):
+            msg = f"{owner}: panels= takes kpi(...), timeseries(...), breakdown(...) or table(...), got {p!r}"
+            raise DefinitionError(msg)
+    for f in filters:
+        if not isinstance(f, str) or not f:
+            msg = f"{owner}: filters= takes dimension names such as 'country', got {f!r}"
+            raise DefinitionError(msg)
+    if grain not in GRAIN_CHOICES:
+        msg = f"{owner}: unknown grain={grain!r}; valid grains are: {', '.join(GRAIN_CHOICES)}"
+        raise DefinitionError(msg)
+    parse_duration(last, what=f"{owner} last=")
+    every = parse_duration(refresh, what=f"{owner} refresh=")
+    if every < 5:
+        msg = f"{owner}: refresh={refresh!r} is too often; refresh at most every 5s"
+        raise DefinitionError(msg)
+    board = Dashboard(name, tuple(panels), tuple(filters), last, grain, every, title or name.replace("_", " ").title(), description)
+    register(board)
+    return board
