@@ -147,8 +147,7 @@ def blocks(data: BoardData, *, drill: bool = True) -> list[Block]:
                 )
                 for m in panel.metrics
             ]
-            chart = charts[0] if len(charts) == 1 else stacked(charts, panel.title)
-            out.append(Block(key, panel.title, chart=chart))
+            out.append(Block(key, panel.title, chart=charts[0] if len(charts) == 1 else stacked(charts, panel.title)))
     return out
 
 

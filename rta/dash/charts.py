@@ -62,7 +62,7 @@ def spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
         return chart.to_dict()  # type: ignore[no-any-return]
 
 
-def stacked(charts: Sequence[alt.TopLevelMixin], title: str | None = None) -> alt.VConcatChart:
+def stacked(charts: Sequence[Any], title: str | None = None) -> alt.VConcatChart:
     """Charts one above the other, each keeping its own colors and dashes."""
     with warnings.catch_warnings():
         # Identical hover selections merge into one: a shared crosshair across the charts, as intended.
