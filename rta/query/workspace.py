@@ -163,6 +163,45 @@ class Workspace:
 
         return WorkspaceAlerts(self)
 
+    def load(self, events: pl.DataFrame | str | Path | list[str | Path], *, stream: str | None = None) -> str:
+        """Run events (a frame, or JSON-lines/Parquet files) through the flow into the store, like
+        ``rta load``; loading the same events again adds nothing. Returns the flow's summary."""
+        from rta.flows.runner import run_flow, summary  # the flow sits beside queries: loaded only when asked
+        from rta.flows.sources import FileSource
+        from rta.testing import BatchSource, frame_batches
+
+        if stream is None and len(self.plan.streams) != 1:
+            msg = f"the project has streams {[s.name for s in self.plan.streams]}; pass stream="
+            raise QueryError(msg)
+        name = stream or self.plan.streams[0].name
+        source: object
+        if isinstance(events, pl.DataFrame):
+            # Batches are keyed by content: the same frame loaded twice is deduplicated by the store.
+            digest = f"{events.hash_rows(seed=7).sum():x}-{events.height}"
+            chunks = [events.slice(i, 100_000) for i in range(0, events.height, 100_000)]
+            source = BatchSource(frame_batches(name, chunks, key_prefix=f"frame-{digest}"))
+        else:
+            paths = [Path(p) for p in (events if isinstance(events, list) else [events])]
+            source = FileSource(paths, self.plan.stream(name))
+        return summary(run_flow(self.plan, source, self.client))  # type: ignore[arg-type]
+
+    def load_demo(self, events: int = 100_000, *, days: int = 7, seed: int = 1) -> str:
+        """Load synthetic shop traffic (the `rta run --demo` generator) over the last ``days``."""
+        import numpy as np
+
+        from rta.flows.demo import Population, generate
+
+        end = int(time.time() * 1000) - 60_000
+        frame = generate(
+            Population(seed, users=max(1_000, events // 20)),
+            events,
+            end - days * 86_400_000,
+            end,
+            np.random.default_rng(seed),
+            f"demo{seed}",
+        )
+        return self.load(frame)
+
     def dashboard(self, name: str | None = None, **view: object) -> DashboardWidget:
         """An interactive dashboard (ipywidgets + Altair, offline) of a DSL dashboard; ``last=``, ``where=``, ``grain=`` set the view."""
         from rta.dash.widget import dashboard_widget  # dashboards sit above queries: loaded only when asked
