@@ -14,6 +14,7 @@ from rta.dsl import metric as metric
 from rta.dsl import minimum as minimum
 from rta.dsl import no_events as no_events
 from rta.dsl import quantile as quantile
+from rta.dsl import report as report
 from rta.dsl import rollup as rollup
 from rta.dsl import slack as slack
 from rta.dsl import stream as stream
@@ -40,6 +41,7 @@ __all__ = [
     "minimum",
     "no_events",
     "quantile",
+    "report",
     "rollup",
     "slack",
     "stream",

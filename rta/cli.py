@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the CLI imports its layers lazily: `rta --help` stays fast
     from clickhouse_connect.driver.client import Client
 
     from rta.alerts.engine import AlertEngine
+    from rta.dash.scheduled import ReportScheduler
     from rta.flows.sources import SourceBatch
     from rta.flows.stats import FlowStats
     from rta.ingest.collect import CollectApi
@@ -39,6 +40,8 @@ app.add_typer(keys_app, name="keys")
 alerts_app = typer.Typer(help="Alert rules: list, test, history, silence, backtest.", no_args_is_help=True)
 app.add_typer(serve_app, name="serve")
 app.add_typer(alerts_app, name="alerts")
+reports_app = typer.Typer(help="Scheduled reports: list, send now.", no_args_is_help=True)
+app.add_typer(reports_app, name="reports")
 ProjectOpt = Annotated[Path, typer.Option("--project", "-p", help="Project folder (holds rta.toml and metrics/).")]
 
 
@@ -208,6 +211,7 @@ def run(
         # One client per role: the flow's writer, the APIs, the alert engine.
         ws = Workspace(proj, _store(proj), proj.dsn)
         engine = _alert_engine(Workspace(proj, _store(proj), proj.dsn)) if alerts and proj.definitions.alerts else None
+        scheduler = _report_scheduler(proj, Workspace(proj, _store(proj), proj.dsn)) if proj.definitions.reports else None
         options = {"demo": demo, "watch": watch, "rate": rate, "history": history, "history_events": history_events}
         sources = _flow_sources(proj, stop, paused=paused, **options)  # type: ignore[arg-type]
         receiver = collect_app(proj, _stream_name(proj, None)) if port and collect else None
@@ -237,8 +241,10 @@ def run(
     typer.echo(f"rta: flowing {what} into {proj.dsn} (Ctrl-C stops)" + (f" with {processes} processes" if processes > 1 else ""), err=True)
     if engine is not None:
         typer.echo(f"rta: evaluating {len(engine.rules)} alert rule(s)", err=True)
+    if scheduler is not None:
+        typer.echo(f"rta: {len(scheduler.schedules)} scheduled report(s) into {scheduler.folder}", err=True)
     try:
-        with _serve(proj, ws, host, port, receiver[0] if receiver else None), _alert_loop(engine):
+        with _serve(proj, ws, host, port, receiver[0] if receiver else None), _alert_loop(engine), _report_loop(scheduler):
             if workers:  # the cluster ends when every process's inputs end
 
                 def stop_workers() -> None:
@@ -364,6 +370,41 @@ def _alert_engine(ws: Workspace) -> AlertEngine:
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     return AlertEngine(ws)
+
+
+def _reports_folder(proj: Project) -> Path:
+    section = proj.settings.get("reports", {})
+    folder = section.get("folder", "reports") if isinstance(section, dict) else "reports"
+    if not isinstance(folder, str) or not folder:
+        raise RtaError(f"rta.toml: [reports] folder takes a path, got {folder!r}")
+    return proj.root / folder
+
+
+def _report_scheduler(proj: Project, ws: Workspace) -> ReportScheduler:
+    from rta.alerts.engine import allow_list, check_channels
+    from rta.alerts.notify import Notifier
+    from rta.dash.scheduled import ReportScheduler
+
+    allow = allow_list(proj.settings)
+    check_channels(proj.definitions.reports, allow)
+    notifier = Notifier(allow=allow)
+    return ReportScheduler(ws, proj.definitions.reports, proj.root, _reports_folder(proj), notifier.send, close=notifier.close)
+
+
+@contextmanager
+def _report_loop(scheduler: ReportScheduler | None) -> Iterator[None]:
+    if scheduler is None:
+        yield
+        return
+    from rta.dash.scheduled import ReportLoop
+
+    loop = ReportLoop(scheduler).start()
+    try:
+        yield
+    finally:
+        loop.stop()
+        if scheduler.close is not None:
+            scheduler.close()  # deliver what is queued
 
 
 @contextmanager
@@ -755,6 +796,66 @@ def alerts_test(name: Annotated[str, typer.Argument(help="The alert's name.")], 
     for target in rule.notify:
         try:
             Notifier(allow=allow).deliver(note, target)
+            typer.echo(f"{target}: delivered")
+        except DeliveryError as err:
+            failed += 1
+            typer.echo(f"{target}: failed: {err}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+@reports_app.command("list")
+def reports_list(project: ProjectOpt = Path("."), fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
+    """The project's scheduled reports: dashboard, schedule, where they go."""
+    import polars as pl
+
+    try:
+        proj = _project(project)
+    except RtaError as err:
+        _fail(err)
+    rows = [
+        {
+            "report": r.name,
+            "dashboard": r.dashboard,
+            "every": r.every,
+            "at": r.at if r.every != "1h" else "",
+            "tz": r.tz,
+            "last": r.last or "",
+            "pdf": r.pdf,
+            "notify": ", ".join(str(c) for c in r.notify),
+        }
+        for r in proj.definitions.reports
+    ]
+    _print(pl.DataFrame(rows) if rows else pl.DataFrame({"report": []}), fmt)
+
+
+@reports_app.command("send")
+def reports_send(name: Annotated[str, typer.Argument(help="The report's name.")], project: ProjectOpt = Path(".")) -> None:
+    """Render a scheduled report now and deliver it to each of its channels (one attempt each)."""
+    from datetime import UTC, datetime
+
+    from rta.alerts.engine import allow_list, check_channels
+    from rta.alerts.notify import DeliveryError, Notifier
+    from rta.dash.scheduled import render
+    from rta.query.workspace import connect
+
+    try:
+        proj = _project(project)
+        schedule = next((r for r in proj.definitions.reports if r.name == name), None)
+        if schedule is None:
+            known = ", ".join(r.name for r in proj.definitions.reports) or "none defined"
+            raise RtaError(f"no scheduled report named {name!r}; the project has: {known}")
+        allow = allow_list(proj.settings)
+        check_channels([schedule], allow)
+        notice = render(connect(project), schedule, _reports_folder(proj), datetime.now(UTC), test=True)
+    except RtaError as err:
+        _fail(err)
+    for written in notice.files:
+        typer.echo(str(written))
+    failed = 0
+    for target in schedule.notify:
+        try:
+            Notifier(allow=allow).deliver(notice, target)
             typer.echo(f"{target}: delivered")
         except DeliveryError as err:
             failed += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import urllib.error
@@ -67,6 +68,9 @@ def test_a_page_needs_a_token_or_a_read_key(running):
     cli(server.project, "keys", "revoke", key_id)
     assert status_of(f"{server.url}/d/shop?token={token}") == 401
     assert status_of(f"{server.url}/static/vega.js") == 200  # the libraries are public, like a CDN's
+    # rta run also keeps the example's daily report schedule (first sight remembered, due at 08:00).
+    assert "1 scheduled report(s)" in server.log()
+    assert json.loads((server.project / ".rta" / "reports.json").read_text()).keys() == {"shop_daily"}
 
 
 def test_the_page_draws_updates_without_reload_and_drills_down(running):

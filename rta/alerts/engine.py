@@ -22,6 +22,7 @@ from rta.alerts.ssrf import AllowList, check_written
 from rta.alerts.state import RuleState
 from rta.dsl.alert import Alert
 from rta.dsl.channels import Email, Webhook
+from rta.dsl.schedule import ReportSchedule
 from rta.errors import ConfigError, RtaError
 from rta.query.workspace import Workspace
 
@@ -46,16 +47,17 @@ def allow_list(settings: dict[str, object]) -> AllowList:
     return AllowList.parse(entries)
 
 
-def check_channels(rules: Sequence[Alert], allow: AllowList) -> None:
-    """Refuse rules whose targets, as written, point inside the network (no DNS here)."""
-    for rule in rules:
-        for target in rule.notify:
+def check_channels(owners: Sequence[Alert | ReportSchedule], allow: AllowList) -> None:
+    """Refuse alert rules and scheduled reports whose targets, as written, point inside the network (no DNS here)."""
+    for owner in owners:
+        kind = "alert" if isinstance(owner, Alert) else "report"
+        for target in owner.notify:
             url = target.url if isinstance(target, Webhook) else target.smtp if isinstance(target, Email) else None
             if url is not None:
                 try:
                     check_written(url, allow)
                 except RtaError as err:
-                    raise type(err)(f"alert {rule.name!r}: {err}") from None
+                    raise type(err)(f"{kind} {owner.name!r}: {err}") from None
 
 
 def silences(root: Path, now: datetime | None = None) -> dict[str, datetime]:

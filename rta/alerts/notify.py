@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
@@ -87,7 +87,24 @@ class Notification:
         return f"[rta] {head}: {self.rule}: {self.condition} ({shown}{more}) at {self.at:%Y-%m-%d %H:%M} UTC{flag}"
 
 
-Record = Callable[[Notification, str, str, str], None]  # (notification, channel, outcome, detail)
+class Message(Protocol):
+    """What the notifier sends: alert notifications, and scheduled reports (``rta.dash.scheduled``)."""
+
+    @property
+    def rule(self) -> str: ...  # the alert or report name
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def id(self) -> str: ...
+
+    def payload(self) -> dict[str, Any]: ...
+
+    def text(self) -> str: ...
+
+
+Record = Callable[[Any, str, str, str], None]  # (message, channel, outcome, detail)
 
 
 def _secret(value: str) -> bytes:
@@ -139,12 +156,12 @@ class Notifier:
     max_delay: float = 60.0
     queue_size: int = 1000
     timeout: float = 10.0
-    _queues: dict[str, queue.Queue[tuple[Notification, Channel] | None]] = field(default_factory=dict, init=False)
+    _queues: dict[str, queue.Queue[tuple[Message, Channel] | None]] = field(default_factory=dict, init=False)
     _threads: list[threading.Thread] = field(default_factory=list, init=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
-    def send(self, note: Notification, channels: tuple[Channel, ...]) -> None:
+    def send(self, note: Message, channels: tuple[Channel, ...]) -> None:
         """Queue ``note`` on each channel; never blocks (a full queue is recorded as a drop)."""
         for target in channels:
             try:
@@ -152,7 +169,7 @@ class Notifier:
             except queue.Full:
                 self._record(note, target, "dropped", f"the channel's queue holds {self.queue_size} notifications already")
 
-    def deliver(self, note: Notification, target: Channel) -> None:
+    def deliver(self, note: Message, target: Channel) -> None:
         """One attempt, now, on this thread (``rta alerts test``); raises :class:`DeliveryError`."""
         if isinstance(target, Webhook):
             self._post(note, target)
@@ -172,7 +189,7 @@ class Notifier:
         for thread in self._threads:
             thread.join(1)
 
-    def _queue_for(self, target: Channel) -> queue.Queue[tuple[Notification, Channel] | None]:
+    def _queue_for(self, target: Channel) -> queue.Queue[tuple[Message, Channel] | None]:
         key = str(target)
         with self._lock:
             if key not in self._queues:
@@ -182,11 +199,11 @@ class Notifier:
                 thread.start()
             return self._queues[key]
 
-    def _work(self, items: queue.Queue[tuple[Notification, Channel] | None]) -> None:
+    def _work(self, items: queue.Queue[tuple[Message, Channel] | None]) -> None:
         while (item := items.get()) is not None:
             self._attempt(*item)
 
-    def _attempt(self, note: Notification, target: Channel) -> None:
+    def _attempt(self, note: Message, target: Channel) -> None:
         for attempt in range(1, self.attempts + 1):
             try:
                 self.deliver(note, target)
@@ -204,13 +221,13 @@ class Notifier:
                 self._record(note, target, "sent", f"attempt {attempt}")
                 return
 
-    def _record(self, note: Notification, target: Channel, outcome: str, detail: str) -> None:
+    def _record(self, note: Message, target: Channel, outcome: str, detail: str) -> None:
         if outcome != "sent":
             log.warning("notification %s of %r via %s: %s %s", note.status, note.rule, target, outcome, detail)
         if self.record is not None:
             self.record(note, str(target), outcome, detail)
 
-    def _post(self, note: Notification, hook: Webhook) -> None:
+    def _post(self, note: Message, hook: Webhook) -> None:
         body = json.dumps({"text": note.text()} if hook.slack else note.payload(), default=str).encode()
         headers = {"content-type": "application/json", "user-agent": "rta-alerts", "x-rta-delivery": note.id}
         if hook.secret:
@@ -247,7 +264,7 @@ class Notifier:
         except httpx.HTTPError as err:
             raise DeliveryError(f"{url}: {type(err).__name__}: {err}", retry=True) from None
 
-    def _mail(self, note: Notification, mail: Email) -> None:
+    def _mail(self, note: Message, mail: Email) -> None:
         try:
             address = resolve_checked(mail.smtp, self.allow, self.resolver)
         except TargetRefused as err:
@@ -258,6 +275,9 @@ class Notifier:
         message["From"], message["To"], message["Subject"] = mail.sender, ", ".join(mail.to), note.text()[:200]
         message["Message-ID"] = f"<{note.id}@rta>"
         message.set_content(note.text() + "\n\n" + json.dumps(note.payload(), indent=2, default=str))
+        for filename, data, mime in getattr(note, "attachments", ()):  # reports carry their files
+            kind, _, sub = mime.partition("/")
+            message.add_attachment(data, maintype=kind, subtype=sub, filename=filename)
         context = ssl.create_default_context()
         try:
             smtp: smtplib.SMTP = (

@@ -14,6 +14,7 @@ from rta.dsl.dashboard import Dashboard
 from rta.dsl.definitions import Definitions
 from rta.dsl.durations import GRAINS, parse_duration
 from rta.dsl.rollup import Rollup
+from rta.dsl.schedule import ReportSchedule
 from rta.dsl.stream import Stream
 from rta.errors import CompilationError, DefinitionError, did_you_mean
 
@@ -129,6 +130,8 @@ def compile(definitions: Definitions) -> Plan:  # noqa: A001 - the compiler's on
         _check_alert(definitions, rule)
     for board in definitions.dashboards:
         _check_dashboard(definitions, board)
+    for schedule in definitions.reports:
+        _check_report(definitions, schedule)
     streams = tuple(_stream_plan(s) for s in definitions.streams)
     rollups = tuple(_rollup_plan(r) for r in definitions.rollups)
     statements = [ddl.stats_table()]
@@ -184,3 +187,17 @@ def _check_dashboard(definitions: Definitions, board: Dashboard) -> None:
                         "(the dashboard's filters plus the panel's by=); add those dimensions to a rollup of it, or drop the filter"
                     )
                     raise CompilationError(msg)
+
+
+def _check_report(definitions: Definitions, schedule: ReportSchedule) -> None:
+    """A scheduled report names a dashboard of the project and filters only by its dimensions."""
+    try:
+        board = definitions.dashboard(schedule.dashboard)
+    except DefinitionError as err:
+        msg = f"report {schedule.name!r}: {err}"
+        raise CompilationError(msg) from None
+    for dim, _ in schedule.where:
+        if dim not in board.dimensions():
+            hint = did_you_mean(dim, list(board.dimensions()))
+            msg = f"report {schedule.name!r}: dashboard {board.name!r} cannot filter by {dim!r}; {hint}"
+            raise CompilationError(msg)

@@ -109,7 +109,7 @@ class Plan:
         return "".join(lines)
 
     def dashboards_text(self) -> str:
-        """The dashboards: filters, range, and each panel with what it shows."""
+        """The dashboards (filters, range, each panel with what it shows) and the scheduled reports."""
         lines = []
         for board in self.definitions.dashboards:
             filters = f" filtered by {', '.join(board.filters)}" if board.filters else ""
@@ -118,6 +118,11 @@ class Plan:
                 split = f" by {panel.by} top {panel.top}" if panel.by else ""
                 compare = " vs previous period" if panel.compare else ""
                 lines.append(f"  {panel.kind} {panel.title!r}: {', '.join(panel.metrics)}{split}{compare}\n")
+        for r in self.definitions.reports:
+            when = "hourly" if r.every == "1h" else f"every {r.every} at {r.at} {r.tz}"
+            extras = "".join(f", {d} in {list(v)}" for d, v in r.where) + (", pdf" if r.pdf else "")
+            sent = ", ".join(str(c) for c in r.notify) or "files only"
+            lines.append(f"report {r.name}: dashboard {r.dashboard} {when}, last {r.last or 'as the dashboard'}{extras} -> {sent}\n")
         return "".join(lines)
 
     def stream(self, name: str) -> StreamPlan:
@@ -130,7 +135,7 @@ class Plan:
 
     def __str__(self) -> str:
         alerts = f"\n-- Alerts\n{self.alerts_text()}" if self.definitions.alerts else ""
-        boards = f"\n-- Dashboards\n{self.dashboards_text()}" if self.definitions.dashboards else ""
+        boards = f"\n-- Dashboards\n{self.dashboards_text()}" if self.definitions.dashboards or self.definitions.reports else ""
         return f"-- DDL\n{self.ddl_sql()}\n-- Flow\n{self.flow_text()}{alerts}{boards}"
 
     def _repr_markdown_(self) -> str:

@@ -26,5 +26,7 @@ from rta.dsl.metric import Metric as Metric
 from rta.dsl.metric import metric as metric
 from rta.dsl.rollup import Rollup as Rollup
 from rta.dsl.rollup import rollup as rollup
+from rta.dsl.schedule import ReportSchedule as ReportSchedule
+from rta.dsl.schedule import report as report
 from rta.dsl.stream import Stream as Stream
 from rta.dsl.stream import stream as stream

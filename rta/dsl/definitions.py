@@ -9,6 +9,7 @@ from rta.dsl.alert import Alert
 from rta.dsl.dashboard import Dashboard
 from rta.dsl.metric import Metric
 from rta.dsl.rollup import Rollup
+from rta.dsl.schedule import ReportSchedule
 from rta.dsl.stream import Stream
 from rta.errors import DefinitionError, did_you_mean
 
@@ -22,6 +23,7 @@ class Definitions:
     rollups: tuple[Rollup, ...]
     alerts: tuple[Alert, ...] = ()
     dashboards: tuple[Dashboard, ...] = ()
+    reports: tuple[ReportSchedule, ...] = ()
 
     def metric(self, name: str) -> Metric:
         """The metric called ``name``; the error lists the valid names."""
@@ -71,8 +73,9 @@ def definitions(items: Iterable[object]) -> Definitions:
     rollups: dict[str, Rollup] = {}
     alerts: dict[str, Alert] = {}
     dashboards: dict[str, Dashboard] = {}
+    reports: dict[str, ReportSchedule] = {}
 
-    def add(table: dict, item: Stream | Metric | Rollup | Alert | Dashboard, kind: str) -> None:  # type: ignore[type-arg]
+    def add(table: dict, item: Stream | Metric | Rollup | Alert | Dashboard | ReportSchedule, kind: str) -> None:  # type: ignore[type-arg]
         known = table.get(item.name)
         if known is not None and known != item:
             msg = f"two different {kind}s are named {item.name!r}; {kind} names must be unique in a project"
@@ -104,6 +107,13 @@ def definitions(items: Iterable[object]) -> Definitions:
             add(alerts, item, "alert")
         elif isinstance(item, Dashboard):
             add(dashboards, item, "dashboard")
+        elif isinstance(item, ReportSchedule):
+            add(reports, item, "report")
     return Definitions(
-        tuple(streams.values()), tuple(metrics.values()), tuple(rollups.values()), tuple(alerts.values()), tuple(dashboards.values())
+        tuple(streams.values()),
+        tuple(metrics.values()),
+        tuple(rollups.values()),
+        tuple(alerts.values()),
+        tuple(dashboards.values()),
+        tuple(reports.values()),
     )

@@ -13,6 +13,7 @@ from rta import (
     metric,
     no_events,
     quantile,
+    report,
     rollup,
     stream,
     table,
@@ -80,3 +81,5 @@ dashboard(
     refresh="30s",
     title="Shop overview",
 )
+# Every morning the last day's report lands in reports/shop_daily/ (add notify=email(...) to mail it).
+report("shop_daily", "shop", every="1d", at="08:00", last="24h", notify="log")
