@@ -38,8 +38,8 @@ def format_number(value: float | None, unit: str | None = None) -> str:
 def format_change(current: float | None, previous: float | None, unit: str | None = None) -> tuple[str, int]:
     """The change against the previous period as text and its sign (+1, 0, -1).
 
-    >>> format_change(120.0, 100.0), format_change(0.05, 0.04, "%"), format_change(5.0, 0.0)
-    (('+20.0%', 1), ('+1.0 pts', 1), ('new', 1))
+    >>> format_change(120.0, 100.0), format_change(0.05, 0.04, "%"), format_change(5.0, 0.0), format_change(2e6, 26.0)
+    (('+20.0%', 1), ('+1.0 pts', 1), ('new', 1), ('76,923×', 1))
     """
     if current is None or previous is None or current != current or previous != previous:
         return "–", 0
@@ -48,6 +48,8 @@ def format_change(current: float | None, previous: float | None, unit: str | Non
         return f"{(current - previous) * 100:+.1f} pts", sign
     if previous == 0:
         return ("new", sign) if current else ("±0%", 0)
+    if previous > 0 and current / previous >= 10:  # +7,627,472% reads worse than 76,275×
+        return f"{current / previous:,.0f}×", sign
     return f"{(current - previous) / abs(previous) * 100:+.1f}%", sign
 
 
