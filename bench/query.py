@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -236,6 +237,89 @@ def load_test(ws, connections: list[int], seconds: int) -> list[dict]:  # type: 
     return results
 
 
+_PAGE_SCRIPT = """
+local paths = {PATHS}
+local i = 0
+request = function()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i])
+end
+"""
+# What viewers of the shared page look at: the default view, drilled views, another range.
+PAGE_VIEWS = ["", "&f.country=US", "&f.device=mobile", "&last=24h", "&f.campaign=google_00", "&f.country=DE&f.device=desktop"]
+
+
+def page_load_test(ws, connections: list[int], seconds: int, *, live: bool) -> list[dict]:  # type: ignore[no-untyped-def]
+    """Load /d/shop/data (what each open shared page fetches per refresh) with wrk; with ``live`` the
+    store is written every second meanwhile, as under ingest, so cached results keep going stale."""
+    import re
+    import socket
+    import threading
+
+    from rta.compiler.ddl import STATS_TABLE
+    from rta.dash.pages import DashboardPages, share_name
+    from rta.query.api import QueryApi, serve_in_thread
+    from rta.query.keys import KeyStore
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        print("  wrk is not installed (apt-get install wrk): page load test skipped", file=sys.stderr)
+        return []
+    keys = KeyStore(ws.project.root)
+    _, token = keys.create("share", share_name("shop"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    paths = "{" + ", ".join(f'"/d/shop/data?token={token}{view}"' for view in PAGE_VIEWS) + "}"
+    script = Path(tempfile.mkdtemp()) / "page.lua"
+    script.write_text(_PAGE_SCRIPT.replace("{PATHS}", paths))
+    _, stop = serve_in_thread(DashboardPages(ws, keys, QueryApi(ws, keys)), port=port)
+    writing = threading.Event()
+
+    def write_every_second() -> None:  # what the flow's tally does after each flush
+        from rta.store.client import connect as connect_store
+
+        client = connect_store(ws.dsn)
+        while not writing.wait(1.0):
+            client.command(
+                f"INSERT INTO {STATS_TABLE} (minute, stream, outcome, events, last_seen, newest_event) "
+                "VALUES (toStartOfMinute(now()), 'events', 'accepted', 1, now64(3), now64(3))"
+            )
+
+    writer = threading.Thread(target=write_every_second, daemon=True)
+    results = []
+    try:
+        for view in PAGE_VIEWS:  # the pages are open: warm
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/d/shop/data?token={token}{view}", timeout=120).read()
+        if live:
+            writer.start()
+        for conns in connections:
+            cmd = [
+                wrk,
+                "-t1",
+                f"-c{conns}",
+                f"-d{seconds}s",
+                "--latency",
+                "--timeout",
+                "10s",
+                "-s",
+                str(script),
+                f"http://127.0.0.1:{port}",
+            ]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+            p50 = _wrk_ms(re.search(r"\s50%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
+            p99 = _wrk_ms(re.search(r"\s99%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
+            errors = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+            results.append({"connections": conns, "rate": rate, "p50": p50, "p99": p99, "errors": errors})
+            print(f"  pages{' (live)' if live else ''}, {conns} connections: {rate:,.0f} req/s, p99 {p99:.1f} ms", file=sys.stderr)
+    finally:
+        writing.set()
+        stop()
+        shutil.rmtree(script.parent, ignore_errors=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, default=7)
@@ -278,6 +362,20 @@ def main() -> None:
                 if r["p99"] < 250 and not r["errors"]:
                     served = max(served, users)
             print(f"most dashboard users served with p99 < 250 ms: {served:,}")
+            refresh = ws.plan.definitions.dashboard("shop").refresh
+            print(f"\nShared page /d/shop: one request per open page every {refresh} s (its refresh), {len(PAGE_VIEWS)} distinct views")
+            print(f"{'store':<26}{'connections':>12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'= viewers':>11}")
+            for live in (False, True):
+                best = 0
+                for r in page_load_test(ws, steps, args.load_seconds, live=live):
+                    viewers = int(r["rate"] * refresh)
+                    how = "written every second" if live else "unchanged"
+                    print(
+                        f"{how:<26}{r['connections']:>12}{r['rate']:>10,.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['errors']:>8}{viewers:>11,}"
+                    )
+                    if r["p99"] < 250 and not r["errors"]:
+                        best = max(best, viewers)
+                print(f"  most page viewers served with p99 < 250 ms ({'live' if live else 'static'} store): {best:,}")
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -121,7 +121,7 @@ def test_blocks_show_the_numbers_formatted_and_drill_where_they_can(shop_ws):
     assert [b.drill for b in parts] == [None, None, None, "country", "device", "campaign"]
     bars = parts[3].spec
     assert {p["name"] for p in bars["params"]} >= {"pick_p3"}
-    values = [r["country"] for r in bars["data"]["values"]]
+    values = [r["country"] for r in bars["datasets"][bars["data"]["name"]]]
     assert values == data.panels[3].frame["country"].to_list()
     assert 'data-value="google_00"' in parts[5].html and "<tfoot>" in parts[5].html
 
@@ -200,6 +200,8 @@ def test_refresh_keeps_filters_and_does_not_redraw_an_unchanged_chart(widget):
     widget.refresh()
     assert widget.view.where() == {"device": ["mobile"]} and widget.filters["device"].value == ("mobile",)
     assert widget.chart.chart is chart_before and widget.chart.spec == spec_before  # nothing re-embedded: no flicker
+    widget.drill("country", "US")  # something changed: the chart is redrawn with the new data
+    assert widget.chart.spec != spec_before
 
 
 @pytest.mark.store

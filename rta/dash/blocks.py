@@ -6,11 +6,12 @@ reads the same everywhere.
 
 from __future__ import annotations
 
+import functools
 import html
 from dataclasses import dataclass
 from typing import Any
 
-from rta.dash.charts import breakdown_chart, metric_colors, series_chart, spec, stacked
+from rta.dash.charts import breakdown_chart, breakdown_rows, metric_colors, series_chart, series_rows, spec, stacked
 from rta.dash.data import BoardData, PanelData
 from rta.dash.formats import format_change, format_number
 
@@ -55,15 +56,35 @@ class Block:
     key: str
     title: str
     html: str | None = None
-    chart: Any = None  # an Altair chart
+    chart: Any = None  # an Altair chart reading the named datasets below
     drill: str | None = None
     wide: bool = False
     kpi: bool = False
+    template: dict[str, Any] | None = None  # the chart's validated spec, without data
+    datasets: dict[str, list[dict[str, Any]]] | None = None
 
     @property
     def spec(self) -> dict[str, Any] | None:
-        """The chart's Vega-Lite spec in the rta theme."""
-        return None if self.chart is None else spec(self.chart)
+        """The chart's Vega-Lite spec in the rta theme, its data inline."""
+        return None if self.template is None else {**self.template, "datasets": self.datasets or {}}
+
+
+@functools.lru_cache(maxsize=256)
+def _template(kind: str, key: str, metrics: tuple[str, ...], by: str | None, units: tuple[str | None, ...], colors: tuple[str, ...],
+              compare: bool, title: str, select: str | None, bars: int) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+    """A panel's chart over named datasets, and its spec: built and validated once per shape, not per refresh
+    (Altair's schema validation costs far more than the queries a cached dashboard needs)."""
+    if kind == "breakdown":
+        assert by is not None
+        chart: Any = breakdown_chart(None, metrics[0], by, unit=units[0], color=colors[0], title=title, select=select, data=key, bars=bars)
+    else:
+        charts = [
+            series_chart(None, m, unit=u, color=c, compare=compare, title=title if len(metrics) == 1 else m,
+                         height=110 if len(metrics) > 1 else 180, data=f"{key}_{m}")
+            for m, u, c in zip(metrics, units, colors, strict=True)
+        ]  # fmt: skip
+        chart = charts[0] if len(charts) == 1 else stacked(charts, title)
+    return chart, spec(chart)
 
 
 def _tiles(data: BoardData, item: PanelData) -> str:
@@ -122,32 +143,21 @@ def blocks(data: BoardData, *, drill: bool = True) -> list[Block]:
         elif panel.kind == "table":
             can_drill = drill and panel.by in data.board.dimensions()
             out.append(Block(key, panel.title, html=_table(data, item, can_drill), drill=panel.by if can_drill else None, wide=True))
-        elif panel.kind == "breakdown":
-            assert panel.by is not None
-            chart = breakdown_chart(
-                item.frame,
-                panel.metrics[0],
-                panel.by,
-                unit=data.units.get(panel.metrics[0]),
-                color=colors[panel.metrics[0]],
-                title=panel.title,
-                select=f"pick_{key}" if drill else None,
-            )
-            out.append(Block(key, panel.title, chart=chart, drill=panel.by if drill else None))
         else:
-            charts = [
-                series_chart(
-                    item.frame,
-                    m,
-                    unit=data.units.get(m),
-                    color=colors[m],
-                    compare=panel.compare,
-                    title=panel.title if len(panel.metrics) == 1 else m,
-                    height=110 if len(panel.metrics) > 1 else 180,
+            units = tuple(data.units.get(m) for m in panel.metrics)
+            shades = tuple(colors[m] for m in panel.metrics)
+            if panel.kind == "breakdown":
+                assert panel.by is not None
+                rows = {key: breakdown_rows(item.frame, panel.metrics[0], panel.by)}
+                select = f"pick_{key}" if drill else None
+                chart, template = _template(
+                    "breakdown", key, panel.metrics, panel.by, units, shades, False, panel.title, select, len(rows[key])
                 )
-                for m in panel.metrics
-            ]
-            out.append(Block(key, panel.title, chart=charts[0] if len(charts) == 1 else stacked(charts, panel.title)))
+            else:
+                rows = {f"{key}_{m}": series_rows(item.frame, m, panel.compare) for m in panel.metrics}
+                chart, template = _template("series", key, panel.metrics, None, units, shades, panel.compare, panel.title, None, 0)
+            drills = panel.by if panel.kind == "breakdown" and drill else None
+            out.append(Block(key, panel.title, chart=chart, drill=drills, template=template, datasets=rows))
     return out
 
 

@@ -80,30 +80,38 @@ def _iso(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _series_rows(frame: pl.DataFrame, metric: str, compare: bool) -> list[dict[str, Any]]:
-    """Long rows: the final part, the provisional part (joined to the last final point) and the previous period."""
+SERIES_NAMES = {"current": "{m}", "provisional": "{m} (not final)", "previous": "previous period"}
+
+
+def series_rows(frame: pl.DataFrame, metric: str, compare: bool = False) -> list[dict[str, Any]]:
+    """Long rows for :func:`series_chart`: the final part, the provisional part (joined to the last
+    final point) and the previous period, each labelled in ``series``."""
+    names = {k: v.format(m=metric) for k, v in SERIES_NAMES.items()}
     data = frame if "final" in frame.columns else frame.with_columns(pl.lit(True).alias("final"))
-    data = data.sort("bucket")
     rows: list[dict[str, Any]] = []
     last_final: dict[str, Any] | None = None
-    for row in data.iter_rows(named=True):
-        value = row[metric]
-        point = {"bucket": _iso(row["bucket"]), "value": value}
+    for row in data.sort("bucket").iter_rows(named=True):
+        point = {"bucket": _iso(row["bucket"]), "value": row[metric]}
         if row["final"]:
-            rows.append({**point, "series": "current"})
+            rows.append({**point, "series": names["current"]})
             last_final = point
         else:
             if last_final is not None:
-                rows.append({**last_final, "series": "provisional"})
+                rows.append({**last_final, "series": names["provisional"]})
                 last_final = None
-            rows.append({**point, "series": "provisional"})
+            rows.append({**point, "series": names["provisional"]})
         if compare and f"{metric}_previous" in row:
-            rows.append({"bucket": point["bucket"], "value": row[f"{metric}_previous"], "series": "previous"})
+            rows.append({"bucket": point["bucket"], "value": row[f"{metric}_previous"], "series": names["previous"]})
     return rows
 
 
+def breakdown_rows(frame: pl.DataFrame, metric: str, by: str) -> list[dict[str, Any]]:
+    """Rows for :func:`breakdown_chart`: the dimension's value (empty for null) and ``value``."""
+    return [{by: "" if r[by] is None else str(r[by]), "value": r[metric]} for r in frame.select(by, metric).iter_rows(named=True)]
+
+
 def series_chart(
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | None,
     metric: str,
     *,
     unit: str | None = None,
@@ -112,14 +120,17 @@ def series_chart(
     title: str | None = None,
     width: int = WIDTH,
     height: int = HEIGHT,
+    data: str | None = None,
 ) -> alt.LayerChart:
     """A line of ``metric`` over ``bucket`` (a frame without dimensions); dashed where buckets are not final yet,
-    grey dashed for the previous period (``compare=True``, column ``<metric>_previous``)."""
-    rows = _series_rows(frame, metric, compare)
-    names = {"current": metric, "provisional": f"{metric} (not final)", "previous": "previous period"}
+    grey dashed for the previous period (``compare=True``, column ``<metric>_previous``).
+
+    With ``data="name"`` the chart reads the named dataset ``name`` (rows from :func:`series_rows`)
+    instead of embedding the frame: one validated spec serves every refresh."""
+    names = {k: v.format(m=metric) for k, v in SERIES_NAMES.items()}
     domain = [names["current"], names["provisional"], *([names["previous"]] if compare else [])]
-    data = alt.Data(values=[{**r, "series": names[r["series"]]} for r in rows])
-    base = alt.Chart(data).transform_calculate(label=vega_label(unit, "datum.value"))
+    source = alt.NamedData(data) if data else alt.Data(values=series_rows(frame, metric, compare) if frame is not None else [])
+    base = alt.Chart(source).transform_calculate(label=vega_label(unit, "datum.value"))
     x = alt.X("bucket:T", scale=alt.Scale(type="utc"), title="time (UTC)", axis=alt.Axis(labelOverlap=True, grid=False))
     y = alt.Y("value:Q", title=None, axis=alt.Axis(labelExpr=vega_label(unit), tickCount=4))
     line = base.mark_line(interpolate="monotone").encode(
@@ -148,7 +159,7 @@ def series_chart(
 
 
 def breakdown_chart(
-    frame: pl.DataFrame,
+    frame: pl.DataFrame | None,
     metric: str,
     by: str,
     *,
@@ -157,18 +168,23 @@ def breakdown_chart(
     title: str | None = None,
     select: str | None = None,
     width: int = WIDTH - 70,  # room for the value labels
+    data: str | None = None,
+    bars: int | None = None,
 ) -> alt.LayerChart:
     """Horizontal bars of ``metric`` per value of ``by``, largest first, values labelled; ``select``
-    names a click selection on ``by`` (drill-down)."""
-    rows = [{by: "" if r[by] is None else str(r[by]), "value": r[metric]} for r in frame.select(by, metric).iter_rows(named=True)]
-    base = alt.Chart(alt.Data(values=rows)).transform_calculate(label=vega_label(unit, "datum.value"))
+    names a click selection on ``by`` (drill-down). ``data="name"`` reads a named dataset (rows from
+    :func:`breakdown_rows`; ``bars`` sets the height) instead of embedding the frame."""
+    rows = breakdown_rows(frame, metric, by) if frame is not None and not data else []
+    source = alt.NamedData(data) if data else alt.Data(values=rows)
+    base = alt.Chart(source).transform_calculate(label=vega_label(unit, "datum.value"))
     y = alt.Y(f"{by}:N", sort="-x", title=None, axis=alt.Axis(labelLimit=160))
     x = alt.X("value:Q", title=None, axis=alt.Axis(labelExpr=vega_label(unit), tickCount=4, grid=True))
-    bars = base.mark_bar(color=color, cursor="pointer" if select else "default").encode(
+    marks = base.mark_bar(color=color, cursor="pointer" if select else "default").encode(
         y=y, x=x, tooltip=[alt.Tooltip(f"{by}:N"), alt.Tooltip("label:N", title=metric)]
     )
     if select:
         pick = alt.selection_point(name=select, fields=[by], on="click", toggle=False)
-        bars = bars.encode(opacity=alt.when(pick).then(alt.value(1.0)).otherwise(alt.value(0.55))).add_params(pick)
+        marks = marks.encode(opacity=alt.when(pick).then(alt.value(1.0)).otherwise(alt.value(0.55))).add_params(pick)
     labels = base.mark_text(align="left", dx=4, fontSize=11, color="#5f6368").encode(y=y, x=x, text="label:N")
-    return alt.layer(bars, labels).properties(title=title or f"{metric} by {by}", width=width, height=max(60, 22 * len(rows)))  # type: ignore[return-value]
+    height = max(60, 22 * (bars if bars is not None else len(rows)))
+    return alt.layer(marks, labels).properties(title=title or f"{metric} by {by}", width=width, height=height)  # type: ignore[return-value]

@@ -14,6 +14,10 @@ import functools
 import gzip
 import html
 import json
+import logging
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -34,7 +38,9 @@ Scope = dict[str, Any]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
+log = logging.getLogger("rta.pages")
 SHARE_PREFIX = "dashboard:"
+STALE_SECONDS = 30.0  # how old a rendering may be served while the next one is made
 CONTROLS_CSS = ".controls{margin:10px 0 0;display:flex;gap:10px;color:var(--muted);font-size:13px}"
 
 
@@ -79,7 +85,10 @@ class DashboardPages:
         self.keys = keys
         self.fallback = fallback
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rta-pages")
-        self.rendered: QueryCache[bytes] = QueryCache(max_entries=256)
+        self.rendered: QueryCache[bytes] = QueryCache(max_entries=256)  # single flight per view and store version
+        self.latest: OrderedDict[tuple[str, View], tuple[object, float, bytes]] = OrderedDict()  # (version, rendered at, body)
+        self._refreshing: set[tuple[str, View]] = set()
+        self._lock = threading.Lock()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
@@ -126,10 +135,46 @@ class DashboardPages:
             view = View.from_params(board, {k: v for k, v in params.items() if k not in ("token", "key")})
         except RtaError as err:
             raise _Refused(400, str(err)) from None
-        key = (board.name, view, self.ws.data_version())
+        return 200, await self._body(board, view), [(b"content-type", b"application/json")]
+
+    async def _body(self, board: Dashboard, view: View) -> bytes:
+        """The view's rendered blocks. After a write, viewers get the previous rendering while one
+        thread renders the new one (waiting only if it is older than ``STALE_SECONDS`` and nothing is
+        rendering it): under steady ingest each view is rendered back to back, however many watch it."""
+        key, version = (board.name, view), self.ws.data_version()
         loop = asyncio.get_running_loop()
-        body, _ = await loop.run_in_executor(self.pool, self.rendered.get_or_compute, key, 2.0, lambda: self._render(board, view))
-        return 200, body, [(b"content-type", b"application/json")]
+        with self._lock:
+            entry = self.latest.get(key)
+            if entry is not None:
+                self.latest.move_to_end(key)
+                if entry[0] == version:
+                    return entry[2]
+                busy = key in self._refreshing
+                if not busy:
+                    self._refreshing.add(key)
+                    loop.run_in_executor(self.pool, self._refresh, key, board, view, version)
+                if busy or time.monotonic() - entry[1] < STALE_SECONDS:
+                    return entry[2]
+        render = functools.partial(self._render, board, view)
+        body, _ = await loop.run_in_executor(self.pool, self.rendered.get_or_compute, (key, version), 60.0, render)
+        self._store(key, version, body)
+        return body
+
+    def _refresh(self, key: tuple[str, View], board: Dashboard, view: View, version: object) -> None:
+        try:
+            self._store(key, version, self.rendered.get_or_compute((key, version), 60.0, lambda: self._render(board, view))[0])
+        except Exception:  # the next request renders it in the foreground and reports the error
+            log.exception("rendering dashboard %r failed", board.name)
+        finally:
+            with self._lock:
+                self._refreshing.discard(key)
+
+    def _store(self, key: tuple[str, View], version: object, body: bytes) -> None:
+        with self._lock:
+            self.latest[key] = (version, time.monotonic(), body)
+            self.latest.move_to_end(key)
+            while len(self.latest) > 256:
+                self.latest.popitem(last=False)
 
     def _authorize(self, board: Dashboard, params: dict[str, list[str]], headers: dict[str, str]) -> None:
         try:

@@ -19,7 +19,7 @@ import ipywidgets as w
 
 from rta.dash import make_view, resolve
 from rta.dash.blocks import CSS, Block, blocks
-from rta.dash.charts import spec, stacked
+from rta.dash.charts import stacked
 from rta.dash.data import BoardData, QuerySource, load_board, top_values
 from rta.dash.formats import format_number
 from rta.dash.view import RANGE_PRESETS, View
@@ -171,13 +171,12 @@ class DashboardWidget(w.VBox):  # type: ignore[misc]
 
     def _draw_chart(self, charts: list[Block]) -> None:
         self._picks = {f"pick_{b.key}": b for b in charts if b.drill}
-        combined = stacked([b.chart for b in charts]) if charts else None
-        new_spec = spec(combined) if combined is not None else None
-        if new_spec == self.last_spec:
+        shown = {"charts": [b.template for b in charts], "datasets": {k: v for b in charts for k, v in (b.datasets or {}).items()}}
+        if shown == self.last_spec or not charts:
             return  # nothing changed: no redraw, no flicker, selections kept
-        self.last_spec = new_spec
-        if combined is None:
-            return
+        self.last_spec = shown
+        combined = stacked([b.chart for b in charts])
+        combined.datasets = shown["datasets"]  # the charts read these by name
         with alt.theme.enable("rta"):
             self.chart.chart = combined
         # Assigning .chart replaced .selections: observe the new ones.

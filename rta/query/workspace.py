@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -108,6 +109,7 @@ class Workspace:
     shared: RedisResults | None = None  # results shared across API replicas
     _readonly: Client | None = field(default=None, repr=False)
     _version: tuple[float, object] = field(default=(0.0, None), repr=False)  # (checked at, last write)
+    _version_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def events(self) -> AdhocQuery:
@@ -312,13 +314,29 @@ class Workspace:
         return q, self.data_version()
 
     def data_version(self) -> object:
-        """When the flow last wrote (read at most once a second): results of recent ranges change with it."""
+        """When the flow last wrote, and its tally. Read again at most once a second, on a thread:
+        callers on an event loop (the APIs' cached path) never wait for the store."""
         checked, version = self._version
-        if time.monotonic() - checked > 1.0:
-            # The write time alone can repeat (a backfill on a fixed clock); the tally cannot.
-            version = self.client.query(f"SELECT max(last_seen), sum(events) FROM {STATS_TABLE}").result_rows[0]
+        if checked == 0.0:
+            version = self._read_version()
             self._version = (time.monotonic(), version)
+        elif time.monotonic() - checked > 1.0 and not self._version_lock.locked():
+            threading.Thread(target=self._refresh_version, name="rta-data-version", daemon=True).start()
         return version
+
+    def _read_version(self) -> object:
+        # The write time alone can repeat (a backfill on a fixed clock); the tally cannot.
+        return self.client.query(f"SELECT max(last_seen), sum(events) FROM {STATS_TABLE}").result_rows[0]
+
+    def _refresh_version(self) -> None:
+        if not self._version_lock.acquire(blocking=False):
+            return
+        try:
+            self._version = (time.monotonic(), self._read_version())
+        except Exception:  # the store is busy or gone: keep the last version, try again next second
+            self._version = (time.monotonic(), self._version[1])
+        finally:
+            self._version_lock.release()
 
     def _with_final(self, frame: pl.DataFrame, q: MetricQuery, now: datetime) -> pl.DataFrame:
         watermark = self.freshness(now).watermark
