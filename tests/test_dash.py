@@ -81,7 +81,7 @@ def test_builders_return_copies():
 @pytest.mark.core
 def test_a_view_round_trips_through_url_parameters():
     board = dashboard("d", [kpi("a"), breakdown("a", by="country")], filters=["device"], last="24h")
-    view = View.of(board).drill("country", "US").with_filter("device", ["mobile", "tablet"]).with_grain("1h")
+    view = View.of(board).drill("country", "US").with_filter("device", ["mobile", "tablet"]).with_grain("1h").with_breakdown("device")
     assert view.breadcrumb() == ["country = US", "device in mobile, tablet"]
     assert View.from_params(board, view.to_params()) == view
     assert view.without("country").breadcrumb() == ["device in mobile, tablet"] and view.without().filters == ()
@@ -89,6 +89,8 @@ def test_a_view_round_trips_through_url_parameters():
     assert View.from_params(board, custom.to_params()) == custom
     with pytest.raises(QueryError, match=r"cannot filter by 'os'"):
         View.from_params(board, {"f.os": ["linux"]})
+    with pytest.raises(QueryError, match=r"cannot break down by 'os'"):
+        View.from_params(board, {"by": ["os"]})
     with pytest.raises(QueryError, match=r"unknown grain '2h'"):
         View.from_params(board, {"grain": ["2h"]})
     with pytest.raises(QueryError, match=r"bad start/end in the URL"):
@@ -166,6 +168,13 @@ def test_controls_change_the_queries_and_the_charts(widget, shop_ws):
     assert {r["device"] for r in _chart_values(widget, "visitors by device")} == {"tablet"}
     widget.grain.value = "1d"
     assert widget.view.grain == "1d" and len({r["bucket"] for r in _chart_values(widget, "Revenue (vs previous period)")}) == 3
+    widget.breakdown.value = "campaign"  # every breakdown panel splits by campaign now; tables keep theirs
+    assert widget.view.breakdown == "campaign"
+    assert {r["campaign"] for r in _chart_values(widget, "revenue by campaign")} <= set(
+        shop_ws.query("revenue", **WINDOW, total=True, by="campaign")["campaign"]
+    )
+    widget.breakdown.value = ""
+    assert widget.view.breakdown is None and _chart_values(widget, "revenue by country")
     widget.range.value = "24h"
     assert widget.view.last == "24h" and widget.view.start is None
 

@@ -116,6 +116,10 @@ def test_the_page_draws_updates_without_reload_and_drills_down(running):
             page.wait_for_function("document.querySelector('.tile[data-metric=\"purchases\"] .value').textContent === '35'", timeout=30_000)
             assert "f.campaign" not in page.url
             assert re.search(r"data up to .* UTC", page.locator("#rta-freshness").text_content())
+            # Break down by campaign: the bars now name campaigns, and the choice lands in the URL.
+            page.select_option("#rta-by", "campaign")
+            page.wait_for_function("document.getElementById('block-p3').textContent.includes('revenue by campaign')", timeout=30_000)
+            assert "by=campaign" in page.url
         finally:
             browser.close()
     assert refused == []

@@ -163,7 +163,7 @@ def _check_alert(definitions: Definitions, rule: Alert) -> None:
 
 
 def _check_dashboard(definitions: Definitions, board: Dashboard) -> None:
-    """Every panel must be answerable from rollups under any combination of the dashboard's filters."""
+    """Every panel must be answerable from rollups under any combination of the dashboard's filters and drill-downs."""
     owner = f"dashboard {board.name!r}"
     for panel in board.panels:
         for name in panel.metrics:
@@ -172,7 +172,8 @@ def _check_dashboard(definitions: Definitions, board: Dashboard) -> None:
             except DefinitionError as err:
                 msg = f"{owner}, panel {panel.title!r}: {err}"
                 raise CompilationError(msg) from None
-            dims = set(board.filters) | ({panel.by} if panel.by else set())
+            # Clicking a bar or a row filters by its dimension too: every panel must answer under all of them.
+            dims = set(board.dimensions())
             streams = {b.stream.name: b.stream for b in metric.base_metrics() if b.stream}
             for stream in streams.values():
                 unknown = sorted(dims - set(stream.dimensions))
@@ -184,7 +185,7 @@ def _check_dashboard(definitions: Definitions, board: Dashboard) -> None:
                 if not any(base in r.metrics and dims <= set(r.by) for r in definitions.rollups):
                     msg = (
                         f"{owner}, panel {panel.title!r}: no rollup holds {base.name!r} by {sorted(dims) or 'nothing'} "
-                        "(the dashboard's filters plus the panel's by=); add those dimensions to a rollup of it, or drop the filter"
+                        "(the dashboard's filters and drill-down dimensions); add those dimensions to a rollup of it, or drop the filter"
                     )
                     raise CompilationError(msg)
 

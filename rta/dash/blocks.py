@@ -60,6 +60,7 @@ class Block:
     drill: str | None = None
     wide: bool = False
     kpi: bool = False
+    error: bool = False
     template: dict[str, Any] | None = None  # the chart's validated spec, without data
     datasets: dict[str, list[dict[str, Any]]] | None = None
 
@@ -135,9 +136,7 @@ def blocks(data: BoardData, *, drill: bool = True) -> list[Block]:
         panel = item.panel
         key = f"p{i}"
         if item.error is not None or item.frame is None:
-            out.append(
-                Block(key, panel.title, html=f'<p class="error">{html.escape(item.error or "no data")}</p>', wide=panel.kind == "kpi")
-            )
+            out.append(Block(key, panel.title, html=f'<p class="error">{html.escape(item.error or "no data")}</p>', wide=True, error=True))
         elif panel.kind == "kpi":
             out.append(Block(key, panel.title, html=_tiles(data, item), wide=True, kpi=True))
         elif panel.kind == "table":

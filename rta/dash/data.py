@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -77,7 +77,15 @@ def panel_options(panel: Panel, view: View) -> dict[str, Any]:
     return {k: v for k, v in options.items() if v is not None}
 
 
+def effective_panel(panel: Panel, view: View) -> Panel:
+    """The panel as the view shows it: breakdowns split by the view's breakdown dimension, if it has one."""
+    if panel.kind != "breakdown" or view.breakdown is None or view.breakdown == panel.by:
+        return panel
+    return replace(panel, by=view.breakdown, title=f"{panel.metrics[0]} by {view.breakdown}")
+
+
 def _load(source: QuerySource, panel: Panel, view: View) -> PanelData:
+    panel = effective_panel(panel, view)
     try:
         frame = source.query(list(panel.metrics), **panel_options(panel, view))
         totals = None

@@ -63,13 +63,16 @@ def page_html(board: Dashboard) -> str:
         + '<option value="custom" disabled>custom</option>'
     )
     grains = "".join(f'<option value="{g}">{g}</option>' for g in GRAIN_CHOICES)
+    splits = '<option value="">as designed</option>' + "".join(
+        f'<option value="{html.escape(d)}">{html.escape(d)}</option>' for d in board.dimensions()
+    )
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(board.title)} · rta</title><style>{CSS}{CONTROLS_CSS}</style></head>"
         f'<body><main id="rta" data-name="{html.escape(board.name)}" data-refresh="{board.refresh}">'
         '<div id="rta-header"></div>'
         f'<div class="controls"><label>range <select id="rta-range">{ranges}</select></label>'
-        f'<label>grain <select id="rta-grain">{grains}</select></label>'
+        f'<label>grain <select id="rta-grain">{grains}</select></label><label>break down by <select id="rta-by">{splits}</select></label>'
         '<span id="rta-error" class="error"></span></div>'
         '<div id="rta-tiles"></div><div class="grid" id="rta-grid"></div>'
         f"<footer>rta · refreshes every {board.refresh} s · click a bar or a row to filter</footer></main>"
@@ -199,7 +202,7 @@ class DashboardPages:
             {"key": b.key, "title": b.title, "html": b.html, "spec": b.spec, "drill": b.drill, "wide": b.wide, "kpi": b.kpi}
             for b in blocks(data)
         ]
-        view_params = {"last": view.last, "grain": view.grain, "filters": dict(view.filters)}
+        view_params = {"last": view.last, "grain": view.grain, "by": view.breakdown or "", "filters": dict(view.filters)}
         payload = {"header": header_html(data, live=True), "blocks": parts, "view": view_params, "freshness": data.freshness_text()}
         return json.dumps(payload, default=str, separators=(",", ":")).encode()
 

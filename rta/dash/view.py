@@ -27,6 +27,7 @@ class View:
     end: datetime | None = None
     grain: str = "auto"
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    breakdown: str | None = None  # the dimension breakdown panels split by, instead of their own
 
     @classmethod
     def of(cls, board: Dashboard) -> View:
@@ -66,6 +67,10 @@ class View:
             raise QueryError(msg)
         return replace(self, grain=grain)
 
+    def with_breakdown(self, dim: str | None) -> View:
+        """A copy whose breakdown panels split by ``dim`` (None: each panel's own dimension)."""
+        return replace(self, breakdown=dim or None)
+
     def with_filter(self, dim: str, values: str | Sequence[str]) -> View:
         """A copy where ``dim`` is one of ``values`` (an empty list removes the filter)."""
         chosen = (values,) if isinstance(values, str) else tuple(dict.fromkeys(str(v) for v in values))
@@ -95,7 +100,7 @@ class View:
         return f"{self.start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
 
     def to_params(self) -> dict[str, list[str]]:
-        """URL query parameters: ``last``/``start``/``end``, ``grain``, and ``f.<dim>`` per filter."""
+        """URL query parameters: ``last``/``start``/``end``, ``grain``, ``by`` and ``f.<dim>`` per filter."""
         params: dict[str, list[str]] = {}
         if self.start is not None:
             params["start"] = [self.start.isoformat()]
@@ -105,6 +110,8 @@ class View:
             params["last"] = [self.last or ""]
         if self.grain != "auto":
             params["grain"] = [self.grain]
+        if self.breakdown:
+            params["by"] = [self.breakdown]
         for dim, values in self.filters:
             params[f"f.{dim}"] = list(values)
         return params
@@ -125,6 +132,12 @@ class View:
             raise QueryError(msg) from None
         if params.get("grain"):
             view = view.with_grain(params["grain"][0])
+        if params.get("by") and params["by"][0]:
+            dim = params["by"][0]
+            if dim not in board.dimensions():
+                msg = f"dashboard {board.name!r} cannot break down by {dim!r}; {did_you_mean(dim, list(board.dimensions()))}"
+                raise QueryError(msg)
+            view = view.with_breakdown(dim)
         for key, values in params.items():
             if key.startswith("f."):
                 dim = key[2:]

@@ -51,6 +51,10 @@ class DashboardWidget(w.VBox):  # type: ignore[misc]
         )
         self.end = w.DatePicker(description="To", value=(view.end.date() if view.end else today), layout=w.Layout(display="none"))
         self.grain = w.Dropdown(options=list(GRAIN_CHOICES), value=view.grain, description="Grain", layout=w.Layout(width="180px"))
+        splits = [("as designed", ""), *((dim, dim) for dim in board.dimensions())]
+        self.breakdown = w.Dropdown(
+            options=splits, value=view.breakdown or "", description="Break down by", style={"description_width": "90px"}
+        )
         self.filters = {
             dim: w.SelectMultiple(options=[], description=dim, rows=4, layout=w.Layout(width="230px"), style={"description_width": "70px"})
             for dim in board.filters
@@ -68,6 +72,7 @@ class DashboardWidget(w.VBox):  # type: ignore[misc]
         self.start.observe(self._on_range, names="value")
         self.end.observe(self._on_range, names="value")
         self.grain.observe(self._on_grain, names="value")
+        self.breakdown.observe(self._on_breakdown, names="value")
         for dim, control in self.filters.items():
             control.observe(lambda change, dim=dim: self._on_filter(dim, change["new"]), names="value")
         self.refresh_button.on_click(lambda _: self.refresh())
@@ -76,7 +81,8 @@ class DashboardWidget(w.VBox):  # type: ignore[misc]
 
         title = w.HTML(f"<style>{CSS}.rta-widget .tiles{{margin-top:4px}}</style><h3 style='margin:0'>{html.escape(board.title)}</h3>")
         bar = w.HBox(
-            [self.range, self.start, self.end, self.grain, self.refresh_button, self.live_toggle], layout=w.Layout(flex_flow="row wrap")
+            [self.range, self.start, self.end, self.grain, self.breakdown, self.refresh_button, self.live_toggle],
+            layout=w.Layout(flex_flow="row wrap"),
         )
         super().__init__(
             [
@@ -129,6 +135,10 @@ class DashboardWidget(w.VBox):  # type: ignore[misc]
         if not self._syncing:
             self.set_view(self.view.with_grain(change["new"]))
 
+    def _on_breakdown(self, change: dict[str, Any]) -> None:
+        if not self._syncing:
+            self.set_view(self.view.with_breakdown(change["new"]))
+
     def _on_filter(self, dim: str, values: tuple[str, ...]) -> None:
         if not self._syncing:
             self.set_view(self.view.with_filter(dim, list(values)))
@@ -163,7 +173,7 @@ class DashboardWidget(w.VBox):  # type: ignore[misc]
         self.badge.value = f'<span class="badge">{html.escape(data.freshness_text())}</span>'
         self.crumbs.children = self._crumb_buttons()
         self.tiles.value = "".join(b.html or "" for b in parts if b.kpi)
-        self.errors.value = "".join(b.html or "" for b in parts if not b.kpi and b.chart is None and "error" in (b.html or ""))
+        self.errors.value = "".join(f"<b>{html.escape(b.title)}</b>: {b.html}" for b in parts if b.error)
         self._draw_chart([b for b in parts if b.chart is not None])
         self.tables.children = [self._table(item) for item in data.panels if item.panel.kind == "table" and item.frame is not None]
         for listener in self.on_refresh:
@@ -188,6 +198,7 @@ class DashboardWidget(w.VBox):  # type: ignore[misc]
         view = self.view
         self.range.value = "custom" if view.start is not None else view.last
         self.grain.value = view.grain
+        self.breakdown.value = view.breakdown or ""
         chosen = dict(view.filters)
         for dim, control in self.filters.items():
             options = choices.get(dim, [])

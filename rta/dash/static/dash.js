@@ -79,6 +79,7 @@
     var range = document.getElementById("rta-range"), grain = document.getElementById("rta-grain");
     range.value = data.view.last || "custom";
     grain.value = data.view.grain;
+    document.getElementById("rta-by").value = data.view.by;
     var keep = {};
     var work = data.blocks.map(function (block) {
       keep["block-" + block.key] = true;
@@ -121,6 +122,11 @@
   document.getElementById("rta-grain").addEventListener("change", function (ev) {
     var p = query();
     p.set("grain", ev.target.value);
+    go(p);
+  });
+  document.getElementById("rta-by").addEventListener("change", function (ev) {
+    var p = query();
+    if (ev.target.value) p.set("by", ev.target.value); else p.delete("by");
     go(p);
   });
   window.addEventListener("popstate", load);
