@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import html
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,19 @@ h2 { font-size: 13px; margin: 0 0 8px; font-weight: 600; }
 footer { color: var(--muted); font-size: 12px; margin-top: 24px; }
 @media print { body { background: #fff; } .card, .tile { break-inside: avoid; } }
 """
+
+
+def scoped_css(scope: str = ".rta-widget") -> str:
+    """The tile, badge and error rules under ``scope``: inside JupyterLab, page-wide rules would restyle the app.
+
+    >>> scoped_css().splitlines()[1]
+    '.rta-widget .badge { border-radius: 10px; padding: 1px 8px; background: #e6f4ea; color: var(--up); font-size: 12px; }'
+    """
+    lines = [line.replace(":root", scope) for line in CSS.splitlines() if line.startswith(":root")]
+    for line in CSS.splitlines():
+        if line.startswith((".badge", ".tile", ".error")):
+            lines.append(re.sub(r"(^|\} )(?=\.)", lambda m: f"{m.group(1)}{scope} ", line))
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True, slots=True)

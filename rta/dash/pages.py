@@ -31,7 +31,7 @@ from rta.dash.view import RANGE_PRESETS, View
 from rta.dsl.dashboard import GRAIN_CHOICES, Dashboard
 from rta.errors import RtaError
 from rta.query.cache import QueryCache
-from rta.query.keys import KeyStore, secret_from
+from rta.query.keys import ApiKey, KeyStore, secret_from
 from rta.query.workspace import Workspace
 
 Scope = dict[str, Any]
@@ -124,12 +124,14 @@ class DashboardPages:
             extra = [(b"content-type", b"text/javascript; charset=utf-8"), (b"cache-control", b"public, max-age=3600")]
             return 200, packed if zipped else body, [*extra, *([(b"content-encoding", b"gzip")] if zipped else [])]
         name, _, rest = path.removeprefix("/d/").partition("/")
+        params = parse_qs(query)
+        key = self._authenticate(name, params, headers)
         try:
             board = self.ws.plan.definitions.dashboard(name)
-        except RtaError as err:
-            raise _Refused(404, str(err)) from None
-        params = parse_qs(query)
-        self._authorize(board, params, headers)
+        except RtaError as err:  # only read keys learn the other dashboards' names
+            raise _Refused(404, str(err) if key.kind == "read" else f"no dashboard named {name!r}") from None
+        if not (key.kind == "read" or (key.kind == "share" and key.name == share_name(board.name))):
+            raise _Refused(403, f"this {key.kind} key does not open dashboard {board.name!r}; use its share token or a read key")
         if rest == "":
             return 200, page_html(board).encode(), [(b"content-type", b"text/html; charset=utf-8")]
         if rest != "data":
@@ -179,7 +181,8 @@ class DashboardPages:
             while len(self.latest) > 256:
                 self.latest.popitem(last=False)
 
-    def _authorize(self, board: Dashboard, params: dict[str, list[str]], headers: dict[str, str]) -> None:
+    def _authenticate(self, name: str, params: dict[str, list[str]], headers: dict[str, str]) -> ApiKey:
+        """The live key in ``?token=``, ``?key=`` or the Authorization header."""
         try:
             secret = (params.get("token") or params.get("key") or [""])[-1] or secret_from(headers.get("authorization", ""))
         except ValueError as err:
@@ -187,14 +190,12 @@ class DashboardPages:
         if not secret:
             raise _Refused(
                 401,
-                f"this dashboard needs a share token or a read key: open /d/{board.name}?token=... "
-                f"(create one with `rta share {board.name}`)",
+                f"this dashboard needs a share token or a read key: open /d/{name}?token=... (create one with `rta share {name}`)",
             )
         key = self.keys.check(secret)
         if key is None:
             raise _Refused(401, "unknown or revoked token")
-        if not (key.kind == "read" or (key.kind == "share" and key.name == share_name(board.name))):
-            raise _Refused(403, f"this {key.kind} key does not open dashboard {board.name!r}; use its share token or a read key")
+        return key
 
     def _render(self, board: Dashboard, view: View) -> bytes:
         data = load_board(self.ws, board, view)

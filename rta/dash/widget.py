@@ -18,7 +18,7 @@ import altair as alt
 import ipywidgets as w
 
 from rta.dash import make_view, resolve
-from rta.dash.blocks import CSS, Block, blocks
+from rta.dash.blocks import Block, blocks, scoped_css
 from rta.dash.charts import stacked
 from rta.dash.data import BoardData, QuerySource, load_board, top_values
 from rta.dash.formats import format_number
@@ -79,7 +79,7 @@ class DashboardWidget(w.VBox):  # type: ignore[misc]
         self.live_toggle.observe(self._on_live, names="value")
         self._picks: dict[str, Block] = {}
 
-        title = w.HTML(f"<style>{CSS}.rta-widget .tiles{{margin-top:4px}}</style><h3 style='margin:0'>{html.escape(board.title)}</h3>")
+        title = w.HTML(f"<style>{scoped_css()}</style><h3 style='margin:0'>{html.escape(board.title)}</h3>")
         bar = w.HBox(
             [self.range, self.start, self.end, self.grain, self.breakdown, self.refresh_button, self.live_toggle],
             layout=w.Layout(flex_flow="row wrap"),
