@@ -13,7 +13,7 @@ import pytest
 from rta.dash.report import CHROMIUM_FLAGS
 from rta.sdk import Client
 from tests.conftest import ROOT, require_module, require_service
-from tests.ingest_helpers import cli, start
+from tests.ingest_helpers import cli, query_total, start
 
 pytestmark = [pytest.mark.store, pytest.mark.flow, pytest.mark.services]
 
@@ -123,3 +123,17 @@ def test_the_page_draws_updates_without_reload_and_drills_down(running):
         finally:
             browser.close()
     assert refused == []
+
+
+def test_rta_report_goes_through_the_running_api_when_rta_run_owns_the_store(running):
+    server, write_key = running
+    send_purchases(server.url, write_key, 3, "autumn")
+    assert query_total(server.project, "SELECT count() FROM events WHERE campaign = 'autumn'", expect=3) == 3
+    out = server.project / "from-cli.html"
+    written = cli(server.project, "report", "shop", "--last", "24h", "--where", "campaign=autumn", "--out", str(out))
+    assert written.splitlines() == [str(out)]
+    text = out.read_text()
+    assert "campaign = autumn" in text and re.search(
+        r'data-metric="purchases"><div class="name">purchases</div><div class="value">3<', text
+    )
+    assert "data up to" in text  # freshness came over the API too
