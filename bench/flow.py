@@ -45,8 +45,8 @@ def _plan(raw: bool):  # type: ignore[no-untyped-def]
     if raw:
         return plan
     streams = tuple(replace(s, raw_table=None) for s in plan.streams)
-    raw_ddl = {raw_table(s).sql() for s in plan.streams if s.raw_table}
-    return replace(plan, streams=streams, ddl=tuple(d for d in plan.ddl if d.sql() not in raw_ddl))
+    raw_ddl = {raw_table(s).sql(dialect="clickhouse") for s in plan.streams if s.raw_table}
+    return replace(plan, streams=streams, ddl=tuple(d for d in plan.ddl if d.sql(dialect="clickhouse") not in raw_ddl))
 
 
 def _client(data: Path, plan):  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import sqlglot.expressions as exp
 
 from rta.compiler.ddl import STATS_TABLE
 from rta.store.schema import apply
@@ -22,3 +23,26 @@ def test_columns_added_by_newer_releases_are_added_to_old_tables(client):
     columns = {name for (name,) in client.query(f"SELECT name FROM system.columns WHERE table = '{STATS_TABLE}'").result_rows}
     assert {"last_seen", "newest_event"} <= columns
     assert client.query(f"SELECT sum(events) FROM {STATS_TABLE}").result_rows == [(3,)]
+
+
+def test_projections_added_by_newer_releases_are_added_and_queries_read_them(client):
+    plan = shop_plan()
+    audience = next(r for r in plan.rollups if r.name == "audience")
+    day = next(t for t in audience.tables if t.grain == "1d")
+    old = next(s for s in plan.ddl if isinstance(s.this, exp.Schema) and s.this.this.name == day.table).copy()
+    for projection in list(old.this.find_all(exp.ProjectionDef)):
+        projection.pop()
+    client.command(old.sql(dialect="clickhouse"))  # the table as an older rta made it
+    apply(plan, client)
+    apply(plan, client)  # and again: nothing left to add
+    names = client.query(f"SELECT name FROM system.projections WHERE table = '{day.table}' ORDER BY name").result_rows
+    assert names == [("by_country",), ("by_device",)]
+    client.command(
+        f"INSERT INTO {day.table} (bucket, country, device, visitors__uniq) "
+        "SELECT toStartOfDay(now()), ['US', 'FR'][number % 2 + 1], ['mobile', 'desktop'][number % 2 + 1], "
+        "uniqCombined64State(12)(toString(number)) FROM numbers(10) GROUP BY number"
+    )
+    sql = f"SELECT country, uniqCombined64Merge(12)(visitors__uniq) FROM {day.table} GROUP BY country ORDER BY country"
+    plan_text = "\n".join(row[0] for row in client.query("EXPLAIN " + sql).result_rows)
+    assert "ReadFromMergeTree (by_country)" in plan_text
+    assert client.query(sql).result_rows == [("FR", 5), ("US", 5)]

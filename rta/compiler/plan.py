@@ -22,6 +22,15 @@ class Part:
     field: str | None
     where: Expr | None
 
+    def merged(self) -> exp.Expr:
+        """The aggregate that merges this part's states (queries and projections use the same one)."""
+        column = exp.column(exp.to_identifier(self.column))
+        if self.kind.params:
+            return exp.ParameterizedAgg(
+                this=self.kind.merge, expressions=[exp.Literal.number(p) for p in self.kind.params], params=[column]
+            )
+        return exp.func(self.kind.merge, column)
+
 
 @dataclass(frozen=True, slots=True)
 class GrainTable:

@@ -15,7 +15,7 @@ import polars as pl
 import sqlglot.expressions as exp
 from clickhouse_connect.driver.client import Client
 
-from rta.compiler.plan import Part, Plan
+from rta.compiler.plan import Plan
 from rta.compiler.sql_filter import Params, filter_sql
 from rta.dsl import aggregates as agg
 from rta.dsl import expr as ex
@@ -130,16 +130,9 @@ def make_query(
     return MetricQuery(names, first, after, grain, splits, condition, compare, top, order_by, fill_gaps, bool(total))
 
 
-def _merged(part: Part) -> exp.Expr:
-    column = exp.column(exp.to_identifier(part.column))
-    if part.kind.params:
-        return exp.ParameterizedAgg(this=part.kind.merge, expressions=[exp.Literal.number(p) for p in part.kind.params], params=[column])
-    return exp.func(part.kind.merge, column)
-
-
 def metric_value(choice: Choice, metric: str) -> exp.Expr:
     """A stored metric merged from its parts in ``choice``'s table."""
-    parts = {p.kind.suffix: _merged(p) for p in choice.rollup.metric_parts(metric)}
+    parts = {p.kind.suffix: p.merged() for p in choice.rollup.metric_parts(metric)}
     if "sum" in parts and "n" in parts:  # an average: merged sum / merged count
         return exp.Div(this=parts["sum"], expression=exp.func("nullIf", parts["n"], exp.Literal.number(0)))
     (only,) = parts.values()

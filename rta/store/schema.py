@@ -21,7 +21,29 @@ def apply(plan: Plan, client: Client) -> int:
     for statement in plan.ddl:
         for alter in _missing_columns(statement, have):
             client.command(alter.sql(dialect="clickhouse"))
+    rows = client.query("SELECT table, name FROM system.projections WHERE database = currentDatabase()").result_rows
+    projected = {(str(table), str(name)) for table, name in rows}
+    for statement in plan.ddl:
+        for command in _missing_projections(statement, projected):
+            client.command(command)
     return len(plan.ddl)
+
+
+def _missing_projections(create: exp.Expr, have: set[tuple[str, str]]) -> list[str]:
+    """Projections a newer rta adds to an existing grain table."""
+    if not isinstance(create, exp.Create) or not isinstance(create.this, exp.Schema):
+        return []
+    table = create.this.this.name  # identifiers rta made (validated names), never user text
+    missing = [p for p in create.this.expressions if isinstance(p, exp.ProjectionDef) and (table, p.name) not in have]
+    if not missing:
+        return []
+    # Parts written from now on carry them, and merges rebuild older parts with them; building them
+    # for all the rows already stored (MATERIALIZE) would hold up the start of a large store.
+    commands = [f"ALTER TABLE {table} MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild'"]
+    for projection in missing:
+        body = projection.sql(dialect="clickhouse").removeprefix("PROJECTION ")
+        commands.append(f"ALTER TABLE {table} ADD PROJECTION IF NOT EXISTS {body}")
+    return commands
 
 
 def _missing_columns(create: exp.Expr, have: set[tuple[str, str]]) -> list[exp.Alter]:

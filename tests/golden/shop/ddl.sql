@@ -105,14 +105,66 @@ CREATE TABLE IF NOT EXISTS rta_traffic_1h_b0f2c154 (
   biggest_order__max SimpleAggregateFunction(max, Nullable(Float64)),
   avg_load_ms__sum SimpleAggregateFunction(sum, Float64),
   avg_load_ms__n SimpleAggregateFunction(sum, UInt64),
-  p95_load_ms__digest AggregateFunction(quantileTDigest(0.95), Float64)
+  p95_load_ms__digest AggregateFunction(quantileTDigest(0.95), Float64),
+  PROJECTION by_country (
+    SELECT
+      bucket,
+      country,
+      SUM(page_views__n),
+      SUM(clicks__n),
+      SUM(add_to_carts__n),
+      SUM(purchases__n),
+      SUM(revenue__sum),
+      MAX(biggest_order__max),
+      SUM(avg_load_ms__sum),
+      SUM(avg_load_ms__n),
+      quantileTDigestMerge(0.95)(p95_load_ms__digest)
+    GROUP BY
+      bucket,
+      country
+  ),
+  PROJECTION by_device (
+    SELECT
+      bucket,
+      device,
+      SUM(page_views__n),
+      SUM(clicks__n),
+      SUM(add_to_carts__n),
+      SUM(purchases__n),
+      SUM(revenue__sum),
+      MAX(biggest_order__max),
+      SUM(avg_load_ms__sum),
+      SUM(avg_load_ms__n),
+      quantileTDigestMerge(0.95)(p95_load_ms__digest)
+    GROUP BY
+      bucket,
+      device
+  ),
+  PROJECTION by_campaign (
+    SELECT
+      bucket,
+      campaign,
+      SUM(page_views__n),
+      SUM(clicks__n),
+      SUM(add_to_carts__n),
+      SUM(purchases__n),
+      SUM(revenue__sum),
+      MAX(biggest_order__max),
+      SUM(avg_load_ms__sum),
+      SUM(avg_load_ms__n),
+      quantileTDigestMerge(0.95)(p95_load_ms__digest)
+    GROUP BY
+      bucket,
+      campaign
+  )
 )
 ENGINE=AggregatingMergeTree
 PARTITION BY toYYYYMM(bucket)
 ORDER BY (bucket, country, device, campaign)
 TTL bucket + INTERVAL 90 DAY
 SETTINGS
-  non_replicated_deduplication_window = 10000;
+  non_replicated_deduplication_window = 10000,
+  deduplicate_merge_projection_mode = 'rebuild';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rta_traffic_1h_mv_b0f2c154
 TO rta_traffic_1h_b0f2c154 AS
@@ -150,14 +202,66 @@ CREATE TABLE IF NOT EXISTS rta_traffic_1d_b0f2c154 (
   biggest_order__max SimpleAggregateFunction(max, Nullable(Float64)),
   avg_load_ms__sum SimpleAggregateFunction(sum, Float64),
   avg_load_ms__n SimpleAggregateFunction(sum, UInt64),
-  p95_load_ms__digest AggregateFunction(quantileTDigest(0.95), Float64)
+  p95_load_ms__digest AggregateFunction(quantileTDigest(0.95), Float64),
+  PROJECTION by_country (
+    SELECT
+      bucket,
+      country,
+      SUM(page_views__n),
+      SUM(clicks__n),
+      SUM(add_to_carts__n),
+      SUM(purchases__n),
+      SUM(revenue__sum),
+      MAX(biggest_order__max),
+      SUM(avg_load_ms__sum),
+      SUM(avg_load_ms__n),
+      quantileTDigestMerge(0.95)(p95_load_ms__digest)
+    GROUP BY
+      bucket,
+      country
+  ),
+  PROJECTION by_device (
+    SELECT
+      bucket,
+      device,
+      SUM(page_views__n),
+      SUM(clicks__n),
+      SUM(add_to_carts__n),
+      SUM(purchases__n),
+      SUM(revenue__sum),
+      MAX(biggest_order__max),
+      SUM(avg_load_ms__sum),
+      SUM(avg_load_ms__n),
+      quantileTDigestMerge(0.95)(p95_load_ms__digest)
+    GROUP BY
+      bucket,
+      device
+  ),
+  PROJECTION by_campaign (
+    SELECT
+      bucket,
+      campaign,
+      SUM(page_views__n),
+      SUM(clicks__n),
+      SUM(add_to_carts__n),
+      SUM(purchases__n),
+      SUM(revenue__sum),
+      MAX(biggest_order__max),
+      SUM(avg_load_ms__sum),
+      SUM(avg_load_ms__n),
+      quantileTDigestMerge(0.95)(p95_load_ms__digest)
+    GROUP BY
+      bucket,
+      campaign
+  )
 )
 ENGINE=AggregatingMergeTree
 PARTITION BY toYear(bucket)
 ORDER BY (bucket, country, device, campaign)
 TTL bucket + INTERVAL 1825 DAY
 SETTINGS
-  non_replicated_deduplication_window = 10000;
+  non_replicated_deduplication_window = 10000,
+  deduplicate_merge_projection_mode = 'rebuild';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rta_traffic_1d_mv_b0f2c154
 TO rta_traffic_1d_b0f2c154 AS
@@ -346,14 +450,35 @@ CREATE TABLE IF NOT EXISTS rta_audience_1h_253e20ab (
   country LowCardinality(String),
   device LowCardinality(String),
   visitors__uniq AggregateFunction(uniqCombined64(12), String),
-  buyers__uniq AggregateFunction(uniqCombined64(12), String)
+  buyers__uniq AggregateFunction(uniqCombined64(12), String),
+  PROJECTION by_country (
+    SELECT
+      bucket,
+      country,
+      uniqCombined64Merge(12)(visitors__uniq),
+      uniqCombined64Merge(12)(buyers__uniq)
+    GROUP BY
+      bucket,
+      country
+  ),
+  PROJECTION by_device (
+    SELECT
+      bucket,
+      device,
+      uniqCombined64Merge(12)(visitors__uniq),
+      uniqCombined64Merge(12)(buyers__uniq)
+    GROUP BY
+      bucket,
+      device
+  )
 )
 ENGINE=AggregatingMergeTree
 PARTITION BY toYYYYMM(bucket)
 ORDER BY (bucket, country, device)
 TTL bucket + INTERVAL 90 DAY
 SETTINGS
-  non_replicated_deduplication_window = 10000;
+  non_replicated_deduplication_window = 10000,
+  deduplicate_merge_projection_mode = 'rebuild';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rta_audience_1h_mv_253e20ab
 TO rta_audience_1h_253e20ab AS
@@ -374,14 +499,35 @@ CREATE TABLE IF NOT EXISTS rta_audience_1d_253e20ab (
   country LowCardinality(String),
   device LowCardinality(String),
   visitors__uniq AggregateFunction(uniqCombined64(12), String),
-  buyers__uniq AggregateFunction(uniqCombined64(12), String)
+  buyers__uniq AggregateFunction(uniqCombined64(12), String),
+  PROJECTION by_country (
+    SELECT
+      bucket,
+      country,
+      uniqCombined64Merge(12)(visitors__uniq),
+      uniqCombined64Merge(12)(buyers__uniq)
+    GROUP BY
+      bucket,
+      country
+  ),
+  PROJECTION by_device (
+    SELECT
+      bucket,
+      device,
+      uniqCombined64Merge(12)(visitors__uniq),
+      uniqCombined64Merge(12)(buyers__uniq)
+    GROUP BY
+      bucket,
+      device
+  )
 )
 ENGINE=AggregatingMergeTree
 PARTITION BY toYear(bucket)
 ORDER BY (bucket, country, device)
 TTL bucket + INTERVAL 1825 DAY
 SETTINGS
-  non_replicated_deduplication_window = 10000;
+  non_replicated_deduplication_window = 10000,
+  deduplicate_merge_projection_mode = 'rebuild';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rta_audience_1d_mv_253e20ab
 TO rta_audience_1d_253e20ab AS
@@ -486,14 +632,45 @@ CREATE TABLE IF NOT EXISTS rta_audience_by_campaign_1h_01e908c6 (
   device LowCardinality(String),
   campaign LowCardinality(String),
   visitors__uniq AggregateFunction(uniqCombined64(12), String),
-  buyers__uniq AggregateFunction(uniqCombined64(12), String)
+  buyers__uniq AggregateFunction(uniqCombined64(12), String),
+  PROJECTION by_country (
+    SELECT
+      bucket,
+      country,
+      uniqCombined64Merge(12)(visitors__uniq),
+      uniqCombined64Merge(12)(buyers__uniq)
+    GROUP BY
+      bucket,
+      country
+  ),
+  PROJECTION by_device (
+    SELECT
+      bucket,
+      device,
+      uniqCombined64Merge(12)(visitors__uniq),
+      uniqCombined64Merge(12)(buyers__uniq)
+    GROUP BY
+      bucket,
+      device
+  ),
+  PROJECTION by_campaign (
+    SELECT
+      bucket,
+      campaign,
+      uniqCombined64Merge(12)(visitors__uniq),
+      uniqCombined64Merge(12)(buyers__uniq)
+    GROUP BY
+      bucket,
+      campaign
+  )
 )
 ENGINE=AggregatingMergeTree
 PARTITION BY toYYYYMM(bucket)
 ORDER BY (bucket, country, device, campaign)
 TTL bucket + INTERVAL 90 DAY
 SETTINGS
-  non_replicated_deduplication_window = 10000;
+  non_replicated_deduplication_window = 10000,
+  deduplicate_merge_projection_mode = 'rebuild';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rta_audience_by_campaign_1h_mv_01e908c6
 TO rta_audience_by_campaign_1h_01e908c6 AS
@@ -517,14 +694,45 @@ CREATE TABLE IF NOT EXISTS rta_audience_by_campaign_1d_01e908c6 (
   device LowCardinality(String),
   campaign LowCardinality(String),
   visitors__uniq AggregateFunction(uniqCombined64(12), String),
-  buyers__uniq AggregateFunction(uniqCombined64(12), String)
+  buyers__uniq AggregateFunction(uniqCombined64(12), String),
+  PROJECTION by_country (
+    SELECT
+      bucket,
+      country,
+      uniqCombined64Merge(12)(visitors__uniq),
+      uniqCombined64Merge(12)(buyers__uniq)
+    GROUP BY
+      bucket,
+      country
+  ),
+  PROJECTION by_device (
+    SELECT
+      bucket,
+      device,
+      uniqCombined64Merge(12)(visitors__uniq),
+      uniqCombined64Merge(12)(buyers__uniq)
+    GROUP BY
+      bucket,
+      device
+  ),
+  PROJECTION by_campaign (
+    SELECT
+      bucket,
+      campaign,
+      uniqCombined64Merge(12)(visitors__uniq),
+      uniqCombined64Merge(12)(buyers__uniq)
+    GROUP BY
+      bucket,
+      campaign
+  )
 )
 ENGINE=AggregatingMergeTree
 PARTITION BY toYear(bucket)
 ORDER BY (bucket, country, device, campaign)
 TTL bucket + INTERVAL 1825 DAY
 SETTINGS
-  non_replicated_deduplication_window = 10000;
+  non_replicated_deduplication_window = 10000,
+  deduplicate_merge_projection_mode = 'rebuild';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rta_audience_by_campaign_1d_mv_01e908c6
 TO rta_audience_by_campaign_1d_01e908c6 AS

@@ -33,14 +33,54 @@ CREATE TABLE IF NOT EXISTS rta_content_1h_50573d05 (
   signups__n SimpleAggregateFunction(sum, UInt64),
   time_on_page_ms__sum SimpleAggregateFunction(sum, Float64),
   time_on_page_ms__n SimpleAggregateFunction(sum, UInt64),
-  p90_duration_ms__digest AggregateFunction(quantileTDigest(0.9), Float64)
+  p90_duration_ms__digest AggregateFunction(quantileTDigest(0.9), Float64),
+  PROJECTION by_path (
+    SELECT
+      bucket,
+      path,
+      SUM(views__n),
+      SUM(signups__n),
+      SUM(time_on_page_ms__sum),
+      SUM(time_on_page_ms__n),
+      quantileTDigestMerge(0.9)(p90_duration_ms__digest)
+    GROUP BY
+      bucket,
+      path
+  ),
+  PROJECTION by_referrer (
+    SELECT
+      bucket,
+      referrer,
+      SUM(views__n),
+      SUM(signups__n),
+      SUM(time_on_page_ms__sum),
+      SUM(time_on_page_ms__n),
+      quantileTDigestMerge(0.9)(p90_duration_ms__digest)
+    GROUP BY
+      bucket,
+      referrer
+  ),
+  PROJECTION by_campaign (
+    SELECT
+      bucket,
+      campaign,
+      SUM(views__n),
+      SUM(signups__n),
+      SUM(time_on_page_ms__sum),
+      SUM(time_on_page_ms__n),
+      quantileTDigestMerge(0.9)(p90_duration_ms__digest)
+    GROUP BY
+      bucket,
+      campaign
+  )
 )
 ENGINE=AggregatingMergeTree
 PARTITION BY toYYYYMM(bucket)
 ORDER BY (bucket, path, referrer, campaign)
 TTL bucket + INTERVAL 90 DAY
 SETTINGS
-  non_replicated_deduplication_window = 10000;
+  non_replicated_deduplication_window = 10000,
+  deduplicate_merge_projection_mode = 'rebuild';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rta_content_1h_mv_50573d05
 TO rta_content_1h_50573d05 AS
@@ -70,14 +110,54 @@ CREATE TABLE IF NOT EXISTS rta_content_1d_50573d05 (
   signups__n SimpleAggregateFunction(sum, UInt64),
   time_on_page_ms__sum SimpleAggregateFunction(sum, Float64),
   time_on_page_ms__n SimpleAggregateFunction(sum, UInt64),
-  p90_duration_ms__digest AggregateFunction(quantileTDigest(0.9), Float64)
+  p90_duration_ms__digest AggregateFunction(quantileTDigest(0.9), Float64),
+  PROJECTION by_path (
+    SELECT
+      bucket,
+      path,
+      SUM(views__n),
+      SUM(signups__n),
+      SUM(time_on_page_ms__sum),
+      SUM(time_on_page_ms__n),
+      quantileTDigestMerge(0.9)(p90_duration_ms__digest)
+    GROUP BY
+      bucket,
+      path
+  ),
+  PROJECTION by_referrer (
+    SELECT
+      bucket,
+      referrer,
+      SUM(views__n),
+      SUM(signups__n),
+      SUM(time_on_page_ms__sum),
+      SUM(time_on_page_ms__n),
+      quantileTDigestMerge(0.9)(p90_duration_ms__digest)
+    GROUP BY
+      bucket,
+      referrer
+  ),
+  PROJECTION by_campaign (
+    SELECT
+      bucket,
+      campaign,
+      SUM(views__n),
+      SUM(signups__n),
+      SUM(time_on_page_ms__sum),
+      SUM(time_on_page_ms__n),
+      quantileTDigestMerge(0.9)(p90_duration_ms__digest)
+    GROUP BY
+      bucket,
+      campaign
+  )
 )
 ENGINE=AggregatingMergeTree
 PARTITION BY toYear(bucket)
 ORDER BY (bucket, path, referrer, campaign)
 TTL bucket + INTERVAL 1825 DAY
 SETTINGS
-  non_replicated_deduplication_window = 10000;
+  non_replicated_deduplication_window = 10000,
+  deduplicate_merge_projection_mode = 'rebuild';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rta_content_1d_mv_50573d05
 TO rta_content_1d_50573d05 AS
@@ -136,14 +216,33 @@ CREATE TABLE IF NOT EXISTS rta_visitors_by_geo_1h_e31d2c0f (
   bucket DateTime('UTC'),
   country LowCardinality(String),
   device LowCardinality(String),
-  visitors__uniq AggregateFunction(uniqCombined64(12), String)
+  visitors__uniq AggregateFunction(uniqCombined64(12), String),
+  PROJECTION by_country (
+    SELECT
+      bucket,
+      country,
+      uniqCombined64Merge(12)(visitors__uniq)
+    GROUP BY
+      bucket,
+      country
+  ),
+  PROJECTION by_device (
+    SELECT
+      bucket,
+      device,
+      uniqCombined64Merge(12)(visitors__uniq)
+    GROUP BY
+      bucket,
+      device
+  )
 )
 ENGINE=AggregatingMergeTree
 PARTITION BY toYYYYMM(bucket)
 ORDER BY (bucket, country, device)
 TTL bucket + INTERVAL 90 DAY
 SETTINGS
-  non_replicated_deduplication_window = 10000;
+  non_replicated_deduplication_window = 10000,
+  deduplicate_merge_projection_mode = 'rebuild';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rta_visitors_by_geo_1h_mv_e31d2c0f
 TO rta_visitors_by_geo_1h_e31d2c0f AS
@@ -162,14 +261,33 @@ CREATE TABLE IF NOT EXISTS rta_visitors_by_geo_1d_e31d2c0f (
   bucket DateTime('UTC'),
   country LowCardinality(String),
   device LowCardinality(String),
-  visitors__uniq AggregateFunction(uniqCombined64(12), String)
+  visitors__uniq AggregateFunction(uniqCombined64(12), String),
+  PROJECTION by_country (
+    SELECT
+      bucket,
+      country,
+      uniqCombined64Merge(12)(visitors__uniq)
+    GROUP BY
+      bucket,
+      country
+  ),
+  PROJECTION by_device (
+    SELECT
+      bucket,
+      device,
+      uniqCombined64Merge(12)(visitors__uniq)
+    GROUP BY
+      bucket,
+      device
+  )
 )
 ENGINE=AggregatingMergeTree
 PARTITION BY toYear(bucket)
 ORDER BY (bucket, country, device)
 TTL bucket + INTERVAL 1825 DAY
 SETTINGS
-  non_replicated_deduplication_window = 10000;
+  non_replicated_deduplication_window = 10000,
+  deduplicate_merge_projection_mode = 'rebuild';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS rta_visitors_by_geo_1d_mv_e31d2c0f
 TO rta_visitors_by_geo_1d_e31d2c0f AS
