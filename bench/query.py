@@ -197,9 +197,22 @@ def _wrk_ms(text: str) -> float:
     return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
+def _wrk_run(wrk: str, script: Path, port: int, connections: int, seconds: int) -> dict:  # type: ignore[type-arg]
+    """One wrk run (a separate process): requests/s, p50 and p99 ms, non-2xx answers."""
+    import re
+
+    target = f"http://127.0.0.1:{port}"
+    cmd = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s", "-s", str(script), target]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _wrk_ms(re.search(r"\s50%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _wrk_ms(re.search(r"\s99%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
+    errors = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+    return {"connections": connections, "rate": rate, "p50": p50, "p99": p99, "errors": errors}
+
+
 def load_test(ws, connections: list[int], seconds: int) -> list[dict]:  # type: ignore[no-untyped-def]
     """Serve the API here; load it with wrk (a separate process) cycling through the dashboard's panels."""
-    import re
     import socket
 
     from rta.query.api import QueryApi, serve_in_thread
@@ -223,14 +236,8 @@ def load_test(ws, connections: list[int], seconds: int) -> list[dict]:  # type: 
         for _, options in PANELS:  # dashboards are open: their panels are cached
             ws.query(**options)
         for conns in connections:
-            cmd = [wrk, "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", str(script), f"http://127.0.0.1:{port}"]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-            rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-            p50 = _wrk_ms(re.search(r"\s50%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
-            p99 = _wrk_ms(re.search(r"\s99%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
-            errors = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
-            results.append({"connections": conns, "rate": rate, "p50": p50, "p99": p99, "errors": errors})
-            print(f"  {conns} connections: {rate:,.0f} req/s, p99 {p99:.1f} ms", file=sys.stderr)
+            results.append(_wrk_run(wrk, script, port, conns, seconds))
+            print(f"  {conns} connections: {results[-1]['rate']:,.0f} req/s, p99 {results[-1]['p99']:.1f} ms", file=sys.stderr)
     finally:
         stop()
         shutil.rmtree(script.parent, ignore_errors=True)
@@ -252,7 +259,6 @@ PAGE_VIEWS = ["", "&f.country=US", "&f.device=mobile", "&last=24h", "&f.campaign
 def page_load_test(ws, connections: list[int], seconds: int, *, live: bool) -> list[dict]:  # type: ignore[no-untyped-def]
     """Load /d/shop/data (what each open shared page fetches per refresh) with wrk; with ``live`` the
     store is written every second meanwhile, as under ingest, so cached results keep going stale."""
-    import re
     import socket
     import threading
 
@@ -294,24 +300,8 @@ def page_load_test(ws, connections: list[int], seconds: int, *, live: bool) -> l
         if live:
             writer.start()
         for conns in connections:
-            cmd = [
-                wrk,
-                "-t1",
-                f"-c{conns}",
-                f"-d{seconds}s",
-                "--latency",
-                "--timeout",
-                "10s",
-                "-s",
-                str(script),
-                f"http://127.0.0.1:{port}",
-            ]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-            rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-            p50 = _wrk_ms(re.search(r"\s50%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
-            p99 = _wrk_ms(re.search(r"\s99%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
-            errors = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
-            results.append({"connections": conns, "rate": rate, "p50": p50, "p99": p99, "errors": errors})
+            results.append(_wrk_run(wrk, script, port, conns, seconds))
+            rate, p99 = results[-1]["rate"], results[-1]["p99"]
             print(f"  pages{' (live)' if live else ''}, {conns} connections: {rate:,.0f} req/s, p99 {p99:.1f} ms", file=sys.stderr)
     finally:
         writing.set()
