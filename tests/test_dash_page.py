@@ -55,6 +55,11 @@ def test_a_page_needs_a_token_or_a_read_key(running):
     token = cli(server.project, "share", "shop", "--url", server.url).rsplit("token=", 1)[1]
     read_key = cli(server.project, "keys", "create", "read")
     assert status_of(f"{server.url}/d/shop") == 401
+    browser = urllib.request.Request(f"{server.url}/d/shop?token=nope", headers={"Accept": "text/html,application/xhtml+xml"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(browser, timeout=30)
+    page = refused.value.read().decode()
+    assert refused.value.code == 401 and "<h1>This dashboard cannot be shown</h1>" in page and "unknown or revoked token" in page
     assert status_of(f"{server.url}/d/shop/data") == 401
     assert status_of(f"{server.url}/d/shop?token=nope") == 401
     assert status_of(f"{server.url}/d/shop?token={write_key}") == 403

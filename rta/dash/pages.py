@@ -102,7 +102,11 @@ class DashboardPages:
         try:
             status, body, extra = await self._handle(scope["method"], path, scope.get("query_string", b"").decode("latin-1"), headers)
         except _Refused as err:
-            status, body, extra = err.status, json.dumps({"error": err.reason}).encode(), [(b"content-type", b"application/json")]
+            status = err.status
+            if path.count("/") == 2 and "text/html" in headers.get("accept", ""):  # a person opening /d/NAME
+                body, extra = _refusal_page(err).encode(), [(b"content-type", b"text/html; charset=utf-8")]
+            else:
+                body, extra = json.dumps({"error": err.reason}).encode(), [(b"content-type", b"application/json")]
         await send(
             {
                 "type": "http.response.start",
@@ -206,6 +210,15 @@ class DashboardPages:
         view_params = {"last": view.last, "grain": view.grain, "by": view.breakdown or "", "filters": dict(view.filters)}
         payload = {"header": header_html(data, live=True), "blocks": parts, "view": view_params, "freshness": data.freshness_text()}
         return json.dumps(payload, default=str, separators=(",", ":")).encode()
+
+
+def _refusal_page(err: _Refused) -> str:
+    """What a browser shows instead of a dashboard it may not open."""
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>rta: {err.status}</title><style>{CSS}</style></head>'
+        f'<body><main><header><h1>This dashboard cannot be shown</h1></header><p class="error">{html.escape(err.reason)}</p>'
+        "<p>Ask whoever shared it for a link with a token, or run <code>rta share NAME</code> in the project.</p></main></body></html>"
+    )
 
 
 class _Refused(Exception):
