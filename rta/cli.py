@@ -25,7 +25,10 @@ if TYPE_CHECKING:  # the CLI imports its layers lazily: `rta --help` stays fast
     from clickhouse_connect.driver.client import Client
 
     from rta.alerts.engine import AlertEngine
+    from rta.alerts.notify import Message
+    from rta.alerts.ssrf import AllowList
     from rta.dash.scheduled import ReportScheduler
+    from rta.dsl.channels import Channel
     from rta.flows.sources import SourceBatch
     from rta.flows.stats import FlowStats
     from rta.ingest.collect import CollectApi
@@ -523,24 +526,30 @@ def report(
     data_format: Annotated[str, typer.Option(help="csv or parquet.")] = "csv",
 ) -> None:
     """Write a self-contained HTML report of a dashboard: opens offline, one file."""
-    from rta.dash import load_board, make_view, resolve, write_report
+    from rta.dash import report as write
     from rta.query.workspace import connect
 
     try:
-        ws = connect(project)
-        board = resolve(ws, dashboard)
-        loaded = load_board(ws, board, make_view(board, last=last, grain=grain, where=_filters(where)))
-        files = write_report(
-            loaded, out, pdf=pdf, images=png or svg, image_format="png" if png else "svg", data_dir=data, data_format=data_format
+        files = write(
+            connect(project),
+            dashboard,
+            out=out,
+            pdf=pdf,
+            images=png or svg,
+            image_format="png" if png else "svg",
+            data=data,
+            data_format=data_format,
+            last=last,
+            grain=grain,
+            where=_filters(where),
         )
     except RtaError as err:
         _fail(err)
-    failed = [p.panel.title for p in loaded.panels if p.error]
     for written in (files.html, files.pdf, *files.images, *files.data):
         if written is not None:
             typer.echo(str(written))
-    if failed:
-        typer.echo(f"rta: {len(failed)} panel(s) could not be answered and show their error: {', '.join(failed)}", err=True)
+    if files.failed:
+        typer.echo(f"rta: {len(files.failed)} panel(s) could not be answered and show their error: {', '.join(files.failed)}", err=True)
 
 
 @app.command()
@@ -774,7 +783,7 @@ def alerts_test(name: Annotated[str, typer.Argument(help="The alert's name.")], 
     from datetime import UTC, datetime
 
     from rta.alerts.engine import allow_list, check_channels
-    from rta.alerts.notify import DeliveryError, Notification, Notifier
+    from rta.alerts.notify import Notification
     from rta.query.workspace import Workspace, connect
 
     try:
@@ -792,10 +801,17 @@ def alerts_test(name: Annotated[str, typer.Argument(help="The alert's name.")], 
         )
     except RtaError as err:
         _fail(err)
+    _deliver_each(note, rule.notify, allow)
+
+
+def _deliver_each(message: Message, channels: tuple[Channel, ...], allow: AllowList) -> None:
+    """One delivery attempt per channel, now; exit 1 if any failed (`rta alerts test`, `rta reports send`)."""
+    from rta.alerts.notify import DeliveryError, Notifier
+
     failed = 0
-    for target in rule.notify:
+    for target in channels:
         try:
-            Notifier(allow=allow).deliver(note, target)
+            Notifier(allow=allow).deliver(message, target)
             typer.echo(f"{target}: delivered")
         except DeliveryError as err:
             failed += 1
@@ -835,7 +851,6 @@ def reports_send(name: Annotated[str, typer.Argument(help="The report's name.")]
     from datetime import UTC, datetime
 
     from rta.alerts.engine import allow_list, check_channels
-    from rta.alerts.notify import DeliveryError, Notifier
     from rta.dash.scheduled import render
     from rta.query.workspace import connect
 
@@ -852,16 +867,7 @@ def reports_send(name: Annotated[str, typer.Argument(help="The report's name.")]
         _fail(err)
     for written in notice.files:
         typer.echo(str(written))
-    failed = 0
-    for target in schedule.notify:
-        try:
-            Notifier(allow=allow).deliver(notice, target)
-            typer.echo(f"{target}: delivered")
-        except DeliveryError as err:
-            failed += 1
-            typer.echo(f"{target}: failed: {err}", err=True)
-    if failed:
-        raise typer.Exit(1)
+    _deliver_each(notice, schedule.notify, allow)
 
 
 @alerts_app.command("history")

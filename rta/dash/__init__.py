@@ -59,7 +59,9 @@ def report(
     out: str | Path = "report.html",
     pdf: str | Path | None = None,
     images: str | Path | None = None,
+    image_format: str = "png",
     data: str | Path | None = None,
+    data_format: str = "csv",
     **view: object,
 ) -> ReportFiles:
     """Write a self-contained HTML report of a dashboard (``last=``, ``where=``... as in :func:`make_view`)."""
@@ -70,5 +72,7 @@ def report(
         Path(out),
         pdf=Path(pdf) if pdf else None,
         images=Path(images) if images else None,
+        image_format=image_format,
         data_dir=Path(data) if data else None,
+        data_format=data_format,
     )

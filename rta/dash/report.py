@@ -89,6 +89,7 @@ class ReportFiles:
     pdf: Path | None = None
     images: tuple[Path, ...] = ()
     data: tuple[Path, ...] = ()
+    failed: tuple[str, ...] = ()  # titles of panels that could not be answered (they show their error)
 
 
 def write_images(data: BoardData, folder: Path, fmt: str = "png") -> tuple[Path, ...]:
@@ -201,4 +202,5 @@ def write_report(
         write_pdf(out, pdf) if pdf is not None else None,
         write_images(data, images, image_format) if images is not None else (),
         write_data(data, data_dir, data_format) if data_dir is not None else (),
+        tuple(p.panel.title for p in data.panels if p.error),
     )

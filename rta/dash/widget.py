@@ -36,7 +36,7 @@ class DashboardWidget(w.VBox):  # type: ignore[misc]
     def __init__(self, source: QuerySource, board: Dashboard, view: View) -> None:
         self.source, self.board, self.view = source, board, view
         self.data: BoardData | None = None
-        self.last_spec: dict[str, Any] | None = None
+        self._shown: dict[str, Any] | None = None  # the chart templates and data on screen
         self._syncing = False
         self._task: asyncio.Task[None] | None = None
         self.on_refresh: list[Callable[[BoardData], None]] = []
@@ -182,9 +182,9 @@ class DashboardWidget(w.VBox):  # type: ignore[misc]
     def _draw_chart(self, charts: list[Block]) -> None:
         self._picks = {f"pick_{b.key}": b for b in charts if b.drill}
         shown = {"charts": [b.template for b in charts], "datasets": {k: v for b in charts for k, v in (b.datasets or {}).items()}}
-        if shown == self.last_spec or not charts:
+        if shown == self._shown or not charts:
             return  # nothing changed: no redraw, no flicker, selections kept
-        self.last_spec = shown
+        self._shown = shown
         combined = stacked([b.chart for b in charts])
         combined.datasets = shown["datasets"]  # the charts read these by name
         with alt.theme.enable("rta"):
