@@ -81,10 +81,33 @@ def test_gaps_are_filled_with_zero_only_where_that_is_the_meaning(ws):
     assert empty.height and empty["biggest_order"].null_count() == empty.height  # ... and no biggest order
 
 
-def test_top_n_by_exact_range_totals(ws, events):
-    frame = ws.query(["revenue", "purchases"], last="2d", grain="1d", by="country", top=3, order_by="revenue", now=NOW, fill_gaps=False)
-    totals = oracle_in_range(ws, events, ["revenue"], "1d", "2d", by=["country"]).group_by("country").agg(pl.col("revenue").sum())
-    leaders = totals.sort("revenue", descending=True).head(3)["country"].to_list()
+@pytest.mark.parametrize(
+    ("metrics", "ranked", "total"),
+    [
+        (["revenue", "purchases"], "revenue", "sum"),  # ranked inside the series' scan
+        (["biggest_order", "purchases"], "biggest_order", "max"),
+        (["purchases", "visitors"], "purchases", "sum"),  # visitors live in another table: the same groups
+        (["purchases"], "purchases", "sum"),  # small counts: ties go to the first countries in order
+    ],
+)
+def test_top_n_by_exact_range_totals(ws, events, metrics, ranked, total):
+    frame = ws.query(metrics, last="2d", grain="1h", by="country", top=5, order_by=ranked, now=NOW, fill_gaps=False)
+    series = oracle_in_range(ws, events, [ranked], "1h", "2d", by=["country"])
+    totals = series.group_by("country").agg(getattr(pl.col(ranked), total)())
+    leaders = totals.sort([ranked, "country"], descending=[True, False], nulls_last=True).head(5)["country"].to_list()
+    assert sorted(frame["country"].unique().to_list()) == sorted(leaders)
+    want = series.filter(pl.col("country").is_in(leaders)).sort("bucket", "country")
+    assert_frames_close(frame.sort("bucket", "country").select("bucket", "country", ranked), want, ["bucket", "country"])
+    if "visitors" in metrics:
+        alone = ws.query("visitors", last="2d", grain="1h", by="country", where={"country": leaders}, now=NOW, fill_gaps=False)
+        assert frame.sort("bucket", "country")["visitors"].to_list() == alone.sort("bucket", "country")["visitors"].to_list()
+
+
+@pytest.mark.parametrize("ranked", ["visitors", "conversion"])
+def test_top_n_by_sketches_and_ratios_ranks_on_the_merged_range(ws, ranked):
+    # Distinct counts and ratios of them do not add up over buckets: they rank on the whole range merged.
+    frame = ws.query(ranked, last="2d", grain="1h", by="country", top=4, now=NOW, fill_gaps=False)
+    leaders = ws.query(ranked, last="2d", grain="1h", by="country", total=True, top=4, now=NOW)["country"].to_list()
     assert sorted(frame["country"].unique().to_list()) == sorted(leaders)
 
 

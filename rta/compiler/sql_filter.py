@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sqlglot.expressions as exp
@@ -33,7 +34,12 @@ class Params:
         """A placeholder ``{pN:type_}`` bound to ``value``."""
         name = f"{self.prefix}{len(self.values)}"
         self.values[name] = value
-        return exp.Placeholder(this=name, kind=exp.DataType.build(type_, dialect="clickhouse"))
+        return exp.Placeholder(this=name, kind=_data_type(type_).copy())
+
+
+@functools.lru_cache(maxsize=64)
+def _data_type(type_: str) -> exp.DataType:
+    return exp.DataType.build(type_, dialect="clickhouse")
 
 
 def filter_sql(node: ex.Expr, params: Params, *, as_string: frozenset[str] = frozenset(), table: str | None = None) -> exp.Expr:
@@ -56,11 +62,11 @@ def filter_sql(node: ex.Expr, params: Params, *, as_string: frozenset[str] = fro
                 items = [str(v) for v in vs] if typ == "String" else list(vs)
                 return exp.In(this=column(f), field=params.add(items, f"Array({typ})"))
             case ex.And(left=a, right=b):
-                return exp.and_(visit(a), visit(b))
+                return exp.and_(visit(a), visit(b), copy=False)  # fresh nodes: copying them is wasted time
             case ex.Or(left=a, right=b):
-                return exp.Paren(this=exp.or_(visit(a), visit(b)))
+                return exp.Paren(this=exp.or_(visit(a), visit(b), copy=False))
             case ex.Not(operand=o):
-                return exp.not_(exp.Paren(this=visit(o)))
+                return exp.not_(exp.Paren(this=visit(o)), copy=False)
         msg = f"no ClickHouse translation for filter node {type(n).__name__!r}"
         raise UnsupportedAggregation(msg)
 

@@ -28,6 +28,9 @@ Where = Mapping[str, "str | Sequence[str]"] | ex.Expr
 COMPARE_SHIFT = {"previous_period": None, "previous_day": 86400, "previous_week": 7 * 86400, "previous_year": 364 * 86400}
 # Empty buckets mean zero for these; for min, max, averages and quantiles they mean "no value".
 ZERO_WHEN_EMPTY = (agg.Count, agg.Sum, agg.Distinct)
+# A range total that follows from the buckets' values, so top-N ranks inside the series' own scan.
+# Distinct counts, averages and quantiles do not add up: they rank by a merge of the whole range.
+RANGE_TOTAL = {agg.Count: "sum", agg.Sum: "sum", agg.Min: "min", agg.Max: "max"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +159,10 @@ def stored_sql(q: MetricQuery, choice: Choice, metrics: Sequence[str], *, totals
     select = (
         exp.select(*time, *dims, *(exp.alias_(metric_value(choice, m), m) for m in metrics))
         .from_(exp.to_table(choice.table.table))
-        .where(exp.and_(*conditions))
+        .where(exp.and_(*conditions, copy=False), copy=False)
     )
     if keys or dims:
-        select = select.group_by(*keys, *dims).order_by(*keys, *dims)
+        select = select.group_by(*keys, *dims, copy=False).order_by(*keys, *dims, copy=False)
     return select, params.values
 
 
@@ -175,10 +178,22 @@ class Executed:
 
 
 def fetch(
-    client: Client, q: MetricQuery, choice: Choice, metrics: Sequence[str], *, totals: bool = False, log: list[Executed] | None = None
+    client: Client,
+    q: MetricQuery,
+    choice: Choice,
+    metrics: Sequence[str],
+    *,
+    totals: bool = False,
+    rank: tuple[str, str] | None = None,
+    log: list[Executed] | None = None,
 ) -> pl.DataFrame:
-    """Run :func:`stored_sql`; columns ``bucket`` (UTC; absent for totals), the ``by`` dimensions, one per metric."""
+    """Run :func:`stored_sql`; columns ``bucket`` (UTC; absent for totals), the ``by`` dimensions, one per metric.
+
+    ``rank=(metric, total)`` keeps the top ``q.top`` groups by that metric's range total (:func:`top_sql`).
+    """
     select, params = stored_sql(q, choice, metrics, totals=totals)
+    if rank is not None and q.top is not None:
+        select = top_sql(select, q.by, *rank, q.top)
     sql = select.sql(dialect="clickhouse")
     if log is not None:  # explain: run it once more through the path that reports what was read
         summary = client.query(sql, parameters=params).summary or {}
@@ -190,6 +205,25 @@ def fetch(
     if not totals:  # DateTime arrives through Arrow as uint32 seconds
         columns.insert(0, (pl.col("t").cast(pl.Int64) * 1000).cast(pl.Datetime("ms", "UTC")).alias("bucket"))
     return frame.select(columns)
+
+
+def top_sql(select: exp.Select, by: Sequence[str], ranked: str, total: str, top: int) -> exp.Select:
+    """Only the ``top`` groups of a series ``select``, ranked by the range ``total`` (sum, min, max) of ``ranked``.
+
+    Ties go to the first groups in dimension order, so the answer does not depend on the scan.
+    """
+    dims = [exp.column(exp.to_identifier(d)) for d in by]
+    columns = [exp.column(e.alias_or_name) for e in select.expressions]
+    in_range = exp.Window(this=exp.func(total, exp.column(ranked)), partition_by=dims)
+    unordered = select.copy()
+    unordered.set("order", None)
+    totals = exp.select("*", exp.alias_(in_range, "_total")).from_(unordered.subquery())
+    biggest = exp.Ordered(this=exp.column("_total"), desc=True, nulls_first=False)
+    order = exp.Order(expressions=[biggest, *(exp.Ordered(this=d) for d in dims)])
+    place = exp.Window(this=exp.func("dense_rank"), order=order)
+    placed = exp.select("*", exp.alias_(place, "_place")).from_(totals.subquery())
+    kept = exp.LTE(this=exp.column("_place"), expression=exp.Literal.number(top))
+    return exp.select(*columns).from_(placed.subquery()).where(kept).order_by(exp.column("t"), *dims)
 
 
 def formula_expr(node: Arith | Metric | float) -> pl.Expr:
@@ -208,13 +242,38 @@ def _stored(plan: Plan, q: MetricQuery) -> list[Metric]:
     return list(dict.fromkeys(b for n in q.metrics for b in plan.definitions.metric(n).base_metrics()))
 
 
-def _fetch_all(client: Client, plan: Plan, q: MetricQuery, now: datetime, *, totals: bool, log: list[Executed] | None) -> pl.DataFrame:
-    keys = ([] if totals else ["bucket"]) + list(q.by)
+def _tables(plan: Plan, q: MetricQuery, now: datetime) -> dict[Choice, list[str]]:
+    """The table answering each stored metric, and the metrics each table answers."""
     age = int((now - q.start).total_seconds())
     tables: dict[Choice, list[str]] = {}
     for base in _stored(plan, q):
         tables.setdefault(choose(plan, base.name, q.grain, q.dims, age), []).append(base.name)
-    frames = [fetch(client, q, choice, names, totals=totals, log=log) for choice, names in tables.items()]
+    return tables
+
+
+def _fetch_all(client: Client, plan: Plan, q: MetricQuery, now: datetime, *, totals: bool, log: list[Executed] | None) -> pl.DataFrame:
+    frames = [fetch(client, q, choice, names, totals=totals, log=log) for choice, names in _tables(plan, q, now).items()]
+    return _joined(frames, ([] if totals else ["bucket"]) + list(q.by))
+
+
+def _fetch_top(client: Client, plan: Plan, q: MetricQuery, now: datetime, log: list[Executed] | None) -> pl.DataFrame:
+    """The series of the top ``q.top`` groups by the range total of ``q.order_by`` (else the first metric)."""
+    ranked, top = plan.definitions.metric(q.order_by or q.metrics[0]), q.top or 0
+    total = RANGE_TOTAL.get(type(ranked.aggregation)) if ranked.aggregation is not None else None
+    if total is None:  # rank by merging the whole range first, then fetch the leaders' series
+        totals = _with_formulas(plan, q, _fetch_all(client, plan, q, now, totals=True, log=log))
+        leaders = totals.sort(ranked.name, descending=True, nulls_last=True).head(top).select(q.by)
+        return _fetch_all(client, plan, replace(q, where=_and(q.where, _groups_filter(leaders))), now, totals=False, log=log)
+    tables = _tables(plan, q, now)
+    home = next(choice for choice, names in tables.items() if ranked.name in names)
+    frames = [fetch(client, q, home, tables.pop(home), rank=(ranked.name, total), log=log)]
+    if tables:  # metrics stored elsewhere: the same groups
+        q_top = replace(q, where=_and(q.where, _groups_filter(frames[0].select(q.by).unique(maintain_order=True))))
+        frames += [fetch(client, q_top, choice, names, log=log) for choice, names in tables.items()]
+    return _joined(frames, ["bucket", *q.by])
+
+
+def _joined(frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
     joined = frames[0]
     for frame in frames[1:]:
         joined = joined.join(frame, on=keys, how="full", coalesce=True) if keys else pl.concat([joined, frame], how="horizontal")
@@ -249,11 +308,7 @@ def run_query(
         return _run_total(client, plan, q, now, log)
     keys = ["bucket", *q.by]
     if q.top is not None and q.by:
-        ranked = q.order_by or q.metrics[0]
-        totals = _with_formulas(plan, q, _fetch_all(client, plan, q, now, totals=True, log=log))
-        leaders = totals.sort(ranked, descending=True, nulls_last=True).head(q.top).select(q.by)
-        q_top = replace(q, where=_and(q.where, _groups_filter(leaders)))
-        frame = _fetch_all(client, plan, q_top, now, totals=False, log=log)
+        frame = _fetch_top(client, plan, q, now, log)
     else:
         frame = _fetch_all(client, plan, q, now, totals=False, log=log)
     if q.fill_gaps:
@@ -304,6 +359,8 @@ def _groups_filter(groups: pl.DataFrame) -> ex.Expr:
     """A filter matching exactly the given dimension combinations."""
     if groups.is_empty():
         return ex.IsIn(groups.columns[0], ("\x00no group\x00",))
+    if groups.width == 1:
+        return ex.IsIn(groups.columns[0], tuple(v or "" for v in groups.to_series()))
     node: ex.Expr | None = None
     for row in groups.iter_rows(named=True):
         term: ex.Expr | None = None
