@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import statistics
 import subprocess
@@ -206,7 +207,7 @@ RAW_QUESTIONS = [
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
-    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return statistics.median(ordered), ordered[math.ceil(len(ordered) * 0.99) - 1]  # nearest rank
 
 
 def time_live(ws, runs: int, per_day: int) -> list[tuple[str, str, float, float]]:  # type: ignore[no-untyped-def]
