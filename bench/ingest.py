@@ -41,6 +41,18 @@ METRICS = (ROOT / "rta" / "examples" / "shop.py").read_text()
 LUA = """
 counter = 0
 local template = io.open("TEMPLATE"):read("*a")
+-- The body split around its request ids: joining the pieces is much cheaper for wrk than gsub,
+-- which left less of the machine's two cores to the server under test.
+local pieces = {}
+local from = 1
+while true do
+  local i, j = template:find("RQID", from, true)
+  if not i then break end
+  pieces[#pieces + 1] = template:sub(from, i - 1)
+  from = j + 1
+end
+local tail = template:sub(from)
+local parts = {}
 local gz_count = GZCOUNT
 request = function()
   counter = counter + 1
@@ -51,7 +63,13 @@ request = function()
     return wrk.format("POST", "/v1/batch", {["Content-Type"] = "application/json", ["Content-Encoding"] = "gzip",
                       ["Authorization"] = "Bearer KEY"}, body)
   end
-  local body = template:gsub("RQID", tostring(id) .. "x" .. tostring(counter))
+  local rqid = tostring(id) .. "x" .. tostring(counter)
+  for k = 1, #pieces do
+    parts[2 * k - 1] = pieces[k]
+    parts[2 * k] = rqid
+  end
+  parts[2 * #pieces + 1] = tail
+  local body = table.concat(parts)
   return wrk.format("POST", "/v1/batch", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer KEY"}, body)
 end
 setup = function(thread) thread:set("id", math.random(1, 1000000000)) end

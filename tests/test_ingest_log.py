@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rta.flows.log_source import LogSource, committed_offset
 from rta.flows.runner import run_flow
@@ -152,3 +154,46 @@ def test_a_full_log_takes_events_again_once_the_flow_has_let_segments_go(tmp_pat
     time.sleep(1.1)  # the writer re-measures the log once a second
     assert log.submit(0, b"z" * 1_200).result() > 0
     log.close()
+
+
+def test_insert_ids_are_remembered_for_the_window_and_forgotten_after_two():
+    from rta.ingest.dedup import InsertIdFilter
+
+    start = 1_800_000_000.0
+    ids = InsertIdFilter(window_seconds=3600)
+    assert ids.claim(["a"], now=start) == [True]
+    ids.confirm(["a"], now=start)
+    assert ids.claim(["a"], now=start + 3599) == [False]  # remembered for at least the window
+    assert ids.claim(["a"], now=start + 2 * 3600 + 120) == [True]
+
+
+def test_insert_id_memory_stays_bounded_and_keeps_the_newest_ids():
+    from rta.ingest.dedup import InsertIdFilter
+
+    ids = InsertIdFilter(max_ids=200_000)
+    batches = [[f"id-{b}-{i}" for i in range(500)] for b in range(1_000)]  # 500,000 ids within a minute
+    for batch in batches:
+        assert ids.claim(batch, now=1_800_000_000.0) == [True] * 500
+        ids.confirm(batch, now=1_800_000_000.0)
+    assert len(ids) <= 200_000
+    assert ids.claim(batches[-1], now=1_800_000_000.0) == [False] * 500
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.integers(-(2**63), 2**63 - 1) | st.integers(0, 40).map(lambda k: k * 8), max_size=60), max_size=12))
+def test_the_hash_set_holds_exactly_what_was_added(batches):
+    import numpy as np
+
+    from rta.ingest.dedup import HashSet
+
+    table, model = HashSet(64, 0), set()
+    for batch in batches:
+        keys = np.unique(np.array([k or 1 for k in batch], dtype=np.int64))
+        assert table.contains(keys).tolist() == [k in model for k in keys.tolist()]
+        new = keys[~table.contains(keys)]
+        while 2 * (table.count + len(new)) > table.slots:
+            table = table.grown()
+        table.add(new)
+        model |= set(new.tolist())
+        assert table.count == len(model)
+        assert table.contains(keys).all()
