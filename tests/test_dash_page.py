@@ -121,6 +121,18 @@ def test_the_page_draws_updates_without_reload_and_drills_down(running):
             page.wait_for_function("document.querySelector('.tile[data-metric=\"purchases\"] .value').textContent === '35'", timeout=30_000)
             assert "f.campaign" not in page.url
             assert re.search(r"data up to .* UTC", page.locator("#rta-freshness").text_content())
+            # The filter pickers offer the top values; each pick adds one (several values of a dimension: any of them).
+            picker = 'select.rta-filter[data-dim="campaign"]'
+            page.wait_for_function(f"document.querySelector('{picker} option[value=\"summer\"]') !== null", timeout=30_000)
+            page.select_option(picker, "summer")
+            page.wait_for_function("document.querySelector('.tile[data-metric=\"purchases\"] .value').textContent === '15'", timeout=30_000)
+            assert page.locator(f'{picker} option[value="summer"]').count() == 0  # chosen: no longer offered
+            page.select_option(picker, "spring")
+            page.wait_for_function("document.querySelector('.tile[data-metric=\"purchases\"] .value').textContent === '35'", timeout=30_000)
+            assert "f.campaign=summer&f.campaign=spring" in page.url
+            assert page.locator(".crumb").first.text_content().startswith("campaign in summer, spring")
+            page.locator('[data-clear="*"]').click()
+            page.wait_for_function("!location.search.includes('f.campaign')", timeout=30_000)
             # Break down by campaign: the bars now name campaigns, and the choice lands in the URL.
             page.select_option("#rta-by", "campaign")
             page.wait_for_function("document.getElementById('block-p3').textContent.includes('revenue by campaign')", timeout=30_000)

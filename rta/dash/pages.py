@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from rta.dash.blocks import CSS, blocks, header_html
-from rta.dash.data import load_board
+from rta.dash.data import load_board, top_values
 from rta.dash.report import vega_bundle
 from rta.dash.view import RANGE_PRESETS, View
 from rta.dsl.dashboard import GRAIN_CHOICES, Dashboard
@@ -41,7 +41,7 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 log = logging.getLogger("rta.pages")
 SHARE_PREFIX = "dashboard:"
 STALE_SECONDS = 30.0  # how old a rendering may be served while the next one is made
-CONTROLS_CSS = ".controls{margin:10px 0 0;display:flex;gap:10px;color:var(--muted);font-size:13px}"
+CONTROLS_CSS = ".controls{margin:10px 0 0;display:flex;flex-wrap:wrap;gap:10px;color:var(--muted);font-size:13px}"
 
 
 def share_name(dashboard: str) -> str:
@@ -66,6 +66,11 @@ def page_html(board: Dashboard) -> str:
     splits = '<option value="">as designed</option>' + "".join(
         f'<option value="{html.escape(d)}">{html.escape(d)}</option>' for d in board.dimensions()
     )
+    # One picker per filter: each pick adds a value (several values of a dimension: any of them).
+    pickers = "".join(
+        f'<label>{html.escape(d)} <select class="rta-filter" data-dim="{html.escape(d)}"><option value="">add…</option></select></label>'
+        for d in board.filters
+    )
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(board.title)} · rta</title><style>{CSS}{CONTROLS_CSS}</style></head>"
@@ -73,7 +78,7 @@ def page_html(board: Dashboard) -> str:
         '<div id="rta-header"></div>'
         f'<div class="controls"><label>range <select id="rta-range">{ranges}</select></label>'
         f'<label>grain <select id="rta-grain">{grains}</select></label><label>break down by <select id="rta-by">{splits}</select></label>'
-        '<span id="rta-error" class="error"></span></div>'
+        f'{pickers}<span id="rta-error" class="error"></span></div>'
         '<div id="rta-tiles"></div><div class="grid" id="rta-grid"></div>'
         f"<footer>rta · refreshes every {board.refresh} s · click a bar or a row to filter</footer></main>"
         '<script src="/static/vega.js"></script><script src="/static/dash.js"></script></body></html>'
@@ -208,7 +213,14 @@ class DashboardPages:
             for b in blocks(data)
         ]
         view_params = {"last": view.last, "grain": view.grain, "by": view.breakdown or "", "filters": dict(view.filters)}
-        payload = {"header": header_html(data, live=True), "blocks": parts, "view": view_params, "freshness": data.freshness_text()}
+        choices = {dim: top_values(self.ws, board, dim, view) for dim in board.filters}  # what each picker offers
+        payload = {
+            "header": header_html(data, live=True),
+            "blocks": parts,
+            "view": view_params,
+            "choices": choices,
+            "freshness": data.freshness_text(),
+        }
         return json.dumps(payload, default=str, separators=(",", ":")).encode()
 
 

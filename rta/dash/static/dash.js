@@ -1,5 +1,6 @@
 // rta shared dashboard: draws the blocks of /d/NAME/data, refreshes them, drills down on click.
-// Served by rta itself with Vega (no CDN). Filters live in the URL so a view can be shared.
+// Served by rta itself with Vega (no CDN). Filters live in the URL so a view can be shared:
+// picking values or clicking a bar or a row adds f.<dim>=value; several values of one dimension match any.
 (function () {
   "use strict";
   var root = document.getElementById("rta");
@@ -80,6 +81,18 @@
     range.value = data.view.last || "custom";
     grain.value = data.view.grain;
     document.getElementById("rta-by").value = data.view.by;
+    document.querySelectorAll("select.rta-filter").forEach(function (picker) {
+      var chosen = (data.view.filters || {})[picker.dataset.dim] || [];
+      var offered = ((data.choices || {})[picker.dataset.dim] || []).filter(function (v) { return chosen.indexOf(v) < 0; });
+      var options = '<option value="">add…</option>' + offered.map(function (v) {
+        return '<option value="' + escapeHtml(v) + '">' + escapeHtml(v) + "</option>";
+      }).join("");
+      if (picker.dataset.drawn !== options) {
+        picker.innerHTML = options;
+        picker.dataset.drawn = options;
+      }
+      picker.value = "";
+    });
     var keep = {};
     var work = data.blocks.map(function (block) {
       keep["block-" + block.key] = true;
@@ -128,6 +141,13 @@
     var p = query();
     if (ev.target.value) p.set("by", ev.target.value); else p.delete("by");
     go(p);
+  });
+  document.querySelectorAll("select.rta-filter").forEach(function (picker) {
+    picker.addEventListener("change", function (ev) {
+      var p = query(), key = "f." + picker.dataset.dim;
+      if (ev.target.value && p.getAll(key).indexOf(ev.target.value) < 0) p.append(key, ev.target.value);
+      go(p);
+    });
   });
   window.addEventListener("popstate", load);
   load();
