@@ -6,7 +6,8 @@ Load comes from wrk (a separate process) posting SDK-sized batches of 500 Segmen
 every request with fresh message ids (so nothing is dropped as a duplicate):
 
 - rta:       `rta run` (raw ASGI collect API -> validation -> durable log, group-committed
-             fsync -> Bytewax flow -> ClickHouse), plain JSON and gzip;
+             fsync -> Bytewax flow -> ClickHouse), plain JSON and gzip; then the same with the
+             collect API in its own process (`rta serve ingest` beside `rta run --no-collect`);
 - textbook:  FastAPI + pydantic models of the same messages, each request appended to the same
              kind of log with the same fsync before it answers (no flow behind it);
 - Kafka:     `rta run` in Kafka mode: the collect API produces to a Tansu broker (idempotent,
@@ -176,8 +177,11 @@ def _wrk(url: str, key: str, seconds: int, connections: int, work: Path, gz: int
     return rate, p50, p99, int(errors.group(1)) if errors else 0
 
 
-def _rta(work: Path, seconds: int, connections: int, *, kafka: str = "") -> list[tuple[str, float, float, float, int, str]]:
-    project = work / ("rta-kafka" if kafka else "rta")
+def _rta(
+    work: Path, seconds: int, connections: int, *, kafka: str = "", split: bool = False
+) -> list[tuple[str, float, float, float, int, str]]:
+    """``split``: the collect API in its own process (`rta serve ingest`) beside `rta run --no-collect`, so each has a core."""
+    project = work / ("rta-kafka" if kafka else "rta-split" if split else "rta")
     (project / "metrics").mkdir(parents=True)
     (project / "metrics" / "shop.py").write_text(METRICS)
     (project / "rta.toml").write_text('[store]\ndsn = "chdb://data"\n[ingest]\nrate_per_key = 100000000\n')
@@ -186,10 +190,18 @@ def _rta(work: Path, seconds: int, connections: int, *, kafka: str = "") -> list
     created = subprocess.run([*rta, "keys", "create", "write", "-p", str(project)], capture_output=True, text=True, check=True, env=env)
     key = created.stdout.strip()
     port = _port()
-    server = subprocess.Popen([*rta, "run", "-p", str(project), "--port", str(port)], stderr=(work / "rta.log").open("w"), env=env)
+    log = (work / f"{project.name}.log").open("w")
+    query_port = _port() if split else port
+    server = subprocess.Popen(
+        [*rta, "run", "-p", str(project), "--port", str(query_port), *(["--no-collect"] if split else [])], stderr=log, env=env
+    )
+    collector = (
+        subprocess.Popen([*rta, "serve", "ingest", "-p", str(project), "--port", str(port)], stderr=log, env=env) if split else server
+    )
     rows = []
     try:
-        _wait(f"http://127.0.0.1:{port}/v1/health", server)
+        _wait(f"http://127.0.0.1:{query_port}/v1/health", server)
+        _wait(f"http://127.0.0.1:{port}/rta.js", collector)
         started = time.monotonic()
         rate, p50, p99, bad = _wrk(f"http://127.0.0.1:{port}", key, seconds, connections, work, 0)
         accepted = int(rate * seconds * EVENTS)
@@ -201,14 +213,15 @@ def _rta(work: Path, seconds: int, connections: int, *, kafka: str = "") -> list
                 break
             time.sleep(0.5)
         e2e = written / (time.monotonic() - started)
-        name = "rta, Kafka mode (Tansu)" if kafka else "rta, JSON"
+        name = "rta, Kafka mode (Tansu)" if kafka else "rta, API and flow apart" if split else "rta, JSON"
         rows.append((name, rate * EVENTS, p50, p99, bad, f"{e2e:,.0f} ev/s end to end ({written:,} in ClickHouse)"))
-        if not kafka:
+        if not kafka and not split:
             rate, p50, p99, bad = _wrk(f"http://127.0.0.1:{port}", key, min(seconds, 3), connections, work, 3000)
             rows.append(("rta, gzip", rate * EVENTS, p50, p99, bad, "(3 s: a fixed set of 3,000 pre-gzipped bodies)"))
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=120)
+        for process in {server, collector}:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=120)
     return rows
 
 
@@ -255,6 +268,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rta-bench-ingest-") as tmp:
         work = Path(tmp)
         rows = _rta(work, args.seconds, args.connections)
+        rows += _rta(work, args.seconds, args.connections, split=True)
         rows += _kafka(work, args.seconds, args.connections)
         rows.append(_textbook(work, args.seconds, args.connections))
     peer = rows[-1][1]
