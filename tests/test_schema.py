@@ -46,3 +46,36 @@ def test_projections_added_by_newer_releases_are_added_and_queries_read_them(cli
     plan_text = "\n".join(row[0] for row in client.query("EXPLAIN " + sql).result_rows)
     assert "ReadFromMergeTree (by_country)" in plan_text
     assert client.query(sql).result_rows == [("FR", 5), ("US", 5)]
+
+
+def test_a_server_client_sends_no_session_id_so_queries_can_run_at_once():
+    # ClickHouse runs one query at a time per session ("session is locked"), and the query API
+    # runs panels and requests side by side: the client must not pin a session.
+    import http.server
+    import threading
+
+    from rta.store.client import connect
+
+    seen: list[str] = []
+
+    class Answer(http.server.BaseHTTPRequestHandler):  # just enough of ClickHouse's HTTP interface to connect
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", 0))).decode()
+            seen.append(self.path)
+            out = b"26.1.1.1\tUTC\n" if "version()" in body else b"1\n" if body.strip() == "SELECT 1" else b""
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = connect(f"http://127.0.0.1:{server.server_address[1]}")
+        client.command("SELECT 1")
+    finally:
+        server.shutdown()
+    assert len(seen) >= 4 and not any("session_id" in path for path in seen), seen

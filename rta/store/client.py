@@ -26,8 +26,10 @@ def connect(dsn: str, **settings: Any) -> Client:
     """A clickhouse-connect client for ``dsn``; embedded data dirs are created when missing."""
     if dsn.startswith(EMBEDDED) and dsn != "chdb://memory":
         Path(dsn[len(EMBEDDED) :]).mkdir(parents=True, exist_ok=True)
+    # A server session runs one query at a time ("session is locked"); the query API runs many at once.
+    options: dict[str, Any] = {} if dsn.startswith(EMBEDDED) else {"autogenerate_session_id": False}
     try:
-        client = clickhouse_connect.get_client(dsn=dsn, settings=settings or None)
+        client = clickhouse_connect.get_client(dsn=dsn, settings=settings or None, **options)
         client.command("SELECT 1")  # chdb opens its data dir lazily: surface a locked dir here
         return client
     except Exception as err:
