@@ -210,37 +210,31 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[math.ceil(len(ordered) * 0.99) - 1]  # nearest rank
 
 
+def _timed(runs: int, ask) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """p50 and p99 ms of ``runs`` calls of ``ask``."""
+    samples = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        ask()
+        samples.append((time.perf_counter() - began) * 1000)
+    return _percentiles(samples)
+
+
 def time_live(ws, runs: int, per_day: int) -> list[tuple[str, str, float, float]]:  # type: ignore[no-untyped-def]
     """(question, how, p50 ms, p99 ms) for rta uncached while events are written every second."""
-    rows = []
     with LiveIngest(ws, per_day):
         time.sleep(5.0)  # a few writes and their merges are under way
-        for name, options in PANELS:
-            cold = []
-            for _ in range(runs):
-                began = time.perf_counter()
-                ws.query(cache=False, **options)
-                cold.append((time.perf_counter() - began) * 1000)
-            rows.append((name, "rta, uncached, ingest running", *_percentiles(cold)))
-    return rows
+        return [(name, "rta, uncached, ingest running", *_timed(runs, lambda o=o: ws.query(cache=False, **o))) for name, o in PANELS]
 
 
 def time_queries(ws, runs: int) -> list[tuple[str, str, float, float]]:  # type: ignore[no-untyped-def]
     """(question, how, p50 ms, p99 ms) for rta cold and cached and the raw-events peer."""
     rows = []
     for name, options in PANELS:
-        cold = []
-        for _ in range(runs):
-            began = time.perf_counter()
-            ws.query(cache=False, **options)
-            cold.append((time.perf_counter() - began) * 1000)
+        cold = _timed(runs, lambda o=options: ws.query(cache=False, **o))
         ws.query(**options)
-        cached = []
-        for _ in range(runs):
-            began = time.perf_counter()
-            ws.query(**options)
-            cached.append((time.perf_counter() - began) * 1000)
-        rows += [(name, "rta, uncached", *_percentiles(cold)), (name, "rta, cached", *_percentiles(cached))]
+        cached = _timed(runs, lambda o=options: ws.query(**o))
+        rows += [(name, "rta, uncached", *cold), (name, "rta, cached", *cached)]
     raw = ws.plan.streams[0].raw_table
     for name, options, sql in RAW_QUESTIONS:
         ours, theirs = [], []
