@@ -145,7 +145,7 @@ def _flow_sources(
     *,
     demo: bool,
     watch: Path | None,
-    rate: int,
+    rate: int | None,
     history: str | None,
     history_events: int,
     paused: threading.Event,
@@ -156,7 +156,7 @@ def _flow_sources(
     folder then only produce on the first worker.
     """
     from rta.dsl.durations import parse_duration
-    from rta.flows.demo import DemoSource
+    from rta.flows.demo import DemoSource, live_rate
     from rta.flows.inbox import InboxSource
     from rta.flows.log_source import LogSource
     from rta.ingest.service import IngestSettings, log_folder
@@ -178,7 +178,10 @@ def _flow_sources(
         sources.append(InboxSource(watch, proj.plan.stream(stream), stop=stop))
     if demo:
         seconds = parse_duration(history, what="--history") if history else 0
-        sources.append(DemoSource(stream, rate=rate, history_seconds=seconds, history_events=history_events, stop=stop, paused=paused))
+        live = live_rate(rate, seconds, history_events)
+        if seconds:
+            typer.echo(f"rta: demo backfills {history_events:,} events over {history}, then streams {live:,} events/s", err=True)
+        sources.append(DemoSource(stream, rate=live, history_seconds=seconds, history_events=history_events, stop=stop, paused=paused))
     return sources
 
 
@@ -190,7 +193,9 @@ def run(
     port: Annotated[int, typer.Option(help="Port of the collect and query APIs (0: none, and no collect API).")] = 8765,
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
-    rate: Annotated[int, typer.Option(help="Demo events per second.")] = 20_000,
+    rate: Annotated[
+        int | None, typer.Option(help="Demo events per second (default: the history's own rate with --history, else 20,000).")
+    ] = None,
     history: Annotated[str | None, typer.Option(help="Backfill demo history first, e.g. 7d.")] = None,
     history_events: Annotated[int, typer.Option(help="Events in the backfilled history.")] = 1_000_000,
     demo_for: Annotated[float | None, typer.Option(help="Stop the demo traffic after this many seconds; keep running.")] = None,

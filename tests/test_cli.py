@@ -145,6 +145,22 @@ def test_run_demo_for_a_few_seconds(project, client):
 
 
 @pytest.mark.store
+@pytest.mark.flow
+def test_a_demo_with_history_streams_at_the_historys_own_rate(project, client):
+    def accepted() -> int:  # the store's tables appear with the first run
+        if not client.command("EXISTS TABLE rta_ingest_stats"):
+            return 0
+        return int(client.query("SELECT sum(events) FROM rta_ingest_stats WHERE outcome = 'accepted'").result_rows[0][0] or 0)
+
+    before = accepted()
+    result = rta("run", "-p", str(project), "--demo", "--duration", "3", "--history", "1h", "--history-events", "36000", "--port", "0")
+    assert result.exit_code == 0, result.output
+    assert "demo backfills 36,000 events over 1h, then streams 10 events/s" in result.output
+    # A week of history then a flood at 20,000 events/s made the last bucket tower over every chart.
+    assert 36_000 <= accepted() - before <= 36_000 + 100
+
+
+@pytest.mark.store
 def test_a_second_process_is_told_who_owns_the_embedded_store(project, tmp_path):
     import os
     import subprocess

@@ -179,7 +179,8 @@ class _DemoPartition(StatelessSourcePartition[SourceBatch]):
             self._last = now
             self._next_awake = time.monotonic() + self._src.interval
             return []
-        if n == 0:
+        if n == 0:  # a slow demo: wait for the next event instead of polling
+            self._next_awake = time.monotonic() + self._src.interval
             return []
         key = self._key()
         frame = generate(self._pop, n, self._last, now, self._rng, key)
@@ -193,6 +194,21 @@ class _DemoPartition(StatelessSourcePartition[SourceBatch]):
         return datetime.now(UTC) + timedelta(seconds=max(delay, 0)) if delay > 0 else None
 
 
+LIVE_RATE = 20_000  # demo events per second without a history to match
+
+
+def live_rate(asked: int | None, history_seconds: int, history_events: int) -> int:
+    """Live demo events per second: as asked, else the backfilled history's own rate, so charts
+    stay level instead of the last bucket towering over the week (else :data:`LIVE_RATE`).
+
+    >>> live_rate(None, 7 * 86_400, 1_000_000), live_rate(500, 86_400, 10), live_rate(None, 0, 0)
+    (2, 500, 20000)
+    """
+    if asked is not None:
+        return asked
+    return max(1, round(history_events / history_seconds)) if history_seconds and history_events else LIVE_RATE
+
+
 class DemoSource(DynamicSource[SourceBatch]):
     """Live synthetic traffic at ``rate`` events/s, after ``history_events`` backfilled events."""
 
@@ -200,7 +216,7 @@ class DemoSource(DynamicSource[SourceBatch]):
         self,
         stream: str,
         *,
-        rate: int = 20_000,
+        rate: int = LIVE_RATE,
         interval: float = 0.5,
         history_seconds: int = 0,
         history_events: int = 0,
