@@ -15,6 +15,7 @@ from a separate process. Everything lives in a temporary folder removed at the e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import shutil
@@ -323,13 +324,10 @@ end
 PAGE_VIEWS = ["", "&f.country=US", "&f.device=mobile", "&last=24h", "&f.campaign=google_00", "&f.country=DE&f.device=desktop"]
 
 
-def page_load_test(ws, connections: list[int], seconds: int, *, live: bool) -> list[dict]:  # type: ignore[no-untyped-def]
-    """Load /d/shop/data (what each open shared page fetches per refresh) with wrk; with ``live`` the
-    store is written every second meanwhile, as under ingest, so cached results keep going stale."""
+def page_load_test(ws, connections: list[int], seconds: int) -> list[dict]:  # type: ignore[no-untyped-def]
+    """Load /d/shop/data (what each open shared page fetches per refresh) with wrk."""
     import socket
-    import threading
 
-    from rta.compiler.ddl import STATS_TABLE
     from rta.dash.pages import DashboardPages, share_name
     from rta.query.api import QueryApi, serve_in_thread
     from rta.query.keys import KeyStore
@@ -347,34 +345,42 @@ def page_load_test(ws, connections: list[int], seconds: int, *, live: bool) -> l
     script = Path(tempfile.mkdtemp()) / "page.lua"
     script.write_text(_PAGE_SCRIPT.replace("{PATHS}", paths))
     _, stop = serve_in_thread(DashboardPages(ws, keys, QueryApi(ws, keys)), port=port)
-    writing = threading.Event()
-
-    def write_every_second() -> None:  # what the flow's tally does after each flush
-        from rta.store.client import connect as connect_store
-
-        client = connect_store(ws.dsn)
-        while not writing.wait(1.0):
-            client.command(
-                f"INSERT INTO {STATS_TABLE} (minute, stream, outcome, events, last_seen, newest_event) "
-                "VALUES (toStartOfMinute(now()), 'events', 'accepted', 1, now64(3), now64(3))"
-            )
-
-    writer = threading.Thread(target=write_every_second, daemon=True)
     results = []
     try:
         for view in PAGE_VIEWS:  # the pages are open: warm
             urllib.request.urlopen(f"http://127.0.0.1:{port}/d/shop/data?token={token}{view}", timeout=120).read()
-        if live:
-            writer.start()
         for conns in connections:
             results.append(_wrk_run(wrk, script, port, conns, seconds))
-            rate, p99 = results[-1]["rate"], results[-1]["p99"]
-            print(f"  pages{' (live)' if live else ''}, {conns} connections: {rate:,.0f} req/s, p99 {p99:.1f} ms", file=sys.stderr)
+            print(f"  pages, {conns} connections: {results[-1]['rate']:,.0f} req/s, p99 {results[-1]['p99']:.1f} ms", file=sys.stderr)
     finally:
-        writing.set()
         stop()
         shutil.rmtree(script.parent, ignore_errors=True)
     return results
+
+
+def _load_tables(ws, steps: list[int], seconds: int, per_day: int, refresh: float) -> None:  # type: ignore[no-untyped-def]
+    """The REST and shared-page load tests, on the store unchanged and while events land every second."""
+    per_user = len(PANELS) / refresh  # requests per second one dashboard user makes
+    page_refresh = ws.plan.definitions.dashboard("shop").refresh
+    tests = [
+        (f"REST API, dashboard panels; a user fetches {len(PANELS)} panels every {refresh:.0f} s", "users", per_user, load_test),
+        (f"Shared page /d/shop: a viewer fetches it every {page_refresh} s, {len(PAGE_VIEWS)} distinct views", "viewers",
+         1 / page_refresh, page_load_test),
+    ]  # fmt: skip
+    for title, who, rate_each, run in tests:
+        print(f"\n{title}; load from wrk (a separate process)")
+        print(f"{'store':<26}{'connections':>12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'= ' + who:>11}")
+        for live in (False, True):
+            best = 0
+            with LiveIngest(ws, per_day) if live else contextlib.nullcontext():
+                results = run(ws, steps, seconds)
+            for r in results:
+                served = int(r["rate"] / rate_each)
+                how = "written every second" if live else "unchanged"
+                print(f"{how:<26}{r['connections']:>12}{r['rate']:>10,.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['errors']:>8}{served:>11,}")
+                if r["p99"] < 250 and not r["errors"]:
+                    best = max(best, served)
+            print(f"  most {who} served with p99 < 250 ms ({'live' if live else 'static'} store): {best:,}")
 
 
 def main() -> None:
@@ -409,32 +415,8 @@ def main() -> None:
         for name, how, p50, p99 in time_queries(ws, args.runs) + time_live(ws, args.runs, args.events_per_day):
             print(f"{name:<42}{how:<31}{p50:>9.1f}{p99:>9.1f}")
         steps = [int(c) for c in args.connections.split(",") if c]
-        per_user = len(PANELS) / args.refresh  # requests per second one dashboard user makes
         if steps:
-            print(f"\nREST API, cached dashboard panels, load from wrk (a separate process); a user fetches {len(PANELS)} panels", end="")
-            print(f" every {args.refresh:.0f} s")
-            print(f"{'connections':>12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'= users':>10}")
-            served = 0
-            for r in load_test(ws, steps, args.load_seconds):
-                users = int(r["rate"] / per_user)
-                print(f"{r['connections']:>12}{r['rate']:>10,.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['errors']:>8}{users:>10,}")
-                if r["p99"] < 250 and not r["errors"]:
-                    served = max(served, users)
-            print(f"most dashboard users served with p99 < 250 ms: {served:,}")
-            refresh = ws.plan.definitions.dashboard("shop").refresh
-            print(f"\nShared page /d/shop: one request per open page every {refresh} s (its refresh), {len(PAGE_VIEWS)} distinct views")
-            print(f"{'store':<26}{'connections':>12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'= viewers':>11}")
-            for live in (False, True):
-                best = 0
-                for r in page_load_test(ws, steps, args.load_seconds, live=live):
-                    viewers = int(r["rate"] * refresh)
-                    how = "written every second" if live else "unchanged"
-                    print(
-                        f"{how:<26}{r['connections']:>12}{r['rate']:>10,.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['errors']:>8}{viewers:>11,}"
-                    )
-                    if r["p99"] < 250 and not r["errors"]:
-                        best = max(best, viewers)
-                print(f"  most page viewers served with p99 < 250 ms ({'live' if live else 'static'} store): {best:,}")
+            _load_tables(ws, steps, args.load_seconds, args.events_per_day, args.refresh)
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
