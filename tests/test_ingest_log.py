@@ -177,6 +177,11 @@ def test_insert_id_memory_stays_bounded_and_keeps_the_newest_ids():
         ids.confirm(batch, now=1_800_000_000.0)
     assert len(ids) <= 200_000
     assert ids.claim(batches[-1], now=1_800_000_000.0) == [False] * 500
+    # A log holding more than a generation's worth at start: the newest ids are kept.
+    again, now = InsertIdFilter(max_ids=200_000), time.time()
+    again.remember({int(now) // 60 - 10: [i for batch in batches for i in batch]}, now=now)
+    assert len(again) <= 200_000
+    assert again.claim(batches[-1], now=now) == [False] * 500
 
 
 @settings(max_examples=200, deadline=None)

@@ -30,6 +30,11 @@ def hashes_of(insert_ids: Iterable[str]) -> np.ndarray:
     return hashes
 
 
+def _distinct(hashes: np.ndarray) -> np.ndarray:
+    """Each hash once, in the order first seen (older ids first)."""
+    return hashes[np.sort(np.unique(hashes, return_index=True)[1])]
+
+
 class HashSet:
     """Distinct non-zero int64 keys in buckets of eight, looked up and added a batch at a time.
 
@@ -118,6 +123,7 @@ class InsertIdFilter:
         self._previous, self._current = self._current, HashSet(slots, minute)
 
     def _add(self, hashes: np.ndarray, now: float) -> None:
+        hashes = hashes[-(self._max_slots // 2) :]  # more than a generation holds (a huge log at start): the newest
         while 2 * (self._current.count + len(hashes)) > self._current.slots:
             if self._current.slots < self._max_slots:
                 self._current = self._current.grown()
@@ -147,7 +153,7 @@ class InsertIdFilter:
 
     def confirm(self, insert_ids: Iterable[str], now: float | None = None) -> None:
         """The ids' events are durable: remember them for the window (they were claimed, so they are not held yet)."""
-        hashes = np.unique(hashes_of(insert_ids))
+        hashes = _distinct(hashes_of(insert_ids))
         with self._lock:
             self._pending.difference_update(hashes.tolist())
             self._add(hashes, now if now is not None else time.time())
@@ -163,6 +169,6 @@ class InsertIdFilter:
         now = now if now is not None else time.time()
         with self._lock:
             for minute, insert_ids in sorted(arrivals.items()):
-                hashes = np.unique(hashes_of(insert_ids))
+                hashes = _distinct(hashes_of(insert_ids))
                 self._add(hashes[~self._current.contains(hashes)], now)
                 self._current.started = min(self._current.started, minute)  # retires a window after the oldest
