@@ -65,3 +65,38 @@ def test_events_go_through_kafka_exactly_once_even_when_the_flow_is_killed(tmp_p
     finally:
         running.stop()
     assert not (project / ".rta" / "log").exists()  # Kafka mode writes no local log
+
+
+def test_repeated_insert_ids_are_dropped_after_a_restart_in_kafka_mode(tmp_path, broker):
+    import json
+    import urllib.request
+    from datetime import UTC, datetime
+
+    project = make_project(tmp_path / "app")
+    (project / "rta.toml").write_text('[store]\ndsn = "chdb://data"\n[ingest]\npartitions = 2\n')
+    key = cli(project, "keys", "create", "write")
+    env = {"RTA_KAFKA_BOOTSTRAP": broker}
+    now = datetime.now(UTC).isoformat()
+    batch = [
+        {"type": "track", "event": "purchase", "userId": f"u{i}", "messageId": f"kafka-{i}", "timestamp": now,
+         "properties": {"country": "FR", "campaign": "retry", "revenue": 1.0}}
+        for i in range(300)
+    ]  # fmt: skip
+
+    def send(url: str) -> dict[str, object]:
+        request = urllib.request.Request(f"{url}/v1/batch", data=json.dumps({"batch": batch}).encode(), method="POST",
+                                         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})  # fmt: skip
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+    running = start(project, extra_env=env)
+    try:
+        assert send(running.url) == {"success": True, "accepted": 300, "duplicates": 0}
+    finally:
+        running.stop()
+    running = start(project, extra_env=env)  # a new process: the ids come back from the topic
+    try:
+        assert send(running.url) == {"success": True, "accepted": 0, "duplicates": 300}
+        assert query_total(project, "SELECT count() FROM events WHERE campaign = 'retry'", expect=300, timeout=60) == 300
+    finally:
+        running.stop()

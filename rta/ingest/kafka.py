@@ -8,8 +8,10 @@ flow's reader (:mod:`rta.flows.kafka_source`) re-forms the same groups on any re
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future
 from typing import Any
 
@@ -17,6 +19,7 @@ from rta.errors import ConfigError
 from rta.ingest.log import GROUP_SECONDS, LogFull
 
 GROUP_END_HEADER = "rta-group-end"
+log = logging.getLogger("rta.ingest")
 
 
 def topic_for(stream: str) -> str:
@@ -42,6 +45,40 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int) -> None:
         except Exception as err:  # created meanwhile by another replica is fine
             if "already exists" not in str(err).lower() and "TOPIC_ALREADY_EXISTS" not in str(err):
                 raise ConfigError(f"cannot create the Kafka topic {topic!r}: {err}") from None
+
+
+def recent_messages(bootstrap: str, topic: str, partitions: int, since: float, *, timeout: float = 60.0) -> Iterator[tuple[float, bytes]]:
+    """(when produced, payload) of the topic's event messages from ``since`` (epoch seconds) on,
+    read to the end of every partition (end-of-partition events: some brokers' watermarks are off)."""
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"rta-recent-{topic}", "enable.auto.commit": False, "enable.partition.eof": True}
+    )
+    try:
+        wanted = [TopicPartition(topic, p, int(since * 1000)) for p in range(partitions)]
+        try:
+            starts = [tp for tp in consumer.offsets_for_times(wanted, timeout=10) if tp.offset >= 0]  # -1: nothing that recent
+        except Exception:  # a broker without time lookups: read from the start, filter by time below
+            log.debug("offsets_for_times failed on %s; reading %s from the beginning", bootstrap, topic, exc_info=True)
+            starts = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)]
+        consumer.assign(starts)
+        open_partitions, deadline = {tp.partition for tp in starts}, time.monotonic() + timeout
+        while open_partitions and time.monotonic() < deadline:
+            for message in consumer.consume(2_000, timeout=0.5):
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:  # noqa: SLF001 (confluent-kafka's public name)
+                        open_partitions.discard(message.partition())
+                    continue
+                produced, payload = message.timestamp()[1] / 1000, message.value()
+                if payload and produced >= since:
+                    yield produced, payload
+        if open_partitions:
+            missing = sorted(open_partitions)
+            log.warning("reading recent messages of %s timed out; insert ids of partitions %s may be missing", topic, missing)
+    finally:
+        consumer.close()
 
 
 class KafkaLog:

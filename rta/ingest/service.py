@@ -18,7 +18,7 @@ from rta.errors import ConfigError
 from rta.flows.events import INSERT_ID_ALIASES
 from rta.ingest.collect import CollectApi, RateLimit
 from rta.ingest.dedup import InsertIdFilter
-from rta.ingest.kafka import KafkaLog, topic_for
+from rta.ingest.kafka import KafkaLog, recent_messages, topic_for
 from rta.ingest.log import EventLog, read_frames, segments
 from rta.ingest.segment import Limits
 from rta.project import Project
@@ -81,6 +81,17 @@ def remember_recent(folder: Path, stream: StreamPlan, ids: InsertIdFilter) -> in
     return sum(len(v) for v in arrivals.values())
 
 
+def remember_recent_kafka(bootstrap: str, topic: str, partitions: int, stream: StreamPlan, ids: InsertIdFilter) -> int:
+    """Like :func:`remember_recent`, from the messages produced to the topic within the window."""
+    if stream.insert_id is None:
+        return 0
+    arrivals: dict[int, list[str]] = {}
+    for produced, payload in recent_messages(bootstrap, topic, partitions, time.time() - ids.window):
+        arrivals.setdefault(int(produced) // 60, []).extend(_insert_ids(payload, stream.insert_id))
+    ids.remember(arrivals)
+    return sum(len(v) for v in arrivals.values())
+
+
 def _insert_ids(payload: bytes, column: str) -> list[str]:
     """Insert ids of a frame, read the way the flow reads them (the API's ``_id``, the stream's field, ``messageId``...)."""
     names = list(dict.fromkeys(("_id", column, *INSERT_ID_ALIASES)))
@@ -94,8 +105,9 @@ def collect_app(project: Project, stream: str) -> tuple[CollectApi, EventLog | K
     plan = project.plan.stream(stream)
     ids = InsertIdFilter(settings.dedup_window_seconds)
     events: EventLog | KafkaLog
-    if settings.kafka:  # the insert-id memory starts empty: the broker keeps no local copy to reread
+    if settings.kafka:
         events = KafkaLog(settings.kafka, topic_for(stream), settings.partitions)
+        remember_recent_kafka(settings.kafka, topic_for(stream), settings.partitions, plan, ids)
     else:
         folder = log_folder(project, stream)
         events = EventLog(folder, settings.partitions, max_bytes=int(settings.log_max_gb * 1024**3))
