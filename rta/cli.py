@@ -682,17 +682,22 @@ def suggest(
         typer.echo(f"# {s.reason}\n{s.code()}")
 
 
+BENCHMARKS = ("flow", "query", "ingest")
+
+
 @app.command()
 def bench(
-    which: Annotated[str, typer.Argument(help="flow (throughput vs peers) or query (latency, concurrency vs raw events).")],
+    which: Annotated[
+        str, typer.Argument(help="flow (throughput vs peers), query (latency, concurrency vs raw events) or ingest (collect API vs peers).")
+    ],
     args: Annotated[list[str] | None, typer.Argument(help="Options passed to the benchmark, e.g. -- --events 2000000.")] = None,
 ) -> None:
     """Run a benchmark from a source checkout's bench/ folder; it prints a table comparing rta with its peers."""
     import subprocess
 
     script = Path(__file__).resolve().parent.parent / "bench" / f"{which}.py"
-    if which not in ("flow", "query"):
-        _fail(RtaError(f"unknown benchmark {which!r}; valid benchmarks are: flow, query"))
+    if which not in BENCHMARKS:
+        _fail(RtaError(f"unknown benchmark {which!r}; valid benchmarks are: {', '.join(BENCHMARKS)}"))
     if not script.is_file():
         _fail(RtaError(f"{script} not found: benchmarks run from a source checkout (git clone, then pip install -e .)"))
     raise typer.Exit(subprocess.call([sys.executable, str(script), *(args or [])]))

@@ -308,9 +308,10 @@ def test_suggest(project):
 @pytest.mark.core
 def test_bench_command_checks_its_argument():
     result = runner.invoke(app, ["bench", "speed"])
-    assert result.exit_code == 2 and "unknown benchmark 'speed'; valid benchmarks are: flow, query" in result.output
-    result = runner.invoke(app, ["bench", "flow", "--", "--help"])
-    assert result.exit_code == 0
+    assert result.exit_code == 2 and "unknown benchmark 'speed'; valid benchmarks are: flow, query, ingest" in result.output
+    for which in ("flow", "query", "ingest"):
+        result = runner.invoke(app, ["bench", which, "--", "--help"])
+        assert result.exit_code == 0, which
 
 
 @pytest.mark.core
