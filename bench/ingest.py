@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 EVENTS = 500
 METRICS = (ROOT / "rta" / "examples" / "shop.py").read_text()
+RTA = [sys.executable, "-m", "rta.cli"]
 
 LUA = """
 counter = 0
@@ -177,26 +178,46 @@ def _wrk(url: str, key: str, seconds: int, connections: int, work: Path, gz: int
     return rate, p50, p99, int(errors.group(1)) if errors else 0
 
 
+def _project(work: Path, name: str, env: dict[str, str]) -> tuple[Path, str]:
+    """A project with the shop metrics and no rate limit to speak of, and a write key for it."""
+    project = work / name
+    (project / "metrics").mkdir(parents=True)
+    (project / "metrics" / "shop.py").write_text(METRICS)
+    (project / "rta.toml").write_text('[store]\ndsn = "chdb://data"\n[ingest]\nrate_per_key = 100000000\n')
+    created = subprocess.run([*RTA, "keys", "create", "write", "-p", str(project)], capture_output=True, text=True, check=True, env=env)
+    return project, created.stdout.strip()
+
+
+def _alone(work: Path, seconds: int, connections: int) -> tuple[str, float, float, float, int, str]:
+    """The collect API by itself (`rta serve ingest`): what it accepts with the machine to itself; the log waits for a flow."""
+    env = {k: v for k, v in os.environ.items() if k != "RTA_CLICKHOUSE_DSN"}
+    project, key = _project(work, "rta-alone", env)
+    port = _port()
+    with (work / "rta-alone.log").open("w") as log:
+        server = subprocess.Popen([*RTA, "serve", "ingest", "-p", str(project), "--port", str(port)], stderr=log, env=env)
+        try:
+            _wait(f"http://127.0.0.1:{port}/rta.js", server)
+            rate, p50, p99, bad = _wrk(f"http://127.0.0.1:{port}", key, seconds, connections, work, 0)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=120)
+    return ("rta, collect API alone", rate * EVENTS, p50, p99, bad, "`rta serve ingest`, no flow running: the log keeps the events")
+
+
 def _rta(
     work: Path, seconds: int, connections: int, *, kafka: str = "", split: bool = False
 ) -> list[tuple[str, float, float, float, int, str]]:
     """``split``: the collect API in its own process (`rta serve ingest`) beside `rta run --no-collect`, so each has a core."""
-    project = work / ("rta-kafka" if kafka else "rta-split" if split else "rta")
-    (project / "metrics").mkdir(parents=True)
-    (project / "metrics" / "shop.py").write_text(METRICS)
-    (project / "rta.toml").write_text('[store]\ndsn = "chdb://data"\n[ingest]\nrate_per_key = 100000000\n')
     env = {k: v for k, v in os.environ.items() if k != "RTA_CLICKHOUSE_DSN"} | ({"RTA_KAFKA_BOOTSTRAP": kafka} if kafka else {})
-    rta = [sys.executable, "-m", "rta.cli"]
-    created = subprocess.run([*rta, "keys", "create", "write", "-p", str(project)], capture_output=True, text=True, check=True, env=env)
-    key = created.stdout.strip()
+    project, key = _project(work, "rta-kafka" if kafka else "rta-split" if split else "rta", env)
     port = _port()
     log = (work / f"{project.name}.log").open("w")
     query_port = _port() if split else port
     server = subprocess.Popen(
-        [*rta, "run", "-p", str(project), "--port", str(query_port), *(["--no-collect"] if split else [])], stderr=log, env=env
+        [*RTA, "run", "-p", str(project), "--port", str(query_port), *(["--no-collect"] if split else [])], stderr=log, env=env
     )
     collector = (
-        subprocess.Popen([*rta, "serve", "ingest", "-p", str(project), "--port", str(port)], stderr=log, env=env) if split else server
+        subprocess.Popen([*RTA, "serve", "ingest", "-p", str(project), "--port", str(port)], stderr=log, env=env) if split else server
     )
     rows = []
     try:
@@ -207,7 +228,7 @@ def _rta(
         accepted = int(rate * seconds * EVENTS)
         written = 0
         while time.monotonic() - started < seconds + 600:
-            sql = [*rta, "sql", "SELECT count() FROM events", "-p", str(project), "--format", "csv"]
+            sql = [*RTA, "sql", "SELECT count() FROM events", "-p", str(project), "--format", "csv"]
             written = int(subprocess.run(sql, capture_output=True, text=True, env=env).stdout.splitlines()[-1] or 0)
             if written >= accepted * 0.99:
                 break
@@ -264,12 +285,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--only", choices=("alone", "run"), help="only the collect API alone, or only `rta run`, beside the textbook peer")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rta-bench-ingest-") as tmp:
         work = Path(tmp)
-        rows = _rta(work, args.seconds, args.connections)
-        rows += _rta(work, args.seconds, args.connections, split=True)
-        rows += _kafka(work, args.seconds, args.connections)
+        rows = [] if args.only == "run" else [_alone(work, args.seconds, args.connections)]
+        if args.only != "alone":
+            rows += _rta(work, args.seconds, args.connections)
+            rows += _rta(work, args.seconds, args.connections, split=True)
+            rows += _kafka(work, args.seconds, args.connections)
         rows.append(_textbook(work, args.seconds, args.connections))
     peer = rows[-1][1]
     print(f"\nIngest, {EVENTS}-event batches from wrk ({args.connections} connections, {args.seconds} s), fsync before every answer")

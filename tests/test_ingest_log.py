@@ -127,19 +127,21 @@ def test_insert_ids_are_remembered_across_a_restart_whatever_form_the_events_too
     log.close()
     ids = InsertIdFilter()
     assert remember_recent(tmp_path / "events", stream, ids) == 3
-    assert ids.claim(["segment-1", "api-2", "flat-3", "new-4"]) == [False, False, False, True]
+    assert ids.claim(["segment-1", "api-2", "flat-3", "new-4"]).fresh == [False, False, False, True]
 
 
 def test_ids_being_written_elsewhere_are_neither_new_nor_duplicates():
     from rta.ingest.dedup import InsertIdFilter
 
     ids = InsertIdFilter()
-    assert ids.claim(["a", "b", "a"]) == [True, True, False]
+    first = ids.claim(["a", "b", "a"])
+    assert first.fresh == [True, True, False]
     assert ids.claim(["b", "c"]) is None  # "b" is in flight: if that write fails, calling it a duplicate would lose it
-    ids.release(["a", "b"])
-    assert ids.claim(["b", "c"]) == [True, True]
-    ids.confirm(["b", "c"])
-    assert ids.claim(["b", "c", "d"]) == [False, False, True]
+    ids.release(first)
+    second = ids.claim(["b", "c"])
+    assert second.fresh == [True, True]
+    ids.confirm(second)
+    assert ids.claim(["b", "c", "d"]).fresh == [False, False, True]
 
 
 def test_a_full_log_takes_events_again_once_the_flow_has_let_segments_go(tmp_path):
@@ -161,10 +163,9 @@ def test_insert_ids_are_remembered_for_the_window_and_forgotten_after_two():
 
     start = 1_800_000_000.0
     ids = InsertIdFilter(window_seconds=3600)
-    assert ids.claim(["a"], now=start) == [True]
-    ids.confirm(["a"], now=start)
-    assert ids.claim(["a"], now=start + 3599) == [False]  # remembered for at least the window
-    assert ids.claim(["a"], now=start + 2 * 3600 + 120) == [True]
+    ids.confirm(ids.claim(["a"], now=start))
+    assert ids.claim(["a"], now=start + 3599).fresh == [False]  # remembered for at least the window
+    assert ids.claim(["a"], now=start + 2 * 3600 + 120).fresh == [True]
 
 
 def test_insert_id_memory_stays_bounded_and_keeps_the_newest_ids():
@@ -173,32 +174,36 @@ def test_insert_id_memory_stays_bounded_and_keeps_the_newest_ids():
     ids = InsertIdFilter(max_ids=200_000)
     batches = [[f"id-{b}-{i}" for i in range(500)] for b in range(1_000)]  # 500,000 ids within a minute
     for batch in batches:
-        assert ids.claim(batch, now=1_800_000_000.0) == [True] * 500
-        ids.confirm(batch, now=1_800_000_000.0)
+        claim = ids.claim(batch, now=1_800_000_000.0)
+        assert claim.fresh == [True] * 500
+        ids.confirm(claim)
     assert len(ids) <= 200_000
-    assert ids.claim(batches[-1], now=1_800_000_000.0) == [False] * 500
+    assert ids.claim(batches[-1], now=1_800_000_000.0).fresh == [False] * 500
     # A log holding more than a generation's worth at start: the newest ids are kept.
     again, now = InsertIdFilter(max_ids=200_000), time.time()
     again.remember({int(now) // 60 - 10: [i for batch in batches for i in batch]}, now=now)
     assert len(again) <= 200_000
-    assert again.claim(batches[-1], now=now) == [False] * 500
+    assert again.claim(batches[-1], now=now).fresh == [False] * 500
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.lists(st.integers(-(2**63), 2**63 - 1) | st.integers(0, 40).map(lambda k: k * 8), max_size=60), max_size=12))
-def test_the_hash_set_holds_exactly_what_was_added(batches):
+def test_the_hash_tables_hold_exactly_what_was_added(batches):
     import numpy as np
 
-    from rta.ingest.dedup import HashSet
+    from rta.ingest.dedup import find, insert
 
-    table, model = HashSet(64, 0), set()
+    table, model = np.zeros((8, 8), dtype=np.int64), set()
     for batch in batches:
-        keys = np.unique(np.array([k or 1 for k in batch], dtype=np.int64))
-        assert table.contains(keys).tolist() == [k in model for k in keys.tolist()]
-        new = keys[~table.contains(keys)]
-        while 2 * (table.count + len(new)) > table.slots:
-            table = table.grown()
-        table.add(new)
+        keys = np.unique(np.array([min(k & (2**63 - 1), 2**63 - 2) or 1 for k in batch], dtype=np.int64))
+        assert (find(table, keys) >= 0).tolist() == [k in model for k in keys.tolist()]
+        new = keys[find(table, keys) < 0]
+        while 2 * (len(model) + len(new)) > table.size:
+            bigger = np.zeros((2 * len(table), 8), dtype=np.int64)
+            insert(bigger, table[table != 0])
+            table = bigger
+        insert(table, new)
         model |= set(new.tolist())
-        assert table.count == len(model)
-        assert table.contains(keys).all()
+        assert (table != 0).sum() == len(model)
+        assert (find(table, keys) >= 0).all()
+        assert table.reshape(-1)[find(table, keys)].tolist() == keys.tolist()

@@ -147,28 +147,28 @@ class CollectApi:
             else:
                 checked = validate(body, self.stream, ndjson=ndjson, single_type=SINGLE.get(path), client_ip=client_ip,
                                    limits=self.limits, request_id=given)  # fmt: skip
-                lines, insert_ids, rejected = [msgspec.json.encode(e) + b"\n" for e in checked.events], checked.insert_ids, checked.rejected
+                lines, insert_ids, rejected = list(map(msgspec.json.encode, checked.events)), checked.insert_ids, checked.rejected
         except RequestError as err:
             raise HttpError(err.status, err.reason) from None
         wait = self.rate.take(key.id, len(lines))
         if wait:
             raise HttpError(429, f"over the rate limit of {self.rate.rate:,.0f} events/s for this key; retry later", wait)
-        fresh = self.dedup.claim(insert_ids)
-        if fresh is None:
+        claim = self.dedup.claim(insert_ids)
+        if claim is None:
             raise HttpError(503, "events with these insert ids are being written by another request right now; retry", 1.0)
-        kept = [(line, i) for line, i, new in zip(lines, insert_ids, fresh, strict=True) if new]
+        kept = lines
+        if not all(claim.fresh):
+            kept = [line for line, new in zip(lines, claim.fresh, strict=True) if new]
         if kept:
-            payload = b"".join(line for line, _ in kept)
-            ids = [i for _, i in kept]
             try:
-                await asyncio.wrap_future(self.log.submit(next(self._partitions), payload))
+                await asyncio.wrap_future(self.log.submit(next(self._partitions), b"\n".join(kept) + b"\n"))
             except LogFull as err:
-                self.dedup.release(ids)
+                self.dedup.release(claim)
                 raise HttpError(503, f"{err}; retry later", 5.0) from None
             except BaseException:
-                self.dedup.release(ids)
+                self.dedup.release(claim)
                 raise
-            self.dedup.confirm(ids)
+            self.dedup.confirm(claim)
         result: dict[str, Any] = {"success": not rejected, "accepted": len(kept), "duplicates": len(lines) - len(kept)}
         if rejected:
             result["rejected"] = [r.as_dict() for r in rejected]

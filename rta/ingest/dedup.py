@@ -1,174 +1,332 @@
 """Insert ids seen in the last hour (configurable), in bounded memory, rebuilt from the log at start.
 
-Ids are kept as 64-bit hashes in two hash tables (numpy arrays of buckets, probed for a whole
+Ids are kept as 63-bit hashes in two hash tables (arrays of buckets, probed for a whole
 request at once): the current generation and the one before. The current one retires
 after the window, and the previous one is dropped then, so an id is remembered for at least
 the window and at most twice that. A lookup costs one bucket read per id, whatever the number of
 ids held; expiry drops a whole table. A table grows by doubling; past ``max_ids`` the
 current generation retires early, so memory stays bounded and the window shrinks under
 extreme load rather than memory growing.
+
+An id being written is held with its sign bit set (pending) until its write is durable;
+a failed write leaves a tombstone. The tables live in this process's memory, or in files
+that several collect API processes map and share (:class:`SharedTables`, under a file
+lock): then every process must hash alike (the same ``PYTHONHASHSEED``).
 """
 
 from __future__ import annotations
 
+import fcntl
+import mmap
+import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 INITIAL_SLOTS = 1 << 16
+WIDTH = 8  # keys per bucket
+KEY_BITS = np.int64(0x7FFF_FFFF_FFFF_FFFF)
+PENDING = np.int64(-(2**63))  # the sign bit
+TOMBSTONE = np.int64(-1)  # a released pending id: matches no key (keys never have all 63 bits set)
+# The header: where the two generations are and what they hold.
+CURRENT, CURRENT_SLOTS, CURRENT_COUNT, CURRENT_STARTED, PREVIOUS, PREVIOUS_SLOTS, PREVIOUS_COUNT, PREVIOUS_STARTED, NEXT_ID = range(9)
+HEADER_FIELDS = 9
 
 
 def hashes_of(insert_ids: Iterable[str]) -> np.ndarray:
-    """64-bit hashes, never 0 (0 marks an empty slot).
+    """63-bit keys, never 0 (an empty slot) nor all ones (a tombstone's key bits).
 
-    Python's str hash is fast and stable within a process; the filter is rebuilt per process.
+    Python's str hash is fast and stable within a process (and across processes started with
+    the same ``PYTHONHASHSEED``); the memory is rebuilt from the log whenever that changes.
     """
-    hashes = np.fromiter(map(hash, insert_ids), dtype=np.int64)
-    hashes[hashes == 0] = 1
-    return hashes
+    keys = np.fromiter(map(hash, insert_ids), dtype=np.int64) & KEY_BITS
+    keys[(keys == 0) | (keys == KEY_BITS)] = 1
+    return keys
 
 
-def _distinct(hashes: np.ndarray) -> np.ndarray:
-    """Each hash once, in the order first seen (older ids first)."""
-    return hashes[np.sort(np.unique(hashes, return_index=True)[1])]
+def _first(keys: np.ndarray) -> np.ndarray:
+    """Where each key occurs first."""
+    return np.sort(np.unique(keys, return_index=True)[1])
 
 
-class HashSet:
-    """Distinct non-zero int64 keys in buckets of eight, looked up and added a batch at a time.
+def _rows(flags: np.ndarray) -> np.ndarray:
+    """Each row of an (n, 8) bool array as one integer: non-zero where any is set, ``ALL`` where all are."""
+    return flags.view(np.uint64).reshape(-1)  # numpy's any/all along a short axis cost several times this
+
+
+ALL = np.uint64(0x0101010101010101)
+
+
+def find(table: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Flat slot of each key in ``table`` (pending or not), -1 where absent.
 
     A key lives in bucket ``key & mask``, or in a following one when that is full: at the
     load kept here (under half), nearly every key is settled in one vectorized step.
     """
+    where = np.full(len(keys), -1, dtype=np.int64)
+    mask = len(table) - 1
+    rows = keys & mask
+    todo = np.arange(len(keys))
+    while todo.size:
+        bucket = table.take(rows, axis=0)
+        match = (bucket & KEY_BITS) == keys[todo, None]
+        hit = _rows(match) != 0
+        where[todo[hit]] = rows[hit] * WIDTH + match[hit].argmax(axis=1)
+        more = ~hit & (_rows(bucket != 0) == ALL)  # a full bucket: the key may have moved on
+        todo, rows = todo[more], (rows[more] + 1) & mask
+    return where
 
-    __slots__ = ("count", "keys", "started")
-    WIDTH = 8
 
-    def __init__(self, slots: int, started: int) -> None:
-        self.keys = np.zeros((max(1, slots // self.WIDTH), self.WIDTH), dtype=np.int64)  # a power of two rows
-        self.count = 0
-        self.started = started  # the minute this generation began
+def insert(table: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Put distinct keys (marked as they should be stored) that are not in ``table`` yet; returns their flat slots.
 
-    @property
-    def slots(self) -> int:
-        """Room for keys."""
-        return self.keys.size
+    The caller keeps the load under a half.
+    """
+    where = np.empty(len(keys), dtype=np.int64)
+    flat = table.reshape(-1)
+    mask = len(table) - 1
+    rows = (keys & KEY_BITS) & mask
+    todo = np.arange(len(keys))
+    while todo.size:
+        free = table.take(rows, axis=0) == 0
+        room = _rows(free) != 0
+        slot = rows * WIDTH + free.argmax(axis=1)
+        flat[slot[room]] = keys[todo[room]]  # two keys after one slot: one write wins, the other tries again
+        won = room & (flat.take(slot) == keys[todo])
+        where[todo[won]] = slot[won]
+        todo, rows = todo[~won], np.where(room, rows, (rows + 1) & mask)[~won]
+    return where
 
-    def contains(self, keys: np.ndarray) -> np.ndarray:
-        """Which of ``keys`` are held."""
-        if not self.count:
-            return np.zeros(len(keys), dtype=bool)
-        mask = len(self.keys) - 1
-        rows = keys & mask
-        bucket = self.keys[rows]
-        found = (bucket == keys[:, None]).any(axis=1)
-        todo = np.flatnonzero(~found & (bucket != 0).all(axis=1))  # a full bucket: the key may have moved on
-        while todo.size:
-            rows[todo] = (rows[todo] + 1) & mask
-            bucket = self.keys[rows[todo]]
-            hit = (bucket == keys[todo, None]).any(axis=1)
-            found[todo[hit]] = True
-            todo = todo[~hit & (bucket != 0).all(axis=1)]
-        return found
 
-    def add(self, keys: np.ndarray) -> None:
-        """Add distinct keys that are not held yet (the caller keeps the load under a half)."""
-        mask = len(self.keys) - 1
-        rows = keys & mask
-        while keys.size:
-            free = self.keys[rows] == 0
-            room = free.any(axis=1)
-            column = free.argmax(axis=1)
-            self.keys[rows[room], column[room]] = keys[room]  # two keys after one slot: one write wins, the other tries again
-            won = room & (self.keys[rows, column] == keys)
-            self.count += int(won.sum())
-            keys, rows = keys[~won], np.where(room, rows, (rows + 1) & mask)[~won]
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """What :meth:`InsertIdFilter.claim` found: which ids are new, and where it holds them as pending."""
 
-    def grown(self) -> HashSet:
-        """The same keys in twice the slots."""
-        bigger = HashSet(2 * self.slots, self.started)
-        bigger.add(self.keys[self.keys != 0])
-        return bigger
+    fresh: list[bool]
+    keys: np.ndarray
+    slots: np.ndarray
+    version: int  # the tables' layout then: while it stands, ``slots`` are where the keys are
+
+
+class LocalTables:
+    """Tables in this process's memory, behind a thread lock."""
+
+    def __init__(self) -> None:
+        self.header = np.zeros(HEADER_FIELDS, dtype=np.int64)
+        self._lock = threading.Lock()
+
+    def lock(self) -> AbstractContextManager[object]:
+        """Held around every read and change."""
+        return self._lock
+
+    def create(self, ident: int, slots: int) -> np.ndarray:  # noqa: ARG002 (the shared kind names its files by it)
+        """A new empty table."""
+        return np.zeros((slots // WIDTH, WIDTH), dtype=np.int64)
+
+    def attach(self, ident: int, slots: int) -> np.ndarray:
+        """Local tables are never attached: this process made them all."""
+        msg = f"table {ident} of {slots} slots is not in this process"
+        raise LookupError(msg)
+
+    def drop(self, ident: int) -> None:
+        """Nothing to free beyond the array."""
+
+
+class SharedTables:
+    """Tables in files under ``folder`` (best on tmpfs), mapped by every collect API process, behind a file lock.
+
+    A process that replaces a table writes a new file, updates the header and deletes the
+    old file; the others map the new one the next time they take the lock.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self.header = self._map(folder / "header", HEADER_FIELDS * 8)
+
+    @staticmethod
+    def _map(path: Path, size: int) -> np.ndarray:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if os.fstat(fd).st_size < size:
+                os.ftruncate(fd, size)  # sparse: zeros cost nothing until written
+            return np.frombuffer(mmap.mmap(fd, size), dtype=np.int64)
+        finally:
+            os.close(fd)
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Held around every read and change, by one thread of one process at a time."""
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def create(self, ident: int, slots: int) -> np.ndarray:
+        """A new empty table (its file)."""
+        return self._map(self.folder / f"t{ident}", slots * 8).reshape(-1, WIDTH)
+
+    def attach(self, ident: int, slots: int) -> np.ndarray:
+        """A table another process made."""
+        return self._map(self.folder / f"t{ident}", slots * 8).reshape(-1, WIDTH)
+
+    def drop(self, ident: int) -> None:
+        """Delete a table's file (processes that map it keep it until they let go)."""
+        (self.folder / f"t{ident}").unlink(missing_ok=True)
 
 
 class InsertIdFilter:
     """``claim(ids)`` -> which ids are new; ``confirm``/``release`` once their write is durable or failed."""
 
-    def __init__(self, window_seconds: int = 3600, *, max_ids: int = 50_000_000) -> None:
+    def __init__(self, window_seconds: int = 3600, *, max_ids: int = 50_000_000, tables: LocalTables | SharedTables | None = None) -> None:
         self.window = window_seconds
         self.max_ids = max_ids
         # Tables are kept under half full: two of these hold at most max_ids.
         self._max_slots = max(INITIAL_SLOTS, 1 << (max_ids.bit_length() - 1))
-        minute = int(time.time()) // 60
-        self._current = HashSet(INITIAL_SLOTS, minute)
-        self._previous = HashSet(1, minute)
-        self._pending: set[int] = set()  # hashes being written by a request
-        self._lock = threading.Lock()
+        self._tables = tables or LocalTables()
+        self._mapped: dict[int, np.ndarray] = {}
+        with self._tables.lock():
+            header = self._tables.header
+            if not header[NEXT_ID]:  # the first process here sets up the generations
+                minute = int(time.time()) // 60
+                self._new(CURRENT, INITIAL_SLOTS, minute)
+                self._new(PREVIOUS, WIDTH, minute)
 
     def __len__(self) -> int:
-        return self._current.count + self._previous.count
+        with self._tables.lock():
+            return int(self._tables.header[CURRENT_COUNT] + self._tables.header[PREVIOUS_COUNT])
 
-    def _roll(self, now: float) -> None:
-        window = max(1, self.window // 60)
-        passed = (int(now) // 60 - self._current.started) // window  # generations start whole windows apart
-        if passed >= 1:
-            self._retire(self._current.started + passed * window)
-        if passed >= 2:  # the retired generation is over a window old too
-            self._retire(self._current.started)
+    # -- the generations, as the header describes them
+
+    def _new(self, which: int, slots: int, started: int) -> np.ndarray:
+        header = self._tables.header
+        ident = int(header[NEXT_ID]) + 1
+        header[NEXT_ID] = ident
+        table = self._mapped[ident] = self._tables.create(ident, slots)
+        header[which : which + 4] = (ident, slots, 0, started)
+        return table
+
+    def _table(self, which: int) -> np.ndarray:
+        header = self._tables.header
+        ident = int(header[which])
+        if ident not in self._mapped:
+            self._mapped[ident] = self._tables.attach(ident, int(header[which + 1]))
+            for old in set(self._mapped) - {ident, int(header[CURRENT]), int(header[PREVIOUS])}:
+                del self._mapped[old]  # replaced by another process
+        return self._mapped[ident]
 
     def _retire(self, minute: int) -> None:
+        """The current generation becomes the previous one; the previous is dropped."""
+        header = self._tables.header
+        gone = int(header[PREVIOUS])
+        header[PREVIOUS : PREVIOUS + 4] = header[CURRENT : CURRENT + 4]
         # Sized for as many ids as the retiring generation held, at a quarter load.
-        slots = min(self._max_slots, max(INITIAL_SLOTS, 1 << (4 * self._current.count).bit_length()))
-        self._previous, self._current = self._current, HashSet(slots, minute)
+        slots = min(self._max_slots, max(INITIAL_SLOTS, 1 << (4 * int(header[PREVIOUS_COUNT])).bit_length()))
+        self._new(CURRENT, slots, minute)
+        self._mapped.pop(gone, None)
+        self._tables.drop(gone)
 
-    def _add(self, hashes: np.ndarray, now: float) -> None:
-        hashes = hashes[-(self._max_slots // 2) :]  # more than a generation holds (a huge log at start): the newest
-        while 2 * (self._current.count + len(hashes)) > self._current.slots:
-            if self._current.slots < self._max_slots:
-                self._current = self._current.grown()
+    def _roll(self, now: float) -> None:
+        header = self._tables.header
+        window = max(1, self.window // 60)
+        passed = (int(now) // 60 - int(header[CURRENT_STARTED])) // window  # generations start whole windows apart
+        if passed >= 1:
+            self._retire(int(header[CURRENT_STARTED]) + passed * window)
+        if passed >= 2:  # the retired generation is over a window old too
+            self._retire(int(header[CURRENT_STARTED]))
+
+    def _grow(self) -> None:
+        header = self._tables.header
+        old, ident = self._table(CURRENT), int(header[CURRENT])
+        bigger = self._new(CURRENT, 2 * old.size, int(header[CURRENT_STARTED]))
+        kept = old[(old != 0) & (old != TOMBSTONE)]
+        insert(bigger, kept)
+        header[CURRENT_COUNT] = len(kept)
+        self._mapped.pop(ident, None)
+        self._tables.drop(ident)
+
+    def _room(self, stored: np.ndarray, now: float) -> np.ndarray:
+        """Make room in the current generation for new, distinct keys; returns those that will fit."""
+        header = self._tables.header
+        stored = stored[-(self._max_slots // 2) :]  # more than a generation holds (a huge log at start): the newest
+        while 2 * (int(header[CURRENT_COUNT]) + len(stored)) > int(header[CURRENT_SLOTS]):
+            if int(header[CURRENT_SLOTS]) < self._max_slots:
+                self._grow()
             else:  # at the memory bound: the window shrinks instead
                 self._retire(int(now) // 60)
-        self._current.add(hashes)
+        header[CURRENT_COUNT] += len(stored)
+        return stored
 
-    def claim(self, insert_ids: Sequence[str], now: float | None = None) -> list[bool] | None:
+    def _held(self, which: int, where: np.ndarray) -> np.ndarray:
+        """What the found slots hold: negative for ids being written."""
+        return self._table(which).reshape(-1)[where[where >= 0]]
+
+    def _slots(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where each key is held (-1: nowhere), in the current and previous generation."""
+        previous = find(self._table(PREVIOUS), keys) if self._tables.header[PREVIOUS_COUNT] else np.full(len(keys), -1)
+        return find(self._table(CURRENT), keys), previous
+
+    # -- what the collect API calls
+
+    def claim(self, insert_ids: Sequence[str], now: float | None = None) -> Claim | None:
         """Which ids are new (repeats inside ``insert_ids`` count once); the new ones are held as pending.
 
         None when another request is writing one of these ids right now: its write may still
         fail, so calling these duplicates could lose them; the caller asks the client to retry.
         """
-        hashes = hashes_of(insert_ids)
-        with self._lock:
-            self._roll(now if now is not None else time.time())
-            listed = hashes.tolist()
-            if not self._pending.isdisjoint(listed):
+        keys = hashes_of(insert_ids)
+        now = now if now is not None else time.time()
+        with self._tables.lock():
+            self._roll(now)
+            current, previous = self._slots(keys)
+            if (self._held(CURRENT, current) < 0).any() or (self._held(PREVIOUS, previous) < 0).any():
                 return None
-            fresh = ~(self._current.contains(hashes) | self._previous.contains(hashes))
-            if len(set(listed)) < len(listed):  # repeats inside the request: the first one counts
-                first = np.zeros(len(hashes), dtype=bool)
-                first[np.unique(hashes, return_index=True)[1]] = True
-                fresh &= first
-            self._pending.update(hashes[fresh].tolist())
-            return fresh.tolist()
+            fresh = (current < 0) & (previous < 0)
+            first = np.zeros(len(keys), dtype=bool)
+            first[_first(keys)] = True
+            fresh &= first
+            self._room(keys[fresh], now)
+            slots = insert(self._table(CURRENT), keys[fresh] | PENDING)
+            return Claim(fresh.tolist(), keys[fresh], slots, int(self._tables.header[NEXT_ID]))
 
-    def confirm(self, insert_ids: Iterable[str], now: float | None = None) -> None:
-        """The ids' events are durable: remember them for the window (they were claimed, so they are not held yet)."""
-        hashes = _distinct(hashes_of(insert_ids))
-        with self._lock:
-            self._pending.difference_update(hashes.tolist())
-            self._add(hashes, now if now is not None else time.time())
+    def _settle(self, claim: Claim, value: np.int64 | None) -> None:
+        """Pending ids become held (``value`` None) or tombstones."""
+        with self._tables.lock():
+            if int(self._tables.header[NEXT_ID]) == claim.version:
+                table = self._table(CURRENT).reshape(-1)
+                table[claim.slots] = claim.keys if value is None else value
+                return
+            for which in (CURRENT, PREVIOUS):  # tables were replaced meanwhile: look the ids up again
+                table = self._table(which).reshape(-1)
+                where = find(self._table(which), claim.keys)
+                where = where[where >= 0]
+                where = where[table[where] < 0]
+                table[where] = (table[where] & KEY_BITS) if value is None else value
 
-    def release(self, insert_ids: Iterable[str]) -> None:
+    def confirm(self, claim: Claim) -> None:
+        """The claimed ids' events are durable: remember them for the window."""
+        self._settle(claim, None)
+
+    def release(self, claim: Claim) -> None:
         """The write failed: the ids may come again."""
-        hashes = hashes_of(insert_ids).tolist()
-        with self._lock:
-            self._pending.difference_update(hashes)
+        self._settle(claim, TOMBSTONE)
 
     def remember(self, arrivals: dict[int, list[str]], now: float | None = None) -> None:
         """Add ids read back from the log (at start), by the minute they arrived."""
         now = now if now is not None else time.time()
-        with self._lock:
+        with self._tables.lock():
+            header = self._tables.header
             for minute, insert_ids in sorted(arrivals.items()):
-                hashes = _distinct(hashes_of(insert_ids))
-                self._add(hashes[~self._current.contains(hashes)], now)
-                self._current.started = min(self._current.started, minute)  # retires a window after the oldest
+                keys = hashes_of(insert_ids)
+                keys = keys[_first(keys)]
+                current, previous = self._slots(keys)
+                new = self._room(keys[(current < 0) & (previous < 0)], now)
+                insert(self._table(CURRENT), new)
+                header[CURRENT_STARTED] = min(int(header[CURRENT_STARTED]), minute)  # retires a window after the oldest

@@ -231,7 +231,7 @@ Text = Annotated[str, msgspec.Meta(max_length=MAX_STRING)]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
 
 
-class _Campaign(msgspec.Struct):
+class _Campaign(msgspec.Struct, gc=False):
     name: Text | None = None
     source: Text | None = None
     medium: Text | None = None
@@ -239,7 +239,7 @@ class _Campaign(msgspec.Struct):
     content: Text | None = None
 
 
-class _Page(msgspec.Struct):
+class _Page(msgspec.Struct, gc=False):
     path: Text | None = None
     referrer: Text | None = None
     url: Text | None = None
@@ -247,11 +247,11 @@ class _Page(msgspec.Struct):
     search: Text | None = None
 
 
-class _Location(msgspec.Struct):
+class _Location(msgspec.Struct, gc=False):
     country: Text | None = None
 
 
-class _Context(msgspec.Struct):
+class _Context(msgspec.Struct, gc=False):
     userAgent: str | None = None  # noqa: N815 (Segment's spelling)
     ip: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     locale: Text | None = None
@@ -268,7 +268,16 @@ def _located(message: Any) -> bool:
     return context is not None and (context.ip is not None or (context.location is not None and context.location.country is not None))
 
 
-class _RawBatch(msgspec.Struct):
+def _settled_time(message: Any, now: datetime) -> datetime:
+    """Segment's rule, for a message that passed the typed decode (see :func:`_event_time`)."""
+    if message.timestamp is not None:
+        return message.timestamp
+    if message.originalTimestamp is None:
+        return now
+    return message.originalTimestamp if message.sentAt is None else now - (message.sentAt - message.originalTimestamp)
+
+
+class _RawBatch(msgspec.Struct, gc=False):
     batch: list[msgspec.Raw]
 
 
@@ -284,7 +293,7 @@ class FastPath:
     def __init__(self, stream: StreamPlan) -> None:
         props = [(d, Text | int | None, None) for d in stream.dims if d != "event"]
         props += [(m, float | None, None) for m in stream.measures]
-        properties = msgspec.defstruct("Properties", props)
+        properties = msgspec.defstruct("Properties", props, gc=False)
         fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [
             ("type", Literal["track", "page", "screen", "identify", "group", "alias"]),
             ("event", Annotated[str, msgspec.Meta(max_length=MAX_NAME)] | None, None),
@@ -301,7 +310,7 @@ class FastPath:
             *((name, Any, None) for name in ("name", "category", "previousId", "groupId", "receivedAt", "version", "channel",
                                              "writeKey", "options", "library", "metadata")),
         ]  # fmt: skip
-        message = msgspec.defstruct("Message", fields, forbid_unknown_fields=True, rename={"metadata": "_metadata"})
+        message = msgspec.defstruct("Message", fields, forbid_unknown_fields=True, rename={"metadata": "_metadata"}, gc=False)
         batch = msgspec.defstruct("Batch", [("batch", list[message]), ("context", dict[str, Any] | None, None)])  # type: ignore[valid-type]
         self._typed = msgspec.json.Decoder(batch)
         self._wants_ip = "country" in stream.dims
@@ -309,8 +318,8 @@ class FastPath:
 
     def lines(
         self, body: bytes, now: datetime, limits: Limits, client_ip: str | None, seed: Callable[[], str]
-    ) -> tuple[list[bytes], list[str]] | None:
-        """The log lines and insert ids, or None when the per-event way must judge the batch."""
+    ) -> tuple[list[bytes | msgspec.Raw], list[str]] | None:
+        """The messages' bytes (log lines, without their newline) and insert ids, or None when the per-event way must judge the batch."""
         try:
             typed: Any = self._typed.decode(body)
             raw = self._raw.decode(body).batch
@@ -320,34 +329,36 @@ class FastPath:
             return None
         if len(raw) > MAX_EVENTS:
             raise RequestError(413, f"the request holds {len(raw):,} events; the limit is {MAX_EVENTS:,} per request")
-        if len(body) > MAX_EVENT_BYTES and any(len(r) > MAX_EVENT_BYTES for r in raw):
+        if len(body) > MAX_EVENT_BYTES and max(map(len, raw)) > MAX_EVENT_BYTES:
             return None
-        oldest, newest = now - limits.max_age, now + limits.max_ahead
-        ip = b',"_ip":' + msgspec.json.encode(client_ip) if client_ip and self._wants_ip else b""
-        lines = list(map(bytes, raw))
-        ids: list[str] = []
-        for index, m in enumerate(typed.batch):
-            if m.type == "track" and (m.event is None or not m.event.strip()):
-                return None
-            if m.userId is None and m.anonymousId is None:
-                return None
-            at = m.timestamp
-            if at is None:
-                at = (
-                    now
-                    if m.originalTimestamp is None
-                    else (m.originalTimestamp if m.sentAt is None else now - (m.sentAt - m.originalTimestamp))
-                )
-            if not oldest <= at <= newest:
-                return None
-            insert_id = m.messageId or f"{seed()}-{index}"
-            ids.append(insert_id)
-            needs_ip = ip and not _located(m)
-            if m.timestamp is None or m.messageId is None or needs_ip:
-                # What the message leaves to the API goes in front: the settled time, the id, the client address.
-                head = b'{"_t":"' + at.astimezone(UTC).isoformat().encode() + b'","_id":' + msgspec.json.encode(insert_id)
-                lines[index] = head + (ip if needs_ip else b"") + b"," + lines[index][1:]
-        return [line + b"\n" for line in lines], ids
+        messages = typed.batch
+        names = [m.event for m in messages]
+        if None in names and any(m.type == "track" and m.event is None for m in messages):
+            return None  # a track call without an event name
+        if not all(name is None or name.strip() for name in set(names)):
+            return None  # a blank one
+        if None in [m.userId for m in messages] and any(m.userId is None and m.anonymousId is None for m in messages):
+            return None
+        stamps, given = [m.timestamp for m in messages], [m.messageId for m in messages]
+        settled = stamps if None not in stamps else tuple(_settled_time(m, now) for m in messages)
+        if min(settled) < now - limits.max_age or max(settled) > now + limits.max_ahead:
+            return None
+        ids = [given_id or f"{seed()}-{index}" for index, given_id in enumerate(given)] if None in given else given
+        unlocated: set[int] = set()
+        if client_ip and self._wants_ip:
+            countries = [None if m.properties is None else m.properties.country for m in messages]
+            if None in countries:
+                unlocated = {i for i, country in enumerate(countries) if country is None and not _located(messages[i])}
+        rewrite = set(unlocated)
+        if None in stamps or None in given:
+            rewrite.update(i for i, (at, given_id) in enumerate(zip(stamps, given, strict=True)) if at is None or given_id is None)
+        lines: list[bytes | msgspec.Raw] = list(raw)
+        ip = b',"_ip":' + msgspec.json.encode(client_ip) if unlocated else b""
+        for index in rewrite:
+            # What the message leaves to the API goes in front: the settled time, the id, the client address.
+            head = b'{"_t":"' + settled[index].astimezone(UTC).isoformat().encode() + b'","_id":' + msgspec.json.encode(ids[index])
+            lines[index] = head + (ip if index in unlocated else b"") + b"," + bytes(raw[index])[1:]
+        return lines, ids
 
 
 def validate(
