@@ -178,30 +178,33 @@ def _wrk(url: str, key: str, seconds: int, connections: int, work: Path, gz: int
     return rate, p50, p99, int(errors.group(1)) if errors else 0
 
 
-def _project(work: Path, name: str, env: dict[str, str]) -> tuple[Path, str]:
+def _project(work: Path, name: str, env: dict[str, str], partitions: int = 1) -> tuple[Path, str]:
     """A project with the shop metrics and no rate limit to speak of, and a write key for it."""
     project = work / name
     (project / "metrics").mkdir(parents=True)
     (project / "metrics" / "shop.py").write_text(METRICS)
-    (project / "rta.toml").write_text('[store]\ndsn = "chdb://data"\n[ingest]\nrate_per_key = 100000000\n')
+    (project / "rta.toml").write_text(f'[store]\ndsn = "chdb://data"\n[ingest]\nrate_per_key = 100000000\npartitions = {partitions}\n')
     created = subprocess.run([*RTA, "keys", "create", "write", "-p", str(project)], capture_output=True, text=True, check=True, env=env)
     return project, created.stdout.strip()
 
 
-def _alone(work: Path, seconds: int, connections: int) -> tuple[str, float, float, float, int, str]:
+def _alone(work: Path, seconds: int, connections: int, workers: int) -> tuple[str, float, float, float, int, str]:
     """The collect API by itself (`rta serve ingest`): what it accepts with the machine to itself; the log waits for a flow."""
     env = {k: v for k, v in os.environ.items() if k != "RTA_CLICKHOUSE_DSN"}
-    project, key = _project(work, "rta-alone", env)
+    project, key = _project(work, f"rta-alone-{workers}", env, partitions=workers)
     port = _port()
-    with (work / "rta-alone.log").open("w") as log:
-        server = subprocess.Popen([*RTA, "serve", "ingest", "-p", str(project), "--port", str(port)], stderr=log, env=env)
+    command = [*RTA, "serve", "ingest", "-p", str(project), "--port", str(port), "--workers", str(workers)]
+    with (work / f"rta-alone-{workers}.log").open("w") as log:
+        server = subprocess.Popen(command, stderr=log, env=env)
         try:
             _wait(f"http://127.0.0.1:{port}/rta.js", server)
             rate, p50, p99, bad = _wrk(f"http://127.0.0.1:{port}", key, seconds, connections, work, 0)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=120)
-    return ("rta, collect API alone", rate * EVENTS, p50, p99, bad, "`rta serve ingest`, no flow running: the log keeps the events")
+    processes = "1 process" if workers == 1 else f"{workers} processes"
+    note = f"`rta serve ingest --workers {workers}`, no flow running: the log keeps the events"
+    return (f"rta, collect API alone, {processes}", rate * EVENTS, p50, p99, bad, note)
 
 
 def _rta(
@@ -289,7 +292,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rta-bench-ingest-") as tmp:
         work = Path(tmp)
-        rows = [] if args.only == "run" else [_alone(work, args.seconds, args.connections)]
+        rows = [] if args.only == "run" else [_alone(work, args.seconds, args.connections, n) for n in (1, 2)]
         if args.only != "alone":
             rows += _rta(work, args.seconds, args.connections)
             rows += _rta(work, args.seconds, args.connections, split=True)

@@ -708,18 +708,27 @@ def serve_ingest(
     project: ProjectOpt = Path("."),
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8766,
+    workers: Annotated[int, typer.Option(min=1, help="Processes serving the port, one per core to use; needs as many log partitions.")] = 1,
 ) -> None:
     """Serve only the collect API, writing the event log (or Kafka); `rta run --no-collect` flows it into the store."""
     import uvicorn
 
-    from rta.ingest.service import collect_app
+    from rta.ingest.service import IngestSettings, collect_app
 
     try:
         proj = _project(project)
-        collect, events = collect_app(proj, _stream_name(proj, None))
+        stream = _stream_name(proj, None)
+        IngestSettings.of(proj).for_workers(workers)
     except RtaError as err:
         _fail(err)
-    typer.echo(f"rta: collect API on http://{host}:{port}/v1/batch (no store: a running `rta run` flows the log)", err=True)
+    where = f"http://{host}:{port}/v1/batch"
+    if workers > 1:
+        from rta.ingest.workers import serve
+
+        typer.echo(f"rta: collect API on {where}, {workers} processes (no store: a running `rta run` flows the log)", err=True)
+        raise typer.Exit(serve(proj.root, stream, host, port, workers))
+    collect, events = collect_app(proj, stream)
+    typer.echo(f"rta: collect API on {where} (no store: a running `rta run` flows the log)", err=True)
     try:
         uvicorn.run(collect, host=host, port=port, log_level="warning", lifespan="off", proxy_headers=False)
     finally:

@@ -27,7 +27,7 @@ from urllib.parse import parse_qs
 import msgspec
 
 from rta.compiler.plan import StreamPlan
-from rta.ingest.dedup import InsertIdFilter
+from rta.ingest.dedup import InFlight
 from rta.ingest.kafka import KafkaLog
 from rta.ingest.log import EventLog, LogFull
 from rta.ingest.segment import FastPath, Limits, Rejection, RequestError, validate
@@ -73,7 +73,6 @@ class CollectApi:
         events: EventLog | KafkaLog,
         keys: KeyStore,
         *,
-        dedup: InsertIdFilter | None = None,
         limits: Limits = Limits(),  # noqa: B008 (frozen)
         rate: RateLimit | None = None,
         trust_forwarded_for: bool = False,
@@ -82,12 +81,11 @@ class CollectApi:
         self.fast = FastPath(stream)
         self.log = events
         self.keys = keys
-        self.dedup = dedup or InsertIdFilter()
         self.limits = limits
         self.rate = rate or RateLimit()
         self.trust_forwarded_for = trust_forwarded_for  # else anyone could pick the country their events count in
         self._key_cache: dict[str, tuple[ApiKey | None, float]] = {}
-        self._partitions = itertools.cycle(range(len(events.partitions)))
+        self._partitions = itertools.cycle(list(events.partitions))
 
     def handles(self, method: str, path: str) -> bool:
         """Whether a request is for this app (the rest goes to the query API)."""
@@ -153,23 +151,16 @@ class CollectApi:
         wait = self.rate.take(key.id, len(lines))
         if wait:
             raise HttpError(429, f"over the rate limit of {self.rate.rate:,.0f} events/s for this key; retry later", wait)
-        claim = self.dedup.claim(insert_ids)
-        if claim is None:
-            raise HttpError(503, "events with these insert ids are being written by another request right now; retry", 1.0)
-        kept = lines
-        if not all(claim.fresh):
-            kept = [line for line, new in zip(lines, claim.fresh, strict=True) if new]
-        if kept:
+        accepted = 0
+        if lines:
             try:
-                await asyncio.wrap_future(self.log.submit(next(self._partitions), b"\n".join(kept) + b"\n"))
+                fresh = await asyncio.wrap_future(self.log.submit_events(next(self._partitions), lines, insert_ids))
             except LogFull as err:
-                self.dedup.release(claim)
                 raise HttpError(503, f"{err}; retry later", 5.0) from None
-            except BaseException:
-                self.dedup.release(claim)
-                raise
-            self.dedup.confirm(claim)
-        result: dict[str, Any] = {"success": not rejected, "accepted": len(kept), "duplicates": len(lines) - len(kept)}
+            except InFlight as err:
+                raise HttpError(503, f"{err}; retry", 1.0) from None
+            accepted = sum(fresh)
+        result: dict[str, Any] = {"success": not rejected, "accepted": accepted, "duplicates": len(lines) - accepted}
         if rejected:
             result["rejected"] = [r.as_dict() for r in rejected]
             return 400, json.dumps(result).encode(), "application/json"

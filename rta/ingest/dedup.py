@@ -28,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-INITIAL_SLOTS = 1 << 16
+from rta.errors import RtaError
+
+INITIAL_SLOTS = 1 << 20  # 8 MB: half a million ids before the first doubling (which rehashes them all)
 WIDTH = 8  # keys per bucket
 KEY_BITS = np.int64(0x7FFF_FFFF_FFFF_FFFF)
 PENDING = np.int64(-(2**63))  # the sign bit
@@ -36,6 +38,10 @@ TOMBSTONE = np.int64(-1)  # a released pending id: matches no key (keys never ha
 # The header: where the two generations are and what they hold.
 CURRENT, CURRENT_SLOTS, CURRENT_COUNT, CURRENT_STARTED, PREVIOUS, PREVIOUS_SLOTS, PREVIOUS_COUNT, PREVIOUS_STARTED, NEXT_ID = range(9)
 HEADER_FIELDS = 9
+
+
+class InFlight(RtaError):
+    """Another request is writing events with some of these insert ids right now: its write may still fail; retry."""
 
 
 def hashes_of(insert_ids: Iterable[str]) -> np.ndarray:
@@ -169,6 +175,22 @@ class SharedTables:
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
+    @contextmanager
+    def starting(self) -> Iterator[bool]:
+        """Held by a process while it starts; yields whether the memory still has to be rebuilt from the log.
+
+        The first process to start rebuilds it while the others wait, so none answers before
+        the ids already acknowledged are known.
+        """
+        fd = os.open(self.folder / "start.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            built = self.folder / "built"
+            yield not built.exists()
+            built.touch()
+        finally:
+            os.close(fd)  # and the lock with it
+
     def create(self, ident: int, slots: int) -> np.ndarray:
         """A new empty table (its file)."""
         return self._map(self.folder / f"t{ident}", slots * 8).reshape(-1, WIDTH)
@@ -189,14 +211,14 @@ class InsertIdFilter:
         self.window = window_seconds
         self.max_ids = max_ids
         # Tables are kept under half full: two of these hold at most max_ids.
-        self._max_slots = max(INITIAL_SLOTS, 1 << (max_ids.bit_length() - 1))
-        self._tables = tables or LocalTables()
+        self._max_slots = max(1 << 12, 1 << (max_ids.bit_length() - 1))
+        self._tables = tables if tables is not None else LocalTables()
         self._mapped: dict[int, np.ndarray] = {}
         with self._tables.lock():
             header = self._tables.header
             if not header[NEXT_ID]:  # the first process here sets up the generations
                 minute = int(time.time()) // 60
-                self._new(CURRENT, INITIAL_SLOTS, minute)
+                self._new(CURRENT, min(INITIAL_SLOTS, self._max_slots), minute)
                 self._new(PREVIOUS, WIDTH, minute)
 
     def __len__(self) -> int:
@@ -289,9 +311,11 @@ class InsertIdFilter:
             if (self._held(CURRENT, current) < 0).any() or (self._held(PREVIOUS, previous) < 0).any():
                 return None
             fresh = (current < 0) & (previous < 0)
-            first = np.zeros(len(keys), dtype=bool)
-            first[_first(keys)] = True
-            fresh &= first
+            ordered = np.sort(keys)
+            if (ordered[1:] == ordered[:-1]).any():  # an id repeated within the batch: its first time counts
+                first = np.zeros(len(keys), dtype=bool)
+                first[_first(keys)] = True
+                fresh &= first
             self._room(keys[fresh], now)
             slots = insert(self._table(CURRENT), keys[fresh] | PENDING)
             return Claim(fresh.tolist(), keys[fresh], slots, int(self._tables.header[NEXT_ID]))

@@ -11,11 +11,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import Any
 
+import msgspec
+
 from rta.errors import ConfigError
+from rta.ingest.dedup import InFlight, InsertIdFilter
 from rta.ingest.log import GROUP_SECONDS, LogFull
 
 GROUP_END_HEADER = "rta-group-end"
@@ -84,13 +87,23 @@ def recent_messages(bootstrap: str, topic: str, partitions: int, since: float, *
 class KafkaLog:
     """The collect API's log, in Kafka: ``submit`` resolves once the broker acknowledged."""
 
-    def __init__(self, bootstrap: str, topic: str, partitions: int, *, group_seconds: float = GROUP_SECONDS) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        partitions: int,
+        *,
+        owned: Iterable[int] | None = None,
+        dedup: InsertIdFilter | None = None,
+        group_seconds: float = GROUP_SECONDS,
+    ) -> None:
         from confluent_kafka import Producer
 
         ensure_topic(bootstrap, topic, partitions)
         self.topic = topic
-        self.partitions = list(range(partitions))
+        self.partitions = list(range(partitions) if owned is None else owned)  # those this process produces to
         self.group_seconds = group_seconds
+        self.dedup = dedup
         self._producer = Producer(
             {
                 "bootstrap.servers": bootstrap,
@@ -123,6 +136,36 @@ class KafkaLog:
                 raise LogFull("the Kafka producer's buffer is full; the broker is behind") from None
             self._open.setdefault(partition, time.monotonic())
         return future
+
+    def submit_events(self, partition: int, lines: Sequence[bytes | msgspec.Raw], insert_ids: Sequence[str]) -> Future[list[bool]]:
+        """Like :meth:`rta.ingest.log.EventLog.submit_events`: the new events go to the broker, the future says which they were."""
+        claim = self.dedup.claim(insert_ids) if self.dedup is not None else None
+        if self.dedup is not None and claim is None:
+            raise InFlight("events with these insert ids are being written by another request right now")
+        fresh = claim.fresh if claim is not None else [True] * len(lines)
+        kept = lines if all(fresh) else [line for line, new in zip(lines, fresh, strict=True) if new]
+        done: Future[list[bool]] = Future()
+        if not kept:
+            done.set_result(fresh)
+            return done
+
+        def delivered(produced: Future[int]) -> None:
+            if produced.exception() is not None:
+                if claim is not None:
+                    self.dedup.release(claim)  # type: ignore[union-attr]
+                done.set_exception(produced.exception())  # type: ignore[arg-type]
+            else:
+                if claim is not None:
+                    self.dedup.confirm(claim)  # type: ignore[union-attr]
+                done.set_result(fresh)
+
+        try:
+            self.submit(partition, b"\n".join(kept) + b"\n").add_done_callback(delivered)
+        except BaseException:
+            if claim is not None:
+                self.dedup.release(claim)  # type: ignore[union-attr]
+            raise
+        return done
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -6,6 +6,7 @@ import io
 import os
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ from rta.compiler.plan import StreamPlan
 from rta.errors import ConfigError
 from rta.flows.events import INSERT_ID_ALIASES
 from rta.ingest.collect import CollectApi, RateLimit
-from rta.ingest.dedup import InsertIdFilter
+from rta.ingest.dedup import InsertIdFilter, SharedTables
 from rta.ingest.kafka import KafkaLog, recent_messages, topic_for
 from rta.ingest.log import EventLog, read_frames, segments
 from rta.ingest.segment import Limits
@@ -55,6 +56,14 @@ class IngestSettings:
             msg = f"rta.toml [ingest] partitions must be at least 1, got {values.partitions}"
             raise ConfigError(msg)
         return values
+
+    def for_workers(self, workers: int) -> IngestSettings:
+        """These settings, checked for ``workers`` collect API processes."""
+        if self.partitions < workers:
+            msg = (f"{workers} collect API processes need at least {workers} log partitions, one each to append to; "
+                   f"set [ingest] partitions = {workers} (or more) in rta.toml")  # fmt: skip
+            raise ConfigError(msg)
+        return self
 
 
 def log_folder(project: Project, stream: str) -> Path:
@@ -99,24 +108,36 @@ def _insert_ids(payload: bytes, column: str) -> list[str]:
     return found.select(pl.coalesce(names)).to_series().drop_nulls().to_list()
 
 
-def collect_app(project: Project, stream: str) -> tuple[CollectApi, EventLog | KafkaLog]:
-    """The collect API for ``stream`` and the log it writes (close it when done)."""
-    settings = IngestSettings.of(project)
+def collect_app(
+    project: Project, stream: str, *, worker: tuple[int, int] = (0, 1), shared: Path | None = None
+) -> tuple[CollectApi, EventLog | KafkaLog]:
+    """The collect API for ``stream`` and the log it writes (close it when done).
+
+    ``worker`` (k, n): process k of n serving the same port (see :mod:`rta.ingest.workers`). It
+    writes partitions p with p % n == k, and gets 1/n of the log's room and of each key's rate;
+    ``shared`` is the folder of the insert-id memory the n processes share.
+    """
+    index, workers = worker
+    settings = IngestSettings.of(project).for_workers(workers)
+    owned = [p for p in range(settings.partitions) if p % workers == index]
     plan = project.plan.stream(stream)
-    ids = InsertIdFilter(settings.dedup_window_seconds)
+    tables = SharedTables(shared) if shared is not None else None
+    ids = InsertIdFilter(settings.dedup_window_seconds, tables=tables)
     events: EventLog | KafkaLog
-    if settings.kafka:
-        events = KafkaLog(settings.kafka, topic_for(stream), settings.partitions)
-        remember_recent_kafka(settings.kafka, topic_for(stream), settings.partitions, plan, ids)
-    else:
-        folder = log_folder(project, stream)
-        events = EventLog(folder, settings.partitions, max_bytes=int(settings.log_max_gb * 1024**3))
-        remember_recent(folder, plan, ids)
+    with tables.starting() if tables is not None else nullcontext(True) as rebuild:
+        if settings.kafka:
+            events = KafkaLog(settings.kafka, topic_for(stream), settings.partitions, owned=owned, dedup=ids)
+            if rebuild:
+                remember_recent_kafka(settings.kafka, topic_for(stream), settings.partitions, plan, ids)
+        else:
+            folder = log_folder(project, stream)
+            room = int(settings.log_max_gb * 1024**3 * len(owned) / settings.partitions)
+            events = EventLog(folder, settings.partitions, owned=owned, max_bytes=room, dedup=ids)
+            if rebuild:
+                remember_recent(folder, plan, ids)
     limits = Limits(timedelta(hours=settings.max_age_hours), timedelta(hours=settings.max_ahead_hours))
-    rate = RateLimit(settings.rate_per_key, settings.rate_per_key * 2)
-    api = CollectApi(
-        plan, events, KeyStore(project.root), dedup=ids, limits=limits, rate=rate, trust_forwarded_for=settings.trust_forwarded_for
-    )
+    rate = RateLimit(settings.rate_per_key / workers, settings.rate_per_key * 2 / workers)
+    api = CollectApi(plan, events, KeyStore(project.root), limits=limits, rate=rate, trust_forwarded_for=settings.trust_forwarded_for)
     return api, events
 
 
