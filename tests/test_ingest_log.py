@@ -207,3 +207,20 @@ def test_the_hash_tables_hold_exactly_what_was_added(batches):
         assert (table != 0).sum() == len(model)
         assert (find(table, keys) >= 0).all()
         assert table.reshape(-1)[find(table, keys)].tolist() == keys.tolist()
+
+
+def test_the_log_judges_insert_ids_at_commit_and_refuses_only_requests_another_process_is_writing(tmp_path):
+    from rta.ingest.dedup import InFlight, InsertIdFilter, SharedTables
+
+    here, elsewhere = (InsertIdFilter(tables=SharedTables(tmp_path / "ids")) for _ in range(2))
+    log = EventLog(tmp_path / "log", dedup=here)
+    assert log.submit_events(0, [b'{"n":1}', b'{"n":2}', b'{"n":1}'], ["a", "b", "a"]).result() == [True, True, False]
+    assert log.submit_events(0, [b'{"n":2}', b'{"n":3}'], ["b", "c"]).result() == [False, True]
+    writing = elsewhere.claim(["d"])  # another process is writing "d" right now
+    with pytest.raises(InFlight):
+        log.submit_events(0, [b'{"n":4}'], ["d"]).result()
+    elsewhere.release(writing)  # its write failed: "d" may come again
+    assert log.submit_events(0, [b'{"n":4}'], ["d"]).result() == [True]
+    log.close()
+    payloads = b"".join(f.payload for f in read_frames(tmp_path / "log" / "p0", 0))
+    assert payloads == b'{"n":1}\n{"n":2}\n{"n":3}\n{"n":4}\n'  # repeats never reach the log
