@@ -224,3 +224,15 @@ def test_the_log_judges_insert_ids_at_commit_and_refuses_only_requests_another_p
     log.close()
     payloads = b"".join(f.payload for f in read_frames(tmp_path / "log" / "p0", 0))
     assert payloads == b'{"n":1}\n{"n":2}\n{"n":3}\n{"n":4}\n'  # repeats never reach the log
+
+
+def test_a_sync_writes_more_frames_than_one_writev_takes(tmp_path):
+    from rta.ingest.log import IOV_MAX, PartitionLog
+
+    part = PartitionLog(tmp_path / "p0")
+    for i in range(IOV_MAX):  # two buffers a frame: twice what one writev call takes
+        part.append(f"{i}\n".encode())
+    part.sync()
+    part.close()
+    frames = read_frames(tmp_path / "p0", 0, max_bytes=10**9)
+    assert [f.payload for f in frames] == [f"{i}\n".encode() for i in range(IOV_MAX)]

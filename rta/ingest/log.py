@@ -39,6 +39,7 @@ GROUP_SECONDS = 0.5
 GROUP_BYTES = 8 * 1024 * 1024
 MIN_FREE_BYTES = 256 * 1024 * 1024
 MAX_FRAME_BYTES = 8 * 1024 * 1024  # a frame holds one request's events, at most 5 MB of them
+IOV_MAX = 1024  # buffers one writev may take (Linux)
 
 
 class LogFull(RtaError):
@@ -159,11 +160,15 @@ class PartitionLog:
         If that fails, the segment is cut back to what was durable before and the error raised:
         none of those frames was acknowledged.
         """
-        data, self._unwritten = b"".join(self._unwritten), []
+        pieces, self._unwritten = self._unwritten, []
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view) :]
+            for start in range(0, len(pieces), IOV_MAX):  # no copy into one buffer first
+                chunk = pieces[start : start + IOV_MAX]
+                written = os.writev(self._fd, chunk)
+                if written < sum(map(len, chunk)):  # a short write: the rest the plain way
+                    rest = memoryview(b"".join(chunk))[written:]
+                    while rest:
+                        rest = rest[os.write(self._fd, rest) :]
             os.fsync(self._fd)
         except BaseException:
             os.ftruncate(self._fd, self._durable - self._base)
