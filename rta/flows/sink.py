@@ -68,9 +68,14 @@ class _StorePartition(StatefulSinkPartition[Write, None]):
 
 
 class StoreSink(FixedPartitionedSink[Write, None]):
-    """Every write goes through one partition: only one process may open an embedded store."""
+    """Every write goes through one partition: only one process may open an embedded store.
 
-    def __init__(self, client_factory: Callable[[], Client], stats: FlowStats, *, depth: int = 4, local: bool = True) -> None:
+    ``depth``: writes queued for the writer thread. A flush emits one per table (the shop
+    example: seven), so 16 lets a whole flush queue while the next batch is parsed; with 4 the
+    flow stalled mid-flush (measured: 5-17% slower with raw events, same peak memory).
+    """
+
+    def __init__(self, client_factory: Callable[[], Client], stats: FlowStats, *, depth: int = 16, local: bool = True) -> None:
         self._factory = client_factory
         self._stats = stats
         self._depth = depth
