@@ -31,6 +31,10 @@ class ConfigError(RtaError):
     """A project folder or its rta.toml is invalid."""
 
 
+class LogFull(RtaError):
+    """Events cannot be kept now (the log's size limit, the disk or the insert-id memory is short); retry later."""
+
+
 def did_you_mean(got: str, options: list[str] | tuple[str, ...]) -> str:
     """A hint listing valid names, closest first."""
     import difflib

@@ -106,3 +106,15 @@ def test_more_processes_than_partitions_is_refused_with_the_setting_to_change(tm
     assert done.returncode != 0
     assert "3 collect API processes need at least 3 log partitions" in done.stderr
     assert "partitions = 3" in done.stderr
+
+
+def test_the_shared_memory_leaves_a_small_tmpfs_for_the_project_folder(tmp_path, monkeypatch):
+    from rta.ingest import workers
+    from rta.ingest.dedup import InsertIdFilter, SharedTables, memory_bound
+
+    assert memory_bound() >= 3 * 8 * 2**25  # the default bound: two generations of 50M ids, and a doubling
+    monkeypatch.setattr(workers, "memory_bound", lambda: 2**62)  # more than any tmpfs holds
+    assert workers._memory_folder(tmp_path) == tmp_path / ".rta"
+    ids = InsertIdFilter(tables=SharedTables(tmp_path / ".rta" / "ids"))  # files on disk work the same
+    ids.confirm(ids.claim(["a"]))
+    assert ids.claim(["a", "b"]).fresh == [False, True]

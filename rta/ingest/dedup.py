@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rta.errors import RtaError
+from rta.errors import LogFull, RtaError
 
 INITIAL_SLOTS = 1 << 20  # 8 MB: half a million ids before the first doubling (which rehashes them all)
 WIDTH = 8  # keys per bucket
@@ -38,6 +38,17 @@ TOMBSTONE = np.int64(-1)  # a released pending id: matches no key (keys never ha
 # The header: where the two generations are and what they hold.
 CURRENT, CURRENT_SLOTS, CURRENT_COUNT, CURRENT_STARTED, PREVIOUS, PREVIOUS_SLOTS, PREVIOUS_COUNT, PREVIOUS_STARTED, NEXT_ID = range(9)
 HEADER_FIELDS = 9
+MAX_IDS = 50_000_000
+
+
+def max_slots(max_ids: int) -> int:
+    """Slots of the biggest table: tables are kept under half full, so two of them hold at most ``max_ids``."""
+    return max(1 << 12, 1 << (max_ids.bit_length() - 1))
+
+
+def memory_bound(max_ids: int = 0) -> int:
+    """Bytes the tables may take at once: two generations, and a third while one doubles."""
+    return 3 * 8 * max_slots(max_ids or MAX_IDS)
 
 
 class InFlight(RtaError):
@@ -161,7 +172,12 @@ class SharedTables:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             if os.fstat(fd).st_size < size:
-                os.ftruncate(fd, size)  # sparse: zeros cost nothing until written
+                try:  # reserved now: a full tmpfs would otherwise kill the process (SIGBUS) at first write
+                    os.posix_fallocate(fd, 0, size)
+                except OSError as err:
+                    path.unlink(missing_ok=True)
+                    msg = f"no room for the insert-id memory ({size:,} bytes) in {path.parent}: {err.strerror}"
+                    raise LogFull(msg) from None
             return np.frombuffer(mmap.mmap(fd, size), dtype=np.int64)
         finally:
             os.close(fd)
@@ -207,11 +223,10 @@ class SharedTables:
 class InsertIdFilter:
     """``claim(ids)`` -> which ids are new; ``confirm``/``release`` once their write is durable or failed."""
 
-    def __init__(self, window_seconds: int = 3600, *, max_ids: int = 50_000_000, tables: LocalTables | SharedTables | None = None) -> None:
+    def __init__(self, window_seconds: int = 3600, *, max_ids: int = MAX_IDS, tables: LocalTables | SharedTables | None = None) -> None:
         self.window = window_seconds
         self.max_ids = max_ids
-        # Tables are kept under half full: two of these hold at most max_ids.
-        self._max_slots = max(1 << 12, 1 << (max_ids.bit_length() - 1))
+        self._max_slots = max_slots(max_ids)
         self._tables = tables if tables is not None else LocalTables()
         self._mapped: dict[int, np.ndarray] = {}
         with self._tables.lock():

@@ -29,7 +29,7 @@ from typing import Any
 
 import msgspec
 
-from rta.errors import RtaError
+from rta.errors import LogFull
 from rta.ingest.dedup import Claim, InFlight, InsertIdFilter
 
 HEADER = struct.Struct("<IIBI")  # length, crc32 of the payload, flags, arrival (unix seconds)
@@ -40,10 +40,6 @@ GROUP_BYTES = 8 * 1024 * 1024
 MIN_FREE_BYTES = 256 * 1024 * 1024
 MAX_FRAME_BYTES = 8 * 1024 * 1024  # a frame holds one request's events, at most 5 MB of them
 IOV_MAX = 1024  # buffers one writev may take (Linux)
-
-
-class LogFull(RtaError):
-    """The log may not grow now (its size limit, or the disk is short); retry later."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,9 +2,10 @@
 
 ``rta serve ingest --workers N`` starts N processes. Each listens on the port with
 ``SO_REUSEPORT`` (the kernel spreads connections among them) and appends to its own log
-partitions (p % N == k). They share one insert-id memory, in files under ``/dev/shm``
-behind a file lock, so a retry counts once whichever process it reaches; they hash ids
-alike because they all start with the same ``PYTHONHASHSEED``, a fresh random one per start.
+partitions (p % N == k). They share one insert-id memory, in files under ``/dev/shm`` (the
+project's ``.rta`` folder when that is too small for the memory's bound) behind a file lock,
+so a retry counts once whichever process it reaches; they hash ids alike because they all
+start with the same ``PYTHONHASHSEED``, a fresh random one per start.
 The first process to start rebuilds that memory from the log while the others wait.
 
 If a process dies, the others are stopped too and the command exits with its code: ids it
@@ -25,13 +26,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from rta.ingest.dedup import memory_bound
+
 SHM = Path("/dev/shm")
 
 
 def serve(root: Path, stream: str, host: str, port: int, workers: int) -> int:
     """Run ``workers`` collect API processes until one exits or this process is told to stop; returns the exit code."""
-    where = SHM if SHM.is_dir() and os.access(SHM, os.W_OK) else None
-    shared = Path(tempfile.mkdtemp(prefix="rta-insert-ids-", dir=where))
+    shared = Path(tempfile.mkdtemp(prefix="rta-insert-ids-", dir=_memory_folder(root)))
     env = {**os.environ, "PYTHONHASHSEED": str(1 + secrets.randbelow(2**32 - 1))}
     command = [sys.executable, "-m", "rta.ingest.workers", str(root), stream, host, str(port), str(workers), str(shared)]
     processes: list[subprocess.Popen[bytes]] = []
@@ -57,6 +59,15 @@ def serve(root: Path, stream: str, host: str, port: int, workers: int) -> int:
             signal.signal(signum, handler)
         shutil.rmtree(shared, ignore_errors=True)
     return code
+
+
+def _memory_folder(root: Path) -> Path:
+    """tmpfs when it has room for the insert-id memory at its bound (a container's is often 64 MB), else the project's disk."""
+    if SHM.is_dir() and os.access(SHM, os.W_OK) and shutil.disk_usage(SHM).free >= memory_bound():
+        return SHM
+    folder = root / ".rta"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 def listening(host: str, port: int) -> socket.socket:
