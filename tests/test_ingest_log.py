@@ -236,3 +236,23 @@ def test_a_sync_writes_more_frames_than_one_writev_takes(tmp_path):
     part.close()
     frames = read_frames(tmp_path / "p0", 0, max_bytes=10**9)
     assert [f.payload for f in frames] == [f"{i}\n".encode() for i in range(IOV_MAX)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(1, 2**63 - 2) | st.integers(0, 40).map(lambda k: k * 64 + 1), max_size=200), st.data())
+def test_a_doubled_table_holds_the_same_ids_pending_or_not_and_drops_tombstones(keys, data):
+    import numpy as np
+
+    from rta.ingest.dedup import PENDING, TOMBSTONE, doubled, find, insert
+
+    keys = np.unique(np.array(keys, dtype=np.int64))
+    pending = np.array(data.draw(st.lists(st.booleans(), min_size=len(keys), max_size=len(keys))), dtype=bool)
+    table = np.zeros((64, 8), dtype=np.int64)  # keys k * 64 + 1 all want row 1: it overflows into the next ones
+    where = insert(table, np.where(pending, keys | PENDING, keys))
+    table.reshape(-1)[where[: len(keys) // 4]] = TOMBSTONE  # released
+    bigger = np.zeros((128, 8), dtype=np.int64)
+    assert doubled(table, bigger) == len(keys) - len(keys) // 4
+    kept, gone = keys[len(keys) // 4 :], keys[: len(keys) // 4]
+    assert (find(bigger, kept) >= 0).all() and (find(bigger, gone) < 0).all()
+    held = bigger.reshape(-1)[find(bigger, kept)]
+    assert ((held < 0) == pending[len(keys) // 4 :]).all()  # pending ids stay pending

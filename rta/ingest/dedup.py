@@ -120,6 +120,24 @@ def insert(table: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return where
 
 
+def doubled(old: np.ndarray, bigger: np.ndarray) -> int:
+    """Copy ``old``'s keys (tombstones left out) into an empty table of twice its rows; returns how many.
+
+    A key in its home row r of ``old`` has home r or r + rows in ``bigger``, where the same
+    column is free: every such key moves in one step, in row order. Only keys that had
+    moved on from a full bucket are inserted again. (Inserting all of them anew took 0.7 s
+    at 2M ids, the request threads waiting.)
+    """
+    flat = old.reshape(-1)
+    where = np.flatnonzero((flat != 0) & (flat != TOMBSTONE))
+    keys = flat[where]
+    rows, columns = where // WIDTH, where % WIDTH
+    home = ((keys & KEY_BITS) & (len(old) - 1)) == rows
+    bigger[(keys[home] & KEY_BITS) & (len(bigger) - 1), columns[home]] = keys[home]
+    insert(bigger, keys[~home])
+    return len(keys)
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """What :meth:`InsertIdFilter.claim` found: which ids are new, and where it holds them as pending."""
@@ -283,9 +301,7 @@ class InsertIdFilter:
         header = self._tables.header
         old, ident = self._table(CURRENT), int(header[CURRENT])
         bigger = self._new(CURRENT, 2 * old.size, int(header[CURRENT_STARTED]))
-        kept = old[(old != 0) & (old != TOMBSTONE)]
-        insert(bigger, kept)
-        header[CURRENT_COUNT] = len(kept)
+        header[CURRENT_COUNT] = doubled(old, bigger)
         self._mapped.pop(ident, None)
         self._tables.drop(ident)
 
