@@ -151,6 +151,12 @@ def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"{url} never answered")
 
 
+def _listening(port: int) -> int:
+    """How many sockets listen on ``port`` (a group of collect API processes binds one each)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "0A")
+
+
 def _ms(text: str) -> float:
     value, unit = float(re.match(r"[\d.]+", text).group()), re.search(r"[a-z]+$", text).group()  # type: ignore[union-attr]
     return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
@@ -158,6 +164,7 @@ def _ms(text: str) -> float:
 
 def _wrk(url: str, key: str, seconds: int, connections: int, work: Path, gz: int) -> tuple[float, float, float, int]:
     """Requests/s, p50 ms, p99 ms, non-2xx responses."""
+    os.sync()  # what earlier runs wrote is on disk before this one starts, not competing with its fsyncs
     template = work / "template.json"
     template.write_bytes(_body("RQID"))
     gzdir = work / "gz"
@@ -198,10 +205,13 @@ def _alone(work: Path, seconds: int, connections: int, workers: int) -> tuple[st
         server = subprocess.Popen(command, stderr=log, env=env)
         try:
             _wait(f"http://127.0.0.1:{port}/rta.js", server)
+            while _listening(port) < workers:  # else wrk's connections all go to the first process up
+                time.sleep(0.1)
             rate, p50, p99, bad = _wrk(f"http://127.0.0.1:{port}", key, seconds, connections, work, 0)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=120)
+    shutil.rmtree(project / ".rta" / "log")  # its gigabytes would still be written back during the next run
     processes = "1 process" if workers == 1 else f"{workers} processes"
     note = f"`rta serve ingest --workers {workers}`, no flow running: the log keeps the events"
     return (f"rta, collect API alone, {processes}", rate * EVENTS, p50, p99, bad, note)

@@ -19,15 +19,15 @@ from tests.ingest_helpers import cli, free_port, make_project, post, query_total
 pytestmark = [pytest.mark.store, pytest.mark.flow]
 
 
-def serve(project: Path, port: int, workers: int) -> subprocess.Popen[bytes]:
+def serve(project: Path, port: int, workers: int) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if k != "RTA_CLICKHOUSE_DSN"}
     command = [sys.executable, "-m", "rta.cli", "serve", "ingest", "-p", str(project), "--port", str(port), "--workers", str(workers)]
-    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
-        assert time.monotonic() < deadline and process.poll() is None, process.stderr.read() if process.stderr else ""
-        time.sleep(0.1)
-    time.sleep(1.0)  # every process of the group listening, not just the first
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    said = []
+    while not said or "processes are listening" not in said[-1]:  # every process of the group, not just the first
+        said.append(process.stderr.readline() if process.stderr else "")
+        assert process.poll() is None, "".join(said)
+    assert socket.socket().connect_ex(("127.0.0.1", port)) == 0
     return process
 
 

@@ -6,7 +6,9 @@ partitions (p % N == k). They share one insert-id memory, in files under ``/dev/
 project's ``.rta`` folder when that is too small for the memory's bound) behind a file lock,
 so a retry counts once whichever process it reaches; they hash ids alike because they all
 start with the same ``PYTHONHASHSEED``, a fresh random one per start.
-The first process to start rebuilds that memory from the log while the others wait.
+The first process to start rebuilds that memory from the log while the others wait. Once
+every process listens, the command says so on stderr: until then the kernel gives all
+connections to the ones already up.
 
 If a process dies, the others are stopped too and the command exits with its code: ids it
 was writing would stay marked in flight, so the group restarts as a whole and rebuilds the
@@ -46,8 +48,12 @@ def serve(root: Path, stream: str, host: str, port: int, workers: int) -> int:
     previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         processes = [subprocess.Popen([*command, str(k)], env=env) for k in range(workers)]
+        announced = False
         while not stopping and all(p.poll() is None for p in processes):
-            time.sleep(0.2)
+            if not announced and len(list(shared.glob("listening-*"))) == workers:
+                print(f"rta: all {workers} collect API processes are listening", file=sys.stderr, flush=True)
+                announced = True
+            time.sleep(0.1)
         code = next((p.returncode for p in processes if p.returncode), 0)
     finally:
         for process in processes:
@@ -93,8 +99,10 @@ def main(argv: list[str]) -> None:
         load_project(root), stream, worker=(int(index), int(workers)), shared=None if os.environ.get("XLOCAL") else Path(shared)
     )
     try:
+        sock = listening(host, int(port))
+        (Path(shared) / f"listening-{index}").touch()  # connections from now on may come here
         config = uvicorn.Config(api, log_level="warning", lifespan="off", proxy_headers=False)
-        uvicorn.Server(config).run(sockets=[listening(host, int(port))])
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
         events.close()
 
