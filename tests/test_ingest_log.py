@@ -256,3 +256,36 @@ def test_a_doubled_table_holds_the_same_ids_pending_or_not_and_drops_tombstones(
     assert (find(bigger, kept) >= 0).all() and (find(bigger, gone) < 0).all()
     held = bigger.reshape(-1)[find(bigger, kept)]
     assert ((held < 0) == pending[len(keys) // 4 :]).all()  # pending ids stay pending
+
+
+def test_a_batch_bigger_than_the_memory_bound_is_still_judged():
+    from rta.ingest.dedup import InsertIdFilter
+
+    ids = InsertIdFilter(max_ids=1_000)  # tables of 4,096 slots, half of them usable
+    batch = [f"big-{i}" for i in range(5_000)]
+    ids.confirm(ids.claim(batch))
+    assert ids.claim(batch[-10:] + ["new"]).fresh == [False] * 10 + [True]
+
+
+def test_a_commit_that_fails_while_judging_ids_leaves_none_of_them_in_flight(tmp_path):
+    from concurrent.futures import Future
+
+    from rta.ingest.dedup import InsertIdFilter
+    from rta.ingest.log import _Append
+
+    class Failing(InsertIdFilter):
+        def claim(self, insert_ids, now=None):
+            if len(insert_ids) > 1:  # the whole group: as if another process held one, so requests go one by one
+                return None
+            if list(insert_ids) == ["b"]:
+                raise LogFull("no room for the insert-id memory")
+            return super().claim(insert_ids, now)
+
+    ids = Failing()
+    log = EventLog(tmp_path / "log", dedup=ids)
+    group = [_Append(0, b"", Future(), [b'{"n":1}'], ["a"]), _Append(0, b"", Future(), [b'{"n":2}'], ["b"])]
+    with pytest.raises(LogFull):
+        log._commit(group)  # what the writer thread does with a group; it hands the error to the requests
+    log.close()
+    assert InsertIdFilter.claim(ids, ["a"]).fresh == [True]  # "a" was claimed, then released: not stuck in flight
+    assert read_frames(tmp_path / "log" / "p0", 0) == []  # and nothing was written

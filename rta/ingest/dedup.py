@@ -30,7 +30,7 @@ import numpy as np
 
 from rta.errors import LogFull, RtaError
 
-INITIAL_SLOTS = 1 << 20  # 8 MB: half a million ids before the first doubling (which rehashes them all)
+INITIAL_SLOTS = 1 << 20  # 8 MB: half a million ids before the first doubling
 WIDTH = 8  # keys per bucket
 KEY_BITS = np.int64(0x7FFF_FFFF_FFFF_FFFF)
 PENDING = np.int64(-(2**63))  # the sign bit
@@ -46,9 +46,9 @@ def max_slots(max_ids: int) -> int:
     return max(1 << 12, 1 << (max_ids.bit_length() - 1))
 
 
-def memory_bound(max_ids: int = 0) -> int:
+def memory_bound(max_ids: int = MAX_IDS) -> int:
     """Bytes the tables may take at once: two generations, and a third while one doubles."""
-    return 3 * 8 * max_slots(max_ids or MAX_IDS)
+    return 3 * 8 * max_slots(max_ids)
 
 
 class InFlight(RtaError):
@@ -305,17 +305,15 @@ class InsertIdFilter:
         self._mapped.pop(ident, None)
         self._tables.drop(ident)
 
-    def _room(self, stored: np.ndarray, now: float) -> np.ndarray:
-        """Make room in the current generation for new, distinct keys; returns those that will fit."""
+    def _room(self, count: int, now: float) -> None:
+        """Make room in the current generation for ``count`` new keys, and count them in."""
         header = self._tables.header
-        stored = stored[-(self._max_slots // 2) :]  # more than a generation holds (a huge log at start): the newest
-        while 2 * (int(header[CURRENT_COUNT]) + len(stored)) > int(header[CURRENT_SLOTS]):
-            if int(header[CURRENT_SLOTS]) < self._max_slots:
+        while 2 * (int(header[CURRENT_COUNT]) + count) > int(header[CURRENT_SLOTS]):
+            if int(header[CURRENT_SLOTS]) < self._max_slots or not header[CURRENT_COUNT]:  # (one batch over the bound: it grows)
                 self._grow()
             else:  # at the memory bound: the window shrinks instead
                 self._retire(int(now) // 60)
-        header[CURRENT_COUNT] += len(stored)
-        return stored
+        header[CURRENT_COUNT] += count
 
     def _held(self, which: int, where: np.ndarray) -> np.ndarray:
         """What the found slots hold: negative for ids being written."""
@@ -347,7 +345,7 @@ class InsertIdFilter:
                 first = np.zeros(len(keys), dtype=bool)
                 first[_first(keys)] = True
                 fresh &= first
-            self._room(keys[fresh], now)
+            self._room(int(fresh.sum()), now)
             slots = insert(self._table(CURRENT), keys[fresh] | PENDING)
             return Claim(fresh.tolist(), keys[fresh], slots, int(self._tables.header[NEXT_ID]))
 
@@ -382,6 +380,7 @@ class InsertIdFilter:
                 keys = hashes_of(insert_ids)
                 keys = keys[_first(keys)]
                 current, previous = self._slots(keys)
-                new = self._room(keys[(current < 0) & (previous < 0)], now)
+                new = keys[(current < 0) & (previous < 0)][-(self._max_slots // 2) :]  # more than a generation holds: the newest
+                self._room(len(new), now)
                 insert(self._table(CURRENT), new)
                 header[CURRENT_STARTED] = min(int(header[CURRENT_STARTED]), minute)  # retires a window after the oldest

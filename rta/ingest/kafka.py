@@ -19,7 +19,7 @@ import msgspec
 
 from rta.errors import ConfigError
 from rta.ingest.dedup import InFlight, InsertIdFilter
-from rta.ingest.log import GROUP_SECONDS, LogFull
+from rta.ingest.log import GROUP_SECONDS, LogFull, new_lines
 
 GROUP_END_HEADER = "rta-group-end"
 log = logging.getLogger("rta.ingest")
@@ -139,31 +139,31 @@ class KafkaLog:
 
     def submit_events(self, partition: int, lines: Sequence[bytes | msgspec.Raw], insert_ids: Sequence[str]) -> Future[list[bool]]:
         """Like :meth:`rta.ingest.log.EventLog.submit_events`: the new events go to the broker, the future says which they were."""
-        claim = self.dedup.claim(insert_ids) if self.dedup is not None else None
-        if self.dedup is not None and claim is None:
+        dedup = self.dedup
+        claim = dedup.claim(insert_ids) if dedup is not None else None
+        if dedup is not None and claim is None:
             raise InFlight("events with these insert ids are being written by another request right now")
         fresh = claim.fresh if claim is not None else [True] * len(lines)
-        kept = lines if all(fresh) else [line for line, new in zip(lines, fresh, strict=True) if new]
         done: Future[list[bool]] = Future()
-        if not kept:
+        payload = new_lines(lines, fresh)
+        if not payload:
             done.set_result(fresh)
             return done
 
         def delivered(produced: Future[int]) -> None:
-            if produced.exception() is not None:
-                if claim is not None:
-                    self.dedup.release(claim)  # type: ignore[union-attr]
-                done.set_exception(produced.exception())  # type: ignore[arg-type]
+            failure = produced.exception()
+            if dedup is not None and claim is not None:
+                (dedup.release if failure is not None else dedup.confirm)(claim)
+            if failure is not None:
+                done.set_exception(failure)
             else:
-                if claim is not None:
-                    self.dedup.confirm(claim)  # type: ignore[union-attr]
                 done.set_result(fresh)
 
         try:
-            self.submit(partition, b"\n".join(kept) + b"\n").add_done_callback(delivered)
+            self.submit(partition, payload).add_done_callback(delivered)
         except BaseException:
-            if claim is not None:
-                self.dedup.release(claim)  # type: ignore[union-attr]
+            if dedup is not None and claim is not None:
+                dedup.release(claim)
             raise
         return done
 

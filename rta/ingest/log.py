@@ -192,6 +192,12 @@ class PartitionLog:
         os.close(self._fd)
 
 
+def new_lines(lines: Sequence[bytes | msgspec.Raw], fresh: Sequence[bool]) -> bytes:
+    """The payload of the lines whose ids are new: one per line, each ended by a newline."""
+    kept = lines if all(fresh) else [line for line, new in zip(lines, fresh, strict=True) if new]
+    return b"\n".join(kept) + b"\n" if kept else b""
+
+
 @dataclass
 class _Append:
     partition: int
@@ -298,15 +304,15 @@ class EventLog:
             except queue.Empty:
                 return items
 
-    def _admit(self, pending: list[_Append]) -> tuple[list[_Append], list[Claim]]:
-        """Events keep only their new ids' lines; those whose ids another process is writing fail with InFlight."""
+    def _admit(self, pending: list[_Append], claims: list[Claim]) -> list[_Append]:
+        """Events keep only their new ids' lines (claims made go to ``claims``); those whose ids
+        another process is writing fail with InFlight."""
         events = [item for item in pending if item.insert_ids is not None]
-        if not events:
-            return pending, []
-        claims: list[Claim] = []
         if self.dedup is None:
             for item in events:
                 item.fresh = [True] * len(item.lines)
+        elif not events:
+            pass
         elif (claim := self.dedup.claim([i for item in events for i in item.insert_ids or ()])) is not None:
             claims.append(claim)
             start = 0
@@ -321,16 +327,16 @@ class EventLog:
                     item.fresh = claim.fresh
         for item in events:
             if item.fresh is not None:
-                kept = item.lines if all(item.fresh) else [line for line, new in zip(item.lines, item.fresh, strict=True) if new]
-                item.payload = b"\n".join(kept) + b"\n" if kept else b""
-        return [item for item in pending if not item.future.done()], claims
+                item.payload = new_lines(item.lines, item.fresh)
+        return [item for item in pending if not item.future.done()]
 
     def _commit(self, pending: list[_Append]) -> None:
-        pending, claims = self._admit(pending)
+        claims: list[Claim] = []
         try:
+            pending = self._admit(pending, claims)
             self._write(pending)
         except BaseException:
-            self._settle(claims, durable=False)
+            self._settle(claims, durable=False)  # nothing was written for them
             raise
         self._settle(claims, durable=True)
         for item in pending:

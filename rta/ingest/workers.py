@@ -95,9 +95,7 @@ def main(argv: list[str]) -> None:
     from rta.project import load_project
 
     root, stream, host, port, workers, shared, index = argv
-    api, events = collect_app(
-        load_project(root), stream, worker=(int(index), int(workers)), shared=None if os.environ.get("XLOCAL") else Path(shared)
-    )
+    api, events = collect_app(load_project(root), stream, worker=(int(index), int(workers)), shared=Path(shared))
     try:
         sock = listening(host, int(port))
         (Path(shared) / f"listening-{index}").touch()  # connections from now on may come here
