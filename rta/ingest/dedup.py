@@ -32,6 +32,8 @@ from rta.errors import LogFull, RtaError
 
 INITIAL_SLOTS = 1 << 20  # 8 MB: half a million ids before the first doubling
 WIDTH = 8  # keys per bucket
+WIDTH_BITS = 3
+DOUBLING_ROWS = 1 << 15  # rows a doubling moves per step (2 MB of keys)
 KEY_BITS = np.int64(0x7FFF_FFFF_FFFF_FFFF)
 PENDING = np.int64(-(2**63))  # the sign bit
 TOMBSTONE = np.int64(-1)  # a released pending id: matches no key (keys never have all 63 bits set)
@@ -120,22 +122,27 @@ def insert(table: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return where
 
 
-def doubled(old: np.ndarray, bigger: np.ndarray) -> int:
+def doubled(old: np.ndarray, bigger: np.ndarray, step: int = DOUBLING_ROWS) -> int:
     """Copy ``old``'s keys (tombstones left out) into an empty table of twice its rows; returns how many.
 
     A key in its home row r of ``old`` has home r or r + rows in ``bigger``, where the same
     column is free: every such key moves in one step, in row order. Only keys that had
     moved on from a full bucket are inserted again. (Inserting all of them anew took 0.7 s
-    at 2M ids, the request threads waiting.)
+    at 2M ids, the request threads waiting.) Rows go ``step`` at a time: whole-table
+    temporaries cost more in page faults than in work (2M ids: 350 -> 50 ms).
     """
-    flat = old.reshape(-1)
-    where = np.flatnonzero((flat != 0) & (flat != TOMBSTONE))
-    keys = flat[where]
-    rows, columns = where // WIDTH, where % WIDTH
-    home = ((keys & KEY_BITS) & (len(old) - 1)) == rows
-    bigger[(keys[home] & KEY_BITS) & (len(bigger) - 1), columns[home]] = keys[home]
-    insert(bigger, keys[~home])
-    return len(keys)
+    moved, spilled = 0, []
+    for start in range(0, len(old), step):
+        flat = old[start : start + step].reshape(-1)
+        where = np.flatnonzero((flat != 0) & (flat != TOMBSTONE))
+        keys = flat[where]
+        rows, columns = start + (where >> WIDTH_BITS), where & (WIDTH - 1)
+        home = ((keys & KEY_BITS) & (len(old) - 1)) == rows
+        bigger[(keys[home] & KEY_BITS) & (len(bigger) - 1), columns[home]] = keys[home]
+        spilled.append(keys[~home])
+        moved += len(keys)
+    insert(bigger, np.concatenate(spilled))
+    return moved
 
 
 @dataclass(frozen=True, slots=True)
