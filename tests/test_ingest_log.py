@@ -289,3 +289,58 @@ def test_a_commit_that_fails_while_judging_ids_leaves_none_of_them_in_flight(tmp
     log.close()
     assert InsertIdFilter.claim(ids, ["a"]).fresh == [True]  # "a" was claimed, then released: not stuck in flight
     assert read_frames(tmp_path / "log" / "p0", 0) == []  # and nothing was written
+
+
+def test_ids_submitted_from_an_event_loop_are_judged_on_its_thread(tmp_path):
+    import asyncio
+
+    from rta.ingest.dedup import InsertIdFilter
+
+    class Watched(InsertIdFilter):
+        threads: set[int] = set()
+
+        def claim(self, insert_ids, now=None):
+            self.threads.add(threading.get_ident())
+            return super().claim(insert_ids, now)
+
+        def confirm(self, claim):
+            self.threads.add(threading.get_ident())
+            super().confirm(claim)
+
+    ids = Watched()
+    log = EventLog(tmp_path / "log", dedup=ids)
+
+    async def submit() -> tuple[list[bool], list[bool]]:
+        first = await asyncio.wrap_future(log.submit_events(0, [b'{"n":1}', b'{"n":1}'], ["a", "a"]))
+        again = await asyncio.wrap_future(log.submit_events(0, [b'{"n":1}'], ["a"]))
+        return first, again
+
+    assert asyncio.run(submit()) == ([True, False], [False])
+    log.close()
+    assert ids.threads == {threading.get_ident()}  # the loop's (this) thread, never the writer's
+
+
+def test_a_step_handed_to_a_blocked_loop_runs_once_on_the_waiting_thread():
+    import asyncio
+
+    from rta.ingest.handoff import run_on
+
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever)
+    runner.start()
+    try:
+        assert run_on(loop, threading.get_ident) == runner.ident  # a running loop takes the step
+        with pytest.raises(ZeroDivisionError):
+            run_on(loop, lambda: 1 / 0)  # its errors come back
+        release = threading.Event()
+        loop.call_soon_threadsafe(release.wait)  # the loop thread is stuck, e.g. waiting on the caller
+        calls: list[int] = []
+        assert run_on(loop, lambda: calls.append(threading.get_ident()) or "done", patience=0.05) == "done"
+        release.set()
+        time.sleep(0.1)  # the loop gets to the step it was handed: it must not run it again
+        assert calls == [threading.get_ident()]
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join()
+        loop.close()
+    assert run_on(loop, lambda: "inline") == "inline"  # a closed loop: here

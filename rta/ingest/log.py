@@ -13,6 +13,7 @@ opening the partition cuts it off.
 
 from __future__ import annotations
 
+import asyncio
 import binascii
 import os
 import queue
@@ -31,6 +32,7 @@ import msgspec
 
 from rta.errors import LogFull
 from rta.ingest.dedup import Claim, InFlight, InsertIdFilter
+from rta.ingest.handoff import run_on, running_loop
 
 HEADER = struct.Struct("<IIBI")  # length, crc32 of the payload, flags, arrival (unix seconds)
 GROUP_END = 1
@@ -238,6 +240,7 @@ class EventLog:
         self._size = sum(p.size() for p in self.partitions.values())
         self._checked_disk = 0.0
         self._stop = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None  # of the latest submitter: ids are judged there (see handoff)
         self._thread = threading.Thread(target=self._run, name=f"rta-log-{folder.name}", daemon=True)
         self._thread.start()
 
@@ -263,6 +266,7 @@ class EventLog:
             msg = "the log is closed"
             raise LogFull(msg)
         self._check_room(sum(map(len, lines)) + len(lines))
+        self._loop = running_loop()
         future: Future[list[bool]] = Future()
         self._queue.put(_Append(partition, b"", future, lines, insert_ids))
         return future
@@ -332,22 +336,24 @@ class EventLog:
 
     def _commit(self, pending: list[_Append]) -> None:
         claims: list[Claim] = []
+        loop = self._loop
         try:
-            pending = self._admit(pending, claims)
+            pending = run_on(loop, lambda: self._admit(pending, claims))
             self._write(pending)
         except BaseException:
-            self._settle(claims, durable=False)  # nothing was written for them
+            run_on(loop, lambda: self._settle(claims, pending, durable=False))  # nothing was written for them
             raise
-        self._settle(claims, durable=True)
-        for item in pending:
-            if item.fresh is not None:
-                item.future.set_result(item.fresh)
+        run_on(loop, lambda: self._settle(claims, pending, durable=True))
 
-    def _settle(self, claims: list[Claim], *, durable: bool) -> None:
-        """Claimed ids are remembered once their events are durable, and may come again if the write failed."""
+    def _settle(self, claims: list[Claim], pending: list[_Append], *, durable: bool) -> None:
+        """Claimed ids are remembered once their events are durable (and their writers told), and may come again if the write failed."""
         if self.dedup is not None:
             for claim in claims:
                 (self.dedup.confirm if durable else self.dedup.release)(claim)
+        if durable:
+            for item in pending:
+                if item.fresh is not None:
+                    item.future.set_result(item.fresh)
 
     def _write(self, pending: list[_Append]) -> None:
         now = time.monotonic()
