@@ -730,7 +730,7 @@ def serve_ingest(
     collect, events = collect_app(proj, stream)
     typer.echo(f"rta: collect API on {where} (no store: a running `rta run` flows the log)", err=True)
     try:
-        uvicorn.run(collect, host=host, port=port, log_level="warning", lifespan="off", proxy_headers=False)
+        uvicorn.run(collect, host=host, port=port, log_level="warning", lifespan="off", proxy_headers=False, access_log=False)
     finally:
         events.close()
 
@@ -758,7 +758,7 @@ def serve_query(
     typer.echo(f"rta: query API on http://{host}:{port} (OpenAPI at /openapi.json)", err=True)
     keys = KeyStore(ws.project.root)
     app = DashboardPages(ws, keys, QueryApi(ws, keys))
-    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off", proxy_headers=False)
+    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="off", proxy_headers=False, access_log=False)
 
 
 def _local_workspace(project: Path, what: str) -> Workspace:

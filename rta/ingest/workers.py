@@ -99,7 +99,7 @@ def main(argv: list[str]) -> None:
     try:
         sock = listening(host, int(port))
         (Path(shared) / f"listening-{index}").touch()  # connections from now on may come here
-        config = uvicorn.Config(api, log_level="warning", lifespan="off", proxy_headers=False)
+        config = uvicorn.Config(api, log_level="warning", lifespan="off", proxy_headers=False, access_log=False)
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         events.close()
