@@ -52,3 +52,39 @@ def test_a_key_spelled_with_escapes_is_still_read(stream):
     data = b'{"type":"track","event":"buy","userId":"u1","timestamp":"%s","\\u0070roperties":{"country":"DE"}}\n' % NOW.isoformat().encode()
     frame, _, _ = ev.read_json_lines(data, stream)
     assert ev.normalize(frame, stream, NOW).events["country"].to_list() == ["DE"]
+
+
+def test_only_the_context_fields_lines_have_are_read_and_enrich_alike(stream):
+    ua = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+    data = lines(
+        {"type": "track", "event": "buy", "userId": "u1", "timestamp": NOW.isoformat(), "context": {"userAgent": ua}},
+        {"type": "page", "userId": "u2", "timestamp": NOW.isoformat(), "_ip": "81.2.69.160"},  # the API's note of the address
+        {"type": "track", "event": "buy", "userId": "u3", "timestamp": NOW.isoformat(), "context": {"location": {"country": "FR"}}},
+    )
+    frame, _, _ = ev.read_json_lines(data, stream)
+    assert frame.schema["context"] == pl.Struct({"userAgent": pl.String, "location": pl.Struct({"country": pl.String})})
+    events = ev.normalize(frame, stream, NOW).events
+    assert events.select("event", "device", "country").rows() == [("buy", "mobile", ""), ("page_view", "", "GB"), ("buy", "", "FR")]
+    assert_frame_equal(events, full_schema_read(data, stream))
+
+
+def test_a_field_name_with_any_escaped_ascii_keeps_every_field(stream):
+    data = b'{"timestamp":"%s","event":"buy","user\\u005fid":"u7"}\n' % NOW.isoformat().encode()
+    frame, _, _ = ev.read_json_lines(data, stream)
+    assert ev.normalize(frame, stream, NOW).events["user_id"].to_list() == ["u7"]
+
+
+def test_the_address_the_api_noted_gives_the_country_when_no_line_has_a_context(stream):
+    data = lines({"type": "track", "event": "buy", "userId": "u1", "timestamp": NOW.isoformat(), "_ip": "81.2.69.160"})
+    frame, _, _ = ev.read_json_lines(data, stream)
+    assert "context" not in frame.columns
+    assert ev.normalize(frame, stream, NOW).events["country"].to_list() == ["GB"]
+
+
+def test_a_dimension_no_line_states_is_still_implied_from_context(stream):
+    ua = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+    track = {"type": "track", "event": "buy", "timestamp": NOW.isoformat(), "properties": {"campaign": "c"}, "context": {"userAgent": ua}}
+    data = lines(*({**track, "userId": f"u{i}"} for i in range(1_000)))
+    frame, _, _ = ev.read_json_lines(data, stream)
+    assert "device" not in frame.columns  # no line has the key: not even properties.device is read
+    assert ev.normalize(frame, stream, NOW).events["device"].unique().to_list() == ["mobile"]
