@@ -212,3 +212,13 @@ def test_silenced_rules_are_evaluated_and_recorded_but_not_sent(ws):
     told = ws.alerts.history("hushed", kind="notification")
     assert [(s, d.split(":")[0]) for s, d in told.select("status", "detail").rows()] == [("resolved", "silenced"), ("firing", "silenced")]
     (ws.project.root / ".rta" / "silences.json").unlink()
+
+
+def test_a_backtest_over_the_last_hour_evaluates_60_minutes_wherever_the_clock_falls(ws):
+    from rta.alerts.backtest import backtest
+
+    start = (T0 - timedelta(days=1)).replace(second=0, microsecond=0)
+    load(ws, events_from({"FR": [0, 9, 9, 0]}, start), start + timedelta(minutes=5))
+    rule = alert("spike", ws.plan.definitions.metric("errors").over("1m") > 5)
+    for now in (start + timedelta(hours=1), start + timedelta(hours=1, seconds=30)):  # on the minute, and not
+        assert backtest(ws, rule, last="1h", now=now).evaluations["at"].n_unique() == 60

@@ -78,7 +78,9 @@ def backtest(
         begin = start or stop - timedelta(seconds=parse_duration(last, what="backtest range (last)"))
     except DefinitionError as err:
         raise QueryError(str(err)) from None
-    first, final = -(-int(begin.timestamp()) // step) * step, int(stop.timestamp()) // step * step
+    # ``last`` means (stop - last, stop]: an hour is 60 evaluations wherever the clock falls (61 when stop was on the minute).
+    lowest = int(begin.timestamp()) // step + 1 if start is None else -(-int(begin.timestamp()) // step)
+    first, final = lowest * step, int(stop.timestamp()) // step * step
     if first > final:
         msg = f"the backtest range {begin.isoformat()} to {stop.isoformat()} holds no evaluation (every {step // 60}m)"
         raise QueryError(msg)
