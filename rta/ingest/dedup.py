@@ -32,7 +32,6 @@ from rta.errors import LogFull, RtaError
 
 INITIAL_SLOTS = 1 << 20  # 8 MB: half a million ids before the first doubling
 WIDTH = 8  # keys per bucket
-WIDTH_BITS = 3
 DOUBLING_ROWS = 1 << 15  # rows a doubling moves per step (2 MB of keys)
 KEY_BITS = np.int64(0x7FFF_FFFF_FFFF_FFFF)
 PENDING = np.int64(-(2**63))  # the sign bit
@@ -136,7 +135,8 @@ def doubled(old: np.ndarray, bigger: np.ndarray, step: int = DOUBLING_ROWS) -> i
         flat = old[start : start + step].reshape(-1)
         where = np.flatnonzero((flat != 0) & (flat != TOMBSTONE))
         keys = flat[where]
-        rows, columns = start + (where >> WIDTH_BITS), where & (WIDTH - 1)
+        rows, columns = np.divmod(where, WIDTH)
+        rows += start
         home = ((keys & KEY_BITS) & (len(old) - 1)) == rows
         bigger[(keys[home] & KEY_BITS) & (len(bigger) - 1), columns[home]] = keys[home]
         spilled.append(keys[~home])

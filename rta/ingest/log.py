@@ -312,11 +312,9 @@ class EventLog:
         """Events keep only their new ids' lines (claims made go to ``claims``); those whose ids
         another process is writing fail with InFlight."""
         events = [item for item in pending if item.insert_ids is not None]
-        if self.dedup is None:
+        if self.dedup is None or not events:
             for item in events:
                 item.fresh = [True] * len(item.lines)
-        elif not events:
-            pass
         elif (claim := self.dedup.claim([i for item in events for i in item.insert_ids or ()])) is not None:
             claims.append(claim)
             start = 0
