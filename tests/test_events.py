@@ -40,6 +40,18 @@ def test_flat_events_skip_the_nested_fields_and_normalize_alike(stream):
     assert_frame_equal(ev.normalize(frame, stream, NOW).events, full_schema_read(data, stream))
 
 
+def test_one_nested_line_among_flat_ones_and_braces_in_strings_are_read(stream):
+    flat = {"timestamp": NOW.isoformat(), "event": "page_view", "path": "/{id}", "user_id": "u1"}
+    nested = {"timestamp": NOW.isoformat(), "event": "purchase", "user_id": "u2", "properties": {"country": "DE"}}
+    data = lines(*([flat] * 500), nested)
+    frame, _, _ = ev.read_json_lines(data, stream)
+    assert "properties" in frame.columns
+    events = ev.normalize(frame, stream, NOW).events
+    assert events["country"].to_list()[-2:] == ["", "DE"] and events["path"][0] == "/{id}"
+    assert_frame_equal(events, full_schema_read(data, stream))
+    assert "properties" not in ev.read_json_lines(lines(*([flat] * 500)), stream)[0].columns  # a brace in a string is no object
+
+
 def test_context_without_properties_still_gives_campaign(stream):
     data = lines({"type": "identify", "userId": "u1", "timestamp": NOW.isoformat(), "context": {"campaign": {"name": "spring"}}})
     frame, _, _ = ev.read_json_lines(data, stream)

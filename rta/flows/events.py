@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from rta.compiler.plan import StreamPlan
@@ -141,10 +142,21 @@ def _present(schema: dict[str, pl.DataType], data: bytes) -> dict[str, pl.DataTy
     the context parts they lack. Leaves are all kept: each absent name costs a scan of the chunk
     (~0.1 us per event), more than reading it as null. A key spelled with escapes
     (``"\\u0070roperties"``) would hide from the search, so any escaped ASCII character keeps them all.
+    Flat events, the common case, skip the searches: no brace but those opening lines means no
+    line has a nested object, however its keys are spelled.
     """
+    if _flat(data):
+        return {name: dtype for name, dtype in schema.items() if not isinstance(dtype, pl.Struct)}
     if b"\\u00" in data and _ESCAPED_ASCII.search(data):
         return schema
     return _pruned(schema, data)
+
+
+def _flat(data: bytes) -> bool:
+    """Whether every ``{`` in ``data`` opens a line (one scan, ~4x cheaper than searching for three names)."""
+    chars = np.frombuffer(data, np.uint8)
+    braces = np.flatnonzero(chars == ord("{"))
+    return bool((chars[braces[braces > 0] - 1] == ord("\n")).all())
 
 
 _ESCAPED_ASCII = re.compile(rb"\\u00[2-7]")
