@@ -7,7 +7,6 @@ content, so a file read again after a restart adds nothing (DESIGN §5).
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from datetime import datetime
@@ -19,7 +18,7 @@ from typing_extensions import override
 from rta.compiler.plan import StreamPlan
 from rta.errors import ConfigError
 from rta.flows.events import read_json_lines
-from rta.flows.sources import SourceBatch, awake_at
+from rta.flows.sources import SourceBatch, awake_at, content_key
 
 PATTERNS = ("*.jsonl", "*.ndjson")
 POLL_SECONDS = 0.2
@@ -44,7 +43,7 @@ class _InboxPartition(StatelessSourcePartition[SourceBatch]):
         for path in fresh:
             self._seen.add(path.name)
             body = path.read_bytes()
-            key = "jsonl:" + hashlib.blake2b(body, digest_size=16).hexdigest()
+            key = content_key(body)
             frame, bad, errors = read_json_lines(body, self._src.stream)
             batches.append(SourceBatch(key, self._src.stream.name, frame, "inbox", True, bad, errors))
         return batches
