@@ -62,7 +62,7 @@ def test_the_printed_flow_is_the_flow_that_runs(example: Path) -> None:
     from rta.testing import BatchSource
 
     plan = compile(load_definitions((example,)))
-    flow = build_dataflow(plan, BatchSource([]), StoreSink(lambda: None, FlowStats()), FlowStats())  # type: ignore[arg-type,return-value]
+    flow = build_dataflow(plan, BatchSource([]), StoreSink(lambda _: None, FlowStats()), FlowStats())  # type: ignore[arg-type,return-value]
     built = [s.step_id.removeprefix("rta.") for s in flow.substeps]
     printed = list(dict.fromkeys(s.step_id for s in plan.flow if s.step_id))  # one "parse" line per stream
     assert built == printed

@@ -18,6 +18,7 @@ from rta.flows.dataflow import Clock, build_dataflow, utcnow
 from rta.flows.sink import StoreSink
 from rta.flows.sources import SourceBatch
 from rta.flows.stats import FlowStats
+from rta.store.client import sibling
 
 
 def run_flow(
@@ -40,7 +41,11 @@ def run_flow(
     cluster; process 0 owns the store (``client``), the others pass ``client=None``.
     """
     stats = stats or FlowStats()
-    sink = StoreSink(lambda: client, stats, local=client is not None)  # type: ignore[arg-type,return-value]
+
+    def connect(writer: int) -> Client:  # writers after the first get their own session when they can
+        return (sibling(client) if writer else None) or client  # type: ignore[arg-type,return-value]
+
+    sink = StoreSink(connect, stats, local=client is not None, durable=recovery is not None)
     flow = build_dataflow(plan, source, sink, stats, clock=clock)
     config = None
     if recovery is not None:

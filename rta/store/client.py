@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from clickhouse_connect.driver.client import Client
 from rta.errors import BackendError
 
 EMBEDDED = "chdb://"
+_MADE: weakref.WeakKeyDictionary[Client, tuple[str, dict[str, Any]]] = weakref.WeakKeyDictionary()
 
 
 def resolve_dsn(dsn: str, base: Path) -> str:
@@ -31,6 +33,7 @@ def connect(dsn: str, **settings: Any) -> Client:
     try:
         client = clickhouse_connect.get_client(dsn=dsn, settings=settings or None, **options)
         client.command("SELECT 1")  # chdb opens its data dir lazily: surface a locked dir here
+        _MADE[client] = (dsn, settings)
         return client
     except Exception as err:
         owner = _lock_owner(Path(dsn[len(EMBEDDED) :])) if dsn.startswith(EMBEDDED) else None
@@ -43,6 +46,13 @@ def connect(dsn: str, **settings: Any) -> Client:
         text = str(err)
         msg = f"cannot connect to ClickHouse at {dsn!r}: {text.splitlines()[0] if text else type(err).__name__}"
         raise BackendError(msg) from err
+
+
+def sibling(client: Client) -> Client | None:
+    """Another client to ``client``'s store, with its own session, so that both run queries at
+    once; None when ``client`` was not made by :func:`connect`."""
+    made = _MADE.get(client)
+    return None if made is None else connect(made[0], **made[1])
 
 
 def _lock_owner(data_dir: Path) -> str | None:
