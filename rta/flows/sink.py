@@ -75,8 +75,9 @@ class _StorePartition(StatefulSinkPartition[Write, None]):
             self._queue.put(_DONE)
         for thread in self._threads:
             thread.join()
-        for client in {id(c): c for c in self._clients[1:] if c is not self._clients[0]}.values():
-            client.close()  # the writers' own sessions; the first client is the flow's
+        for client in self._clients[1:]:
+            if client is not self._clients[0]:  # the writers' own sessions; the first client is the flow's
+                client.close()
         self._check()
 
 
