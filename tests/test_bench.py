@@ -10,11 +10,13 @@ import pytest
 
 pytestmark = [pytest.mark.flow, pytest.mark.slow]
 
-BENCH = Path(__file__).resolve().parent.parent / "bench" / "flow.py"
+BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
-def test_flow_bench_prints_every_peer_and_mode_with_equal_stored_events():
-    cmd = [sys.executable, str(BENCH), "--events", "20000", "--textbook-events", "2000", "--settle", "0"]
+@pytest.mark.parametrize("metrics", ["shop", "counts"])
+def test_flow_bench_prints_every_peer_and_mode_with_equal_stored_events(metrics: str):
+    cmd = [sys.executable, str(BENCH / "flow.py"), "--events", "20000", "--textbook-events", "2000", "--settle", "0"]
+    cmd += ["--metrics", str(BENCH / "counts.py")] if metrics == "counts" else []
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     rows = {}
