@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # the CLI imports its layers lazily: `rta --help` stays fast
     from rta.project import Project
     from rta.query.keys import KeyStore
     from rta.query.workspace import Workspace
+    from rta.sdk import Client as Sender
 
 app = typer.Typer(help="rta: real-time analytics with metrics as code.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="API keys: read keys query, write keys only ingest.", no_args_is_help=True)
@@ -322,49 +324,116 @@ def send(
     files: Annotated[list[Path], typer.Argument(help="JSON-lines files: Segment messages, or flat events as `rta load` reads them.")],
     key: Annotated[str, typer.Option("--key", envvar="RTA_WRITE_KEY", help="A write key (or $RTA_WRITE_KEY).")],
     host: Annotated[str, typer.Option(help="The collect API.")] = "http://127.0.0.1:8765",
+    max_wait: Annotated[str, typer.Option(help="How long to wait for a collect API that stopped answering, e.g. 90s, 10m.")] = "10m",
 ) -> None:
-    """Send events to a running collect API with the Python SDK (batched, gzipped, retried)."""
+    """Send events to a running collect API with the Python SDK (batched, gzipped, retried).
+
+    Lines without an id get one derived from the file's content and the line's number, so sending
+    a file again (or a copy of it) counts each event once. While the API does not answer, what
+    is in flight is spilled to disk and reading waits, up to --max-wait. Exit status: 0 when every
+    event was acknowledged; 1 when some were refused or were not JSON; 75 when some were not
+    acknowledged (send the same files again).
+    """
     import json
+    import tempfile
 
-    from rta.sdk import Client
+    from rta.dsl.durations import parse_duration
+    from rta.sdk import Client, file_digest, message_from
 
-    client = Client(key, host)
-    bad = 0
+    try:
+        patience = parse_duration(max_wait, what="--max-wait")
+    except RtaError as err:
+        _fail(err)
     for path in files:
         if not path.is_file():
             _fail(RtaError(f"cannot send {str(path)!r}: no such file"))
-        with path.open() as lines:
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    item = json.loads(line)
-                except ValueError as err:
-                    bad += 1
-                    typer.echo(f"{path}:{number}: not JSON ({err}); skipped", err=True)
-                    continue
-                client.send(item if isinstance(item, dict) and "type" in item else _as_message(item))
-    client.close()
+    bad = unread = 0
+    with tempfile.TemporaryDirectory(prefix="rta-send-") as spill:
+        client = Client(key, host, block=True, max_retries=3, max_backoff=2.0, spill_dir=spill)
+        watch = _SendWatch(client, host, patience)
+        for path in files:
+            digest = file_digest(path)
+            with path.open() as lines:
+                for number, line in enumerate(lines, start=1):
+                    if not line.strip():
+                        continue
+                    if unread or not watch.wait_for_server():
+                        unread += 1  # given up: counted, not sent
+                        continue
+                    try:
+                        item = json.loads(line)
+                    except ValueError as err:
+                        bad += 1
+                        typer.echo(f"{path}:{number}: not JSON ({err}); skipped", err=True)
+                        continue
+                    client.send(message_from(item, f"{digest}-{number}"))
+        if not unread:
+            watch.drain()
+        client.close(timeout=15)
+        unacknowledged = client.pending + unread
     typer.echo(f"sent {client.sent:,} events; dropped {client.dropped:,}; {bad:,} lines were not JSON", err=True)
     for reason in client.rejected[:5]:
         typer.echo(f"refused: {reason}", err=True)
+    if unacknowledged:
+        typer.echo(
+            f"error: {unacknowledged:,} events were not acknowledged: {host} did not answer for {max_wait} "
+            f"({client.last_error or 'no answer'}); sending the same files again is safe: events keep their ids, "
+            "and the collect API counts an id it saw within its dedup window (1 hour by default) once",
+            err=True,
+        )
     if client.dropped or bad:
         raise typer.Exit(1)
+    if unacknowledged:
+        raise typer.Exit(75)  # EX_TEMPFAIL: try again later
 
 
-def _as_message(event: object) -> dict[str, object]:
-    """A flat event (``event``, ``timestamp``, ``user_id``, ``insert_id``, fields) as a Segment track call."""
-    if not isinstance(event, dict):
-        return {"type": "track", "event": None, "properties": {"value": event}}  # refused by the server, with a reason
-    rest = dict(event)
-    message: dict[str, object] = {"type": "track", "event": rest.pop("event", None)}
-    for target, names in {"userId": ("userId", "user_id"), "anonymousId": ("anonymousId", "anonymous_id"),
-                          "messageId": ("messageId", "insert_id"), "timestamp": ("timestamp",)}.items():  # fmt: skip
-        for name in names:
-            if name in rest:
-                message[target] = rest.pop(name)
-    message["properties"] = {**rest.pop("properties", {}), **rest}
-    return message
+class _SendWatch:
+    """How long `rta send` waits for a collect API that stopped answering, and what it prints meanwhile."""
+
+    def __init__(self, client: Sender, host: str, patience: float, every: float = 2.0) -> None:
+        self._client = client
+        self._host = host
+        self._patience = patience
+        self._every = every
+        self._said = 0.0
+        self._away = False
+
+    def wait_for_server(self) -> bool:
+        """Return at once while the API answers; else wait until it does (True) or for too long (False)."""
+        while self._client.outage_since is not None:
+            if not self._tick() or not self._client.running:
+                return False
+            time.sleep(0.1)
+        self._tick()
+        return True
+
+    def drain(self) -> bool:
+        """Wait until every event was answered (True), or the API was away for too long (False)."""
+        while self._client.pending:
+            if not self._tick() or not self._client.running:
+                return False
+            time.sleep(0.1)
+        return True
+
+    def _tick(self) -> bool:
+        now, since = time.monotonic(), self._client.outage_since
+        if since is None:
+            if self._away:
+                self._away = False
+                typer.echo(f"rta send: {self._host} answers again; {self._client.pending:,} events on their way", err=True)
+            return True
+        self._away = True
+        if now - since > self._patience:
+            return False
+        if now - self._said >= self._every:
+            self._said = now
+            typer.echo(
+                f"rta send: {self._host} has not answered for {now - since:.0f}s ({self._client.last_error}); "
+                f"{self._client.pending:,} events wait ({self._client.spilled:,} spilled to disk); "
+                f"giving up in {self._patience - (now - since):.0f}s",
+                err=True,
+            )
+        return True
 
 
 def _alert_engine(ws: Workspace) -> AlertEngine:
