@@ -510,38 +510,34 @@ def _serve(proj: Project, ws: Workspace, host: str, port: int, collect: CollectA
     from rta.dash.pages import DashboardPages
     from rta.ingest.service import Router
     from rta.query.api import QueryApi, serve_in_thread
-    from rta.query.keys import KeyStore
+    from rta.query.keys import KeyStore, run_key
     from rta.query.remote import RUN_FILE
 
     keys = KeyStore(proj.root)
-    key, secret = keys.create("read", "rta run (this process)")
     url = f"http://127.0.0.1:{port}"
-    query_api = DashboardPages(ws, keys, QueryApi(ws, keys))
-    try:
-        _, stop_api = serve_in_thread(Router(collect, query_api) if collect else query_api, host=host, port=port)
-    except RtaError:
-        keys.revoke(key.id)
-        raise
     run_file = proj.root / RUN_FILE
-    run_file.write_text(json.dumps({"pid": os.getpid(), "url": url, "key": secret}))
-    os.chmod(run_file, 0o600)
-    typer.echo(f"rta: query API on {url} (other processes use it automatically)", err=True)
-    for board in proj.definitions.dashboards:
-        typer.echo(
-            f"rta: dashboard {board.name!r} at {url}/d/{board.name}?key={secret} "
-            f"(this key ends with the run; `rta share {board.name}` makes a lasting link)",
-            err=True,
-        )
-    if collect is not None:
-        typer.echo(
-            f"rta: collect API on {url}/v1/batch (Segment spec; `rta keys create write` for a key), tracker at {url}/rta.js", err=True
-        )
-    try:
-        yield
-    finally:
-        run_file.unlink(missing_ok=True)
-        keys.revoke(key.id)
-        stop_api()
+    # The key ends with the run; one a crashed run left (in run.json and its links) is revoked first.
+    with run_key(keys, run_file) as (_, secret):
+        query_api = DashboardPages(ws, keys, QueryApi(ws, keys))
+        _, stop_api = serve_in_thread(Router(collect, query_api) if collect else query_api, host=host, port=port)
+        run_file.write_text(json.dumps({"pid": os.getpid(), "url": url, "key": secret}))
+        os.chmod(run_file, 0o600)
+        typer.echo(f"rta: query API on {url} (other processes use it automatically)", err=True)
+        for board in proj.definitions.dashboards:
+            typer.echo(
+                f"rta: dashboard {board.name!r} at {url}/d/{board.name}?key={secret} "
+                f"(this key ends with the run; `rta share {board.name}` makes a lasting link)",
+                err=True,
+            )
+        if collect is not None:
+            typer.echo(
+                f"rta: collect API on {url}/v1/batch (Segment spec; `rta keys create write` for a key), tracker at {url}/rta.js", err=True
+            )
+        try:
+            yield
+        finally:
+            run_file.unlink(missing_ok=True)
+            stop_api()
 
 
 @app.command()

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -92,6 +96,17 @@ class KeyStore:
         """Every key, revoked ones included."""
         return self._load()
 
+    def revoke_where(self, which: Callable[[ApiKey], bool]) -> tuple[ApiKey, ...]:
+        """Revoke every live key ``which`` picks, in one write; returns them."""
+        keys = self._load()
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        picked = [i for i, key in enumerate(keys) if key.revoked is None and which(key)]
+        for i in picked:
+            keys[i] = replace(keys[i], revoked=now)
+        if picked:
+            self._save(keys)
+        return tuple(keys[i] for i in picked)
+
     def revoke(self, key_id: str) -> ApiKey:
         """Revoke a key by id; it stops working at once."""
         keys = self._load()
@@ -110,3 +125,67 @@ class KeyStore:
             if key.revoked is None and hmac.compare_digest(key.digest, digest):
                 return key
         return None
+
+
+# The read key each `rta run` creates for itself, named after its process; older runs named it "this process".
+RUN_KEY_NAME = re.compile(r"rta run \((?:pid (\d+)|this process)\)")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():  # a crashed run's pid, now ours (a restarted container's pid 1)
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _left_by_dead_run(key: ApiKey) -> bool:
+    found = RUN_KEY_NAME.fullmatch(key.name)
+    return bool(found and found.group(1) and not _alive(int(found.group(1))))
+
+
+@contextmanager
+def run_key(keys: KeyStore, published: Path) -> Iterator[tuple[ApiKey, str]]:
+    """A read key for this `rta run`, revoked when the run ends, after revoking what crashed runs left.
+
+    A run killed by ``kill -9`` (or the OOM killer, or a power cut) cannot revoke its key, whose
+    secret is in ``published`` (``.rta/run.json``) and in the dashboard links it printed. So
+    every run holds ``.rta/run.lock`` while it lives, which the kernel releases however the
+    process ends: a run that finds no other holder knows every run key still live was left by a
+    dead run, whatever its pid became since. With another run alive (two runs on one
+    ClickHouse server), only keys whose process is gone are revoked, and the one ``published``
+    names when the pid written beside it is gone.
+    """
+    lock = keys.path.parent / "run.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            alone = True
+        except OSError:
+            alone = False
+        stale = _published_secret(published)
+        left = keys.check(stale) if stale else None
+        keys.revoke_where(lambda k: (alone and RUN_KEY_NAME.fullmatch(k.name) is not None) or _left_by_dead_run(k) or k == left)
+        fcntl.flock(handle, fcntl.LOCK_SH)  # held until the run ends: later runs see it alive
+        key, secret = keys.create("read", f"rta run (pid {os.getpid()})")
+        try:
+            yield key, secret
+        finally:
+            keys.revoke(key.id)
+
+
+def _published_secret(published: Path) -> str | None:
+    """The key in a run file whose process is gone (None while that process lives, or with no file)."""
+    try:
+        found = json.loads(published.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    if not isinstance(found, dict) or not isinstance(found.get("key"), str):
+        return None
+    pid = found.get("pid")
+    return None if isinstance(pid, int) and _alive(pid) else found["key"]
