@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from rta.errors import BackendError, RtaError
 from rta.query.keys import KeyStore, secret_from
+from rta.query.request import query_options, text
 from rta.query.workspace import Answer, Workspace
 
 log = logging.getLogger("rta.api")
@@ -43,62 +44,14 @@ class HttpError(Exception):
         self.retry_after = retry_after
 
 
+def _error(reason: str) -> bytes:
+    return json.dumps({"error": reason}).encode()
+
+
 def _json_default(value: object) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value)
-
-
-def _split(values: list[str]) -> list[str]:
-    return [v.strip() for value in values for v in value.split(",") if v.strip()]
-
-
-def _query_options(params: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
-    """Metric query options from a JSON body or query-string lists."""
-
-    def one(name: str) -> Any:
-        value = params.get(name)
-        return value[-1] if isinstance(value, list) and value and name not in ("metrics", "by", "where") else value
-
-    metrics = params.get("metrics")
-    metrics = _split(metrics) if isinstance(metrics, list) else [metrics] if isinstance(metrics, str) else None
-    if not metrics:
-        raise HttpError(400, "metrics is required, e.g. ?metrics=page_views,revenue")
-    options: dict[str, Any] = {}
-    for name in ("last", "grain", "compare", "order_by"):
-        if one(name) is not None:
-            options[name] = str(one(name))
-    for name in ("start", "end"):
-        if one(name) is not None:
-            try:
-                options[name] = datetime.fromisoformat(str(one(name)))
-            except ValueError:
-                raise HttpError(400, f"{name}={one(name)!r} is not an ISO 8601 time, e.g. 2026-11-28T00:00:00Z") from None
-            if options[name].tzinfo is None:
-                raise HttpError(400, f"{name}={one(name)!r} has no time zone; add Z or +00:00")
-    if one("top") is not None:
-        try:
-            options["top"] = int(one("top"))
-        except (TypeError, ValueError):
-            raise HttpError(400, f"top={one('top')!r} is not a whole number") from None
-    for name in ("fill_gaps", "total"):
-        if one(name) is not None:
-            options[name] = str(one(name)).lower() not in ("0", "false", "no")
-    by = params.get("by")
-    if by:
-        options["by"] = _split(by) if isinstance(by, list) else [by]
-    where = params.get("where")
-    if isinstance(where, dict):
-        options["where"] = where
-    elif isinstance(where, list):
-        filters: dict[str, list[str]] = {}
-        for item in where:
-            name, sep, value = str(item).partition("=")
-            if not sep or not name or not value:
-                raise HttpError(400, f"where takes dim=value or dim=a,b, got {item!r}")
-            filters.setdefault(name.strip(), []).extend(_split([value]))
-        options["where"] = filters
-    return metrics, options
 
 
 DRAIN_BYTES = 64 * 1024 * 1024
@@ -110,8 +63,9 @@ async def read_body(headers: dict[str, str], receive: Callable[[], Awaitable[dic
     An oversized body is still read to its end (up to a bound) so the client hears the 413
     instead of a connection reset.
     """
-    declared = headers.get("content-length")
-    too_big = declared is not None and declared.isdigit() and int(declared) > limit
+    header = headers.get("content-length", "")
+    declared = int(header) if header.isascii() and header.isdigit() else 0  # the server refused a malformed one already
+    too_big = declared > limit
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -123,7 +77,7 @@ async def read_body(headers: dict[str, str], receive: Callable[[], Awaitable[dic
         if not message.get("more_body") or size > DRAIN_BYTES:
             break
     if too_big:
-        raise HttpError(413, f"the body is {max(size, int(declared or 0)):,} bytes, over the limit of {limit:,} bytes per request")
+        raise HttpError(413, f"the body is {max(size, declared):,} bytes, over the limit of {limit:,} bytes per request")
     return b"".join(chunks)
 
 
@@ -162,8 +116,13 @@ class QueryApi:
         try:
             status, body, content_type = await self._handle(scope, headers, receive)
         except HttpError as err:
-            status, body, content_type = err.status, json.dumps({"error": err.reason}).encode(), "application/json"
-        except Exception:
+            status, body, content_type = err.status, _error(err.reason), "application/json"
+        except BackendError as err:  # the store failed, not the client: worth a retry
+            log.warning("store error in %s %s: %s", scope["method"], scope["path"], err)
+            status, body, content_type = 503, _error(str(err)), "application/json"
+        except RtaError as err:  # a client's mistake, refused where the request was checked
+            status, body, content_type = 400, _error(str(err)), "application/json"
+        except Exception:  # a bug: the client hears nothing of it, the log everything
             log.exception("unexpected error in %s %s", scope["method"], scope["path"])
             status, body, content_type = 500, b'{"error": "internal error; see the server log"}', "application/json"
         extra = [(b"www-authenticate", b'Bearer realm="rta"')] if status == 401 else []
@@ -183,14 +142,10 @@ class QueryApi:
         params: dict[str, Any] = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if method == "POST":
             params |= await self._json_body(headers, receive)
-        loop = asyncio.get_running_loop()
-        try:
-            # Cache hits are answered on the event loop: no thread hop for what most dashboards ask.
-            result = self._cached_query(params) if handler == self._query else None
-            if result is None:
-                result = await loop.run_in_executor(self.pool, handler, params)
-        except RtaError as err:
-            raise HttpError(400, str(err)) from None
+        # Cache hits are answered on the event loop: no thread hop for what most dashboards ask.
+        result = self._cached_query(params) if handler == self._query else None
+        if result is None:
+            result = await asyncio.get_running_loop().run_in_executor(self.pool, handler, params)
         if isinstance(result, _Html):
             return 200, result.encode(), "text/html; charset=utf-8"
         if isinstance(result, pl.DataFrame | tuple):
@@ -237,8 +192,10 @@ class QueryApi:
             return {}
         try:
             body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as err:
+        except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise HttpError(400, f"malformed JSON: {err}") from None
+        except RecursionError:
+            raise HttpError(400, "malformed JSON: it nests deeper than the parser goes; send flat options") from None
         if not isinstance(body, dict):
             raise HttpError(400, "the JSON body must be an object")
         return body
@@ -265,12 +222,12 @@ class QueryApi:
         }
 
     def _cached_query(self, params: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]] | None:
-        metrics, options = _query_options(params)
+        metrics, options = query_options(params)
         answer = self.ws.cached_answer(metrics, **options)
         return None if answer is None else self._reply(answer)
 
     def _query(self, params: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]]:
-        metrics, options = _query_options(params)
+        metrics, options = query_options(params)
         return self._reply(self.ws.answer(metrics, **options))
 
     @staticmethod
@@ -283,7 +240,10 @@ class QueryApi:
         statement = params.get("sql")
         if not isinstance(statement, str):
             raise HttpError(400, 'send {"sql": "SELECT ..."}')
-        return self.ws.sql(statement)
+        try:
+            return self.ws.sql(text("sql", statement, '{"sql": "SELECT ..."}'))
+        except RecursionError:  # sqlglot parses recursively, and check_sql lets this one through
+            raise HttpError(400, "refused: the statement nests too deeply to parse; flatten it or split it in steps") from None
 
 
 class _Html(str):

@@ -31,6 +31,14 @@ ZERO_WHEN_EMPTY = (agg.Count, agg.Sum, agg.Distinct)
 # A range total that follows from the buckets' values, so top-N ranks inside the series' own scan.
 # Distinct counts, averages and quantiles do not add up: they rank by a merge of the whole range.
 RANGE_TOTAL = {agg.Count: "sum", agg.Sum: "sum", agg.Min: "min", agg.Max: "max"}
+# Times the store can hold: ClickHouse DateTime runs from 1970-01-01 to 2106-02-07 06:28:15 UTC
+# (https://clickhouse.com/docs/sql-reference/data-types/datetime); ranges end on a whole day before that.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2106, 1, 1, tzinfo=UTC)
+MAX_TOP = 1_000_000
+# Filling gaps makes a row per bucket and group: a far-future end passes every retention, so
+# without a bound one request could ask for billions of rows.
+MAX_FILLED_ROWS = 2_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +99,10 @@ def make_query(
     if not names:
         msg = "no metrics asked for; pass metrics=['page_views', ...]"
         raise QueryError(msg)
+    _unique("metrics", names, "ask for each metric once")
     found = [plan.definitions.metric(n) for n in names]
     splits = (by,) if isinstance(by, str) else tuple(by)
+    _unique("by", splits, "split by each dimension once")
     condition = _where_expr(where)
     streams = {b.stream.name for m in found for b in m.base_metrics() if b.stream}
     dims = sorted({d for s in plan.streams if s.name in streams for d in s.dims})
@@ -103,18 +113,23 @@ def make_query(
     if compare is not None and compare not in COMPARE_SHIFT:
         msg = f"unknown compare={compare!r}; valid values are: {', '.join(COMPARE_SHIFT)}"
         raise QueryError(msg)
-    if top is not None and (not isinstance(top, int) or top < 1):
-        msg = f"top= takes a positive number of groups, got {top!r}"
+    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP):
+        msg = f"top= takes a positive number of groups, got {top!r}; ask for 1 to {MAX_TOP:,}"
         raise QueryError(msg)
     if order_by is not None and order_by not in names:
         msg = f"order_by={order_by!r} is not among the metrics asked for: {', '.join(names)}"
         raise QueryError(msg)
     now = now or datetime.now(UTC)
+    for name, when in (("start", start), ("end", end)):
+        if when is not None:
+            _storable(f"{name}={when.isoformat()}", when)
     stop = end or now
     try:
         begin = start or stop - timedelta(seconds=parse_duration(last or "7d", what="time range (last)"))
     except DefinitionError as err:
         raise QueryError(str(err)) from None
+    if start is None:
+        _storable(f"last={last!r} back from {stop.isoformat()} starts at {begin.isoformat()}, which", begin)
     if begin >= stop:
         msg = f"the time range is empty: start {begin.isoformat()} is not before end {stop.isoformat()}"
         raise QueryError(msg)
@@ -130,7 +145,27 @@ def make_query(
     # Whole buckets: the range starts on a bucket boundary and includes the current bucket.
     first = datetime.fromtimestamp(int(begin.timestamp()) // step * step, UTC)
     after = datetime.fromtimestamp(-(-int(stop.timestamp()) // step) * step, UTC)
+    if compare is not None:
+        earlier = first - timedelta(seconds=COMPARE_SHIFT[compare] or int((after - first).total_seconds()))
+        _storable(f"compare={compare!r} reaches back to {earlier.isoformat()}, which", earlier)
     return MetricQuery(names, first, after, grain, splits, condition, compare, top, order_by, fill_gaps, bool(total))
+
+
+def _unique(option: str, names: Sequence[str], hint: str) -> None:
+    """Refuse a name given twice: it would be two columns of the same name."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            msg = f"{option} names {name!r} twice; {hint}"
+            raise QueryError(msg)
+        seen.add(name)
+
+
+def _storable(what: str, when: datetime) -> None:
+    """Refuse a time outside what the store holds; ``what`` names it ("start=..." or a sentence up to "which")."""
+    if not EARLIEST.timestamp() <= when.timestamp() <= LATEST.timestamp():  # timestamps: no overflow at year 1 or 9999
+        msg = f"{what} is outside the times the store holds; valid times are {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d} UTC"
+        raise QueryError(msg)
 
 
 def metric_value(choice: Choice, metric: str) -> exp.Expr:
@@ -283,6 +318,16 @@ def _joined(frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
 def _fill(plan: Plan, q: MetricQuery, frame: pl.DataFrame) -> pl.DataFrame:
     """Every bucket of the range for every group seen; empty buckets are 0 where that is what they mean."""
     step = GRAINS[q.grain]
+    groups = frame.select(q.by).unique() if q.by else None
+    count = int((q.end - q.start).total_seconds()) // step  # counted before the grid is made
+    rows = count * (groups.height if groups is not None else 1)
+    if rows > MAX_FILLED_ROWS:
+        split = f" by {groups.height:,} groups" if groups is not None else ""
+        msg = (
+            f"filling the gaps makes {rows:,} rows ({count:,} buckets of {q.grain}{split}), over the limit of "
+            f"{MAX_FILLED_ROWS:,}; ask for a coarser grain, a shorter range, top= or fill_gaps=false"
+        )
+        raise QueryError(msg)
     buckets = pl.DataFrame(
         {
             "bucket": pl.datetime_range(
@@ -290,7 +335,7 @@ def _fill(plan: Plan, q: MetricQuery, frame: pl.DataFrame) -> pl.DataFrame:
             )
         }
     )
-    grid = buckets.join(frame.select(q.by).unique(), how="cross") if q.by else buckets
+    grid = buckets.join(groups, how="cross") if groups is not None else buckets
     filled = grid.join(frame, on=["bucket", *q.by], how="left")
     zeros = [m.name for m in _stored(plan, q) if isinstance(m.aggregation, ZERO_WHEN_EMPTY)]
     return filled.with_columns(pl.col(zeros).fill_null(0.0)) if zeros else filled
