@@ -82,6 +82,35 @@ ATTACKS = [
     "SELECT * FROM merge(currentDatabase(), '^rta')",
     "SELECT * FROM generateRandom('a Int8')",
     "SELECT * FROM not_a_table",
+    # scope: a CTE name stands for the CTE only where its WITH is visible
+    "SELECT * FROM (WITH rta_alert_state AS (SELECT 1 AS x) SELECT * FROM rta_alert_state) AS a, rta_alert_state AS b LIMIT 3",
+    "SELECT * FROM rta_alert_state JOIN (WITH rta_alert_state AS (SELECT 1 AS x) SELECT * FROM rta_alert_state) AS s ON 1",
+    "SELECT * FROM rta_alert_state WHERE 1 IN (WITH rta_alert_state AS (SELECT 1 AS x) SELECT x FROM rta_alert_state)",
+    "SELECT 1 FROM rta_alert_state UNION ALL (WITH rta_alert_state AS (SELECT 1 AS x) SELECT x FROM rta_alert_state)",
+    "WITH t AS (WITH rta_alert_state AS (SELECT 1 AS x) SELECT * FROM rta_alert_state) SELECT * FROM t, rta_alert_state",
+    "WITH rta_alert_state AS (SELECT * FROM rta_alert_state) SELECT * FROM rta_alert_state",
+    "WITH (SELECT 1) AS rta_alert_state SELECT * FROM rta_alert_state",
+    "SELECT count() FROM events WHERE 'x' IN rta_alert_state",
+    "SELECT count() FROM events WHERE 'x' IN (default.rta_alert_state)",
+    "SELECT * FROM (SELECT 1 AS x) AS rta_alert_state, rta_alert_state",
+    # server probes and functions off the allow-list
+    "SELECT getServerSetting('max_server_memory_usage')",
+    "SELECT getSetting('readonly')",
+    "SELECT hasColumnInTable('default', 'rta_alert_state', 'state')",
+    "SELECT currentDatabase()",
+    "SELECT currentUser()",
+    "SELECT version()",
+    "SELECT `version`()",
+    "SELECT hostName()",
+    "SELECT uptime()",
+    "SELECT file('/etc/passwd')",
+    "SELECT * APPLY(file) FROM events",
+    "SELECT toString(currentDatabase()) FROM events",
+    "SELECT arrayMap(x -> hostName(), [1, 2])",
+    "SELECT sleep(3)",
+    "SELECT globalIn('x', rta_alert_state)",
+    "SELECT map(x)",
+    "SELECT " + "(" * 5_000 + "1" + ")" * 5_000,
     # junk
     "",
     "   ",
@@ -147,3 +176,68 @@ def test_filter_values_are_data_not_sql(shop_ws, value):
     us = shop_ws.query("page_views", last="2d", grain="1d", where={"country": "US"}, now=QUERY_NOW, cache=False)
     assert frame["page_views"].to_list() == us["page_views"].to_list()
     assert shop_ws.sql("SELECT count() AS n FROM ingest_stats")["n"][0] > 0
+
+
+def test_the_corpus_statements_that_pass_run(shop_ws):
+    from tests.test_console_corpus import analyst_statements, read_corpus
+
+    statements = [c.statement for c in read_corpus() if not c.expected.startswith("refused: ")] + analyst_statements()
+    failed = {}
+    for statement in statements:
+        try:
+            shop_ws.sql(statement)
+        except QueryError as err:
+            failed[statement] = str(err)
+    assert not failed
+
+
+def test_a_cte_shadows_a_table_only_inside_its_own_query(shop_ws):
+    inside = "WITH events AS (SELECT 1 AS x) SELECT count() AS n FROM events"
+    assert shop_ws.sql(inside)["n"][0] == 1
+    sibling = "SELECT a.n, b.n FROM (WITH events AS (SELECT 1 AS n) SELECT n FROM events) AS a, (SELECT count() AS n FROM events) AS b"
+    assert shop_ws.sql(sibling).row(0) == (1, 6_000)
+    nested = "WITH events AS (SELECT 1 AS x) SELECT (SELECT count() FROM events) AS n"
+    assert shop_ws.sql(nested)["n"][0] == 1
+    both = "WITH t AS (SELECT country FROM events) SELECT count() AS n FROM t UNION ALL SELECT count() AS n FROM t"
+    assert shop_ws.sql(both)["n"].to_list() == [6_000, 6_000]
+    with_rollup = "SELECT uniqCombined64Merge(12)(visitors__uniq) AS v FROM audience_1d"
+    assert 0 < shop_ws.sql(with_rollup)["v"][0] <= 2_000
+
+
+@pytest.mark.parametrize(
+    ("statement", "reason"),
+    [
+        (
+            "SELECT * FROM (WITH rta_alert_state AS (SELECT 1 AS x) SELECT * FROM rta_alert_state) AS a, rta_alert_state AS b",
+            "unknown table 'rta_alert_state'; 'rta_alert_state' names a CTE that is not visible here",
+        ),
+        ("SELECT getServerSetting('max_server_memory_usage')", "function 'getServerSetting' reads the server's settings or metadata"),
+        ("SELECT currentDatabase()", "function 'currentDatabase' reads the server's settings or metadata"),
+        ("SELECT file('/etc/passwd')", "function 'file' reaches outside the database"),
+        ("SELECT 'x' IN rta_alert_state", "IN 'rta_alert_state': ClickHouse reads a bare name after IN as a table"),
+        ("SELECT sleep(3)", "function 'sleep' is not on the console's list of analyst functions"),
+        ("SELECT map(x)", "cannot parse the statement"),
+        ("SELECT " + "(" * 5_000 + "1" + ")" * 5_000, "the statement nests too deeply to parse"),
+    ],
+)
+def test_the_api_refuses_with_a_400_that_names_the_problem(shop_ws, tmp_path, statement, reason):
+    import asyncio
+
+    import httpx
+
+    from rta.query.api import QueryApi
+    from rta.query.keys import KeyStore
+
+    keys = KeyStore(tmp_path)
+    _, read = keys.create("read", "console")
+
+    app = QueryApi(shop_ws, keys)
+
+    async def post() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://rta") as client:
+            return await client.post("/v1/sql", json={"sql": statement}, headers={"Authorization": f"Bearer {read}"})
+
+    response = asyncio.run(post())
+    app.pool.shutdown()
+    assert response.status_code == 400 and response.json()["error"].startswith("refused: " + reason)
