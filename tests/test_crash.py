@@ -57,6 +57,8 @@ def test_the_flow_killed_ten_times_while_a_million_events_stream_from_the_log_co
     running = start(project, port=port)
     try:
         assert query_total(project, "SELECT count() FROM events", expect=n, timeout=300) == n
+        # Raw events and rollups are written side by side (two writers): wait for the rollup too.
+        assert query_total(project, "SELECT sum(events_n__n) FROM traffic_1h", expect=n, timeout=120) == n
         got = cli(
             project,
             "sql",

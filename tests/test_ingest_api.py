@@ -355,7 +355,7 @@ def test_backpressure_answers_429_and_503_with_retry_after(tmp_path):
     import urllib.request
 
     project = make_project(tmp_path / "tight")
-    (project / "rta.toml").write_text('[store]\ndsn = "chdb://data"\n[ingest]\nrate_per_key = 600\nlog_max_gb = 0.00027\n')
+    (project / "rta.toml").write_text('[store]\ndsn = "chdb://data"\n[ingest]\nrate_per_key = 600\nlog_max_gb = 0.0002\n')
     key = cli(project, "keys", "create", "write")
     running = start(project)
     try:

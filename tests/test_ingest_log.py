@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rta.contract.log_format import GROUP_END, read_frames
 from rta.flows.log_source import LogSource, committed_offset
 from rta.flows.runner import run_flow
-from rta.ingest.log import GROUP_END, EventLog, LogFull, read_frames
+from rta.ingest.log import EventLog, LogFull
 
 pytestmark = pytest.mark.core
 
@@ -145,7 +146,7 @@ def test_ids_being_written_elsewhere_are_neither_new_nor_duplicates():
 
 
 def test_a_full_log_takes_events_again_once_the_flow_has_let_segments_go(tmp_path):
-    from rta.ingest.log import delete_before
+    from rta.contract.log_format import delete_before
 
     log = EventLog(tmp_path / "log", max_bytes=3_000, segment_bytes=1_000)
     for _ in range(2):

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 
 import bytewax.operators as op
 import polars as pl
@@ -19,9 +20,10 @@ from bytewax.inputs import Source
 from rta.compiler.ddl import STATS_TABLE
 from rta.compiler.naming import step_id
 from rta.compiler.plan import Plan, RollupPlan, StreamPlan
-from rta.flows.events import Normalized, normalize, read_json_lines
+from rta.flows.events import Normalized, normalize, read_json_lines, read_lines
 from rta.flows.flush import GroupFlush, Merge, TableBatch, concat
 from rta.flows.partials import MINUTE, merge_partials, partials
+from rta.flows.quarantine import set_aside
 from rta.flows.sink import StoreSink
 from rta.flows.sources import SourceBatch
 from rta.flows.stats import FlowStats
@@ -47,13 +49,23 @@ def utcnow() -> datetime:
 
 
 def parse_batch(batch: SourceBatch, stream: StreamPlan, now: datetime) -> Normalized:
-    """Normalize a source batch of JSON lines or a frame of events."""
-    if isinstance(batch.payload, bytes):
+    """Normalize a source batch of JSON lines or a frame of events.
+
+    Lines of the log that cannot be read are set aside (:mod:`rta.flows.quarantine`) and counted
+    ``quarantined``; other sources count them ``invalid``.
+    """
+    quarantined = batch.quarantined
+    if isinstance(batch.payload, bytes) and batch.quarantine:
+        frame, bad_lines = read_lines(batch.payload, stream)
+        quarantined += set_aside(Path(batch.quarantine), batch.key, 0, bad_lines)
+        bad, errors = 0, tuple(f"quarantined line {i + 1} of {batch.key}: {reason}" for i, _, reason in bad_lines[:5])
+    elif isinstance(batch.payload, bytes):
         frame, bad, errors = read_json_lines(batch.payload, stream)
     else:
         frame, bad, errors = batch.payload, batch.invalid, batch.errors
     result = normalize(frame, stream, now, invalid=bad)
-    return Normalized(result.events, result.outcomes, errors)
+    outcomes = {**result.outcomes, "quarantined": result.outcomes.get("quarantined", 0) + quarantined}
+    return Normalized(result.events, outcomes, errors)
 
 
 def _newest_ms(events: pl.DataFrame) -> int | None:

@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 
 from rta.compiler.plan import StreamPlan
+from rta.contract.segment import EVENT_NAMES, PAGE_PARTS, line_schema, utm_field
 from rta.flows.enrich import AGENT_PARTS, agent, country_of, map_unique
 from rta.flows.iso_time import parse_iso8601
 from rta.flows.partials import MINUTE
@@ -24,7 +25,7 @@ from rta.flows.partials import MINUTE
 USER_ALIASES = ("userId", "anonymous_id", "anonymousId", "distinct_id")
 INSERT_ID_ALIASES = ("messageId", "message_id", "$insert_id")
 TIME = pl.Datetime("ms", "UTC")
-OUTCOMES = ("accepted", "late", "future", "invalid")
+OUTCOMES = ("accepted", "late", "future", "invalid", "quarantined")  # quarantined: lines of the log the flow could not read
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,37 +45,21 @@ def _insert_fields(stream: StreamPlan) -> tuple[str, ...]:
     return (stream.insert_id, *INSERT_ID_ALIASES) if stream.insert_id else ()
 
 
-# Segment messages: where a dimension comes from when properties do not give it.
-EVENT_NAMES = {"page": "page_view", "screen": "screen_view", "identify": "identify", "group": "group", "alias": "alias"}
-CAMPAIGN_PARTS = ("name", "source", "medium", "term", "content")
-PAGE_PARTS = ("path", "referrer", "url", "title", "search")
 _S = pl.String()
-CONTEXT = pl.Struct(
-    {
-        "userAgent": _S, "ip": _S, "locale": _S, "location": pl.Struct({"country": _S}),
-        "campaign": pl.Struct(dict.fromkeys(CAMPAIGN_PARTS, _S)), "page": pl.Struct(dict.fromkeys(PAGE_PARTS, _S)),
-    }
-)  # fmt: skip
-# Written by the collect API in front of each message: the event time it settled (clock skew
-# corrected), the insert id (derived when the message had none), the client's address.
-API_FIELDS = ("_t", "_id", "_ip")
-
-
-def _utm(dim: str) -> str | None:
-    part = "name" if dim == "campaign" else dim
-    return f"utm_{dim}" if part in CAMPAIGN_PARTS else None
 
 
 def json_schema(stream: StreamPlan) -> dict[str, pl.DataType]:
-    """The schema JSON events are read with (flat events or Segment messages); unknown keys are ignored."""
+    """The schema JSON events are read with: flat events, Segment messages, the log's lines; unknown keys are ignored."""
     declared: dict[str, pl.DataType] = {d: pl.String() for d in stream.dims}
     declared |= {m: pl.Float64() for m in stream.measures}
     schema: dict[str, pl.DataType] = {stream.time: pl.String(), **declared}
     for name in (*_user_fields(stream), *_insert_fields(stream)):
         schema[name] = pl.String()
-    utm = {u: pl.String() for d in stream.dims if (u := _utm(d)) and u not in declared}
-    schema["properties"] = pl.Struct({**declared, **utm})
-    for name, dtype in {"type": _S, "event": _S, "context": CONTEXT, **dict.fromkeys(API_FIELDS, _S)}.items():
+    lines = line_schema(stream)
+    properties = lines.pop("properties")
+    assert isinstance(properties, pl.Struct)
+    schema["properties"] = pl.Struct({**declared, **{f.name: f.dtype for f in properties.fields}})
+    for name, dtype in lines.items():
         schema.setdefault(name, dtype)
     return schema
 
@@ -103,8 +88,8 @@ def _implied(frame: pl.DataFrame, dim: str, missing: pl.Series) -> pl.Expr | Non
         return None if kind is None else pl.lit(kind.replace_strict(list(EVENT_NAMES), list(EVENT_NAMES.values()), default=None))
     part = "name" if dim == "campaign" else dim
     found: list[pl.Series | None] = []
-    if part in CAMPAIGN_PARTS:
-        found = [_field(frame, "context", "campaign", part), _field(frame, "properties", f"utm_{dim}")]
+    if (utm := utm_field(dim)) is not None:
+        found = [_field(frame, "context", "campaign", part), _field(frame, "properties", utm)]
     elif dim in PAGE_PARTS:
         found = [_field(frame, "context", "page", dim)]
     elif dim == "locale":
@@ -177,15 +162,21 @@ def read_json_lines(data: bytes, stream: StreamPlan) -> tuple[pl.DataFrame, int,
 
     Returns the frame of good lines, the number of bad lines and a few of their errors.
     """
+    frame, bad = read_lines(data, stream)
+    errors = tuple(f"line {i + 1} of the batch: {reason}: {line[:120]!r}" for i, line, reason in bad[:5])
+    return frame, len(bad), errors
+
+
+def read_lines(data: bytes, stream: StreamPlan) -> tuple[pl.DataFrame, list[tuple[int, bytes, str]]]:
+    """The frame of the good lines of ``data``, and each bad line (its index among the lines, its bytes, the error)."""
     schema = _present(json_schema(stream), data)
     try:
-        return pl.read_ndjson(io.BytesIO(data), schema=schema), 0, ()
+        return pl.read_ndjson(io.BytesIO(data), schema=schema), []
     except pl.exceptions.PolarsError:
         pass
     lines = [line for line in data.split(b"\n") if line.strip()]
     frames: list[pl.DataFrame] = []
-    errors: list[str] = []
-    bad = 0
+    bad: list[tuple[int, bytes, str]] = []
     pending = [(0, len(lines))]
     while pending:
         lo, hi = pending.pop()
@@ -193,14 +184,12 @@ def read_json_lines(data: bytes, stream: StreamPlan) -> tuple[pl.DataFrame, int,
             frames.append(pl.read_ndjson(io.BytesIO(b"\n".join(lines[lo:hi])), schema=schema))
         except pl.exceptions.PolarsError as err:
             if hi - lo == 1:
-                bad += 1
-                if len(errors) < 5:
-                    errors.append(f"line {lo + 1} of the batch: {str(err).splitlines()[0]}: {lines[lo][:120]!r}")
+                bad.append((lo, lines[lo], str(err).splitlines()[0]))
             else:
                 mid = (lo + hi) // 2
                 pending += [(mid, hi), (lo, mid)]
     frame = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=schema)
-    return frame, bad, tuple(errors)
+    return frame, sorted(bad)
 
 
 def _coalesce(frame: pl.DataFrame, names: tuple[str, ...], dtype: pl.DataType, struct: str | None = None) -> pl.Expr:
@@ -241,16 +230,31 @@ def _epoch(values: pl.Series) -> pl.Series:
     return millis.cast(pl.Int64).cast(TIME)
 
 
+def _settled(frame: pl.DataFrame) -> pl.Series | None:
+    """The event times the collect API settled (``_t``: epoch milliseconds; ISO text in logs of earlier versions)."""
+    if "_t" not in frame.columns or frame.schema["_t"] != _S:
+        return None
+    settled = frame["_t"]
+    if settled.null_count() == settled.len():
+        return None
+    millis = settled.cast(pl.Int64, strict=False)
+    if millis.null_count() == settled.null_count():
+        return millis.cast(TIME)
+    return millis.cast(TIME).fill_null(_parse_time(settled))
+
+
 def normalize(frame: pl.DataFrame, stream: StreamPlan, now: datetime, *, invalid: int = 0) -> Normalized:
     """Typed, normalized events of ``frame``; events outside the accepted window are tallied.
 
     ``now`` decides lateness: events older than ``max_lateness`` or ahead by more than
-    ``max_future`` are rejected (and counted), others are counted in their own minute.
+    ``max_future`` are rejected (and counted), others are counted in their own minute. Events
+    the collect API settled (``_t``) were judged against the same window when it acknowledged
+    them, and are counted whenever they are read: an acknowledged event is never late.
     """
-    stamps = [pl.col(c) for c in ("_t", stream.time) if c in frame.columns and frame.schema[c] == _S]
-    columns = [pl.coalesce(stamps).alias(stream.time) if stamps else pl.lit(None, pl.String).alias(stream.time)]
-    if stream.time in frame.columns and frame.schema[stream.time] != _S:  # typed times (Parquet, frames)
-        columns = [pl.col(stream.time)]
+    settled = _settled(frame)
+    stated = stream.time in frame.columns and frame.schema[stream.time] != pl.Null
+    time_column = pl.col(stream.time) if stated else pl.lit(None, pl.String).alias(stream.time)
+    columns = [time_column]
     columns += [_dimension(frame, d).fill_null("").alias(d) for d in stream.dims]
     columns += [_coalesce(frame, (m,), pl.Float64(), m).alias(m) for m in stream.measures]
     if stream.user:
@@ -258,7 +262,19 @@ def normalize(frame: pl.DataFrame, stream: StreamPlan, now: datetime, *, invalid
     if stream.insert_id:
         columns.append(_coalesce(frame, ("_id", *_insert_fields(stream)), pl.String()).fill_null("").alias(stream.insert_id))
     typed = frame.select(columns)
-    typed = typed.with_columns(_parse_time(typed[stream.time]))
+    if settled is not None and not settled.null_count():  # lines of the log: no time to parse, none to judge
+        typed = typed.with_columns(settled.alias(stream.time))
+        accepted = typed
+        counts = dict.fromkeys(OUTCOMES, 0)
+        counts["invalid"] += invalid
+        counts["accepted"] += typed.height
+        return Normalized(accepted.with_columns(pl.col(stream.time).dt.truncate("1m").alias(MINUTE)), counts)
+    parsed = _parse_time(typed[stream.time]) if stated else pl.Series(stream.time, [None] * typed.height, TIME)
+    judged = pl.lit(True)
+    if settled is not None:
+        judged = pl.lit(settled.is_null())
+        parsed = settled.fill_null(parsed).alias(stream.time)
+    typed = typed.with_columns(parsed)
     ts = pl.col(stream.time)
     now_ms = int(now.timestamp() * 1000)
     oldest = pl.lit(now_ms - stream.max_lateness_seconds * 1000).cast(pl.Int64).cast(TIME)
@@ -266,9 +282,9 @@ def normalize(frame: pl.DataFrame, stream: StreamPlan, now: datetime, *, invalid
     outcome = (
         pl.when(ts.is_null())
         .then(pl.lit("invalid"))
-        .when(ts < oldest)
+        .when(judged & (ts < oldest))
         .then(pl.lit("late"))
-        .when(ts > newest)
+        .when(judged & (ts > newest))
         .then(pl.lit("future"))
         .otherwise(pl.lit("accepted"))
     )

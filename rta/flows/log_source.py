@@ -18,8 +18,10 @@ from pathlib import Path
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
+from rta.contract.log_format import GROUP_BYTES, GROUP_END, delete_before, read_frames
+from rta.flows.quarantine import FILE as QUARANTINE
+from rta.flows.quarantine import set_aside
 from rta.flows.sources import GroupAssembler, SourceBatch, awake_at
-from rta.ingest.log import GROUP_BYTES, GROUP_END, delete_before, read_frames
 
 POLL_SECONDS = 0.05
 RETENTION_SECONDS = 24 * 3600
@@ -38,7 +40,8 @@ class _LogPartition(StatefulSourcePartition[SourceBatch, int]):
     def __init__(self, source: LogSource, folder: Path, offset: int) -> None:
         self._src = source
         self._folder = folder
-        self._groups = GroupAssembler(source.stream, f"log:{source.stream}:{folder.name}", f"log-{folder.name}", offset)
+        self._groups = GroupAssembler(source.stream, f"log:{source.stream}:{folder.name}", f"log-{folder.name}", offset,
+                                      quarantine=str(folder / QUARANTINE))  # fmt: skip
         self._read_from = offset  # past the frames already taken (a group may still be open)
         self._previous_snapshot = offset
         self._next_poll = 0.0
@@ -52,7 +55,12 @@ class _LogPartition(StatefulSourcePartition[SourceBatch, int]):
         frames = read_frames(self._folder, self._read_from, GROUP_BYTES * 2)
         batches = []
         for frame in frames:
-            batch = self._groups.add(frame.offset, frame.payload, ends_group=bool(frame.flags & GROUP_END), after=frame.next_offset)
+            if frame.intact:
+                batch = self._groups.add(frame.offset, frame.payload, ends_group=bool(frame.flags & GROUP_END), after=frame.next_offset)
+            else:  # damaged on disk: set aside with what it held, and read on
+                damaged = [(-1, frame.payload, "the frame's checksum does not match its bytes")]
+                held = set_aside(self._folder / QUARANTINE, self._groups.key_prefix, frame.offset, damaged, frame.payload.count(b"\n"))
+                batch = self._groups.add(frame.offset, b"", ends_group=False, after=frame.next_offset, quarantined=held)
             self._read_from = frame.next_offset
             if batch is not None:
                 batches.append(batch)

@@ -84,9 +84,11 @@ def progress_line(stats: FlowStats, previous: dict[str, float]) -> str:
     lag = "n/a"
     if stats.newest_bucket_ms is not None:
         lag = f"{max(time.time() - stats.newest_bucket_ms / 1000, 0):.0f}s"
+    held = stats.outcomes.get("quarantined", 0)
+    aside = f" | quarantined {held:,} (see .rta/log/*/p*/quarantine.jsonl)" if held else ""
     return (
         f"in {rate_in:>11,.0f} ev/s | written {rate_out:>11,.0f} ev/s | rows stored {stats.rows_written:>12,} "
-        f"| rejected {stats.rejected:>8,} | newest bucket lag {lag}"
+        f"| rejected {stats.rejected:>8,} | newest bucket lag {lag}{aside}"
     )
 
 

@@ -46,6 +46,8 @@ class SourceBatch:
     flush: bool = True
     invalid: int = 0  # lines a source already parsed and found bad
     errors: tuple[str, ...] = ()  # a few of their errors
+    quarantine: str = ""  # where lines that cannot be read are set aside (the log's sources), instead of counted invalid
+    quarantined: int = 0  # events the source already set aside (damaged frames)
 
 
 def awake_at(deadline: float) -> datetime | None:
@@ -67,30 +69,40 @@ class GroupAssembler:
     key_prefix: str  # e.g. "log:events:p0"
     partition: str  # the flush partition the batches belong to
     next_offset: int = 0
+    quarantine: str = ""  # the file unreadable lines of these groups go to
     _first: int | None = None
     _parts: list[bytes] = field(default_factory=list)
+    _quarantined: int = 0
 
-    def add(self, offset: int, payload: bytes, *, ends_group: bool, after: int) -> SourceBatch | None:
-        """Take the frame at ``offset`` (the next one starts at ``after``); a batch when it ends a group with events."""
+    def add(self, offset: int, payload: bytes, *, ends_group: bool, after: int, quarantined: int = 0) -> SourceBatch | None:
+        """Take the frame at ``offset`` (the next one starts at ``after``); a batch when it ends a group with events.
+
+        ``quarantined`` counts the events of a damaged frame, set aside in the assembler's ``quarantine`` file.
+        """
         if self._first is None:
             self._first = offset
         if payload:
             self._parts.append(payload)
+        self._quarantined += quarantined
         if not ends_group:
             return None
-        first, parts = self._first, self._parts
-        self._first, self._parts, self.next_offset = None, [], after
-        return SourceBatch(f"{self.key_prefix}:{first}", self.stream, b"".join(parts), self.partition, True) if parts else None
+        first, parts, held = self._first, self._parts, self._quarantined
+        self._first, self._parts, self._quarantined, self.next_offset = None, [], 0, after
+        if not parts and not held:
+            return None
+        return SourceBatch(f"{self.key_prefix}:{first}", self.stream, b"".join(parts), self.partition, True,
+                           quarantine=self.quarantine, quarantined=held)  # fmt: skip
 
 
 class _JsonLinesPartition(StatefulSourcePartition[SourceBatch, int]):
     """Reads and parses chunks ahead on a thread (Polars releases the GIL), so parsing overlaps
     the rest of the flow; snapshots report the offset after the last batch *emitted*."""
 
-    def __init__(self, path: Path, stream: StreamPlan, offset: int, chunk: int, group: int) -> None:
+    def __init__(self, path: Path, stream: StreamPlan, offset: int, chunk: int, group: int, loaded: LoadedIds | None) -> None:
         self._offset = offset  # of the first byte not yet emitted
         self._queue: queue.Queue[tuple[SourceBatch, int] | BaseException | None] = queue.Queue(maxsize=PARSE_AHEAD)
         self._stop = threading.Event()
+        self._loaded = loaded
         args = (path, stream, offset, chunk, group)
         self._thread = threading.Thread(target=self._read, args=args, name=f"rta-read-{path.name}", daemon=True)
         self._thread.start()

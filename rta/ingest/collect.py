@@ -24,8 +24,6 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-import msgspec
-
 from rta.compiler.plan import StreamPlan
 from rta.ingest.dedup import InFlight
 from rta.ingest.kafka import KafkaLog
@@ -81,7 +79,7 @@ class CollectApi:
         self.fast = FastPath(stream)
         self.log = events
         self.keys = keys
-        self.limits = limits
+        self.limits = limits.within(stream)  # nothing acknowledged may be judged too late or too early by the flow
         self.rate = rate or RateLimit()
         self.trust_forwarded_for = trust_forwarded_for  # else anyone could pick the country their events count in
         self._key_cache: dict[str, tuple[ApiKey | None, float]] = {}
@@ -145,7 +143,7 @@ class CollectApi:
             else:
                 checked = validate(body, self.stream, ndjson=ndjson, single_type=SINGLE.get(path), client_ip=client_ip,
                                    limits=self.limits, request_id=given)  # fmt: skip
-                lines, insert_ids, rejected = list(map(msgspec.json.encode, checked.events)), checked.insert_ids, checked.rejected
+                lines, insert_ids, rejected = checked.lines, checked.insert_ids, checked.rejected
         except RequestError as err:
             raise HttpError(err.status, err.reason) from None
         wait = self.rate.take(key.id, len(lines))
@@ -159,6 +157,10 @@ class CollectApi:
                 raise HttpError(503, f"{err}; retry later", 5.0) from None
             except InFlight as err:
                 raise HttpError(503, f"{err}; retry", 1.0) from None
+            except OSError as err:  # the disk filled (or failed) between the room check and the write: nothing was acknowledged
+                log.warning("the event log could not be written: %s", err)
+                reason = f"the event log could not be written ({err.strerror or err}); nothing was kept, retry later"
+                raise HttpError(503, reason, 5.0) from None
             accepted = sum(fresh)
         result: dict[str, Any] = {"success": not rejected, "accepted": accepted, "duplicates": len(lines) - accepted}
         if rejected:
@@ -191,15 +193,29 @@ class CollectApi:
 
 
 def _decompress(raw: bytes, encoding: str) -> bytes:
+    """The body, inflated: every member of a gzip stream (several may be concatenated), within the size limit."""
     if encoding in {"identity", ""}:
         return raw
     if encoding not in {"gzip", "deflate"}:
         raise HttpError(415, f"unsupported Content-Encoding {encoding!r}; use gzip or none")
-    inflater = zlib.decompressobj(wbits=47 if encoding == "gzip" else 15)  # 47: gzip or zlib header
-    try:
-        out = inflater.decompress(raw, MAX_BODY_BYTES + 1)
-    except zlib.error as err:
-        raise HttpError(400, f"the body is not valid {encoding}: {err}") from None
-    if len(out) > MAX_BODY_BYTES or inflater.unconsumed_tail:
-        raise HttpError(413, f"the body inflates past the limit of {MAX_BODY_BYTES:,} bytes per request")
-    return out
+    out = bytearray()
+    rest = raw
+    while True:
+        inflater = zlib.decompressobj(wbits=47 if encoding == "gzip" else 15)  # 47: gzip or zlib header
+        try:
+            out += inflater.decompress(rest, MAX_BODY_BYTES + 1 - len(out))
+        except zlib.error as err:
+            if out:
+                reason = f"the body has {len(rest):,} bytes after the end of its gzip data that are not a gzip member"
+                raise HttpError(400, reason) from None
+            raise HttpError(400, f"the body is not valid {encoding}: {err}") from None
+        if len(out) > MAX_BODY_BYTES or inflater.unconsumed_tail:
+            raise HttpError(413, f"the body inflates past the limit of {MAX_BODY_BYTES:,} bytes per request")
+        if not inflater.eof:
+            raise HttpError(400, f"the body is not valid {encoding}: the compressed data ends before its end marker")
+        rest = inflater.unused_data
+        if not rest.strip(b"\x00"):  # the end (some writers pad with zeros)
+            break
+        if encoding != "gzip":
+            raise HttpError(400, f"the body has {len(rest):,} bytes after the end of its {encoding} data")
+    return bytes(out)

@@ -18,11 +18,9 @@ import binascii
 import os
 import queue
 import shutil
-import struct
 import threading
 import time
-import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,88 +28,16 @@ from typing import Any
 
 import msgspec
 
+from rta.contract.log_format import GROUP_BYTES, GROUP_END, HEADER, frames, segments
 from rta.errors import LogFull
 from rta.ingest.dedup import Claim, InFlight, InsertIdFilter
 from rta.ingest.handoff import run_on, running_loop
 
-HEADER = struct.Struct("<IIBI")  # length, crc32 of the payload, flags, arrival (unix seconds)
-GROUP_END = 1
 SEGMENT_BYTES = 64 * 1024 * 1024
 GROUP_SECONDS = 0.5
-GROUP_BYTES = 32 * 1024 * 1024  # under load groups close on time: each is one insert into every table, and a small insert costs ~50 ms
 MIN_FREE_BYTES = 256 * 1024 * 1024
-MAX_FRAME_BYTES = 8 * 1024 * 1024  # a frame holds one request's events, at most 5 MB of them
 IOV_MAX = 1024  # buffers one writev may take (Linux)
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One stored frame: where it starts, its flags and payload, and where the next one starts."""
-
-    offset: int
-    flags: int
-    arrival: int
-    payload: bytes
-
-    @property
-    def next_offset(self) -> int:
-        """The offset just past this frame."""
-        return self.offset + HEADER.size + len(self.payload)
-
-
-def segments(folder: Path) -> list[tuple[int, Path]]:
-    return sorted((int(p.stem), p) for p in folder.glob("*.seg"))
-
-
-def _frames(data: bytes, base: int) -> Iterator[Frame]:
-    """Complete, intact frames of a segment's bytes, stopping at the first torn one."""
-    position = 0
-    while position + HEADER.size <= len(data):
-        length, crc, flags, arrival = HEADER.unpack_from(data, position)
-        start = position + HEADER.size
-        payload = data[start : start + length]
-        if len(payload) < length or zlib.crc32(payload) != crc:
-            return
-        yield Frame(base + position, flags, arrival, payload)
-        position = start + length
-
-
-def read_frames(folder: Path, offset: int, max_bytes: int = GROUP_BYTES) -> list[Frame]:
-    """Intact frames of a partition folder from ``offset`` on: about ``max_bytes``, at least one if any."""
-    frames: list[Frame] = []
-    size = 0
-    for base, path in segments(folder):
-        segment_end = base + path.stat().st_size
-        if segment_end <= offset:
-            continue
-        start = max(offset - base, 0)
-        with path.open("rb") as handle:
-            handle.seek(start)
-            data = handle.read(max_bytes - size + MAX_FRAME_BYTES)  # room for at least one whole frame
-        for frame in _frames(data, base + start):
-            frames.append(frame)
-            size += HEADER.size + len(frame.payload)
-            if size >= max_bytes:
-                return frames
-        if not frames or frames[-1].next_offset < segment_end:
-            return frames  # the readable end (a frame being written, or the budget)
-        offset = segment_end
-    return frames
-
-
-def delete_before(folder: Path, offset: int, older_than: float) -> int:
-    """Delete whole segments ending at or before ``offset``, last written ``older_than`` seconds ago.
-
-    The newest segment (the one being written) is never deleted.
-    """
-    removed = 0
-    found = segments(folder)
-    now = time.time()
-    for (_, path), (next_base, _) in zip(found, found[1:], strict=False):
-        if next_base <= offset and now - path.stat().st_mtime >= older_than:
-            path.unlink()
-            removed += 1
-    return removed
+TORN = "torn"  # the folder a partition's unreadable end is moved to when the writer opens it
 
 
 class PartitionLog:
@@ -127,8 +53,12 @@ class PartitionLog:
             found[0][1].touch()
         base, path = found[-1]
         data = path.read_bytes()
-        intact = sum(HEADER.size + len(f.payload) for f in _frames(data, base))
-        if intact < len(data):  # a torn, never acknowledged tail
+        kept = list(frames(data, base))
+        intact = (kept[-1].next_offset - base) if kept else 0
+        if intact < len(data):  # a torn end, never acknowledged, or damage: moved aside, never fatal
+            torn = folder / TORN
+            torn.mkdir(exist_ok=True)
+            (torn / f"{base + intact:020d}.bin").write_bytes(data[intact:])
             with path.open("r+b") as handle:
                 handle.truncate(intact)
                 os.fsync(handle.fileno())
@@ -136,10 +66,7 @@ class PartitionLog:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         self.end = self._durable = base + intact
         self._unwritten: list[bytes] = []
-        last = None
-        for frame in _frames(data[:intact], base):
-            last = frame
-        if last is not None and not last.flags & GROUP_END:
+        if kept and not kept[-1].flags & GROUP_END:
             # Acknowledged frames of a group the previous writer never closed: close it, or the flow waits forever.
             self.append(b"", GROUP_END)
             self.sync()

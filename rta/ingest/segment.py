@@ -1,13 +1,14 @@
-"""Segment tracking-spec messages, checked against a declared stream before they reach the log.
+"""Segment tracking-spec messages, checked against a declared stream and written as canonical lines.
 
-Both ways write the messages themselves, prefixed with what the API settled: ``_t`` (the event
-time, clock skew corrected), ``_id`` (the insert id, derived when missing) and ``_ip`` (the
-client's address). The flow maps messages to the stream's fields, columnwise, and fills
-dimensions the properties leave out from ``context`` (see ``rta.flows.events``).
+Both ways produce the same line for the same message (the contract's, :mod:`rta.contract.segment`):
+only the fields the flow reads, typed as it reads them, led by what the API settled (``_t`` the
+event time, clock skew corrected; ``_id`` the insert id, derived when missing; ``_ip`` the
+client's address when the message does not say where it comes from).
 
-- :class:`FastPath` checks a whole batch in C (msgspec) and writes its bytes untouched when it can;
-- :func:`validate` checks message by message and names every bad one: index, insert id,
-  field and reason. Batches the fast path declines come here.
+- :class:`FastPath` decodes and checks a whole batch in C (msgspec) and encodes its lines from the
+  typed messages;
+- :func:`validate` checks message by message and names every bad one: index, insert id, field and
+  reason. Batches the fast path declines come here.
 """
 
 from __future__ import annotations
@@ -16,27 +17,27 @@ import hashlib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 
 from rta.compiler.plan import StreamPlan
-from rta.flows.events import EVENT_NAMES
+from rta.contract.segment import (
+    KNOWN_KEYS,
+    MAX_EVENT_BYTES,
+    MAX_EVENTS,
+    MAX_NAME,
+    MAX_STRING,
+    TYPES,
+    Limits,
+    MessageTypes,
+    epoch_ms,
+    message_types,
+    property_fields,
+)
 
-MAX_EVENT_BYTES = 64 * 1024
-MAX_EVENTS = 2_000
-MAX_STRING = 1_024  # characters of a dimension value
-MAX_NAME = 200  # characters of an event name
-TYPES = ("track", *EVENT_NAMES)
-# Every key the Segment spec and its SDKs put on a message; anything else is a mistake.
-KNOWN_KEYS = frozenset(
-    {
-        "type", "event", "name", "category", "userId", "anonymousId", "previousId", "groupId", "messageId",
-        "timestamp", "originalTimestamp", "sentAt", "receivedAt", "properties", "traits", "context",
-        "integrations", "_metadata", "version", "channel", "writeKey", "options", "library",
-    }
-)  # fmt: skip
+__all__ = ["FastPath", "Limits", "Rejection", "RequestError", "Validated", "decode_messages", "validate"]
 
 
 class RequestError(Exception):
@@ -62,19 +63,11 @@ class Rejection:
         return {"index": self.index, "insert_id": self.insert_id, "field": self.field, "reason": self.reason}
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """What a request may hold and how old or new its events may be."""
-
-    max_age: timedelta = timedelta(hours=72)
-    max_ahead: timedelta = timedelta(hours=1)
-
-
 @dataclass
 class Validated:
-    """Accepted messages (prefixed with ``_t``, ``_id``, ``_ip``), their insert ids, and rejections."""
+    """Accepted messages as log lines, their insert ids, and rejections."""
 
-    events: list[dict[str, object]] = field(default_factory=list)
+    lines: list[bytes] = field(default_factory=list)
     insert_ids: list[str] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
 
@@ -123,35 +116,52 @@ def decode_messages(body: bytes, *, ndjson: bool, single_type: str | None) -> li
     return items
 
 
-def _time(text: object, name: str) -> datetime:
+_TIME_HINT = "expected an ISO 8601 time such as 2026-11-28T12:00:00Z"
+
+
+def parse_time(text: object, name: str) -> datetime:
+    """A message's time: RFC 3339 (any case) or what Python's ISO 8601 reader takes, with a zone; in UTC."""
     if not isinstance(text, str):
-        raise _Bad(name, f"expected an ISO 8601 time such as 2026-11-28T12:00:00Z, got {_show(text)}")
+        raise _Bad(name, f"{_TIME_HINT}, got {_show(text)}")
     try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise _Bad(name, f"expected an ISO 8601 time such as 2026-11-28T12:00:00Z, got {_show(text)}") from None
+        value = msgspec.convert(text, datetime)
+    except msgspec.ValidationError:
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            raise _Bad(name, f"{_TIME_HINT}, got {_show(text)}") from None
     if value.tzinfo is None:
         raise _Bad(name, f"{text!r} has no time zone; add Z or an offset such as +01:00")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 and the like
+        raise _Bad(name, f"{text!r} is out of range; {_TIME_HINT}") from None
 
 
 def _show(value: object) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        return "a number too large to show"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _event_time(message: Mapping[str, Any], now: datetime, limits: Limits) -> datetime:
     """Segment's rule: ``timestamp``, else ``originalTimestamp`` corrected by the client's clock skew (``sentAt``)."""
     if message.get("timestamp") is not None:
-        at = _time(message["timestamp"], "timestamp")
+        at = parse_time(message["timestamp"], "timestamp")
         name = "timestamp"
     elif message.get("originalTimestamp") is not None:
-        at = _time(message["originalTimestamp"], "originalTimestamp")
+        at = parse_time(message["originalTimestamp"], "originalTimestamp")
         if message.get("sentAt") is not None:
-            at = now - (_time(message["sentAt"], "sentAt") - at)
+            at = now - (parse_time(message["sentAt"], "sentAt") - at)
         name = "originalTimestamp"
     else:
         return now
+    return _in_window(at, name, now, limits)
+
+
+def _in_window(at: datetime, name: str, now: datetime, limits: Limits) -> datetime:
     if at < now - limits.max_age:
         hours = limits.max_age.total_seconds() / 3600
         raise _Bad(name, f"{at.isoformat()} is more than {hours:g} hours old; load old events with `rta load`")
@@ -161,32 +171,69 @@ def _event_time(message: Mapping[str, Any], now: datetime, limits: Limits) -> da
     return at
 
 
-def _check_dimension(name: str, value: object) -> None:
+def _text(name: str, value: object) -> str | None:
+    """A dimension's value as the log keeps it (strings; integers spelled out)."""
     if value is None:
-        return
+        return None
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise _Bad(f"properties.{name}", f"expected a string, got {_show(value)}")
-    if len(str(value)) > MAX_STRING:
-        raise _Bad(f"properties.{name}", f"is {len(str(value)):,} characters; the limit is {MAX_STRING:,}")
-
-
-def _check_measure(name: str, value: object) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)):
-        raise _Bad(f"properties.{name}", f"expected a number, got {_show(value)}")
-
-
-def _check_context(context: dict[str, Any]) -> None:
-    """The context fields the flow reads must have the types the fast path demands."""
     try:
-        msgspec.convert(context, _Context)
+        text = value if isinstance(value, str) else str(value)
+    except ValueError:  # over Python's 4,300 digits
+        raise _Bad(f"properties.{name}", f"is a number too long to be a value; the limit is {MAX_STRING:,} characters") from None
+    if len(text) > MAX_STRING:
+        raise _Bad(f"properties.{name}", f"is {len(text):,} characters; the limit is {MAX_STRING:,}")
+    return text
+
+
+def _number(name: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, bool) and isinstance(value, int | float):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if math.isfinite(number):
+            return number
+        raise _Bad(f"properties.{name}", f"{_show(value)} is out of range; expected a finite number")
+    raise _Bad(f"properties.{name}", f"expected a number, got {_show(value)}")
+
+
+def _context(context: dict[str, Any], types: MessageTypes) -> Any:
+    """The context fields the flow reads, typed as the fast path demands."""
+    try:
+        return msgspec.convert(context, types.context)
     except msgspec.ValidationError as err:
         where = str(err).rpartition(" - at `$")[2].rstrip("`")
         raise _Bad(f"context{where}", str(err).partition(" - at ")[0]) from None
 
 
+def _located(properties: Any, context: Any) -> bool:
+    """Whether a message says where it comes from (so the client's address is not needed)."""
+    if properties is not None and getattr(properties, "country", None) is not None:
+        return True
+    return context is not None and (context.ip is not None or (context.location is not None and context.location.country is not None))
+
+
+def _user(value: object, name: str) -> str | None:
+    """A user id as the log keeps it (integers spelled out), or None when absent."""
+    if value is None:
+        return None
+    needed = "a message needs a userId or an anonymousId (a non-empty string)"
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        raise _Bad("userId", needed)
+    if isinstance(value, int) and abs(value) >= 10**MAX_NAME:
+        raise _Bad(name, f"is a number over {MAX_NAME} digits; the limit is {MAX_NAME} characters")
+    text = str(value)
+    if len(text) > MAX_NAME:
+        raise _Bad(name, f"is {len(text):,} characters; the limit is {MAX_NAME}")
+    return text
+
+
 def _event(
-    message: object, stream: StreamPlan, now: datetime, limits: Limits, client_ip: str | None, fallback_id: str
-) -> tuple[dict[str, object], str]:
+    message: object, stream: StreamPlan, types: MessageTypes, now: datetime, limits: Limits, client_ip: str | None, fallback_id: str
+) -> tuple[bytes, str]:
     if not isinstance(message, dict):
         raise _Bad("", f"expected a message object, got {_show(message)}")
     unknown = sorted(set(message) - KNOWN_KEYS)
@@ -195,86 +242,41 @@ def _event(
     kind = message.get("type")
     if kind not in TYPES:
         raise _Bad("type", f"expected one of {', '.join(TYPES)}, got {_show(kind)}")
+    name = message.get("event")
     if kind == "track":
-        name = message.get("event")
         if not isinstance(name, str) or not name.strip():
             raise _Bad("event", f"a track call needs an event name, got {_show(name)}")
         if len(name) > MAX_NAME:
             raise _Bad("event", f"is {len(name):,} characters; the limit is {MAX_NAME}")
-    user = message.get("userId") if message.get("userId") is not None else message.get("anonymousId")
-    if user is None or isinstance(user, bool) or not isinstance(user, str | int) or str(user) == "":
+    elif not isinstance(name, str) or len(name) > MAX_NAME:
+        name = None  # other calls count as their type's event; a stray name is not read
+    user, anonymous = _user(message.get("userId"), "userId"), _user(message.get("anonymousId"), "anonymousId")
+    if user is None and anonymous is None:
         raise _Bad("userId", "a message needs a userId or an anonymousId (a non-empty string)")
-    if len(str(user)) > MAX_NAME:
-        raise _Bad("userId", f"is {len(str(user)):,} characters; the limit is {MAX_NAME}")
-    insert_id = message.get("messageId", fallback_id)
+    insert_id = message.get("messageId")
+    if insert_id is None:  # absent or null: derived, as on the fast path
+        insert_id = fallback_id
     if not isinstance(insert_id, str) or not insert_id or len(insert_id) > MAX_NAME:
         raise _Bad("messageId", f"expected a string of 1 to {MAX_NAME} characters, got {_show(insert_id)}")
-    properties = message.get("properties", {})
-    if not isinstance(properties, dict):
-        raise _Bad("properties", f"expected an object, got {_show(properties)}")
-    context = message.get("context", {})
-    if not isinstance(context, dict):
+    given = message.get("properties")
+    if given is not None and not isinstance(given, dict):
+        raise _Bad("properties", f"expected an object, got {_show(given)}")
+    context = message.get("context")
+    if context is not None and not isinstance(context, dict):
         raise _Bad("context", f"expected an object, got {_show(context)}")
-    _check_context(context)
-    for dim in stream.dims:
-        if dim != "event":  # the event name comes from the message's type or event, checked above
-            _check_dimension(dim, properties.get(dim))
-    for measure in stream.measures:
-        _check_measure(measure, properties.get(measure))
-    settled: dict[str, object] = {"_t": _event_time(message, now, limits).isoformat(), "_id": insert_id}
-    if client_ip:
-        settled["_ip"] = client_ip
-    return {**settled, **message}, insert_id
-
-
-Text = Annotated[str, msgspec.Meta(max_length=MAX_STRING)]
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
-
-
-class _Campaign(msgspec.Struct, gc=False):
-    name: Text | None = None
-    source: Text | None = None
-    medium: Text | None = None
-    term: Text | None = None
-    content: Text | None = None
-
-
-class _Page(msgspec.Struct, gc=False):
-    path: Text | None = None
-    referrer: Text | None = None
-    url: Text | None = None
-    title: Text | None = None
-    search: Text | None = None
-
-
-class _Location(msgspec.Struct, gc=False):
-    country: Text | None = None
-
-
-class _Context(msgspec.Struct, gc=False):
-    userAgent: str | None = None  # noqa: N815 (Segment's spelling)
-    ip: Annotated[str, msgspec.Meta(max_length=64)] | None = None
-    locale: Text | None = None
-    campaign: _Campaign | None = None
-    page: _Page | None = None
-    location: _Location | None = None
-
-
-def _located(message: Any) -> bool:
-    """Whether a message says where it comes from (so the client's address is not needed)."""
-    props, context = message.properties, message.context
-    if props is not None and getattr(props, "country", None) is not None:
-        return True
-    return context is not None and (context.ip is not None or (context.location is not None and context.location.country is not None))
-
-
-def _settled_time(message: Any, now: datetime) -> datetime:
-    """Segment's rule, for a message that passed the typed decode (see :func:`_event_time`)."""
-    if message.timestamp is not None:
-        return message.timestamp
-    if message.originalTimestamp is None:
-        return now
-    return message.originalTimestamp if message.sentAt is None else now - (message.sentAt - message.originalTimestamp)
+    typed_context = None if context is None else _context(context, types)
+    properties = None
+    if given is not None:
+        values: dict[str, object] = {}
+        for prop, kind_of in property_fields(stream).items():
+            value = _number(prop, given.get(prop)) if kind_of is float else _text(prop, given.get(prop))
+            if value is not None:
+                values[prop] = value
+        properties = types.properties(**values)
+    at = epoch_ms(_event_time(message, now, limits))
+    ip = client_ip if client_ip and "country" in stream.dims and not _located(properties, typed_context) else None
+    line = types.line(at, insert_id, kind, ip, name, user, anonymous, properties, typed_context)
+    return types.encode(line), insert_id
 
 
 class _RawBatch(msgspec.Struct, gc=False):
@@ -282,56 +284,33 @@ class _RawBatch(msgspec.Struct, gc=False):
 
 
 class FastPath:
-    """Whole batches checked in C by msgspec against types built from the stream.
+    """Whole batches decoded and checked in C by msgspec against the contract's types.
 
-    A batch that passes is written as its messages' own bytes, each prefixed with the time,
-    insert id and client address the API settled (``_t``, ``_id``, ``_ip``); the flow maps
-    them to the stream's fields, columnwise. A batch that does not pass, or needs rewriting
-    (a batch-level context), goes the per-event way, which names every bad event.
+    A batch that passes is written as the lines the contract encodes from its typed messages. A
+    batch that does not pass, or needs rewriting (a batch-level context), goes the per-event
+    way, which names every bad event.
     """
 
     def __init__(self, stream: StreamPlan) -> None:
-        props = [(d, Text | int | None, None) for d in stream.dims if d != "event"]
-        props += [(m, float | None, None) for m in stream.measures]
-        properties = msgspec.defstruct("Properties", props, gc=False)
-        fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [
-            ("type", Literal["track", "page", "screen", "identify", "group", "alias"]),
-            ("event", Annotated[str, msgspec.Meta(max_length=MAX_NAME)] | None, None),
-            ("userId", Id | int | None, None),
-            ("anonymousId", Id | int | None, None),
-            ("messageId", Id | None, None),
-            ("timestamp", Annotated[datetime, msgspec.Meta(tz=True)] | None, None),
-            ("originalTimestamp", Annotated[datetime, msgspec.Meta(tz=True)] | None, None),
-            ("sentAt", Annotated[datetime, msgspec.Meta(tz=True)] | None, None),
-            ("properties", properties | None, None),
-            ("context", _Context | None, None),
-            ("traits", dict[str, Any] | None, None),
-            ("integrations", dict[str, Any] | None, None),
-            *((name, Any, None) for name in ("name", "category", "previousId", "groupId", "receivedAt", "version", "channel",
-                                             "writeKey", "options", "library", "metadata")),
-        ]  # fmt: skip
-        message = msgspec.defstruct("Message", fields, forbid_unknown_fields=True, rename={"metadata": "_metadata"}, gc=False)
-        batch = msgspec.defstruct("Batch", [("batch", list[message]), ("context", dict[str, Any] | None, None)])  # type: ignore[valid-type]
-        self._typed = msgspec.json.Decoder(batch)
-        self._wants_ip = "country" in stream.dims
+        self.types = message_types(stream)
+        self._typed: msgspec.json.Decoder[Any] = msgspec.json.Decoder(self.types.batch)
         self._raw = msgspec.json.Decoder(_RawBatch)
+        self._wants_ip = "country" in stream.dims
 
     def lines(
         self, body: bytes, now: datetime, limits: Limits, client_ip: str | None, seed: Callable[[], str]
-    ) -> tuple[list[bytes | msgspec.Raw], list[str]] | None:
-        """The messages' bytes (log lines, without their newline) and insert ids, or None when the per-event way must judge the batch."""
+    ) -> tuple[list[bytes], list[str]] | None:
+        """The messages' log lines (without their newline) and insert ids, or None when the per-event way must judge the batch."""
         try:
             typed: Any = self._typed.decode(body)
-            raw = self._raw.decode(body).batch
-        except Exception:  # noqa: BLE001 (whatever is wrong, the per-event way says what, or refuses the request)
-            return None
-        if typed.context is not None or not raw:
-            return None
-        if len(raw) > MAX_EVENTS:
-            raise RequestError(413, f"the request holds {len(raw):,} events; the limit is {MAX_EVENTS:,} per request")
-        if len(body) > MAX_EVENT_BYTES and max(map(len, raw)) > MAX_EVENT_BYTES:
+            sizes = [len(raw) for raw in self._raw.decode(body).batch] if len(body) > MAX_EVENT_BYTES else [0]
+        except (msgspec.DecodeError, RecursionError):  # whatever is wrong, the per-event way says what, or refuses the request
             return None
         messages = typed.batch
+        if typed.context is not None or not messages or max(sizes) > MAX_EVENT_BYTES:
+            return None  # a shared context to merge, or a message the per-event way refuses as too big
+        if len(messages) > MAX_EVENTS:
+            raise RequestError(413, f"the request holds {len(messages):,} events; the limit is {MAX_EVENTS:,} per request")
         names = [m.event for m in messages]
         if None in names and any(m.type == "track" and m.event is None for m in messages):
             return None  # a track call without an event name
@@ -339,26 +318,25 @@ class FastPath:
             return None  # a blank one
         if None in [m.userId for m in messages] and any(m.userId is None and m.anonymousId is None for m in messages):
             return None
-        stamps, given = [m.timestamp for m in messages], [m.messageId for m in messages]
-        settled = stamps if None not in stamps else tuple(_settled_time(m, now) for m in messages)
+        settled = [m.timestamp if m.timestamp is not None else _settled_time(m, now) for m in messages]
         if min(settled) < now - limits.max_age or max(settled) > now + limits.max_ahead:
             return None
-        ids = [given_id or f"{seed()}-{index}" for index, given_id in enumerate(given)] if None in given else given
-        unlocated: set[int] = set()
-        if client_ip and self._wants_ip:
-            countries = [None if m.properties is None else m.properties.country for m in messages]
-            if None in countries:
-                unlocated = {i for i, country in enumerate(countries) if country is None and not _located(messages[i])}
-        rewrite = set(unlocated)
-        if None in stamps or None in given:
-            rewrite.update(i for i, (at, given_id) in enumerate(zip(stamps, given, strict=True)) if at is None or given_id is None)
-        lines: list[bytes | msgspec.Raw] = list(raw)
-        ip = b',"_ip":' + msgspec.json.encode(client_ip) if unlocated else b""
-        for index in rewrite:
-            # What the message leaves to the API goes in front: the settled time, the id, the client address.
-            head = b'{"_t":"' + settled[index].astimezone(UTC).isoformat().encode() + b'","_id":' + msgspec.json.encode(ids[index])
-            lines[index] = head + (ip if index in unlocated else b"") + b"," + bytes(raw[index])[1:]
-        return lines, ids
+        ids = [m.messageId or f"{seed()}-{index}" for index, m in enumerate(messages)]
+        ip = client_ip if client_ip and self._wants_ip else None
+        line, encode = self.types.line, self.types.encode
+        out = [
+            encode(line(epoch_ms(at), ids[i], m.type, ip if ip and not _located(m.properties, m.context) else None,
+                        m.event, m.userId, m.anonymousId, m.properties, m.context))
+            for i, (m, at) in enumerate(zip(messages, settled, strict=True))
+        ]  # fmt: skip
+        return out, ids
+
+
+def _settled_time(message: Any, now: datetime) -> datetime:
+    """Segment's rule, for a message that passed the typed decode (see :func:`_event_time`)."""
+    if message.originalTimestamp is None:
+        return now
+    return message.originalTimestamp if message.sentAt is None else now - (message.sentAt - message.originalTimestamp)
 
 
 def validate(
@@ -378,19 +356,26 @@ def validate(
     body's hash) and their position, so a retried request repeats the same ids.
     """
     now = now or datetime.now(UTC)
+    types = message_types(stream)
     items = decode_messages(body, ndjson=ndjson, single_type=single_type)
     seed = request_id or hashlib.blake2b(body, digest_size=12).hexdigest()
     out = Validated()
     for index, message in enumerate(items):
-        fallback = f"{seed}-{index}"
         given = message.get("messageId") if isinstance(message, dict) and isinstance(message.get("messageId"), str) else None
         try:
-            if len(msgspec.json.encode(message)) > MAX_EVENT_BYTES:
+            if _size(message) > MAX_EVENT_BYTES:
                 raise _Bad("", f"the event is over {MAX_EVENT_BYTES // 1024} KB; the limit is {MAX_EVENT_BYTES // 1024} KB per event")
-            event, insert_id = _event(message, stream, now, limits, client_ip, fallback)
+            line, insert_id = _event(message, stream, types, now, limits, client_ip, f"{seed}-{index}")
         except _Bad as bad:
             out.rejected.append(Rejection(index, given, bad.field, bad.reason))
             continue
-        out.events.append(event)
+        out.lines.append(line)
         out.insert_ids.append(insert_id)
     return out
+
+
+def _size(message: object) -> int:
+    try:
+        return len(msgspec.json.encode(message))
+    except ValueError:  # an int over Python's 4,300 digits: far over any limit
+        return MAX_EVENT_BYTES + 1

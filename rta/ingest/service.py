@@ -12,15 +12,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import polars as pl
 
 from rta.compiler.plan import StreamPlan
+from rta.contract.log_format import read_frames, segments
 from rta.errors import ConfigError
-from rta.flows.events import INSERT_ID_ALIASES
 from rta.ingest.collect import CollectApi, RateLimit
 from rta.ingest.dedup import InsertIdFilter, SharedTables
 from rta.ingest.kafka import KafkaLog, recent_messages, topic_for
-from rta.ingest.log import EventLog, read_frames, segments
+from rta.ingest.log import EventLog
 from rta.ingest.segment import Limits
 from rta.project import Project
 from rta.query.keys import KeyStore
@@ -83,7 +84,7 @@ def remember_recent(folder: Path, stream: StreamPlan, ids: InsertIdFilter) -> in
         while offset is not None:
             frames = read_frames(part, offset)
             for frame in frames:
-                if frame.payload and frame.arrival >= since:
+                if frame.intact and frame.payload and frame.arrival >= since:
                     arrivals.setdefault(frame.arrival // 60, []).extend(_insert_ids(frame.payload, stream.insert_id))
             offset = frames[-1].next_offset if frames else None
     ids.remember(arrivals)
@@ -102,10 +103,28 @@ def remember_recent_kafka(bootstrap: str, topic: str, partitions: int, stream: S
 
 
 def _insert_ids(payload: bytes, column: str) -> list[str]:
-    """Insert ids of a frame, read the way the flow reads them (the API's ``_id``, the stream's field, ``messageId``...)."""
-    names = list(dict.fromkeys(("_id", column, *INSERT_ID_ALIASES)))
-    found = pl.read_ndjson(io.BytesIO(payload), schema=dict.fromkeys(names, pl.String()))
-    return found.select(pl.coalesce(names)).to_series().drop_nulls().to_list()
+    """Insert ids of a frame's lines (the API's ``_id``; ``messageId`` in logs of earlier versions).
+
+    A line that cannot be read is skipped here: the flow quarantines it when it reads the frame,
+    and nothing in the log may stop the service from starting.
+    """
+    names = list(dict.fromkeys(("_id", "messageId", column)))
+    try:
+        found = pl.read_ndjson(io.BytesIO(payload), schema=dict.fromkeys(names, pl.String()))
+        return found.select(pl.coalesce(names)).to_series().drop_nulls().to_list()
+    except pl.exceptions.PolarsError:
+        pass
+    ids = []
+    for line in payload.splitlines():
+        try:
+            message = msgspec.json.decode(line)
+        except msgspec.DecodeError:
+            continue
+        if isinstance(message, dict):
+            found_id = next((message[n] for n in names if isinstance(message.get(n), str)), None)
+            if found_id is not None:
+                ids.append(found_id)
+    return ids
 
 
 def collect_app(
