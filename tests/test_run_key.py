@@ -6,6 +6,7 @@ import fcntl
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -54,6 +55,17 @@ def test_beside_a_live_run_only_keys_of_dead_processes_are_revoked(tmp_path):
     assert live.id not in revoked
 
 
+def _published(run_file, *, other_than: str = "") -> str:
+    """The key the run wrote in run.json (it answers health checks a moment before writing it)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        key = json.loads(run_file.read_text())["key"] if run_file.exists() else ""
+        if key and key != other_than:
+            return key
+        time.sleep(0.05)
+    raise AssertionError(f"no new key in {run_file}")
+
+
 def _opens_sql(url: str, key: str) -> int:
     return post(f"{url}/v1/sql", json.dumps({"sql": "SELECT 1 AS one"}).encode(), None, headers={"Authorization": f"Bearer {key}"})[0]
 
@@ -66,14 +78,13 @@ def test_the_key_of_a_run_killed_with_sigkill_stops_working_when_the_next_run_st
     run_file = project / ".rta" / "run.json"
     port = free_port()
     running = start(project, port=port)
-    first = json.loads(run_file.read_text())["key"]
+    first = _published(run_file)
     assert _opens_sql(running.url, first) == 200
     running.stop(kill=True)
     assert run_file.exists()  # left behind, with its key
     running = start(project, port=port)
     try:
-        second = json.loads(run_file.read_text())["key"]
-        assert second != first
+        second = _published(run_file, other_than=first)
         assert _opens_sql(running.url, first) == 401
         assert _opens_sql(running.url, second) == 200
     finally:
@@ -82,7 +93,7 @@ def test_the_key_of_a_run_killed_with_sigkill_stops_working_when_the_next_run_st
     running = start(project, port=port)
     try:
         assert _opens_sql(running.url, second) == 401
-        assert _opens_sql(running.url, json.loads(run_file.read_text())["key"]) == 200
+        assert _opens_sql(running.url, _published(run_file)) == 200
     finally:
         running.stop()
     listing = cli(project, "keys", "list")
