@@ -128,17 +128,35 @@ def load(
     project: ProjectOpt = Path("."),
     stream: Annotated[str | None, typer.Option(help="Stream the events belong to.")] = None,
 ) -> None:
-    """Replay event files through the flow into the store; loading a file twice adds nothing."""
+    """Replay event files through the flow into the store; events whose insert id was loaded before add nothing.
+
+    So loading a file twice, the same events in another order, or split into other files, counts
+    each event once (events without an insert id count each time their file's content is new).
+    """
+    from datetime import UTC, datetime
+
     from rta.flows.runner import run_flow, summary
-    from rta.flows.sources import FileSource
+    from rta.flows.sources import FileSource, LoadedIds
+    from rta.flows.stats import FlowStats
 
     try:
         proj = _project(project)
-        source = FileSource(files, proj.plan.stream(_stream_name(proj, stream)))
-        stats = run_flow(proj.plan, source, _store(proj), report=_reporter())
+        plan_stream = proj.plan.stream(_stream_name(proj, stream))
+        sources = [FileSource(files, plan_stream)]  # checks every file before the store opens
+        client = _store(proj)
+        now = datetime.now(UTC)  # the whole load is judged (late, ahead) at one time, as its repeats are
+        loaded = LoadedIds.read(client, plan_stream, now) if plan_stream.insert_id else None
+        if loaded is not None:  # a flow per file: what a file keeps then depends on the record and the file only
+            sources = [FileSource([f], plan_stream, loaded=loaded) for f in files]
+        stats, report = FlowStats(), _reporter()
+        for source in sources:
+            run_flow(proj.plan, source, client, stats=stats, report=report, clock=lambda: now)
+            if loaded is not None:
+                loaded.commit(client)  # after every insert of the file landed
     except RtaError as err:
         _fail(err)
-    typer.echo("\n" + summary(stats), err=True)
+    repeats = f"\nskipped {loaded.repeats:,} events whose insert id was already loaded" if loaded and loaded.repeats else ""
+    typer.echo("\n" + summary(stats) + repeats, err=True)
 
 
 def _flow_sources(
