@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 from rta.compiler import ddl
-from rta.compiler.naming import step_id, table_name, version_of
+from rta.compiler.flow_steps import flow_of
+from rta.compiler.naming import table_name, version_of
 from rta.compiler.parts import parts_of
-from rta.compiler.plan import FlowStep, GrainTable, Part, Plan, RollupPlan, StreamPlan
-from rta.compiler.sql_filter import show_filter
+from rta.compiler.plan import GrainTable, Part, Plan, RollupPlan, StreamPlan
 from rta.dsl.alert import Alert
 from rta.dsl.dashboard import Dashboard
 from rta.dsl.definitions import Definitions
@@ -65,47 +65,6 @@ def _rollup_plan(rollup: Rollup) -> RollupPlan:
     )
 
 
-def _describe_part(part: Part) -> str:
-    what = {"rows": "count()", "present": f"count({part.field})"}.get(part.flow_op, f"{part.flow_op}({part.field})")
-    where = f" where {show_filter(part.where)}" if part.where is not None else ""
-    return f"{part.column} = {what}{where}"
-
-
-def _flush_steps(name: str, table: str, merge: str) -> list[FlowStep]:
-    return [
-        FlowStep(step_id(name, "route"), "key_on", "by source partition"),
-        FlowStep(step_id(name, "flush"), "stateful", f"{merge} until the source marks a flush or input ends -> {table}"),
-        FlowStep(step_id(name, "unkey"), "key_rm", ""),
-    ]
-
-
-def _flow(streams: tuple[StreamPlan, ...], rollups: tuple[RollupPlan, ...]) -> tuple[FlowStep, ...]:
-    steps = [FlowStep("input", "input", "batches with deterministic keys (log | files | demo)")]
-    for s in streams:
-        fields = ", ".join((s.time, *s.dims, *s.measures, *(f for f in (s.user, s.insert_id) if f)))
-        rejected = f"late > {s.max_lateness_seconds}s, future > {s.max_future_seconds}s or invalid are tallied, not counted"
-        steps.append(FlowStep("parse", "map", f"{s.name}: -> Arrow [{fields}]; {rejected}"))
-    steps.append(FlowStep("outcomes", "map", "events per outcome"))
-    steps += _flush_steps("outcomes", ddl.STATS_TABLE, "stack tallies")
-    for s in streams:
-        if s.raw_table:
-            name = step_id(s.name, "raw", s.version)
-            steps.append(FlowStep(name, "filter_map", "raw events"))
-            steps += _flush_steps(name, s.raw_table, "stack events")
-    for r in rollups:
-        name = step_id(r.name, r.version)
-        by = ", ".join(("minute", *r.dims))
-        steps.append(FlowStep(step_id(name, "partials"), "filter_map", f"per batch, group by {by}:"))
-        steps += [FlowStep("", "", f"  {_describe_part(p)}") for p in r.parts]
-        steps += _flush_steps(name, r.input_table, "merge partials")
-    steps.append(FlowStep("writes", "merge", "all inserts"))
-    steps.append(FlowStep("route", "key_on", "every insert to the one store partition (one process owns an embedded store)"))
-    tables = ", ".join(t.table for r in rollups for t in r.tables)
-    done = f"one insert per table per flush group, token from its batch keys; views fill {tables}"
-    steps.append(FlowStep("store__write", "output", done))
-    return tuple(steps)
-
-
 def compile(definitions: Definitions) -> Plan:  # noqa: A001 - the compiler's one verb
     """Compile definitions to DDL, the dataflow and what queries need.
 
@@ -142,7 +101,7 @@ def compile(definitions: Definitions) -> Plan:  # noqa: A001 - the compiler's on
             statements += [ddl.grain_table(r, t), ddl.grain_view(r, t)]
     if definitions.alerts:
         statements += ddl.alert_tables()
-    return Plan(definitions, streams, rollups, tuple(statements), _flow(streams, rollups))
+    return Plan(definitions, streams, rollups, tuple(statements), flow_of(streams, rollups))
 
 
 def _check_alert(definitions: Definitions, rule: Alert) -> None:

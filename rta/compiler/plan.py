@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sqlglot.expressions as exp
 
 from rta.compiler.parts import PartKind
 from rta.dsl.definitions import Definitions
 from rta.dsl.expr import Expr
+
+if TYPE_CHECKING:
+    from rta.compiler.flow_steps import FlowStep
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,15 +85,6 @@ class StreamPlan:
 
 
 @dataclass(frozen=True, slots=True)
-class FlowStep:
-    """One step of the dataflow, for display and for building it."""
-
-    step_id: str
-    op: str
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
 class Plan:
     """The result of :func:`rta.compiler.compile`: DDL, the flow and what queries need."""
 
@@ -97,16 +92,17 @@ class Plan:
     streams: tuple[StreamPlan, ...]
     rollups: tuple[RollupPlan, ...]
     ddl: tuple[exp.Expr, ...]
-    flow: tuple[FlowStep, ...]
+    flow: tuple[FlowStep, ...]  # what build_dataflow builds, and what flow_text prints
 
     def ddl_sql(self) -> str:
         """Every DDL statement as ClickHouse SQL, separated by semicolons."""
         return "".join(s.sql(dialect="clickhouse", pretty=True) + ";\n\n" for s in self.ddl).rstrip() + "\n"
 
     def flow_text(self) -> str:
-        """The dataflow steps, one per line."""
-        width = max(len(s.step_id) for s in self.flow)
-        return "".join(f"{s.step_id:<{width}}  {s.op:<10} {s.detail}\n" for s in self.flow)
+        """The dataflow steps, one per line (a step may add lines: a rollup's parts, each stream parsed)."""
+        rows = [row for s in self.flow for row in s.rows()]
+        width = max(len(step) for step, _, _ in rows)
+        return "".join(f"{step:<{width}}  {op:<10} {detail}\n" for step, op, detail in rows)
 
     def alerts_text(self) -> str:
         """The alert rules, one per line: what they watch and where they notify."""

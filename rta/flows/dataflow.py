@@ -1,4 +1,4 @@
-"""``build_dataflow(plan, source, sink)``: translate a plan to a Bytewax dataflow, nothing more.
+"""``build_dataflow(plan, source, sink)``: translate a plan's flow steps to a Bytewax dataflow, nothing more.
 
 Items are whole batches (DESIGN §2); each flush group becomes one insert per table, tagged with
 a token derived from its batches' keys, so replays add nothing (DESIGN §5).
@@ -11,15 +11,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import bytewax.operators as op
 import polars as pl
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
+from bytewax.operators import KeyedStream
 
-from rta.compiler.ddl import STATS_TABLE
-from rta.compiler.naming import step_id
+from rta.compiler import flow_steps as fs
 from rta.compiler.plan import Plan, RollupPlan, StreamPlan
+from rta.errors import CompilationError
 from rta.flows.events import Normalized, normalize, read_json_lines, read_lines
 from rta.flows.flush import GroupFlush, Merge, TableBatch, concat
 from rta.flows.partials import MINUTE, merge_partials, partials
@@ -119,10 +121,85 @@ def outcome_rows(parsed: Parsed, stream: StreamPlan, now: datetime) -> TableBatc
     return TableBatch(parsed.key, parsed.partition, rows, parsed.flush, parsed.result.outcomes.get("accepted", 0))
 
 
-def _flushed(name: str, rows: Stream[TableBatch], table: str, merge: Merge) -> Stream[Write]:
-    """Route a table's rows by source partition and flush them in groups."""
-    keyed = op.key_on(step_id(name, "route"), rows, lambda b: b.partition)
-    return op.key_rm(step_id(name, "unkey"), op.stateful(step_id(name, "flush"), keyed, partial(GroupFlush, table, merge)))
+@dataclass(frozen=True, slots=True)
+class _Runtime:
+    """What the plan cannot hold: the flow being built, its sources, sink, stats and clock."""
+
+    flow: Dataflow
+    sources: list[Source[SourceBatch]]
+    sink: StoreSink
+    stats: FlowStats
+    clock: Clock
+
+
+def _input(step: fs.Input, *, rt: _Runtime) -> Stream[SourceBatch]:
+    batches = op.input(step.step_id, rt.flow, rt.sources[0])
+    if len(rt.sources) > 1:  # e.g. the event log and the demo generator, side by side
+        extra = [op.input(f"{step.step_id}_{i}", rt.flow, s) for i, s in enumerate(rt.sources[1:], start=2)]
+        batches = op.merge(f"{step.step_id}s", batches, *extra)
+    return batches
+
+
+def _parse(step: fs.Parse, up: Stream[SourceBatch], *, rt: _Runtime) -> Stream[Parsed]:
+    streams = {s.name: s for s in step.streams}
+
+    def parse(batch: SourceBatch) -> Parsed:
+        result = parse_batch(batch, streams[batch.stream], rt.clock())
+        rt.stats.parsed(sum(result.outcomes.values()), result.outcomes, result.errors)
+        return Parsed(batch.key, batch.stream, result, batch.partition, batch.flush)
+
+    return op.map(step.step_id, up, parse)
+
+
+def _outcomes(step: fs.Outcomes, up: Stream[Parsed], *, rt: _Runtime) -> Stream[TableBatch]:
+    streams = {s.name: s for s in step.streams}
+    return op.map(step.step_id, up, lambda p: outcome_rows(p, streams[p.stream], rt.clock()))
+
+
+def _raw(step: fs.RawEvents, up: Stream[Parsed], *, rt: _Runtime) -> Stream[TableBatch]:
+    return op.filter_map(step.step_id, up, partial(raw_rows, step.stream))
+
+
+def _partials(step: fs.Partials, up: Stream[Parsed], *, rt: _Runtime) -> Stream[TableBatch]:
+    return op.filter_map(step.step_id, up, partial(rollup_rows, step.rollup))
+
+
+def _route(step: fs.Route, up: Stream[Any], *, rt: _Runtime) -> KeyedStream[Any]:
+    if step.to == "store":  # one process owns an embedded store
+        return op.key_on(step.step_id, up, lambda _: "store")
+    return op.key_on(step.step_id, up, lambda b: b.partition)
+
+
+def _flush(step: fs.Flush, up: KeyedStream[TableBatch], *, rt: _Runtime) -> KeyedStream[Write]:
+    merge: Merge = concat if step.rollup is None else partial(merge_partials, step.rollup)
+    return op.stateful(step.step_id, up, partial(GroupFlush, step.table, merge))
+
+
+def _unkey(step: fs.Unkey, up: KeyedStream[Write], *, rt: _Runtime) -> Stream[Write]:
+    return op.key_rm(step.step_id, up)
+
+
+def _writes(step: fs.Writes, *ups: Stream[Write], rt: _Runtime) -> Stream[Write]:
+    return op.merge(step.step_id, *ups)
+
+
+def _store(step: fs.StoreOutput, up: KeyedStream[Write], *, rt: _Runtime) -> None:
+    op.output(step.step_id, up, rt.sink)
+
+
+# Each plan step's Bytewax operator; the compiler may not import Bytewax, so the table lives here.
+BUILDERS: dict[type[fs.FlowStep], Callable[..., Stream[Any] | None]] = {
+    fs.Input: _input,
+    fs.Parse: _parse,
+    fs.Outcomes: _outcomes,
+    fs.RawEvents: _raw,
+    fs.Partials: _partials,
+    fs.Route: _route,
+    fs.Flush: _flush,
+    fs.Unkey: _unkey,
+    fs.Writes: _writes,
+    fs.StoreOutput: _store,
+}
 
 
 def build_dataflow(
@@ -133,30 +210,15 @@ def build_dataflow(
     *,
     clock: Clock = utcnow,
 ) -> Dataflow:
-    """The dataflow of ``plan``: input, parse, raw and per-rollup partials, one store output."""
+    """The dataflow of ``plan``: each of ``plan.flow``'s steps, built by its entry in :data:`BUILDERS`."""
     flow = Dataflow("rta")
-    streams = {s.name: s for s in plan.streams}
-    sources = [source] if isinstance(source, Source) else list(source)
-    batches = op.input("input", flow, sources[0])
-    if len(sources) > 1:  # e.g. the event log and the demo generator, side by side
-        extra = [op.input(f"input_{i}", flow, s) for i, s in enumerate(sources[1:], start=2)]
-        batches = op.merge("inputs", batches, *extra)
-
-    def parse(batch: SourceBatch) -> Parsed:
-        result = parse_batch(batch, streams[batch.stream], clock())
-        stats.parsed(sum(result.outcomes.values()), result.outcomes, result.errors)
-        return Parsed(batch.key, batch.stream, result, batch.partition, batch.flush)
-
-    parsed = op.map("parse", batches, parse)
-    outputs = [_flushed("outcomes", op.map("outcomes", parsed, lambda p: outcome_rows(p, streams[p.stream], clock())), STATS_TABLE, concat)]
-    for s in plan.streams:
-        if s.raw_table:
-            name = step_id(s.name, "raw", s.version)
-            outputs.append(_flushed(name, op.filter_map(name, parsed, partial(raw_rows, s)), s.raw_table, concat))
-    for r in plan.rollups:
-        name = step_id(r.name, r.version)
-        rows = op.filter_map(step_id(name, "partials"), parsed, partial(rollup_rows, r))
-        outputs.append(_flushed(name, rows, r.input_table, partial(merge_partials, r)))
-    writes = op.merge("writes", *outputs)
-    op.output("store__write", op.key_on("route", writes, lambda _: "store"), sink)
+    rt = _Runtime(flow, [source] if isinstance(source, Source) else list(source), sink, stats, clock)
+    built: dict[str, Stream[Any] | None] = {}
+    for step in plan.flow:
+        build = BUILDERS.get(type(step))
+        if build is None:
+            known = ", ".join(t.__name__ for t in BUILDERS)
+            msg = f"no Bytewax translation for flow step {type(step).__name__!r} ({step.step_id!r}); translated steps are: {known}"
+            raise CompilationError(msg)
+        built[step.step_id] = build(step, *(built[u] for u in step.ups), rt=rt)
     return flow
