@@ -408,7 +408,7 @@ def send(
 class _SendWatch:
     """How long `rta send` waits for a collect API that stopped answering, and what it prints meanwhile."""
 
-    def __init__(self, client: Sender, host: str, patience: float, every: float = 2.0) -> None:
+    def __init__(self, client: Sender, host: str, patience: float, every: float = 10.0) -> None:
         self._client = client
         self._host = host
         self._patience = patience
@@ -440,10 +440,10 @@ class _SendWatch:
                 self._away = False
                 typer.echo(f"rta send: {self._host} answers again; {self._client.pending:,} events on their way", err=True)
             return True
-        self._away = True
         if now - since > self._patience:
             return False
-        if now - self._said >= self._every:
+        if not self._away or now - self._said >= self._every:  # at once when it goes away, then now and then
+            self._away = True
             self._said = now
             typer.echo(
                 f"rta send: {self._host} has not answered for {now - since:.0f}s ({self._client.last_error}); "
