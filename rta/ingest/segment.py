@@ -14,6 +14,7 @@ client's address when the message does not say where it comes from).
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -88,11 +89,11 @@ def decode_messages(body: bytes, *, ndjson: bool, single_type: str | None) -> li
     except UnicodeDecodeError as err:
         raise RequestError(400, f"the body is not valid UTF-8 (byte {err.start}); encode JSON as UTF-8") from None
     try:
-        if ndjson:
-            items = [msgspec.json.decode(line) for line in text.splitlines() if line.strip()]
+        if ndjson:  # lines end at \n only: U+2028 and friends are valid inside JSON strings
+            items = [_decode(line) for line in text.split("\n") if line.strip(" \t\r")]
         else:
-            items = msgspec.json.decode(text)
-    except msgspec.DecodeError as err:
+            items = _decode(text)
+    except (msgspec.DecodeError, ValueError) as err:
         raise RequestError(400, f"malformed JSON: {err}") from None
     except RecursionError:
         raise RequestError(400, "the JSON is nested too deeply; keep properties flat") from None
@@ -107,13 +108,45 @@ def decode_messages(body: bytes, *, ndjson: bool, single_type: str | None) -> li
         items = items["batch"]
         if not isinstance(items, list):
             raise RequestError(400, '"batch" must be an array of messages')
-        if shared:  # a batch-level context applies to every message that has none of its own
-            items = [{**m, "context": {**shared, **(m.get("context") or {})}} if isinstance(m, dict) else m for m in items]
+        if shared:  # a batch-level context applies to every message, under its own (a context that is no object is refused later)
+            items = [_with_context(m, shared) for m in items]
     if not isinstance(items, list):
         raise RequestError(400, "expected an array of messages")
     if len(items) > MAX_EVENTS:
         raise RequestError(413, f"the request holds {len(items):,} events; the limit is {MAX_EVENTS:,} per request")
     return items
+
+
+def _decode(text: str) -> Any:
+    """JSON text as Python values. A number no float or 64-bit integer holds is valid JSON: the
+    standard library reads it (as inf, or a big integer), so the per-event checks can refuse just
+    the event whose measure it is, and ignore it where nobody reads it."""
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.ValidationError as err:
+        if "out of range" not in str(err):
+            raise
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except ValueError as err:
+        if "digits" in str(err):
+            msg = "a number in the body has over 4,300 digits; no field takes one that long"
+            raise ValueError(msg) from None
+        raise
+
+
+def _no_constant(name: str) -> Any:
+    msg = f"{name} is not JSON; send numbers, or null"
+    raise ValueError(msg)
+
+
+def _with_context(message: object, shared: dict[str, Any]) -> object:
+    if not isinstance(message, dict):
+        return message
+    own = message.get("context")
+    if own is None:
+        return {**message, "context": shared}
+    return {**message, "context": {**shared, **own}} if isinstance(own, dict) else message
 
 
 _TIME_HINT = "expected an ISO 8601 time such as 2026-11-28T12:00:00Z"
@@ -196,7 +229,7 @@ def _number(name: str, value: object) -> float | None:
             number = math.inf
         if math.isfinite(number):
             return number
-        raise _Bad(f"properties.{name}", f"{_show(value)} is out of range; expected a finite number")
+        raise _Bad(f"properties.{name}", "is beyond the range of a 64-bit float (about 1.8e308); expected a finite number")
     raise _Bad(f"properties.{name}", f"expected a number, got {_show(value)}")
 
 
