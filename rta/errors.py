@@ -19,6 +19,10 @@ class UnsupportedAggregation(CompilationError):
     """An aggregation node has no translation for a backend."""
 
 
+class UnsupportedFilter(CompilationError):
+    """A filter node has no translation for a backend (ClickHouse SQL or Polars)."""
+
+
 class BackendError(RtaError):
     """The store refused or failed an operation."""
 

@@ -13,6 +13,7 @@ import polars as pl
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
+from rta.compiler.aggregations import aggregation_of
 from rta.compiler.plan import Plan, RollupPlan
 from rta.dsl import aggregates as agg
 from rta.dsl.durations import GRAINS
@@ -61,24 +62,8 @@ def frame_batches(stream: str, frames: Sequence[pl.DataFrame], key_prefix: str =
 def _oracle_expr(metric_name: str, aggregation: agg.Aggregation, where: pl.Expr | None) -> pl.Expr:
     keep = where if where is not None else pl.lit(True)
     field = pl.col(aggregation.field) if aggregation.field else None
-    if isinstance(aggregation, agg.Count):
-        return keep.sum().cast(pl.Float64).alias(metric_name)
-    assert field is not None
-    values = field.filter(keep & field.is_not_null())
-    match aggregation:
-        case agg.Sum():
-            return values.sum().cast(pl.Float64).alias(metric_name)
-        case agg.Min():
-            return values.min().cast(pl.Float64).alias(metric_name)
-        case agg.Max():
-            return values.max().cast(pl.Float64).alias(metric_name)
-        case agg.Avg():
-            return values.mean().cast(pl.Float64).alias(metric_name)
-        case agg.Distinct():
-            return values.n_unique().cast(pl.Float64).alias(metric_name)
-        case agg.Quantile(q=q):
-            return values.quantile(q, interpolation="linear").cast(pl.Float64).alias(metric_name)
-    raise TypeError(type(aggregation).__name__)
+    exact = aggregation_of(aggregation).exact_polars(aggregation, field, keep)
+    return exact.cast(pl.Float64).alias(metric_name)
 
 
 def oracle(plan: Plan, rollup: RollupPlan, grain: str, events: pl.DataFrame, now: datetime) -> pl.DataFrame:

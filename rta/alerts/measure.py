@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from rta.compiler.aggregations import RangeTotal, aggregation_of
 from rta.dsl import aggregates as agg
 from rta.dsl.alert import Alert
 from rta.dsl.durations import GRAINS
@@ -20,7 +21,6 @@ from rta.errors import QueryError
 from rta.query.metric_query import formula_expr
 from rta.query.workspace import Workspace
 
-ROLL = {agg.Count: "sum", agg.Sum: "sum", agg.Min: "min", agg.Max: "max"}
 COMPARE = {"previous_period": "previous_period", "1d": "previous_day", "1w": "previous_week", "1y": "previous_year"}
 MAX_WINDOW_QUERIES = 5_000  # backtests of non-additive metrics run one query per evaluation
 
@@ -36,18 +36,24 @@ def grain_for(rule: Alert, times: Sequence[datetime]) -> str:
     raise QueryError(msg)
 
 
-def _rolls(rule: Alert) -> dict[str, str] | None:
-    """How each stored part of the rule's metric rolls over buckets, or None if one cannot."""
+def _rolls(rule: Alert) -> dict[str, RangeTotal] | None:
+    """How each stored metric of the rule's metric rolls over buckets, or None if one cannot."""
     metric = rule.window.metric
-    if metric is None:
-        return {"events": "sum"}
+    if metric is None:  # the stream's arrivals roll over buckets as a count does
+        arrivals = _range_total(agg.Count())
+        assert arrivals is not None
+        return {"events": arrivals}
     rolls = {}
     for base in metric.base_metrics():
-        kind = next((how for cls, how in ROLL.items() if type(base.aggregation) is cls), None)
-        if kind is None:
+        total = _range_total(base.aggregation)
+        if total is None:
             return None
-        rolls[base.name] = kind
+        rolls[base.name] = total
     return rolls
+
+
+def _range_total(aggregation: agg.Aggregation | None) -> RangeTotal | None:
+    return aggregation_of(aggregation).range_total if aggregation is not None else None
 
 
 def readings(ws: Workspace, rule: Alert, times: Sequence[datetime]) -> pl.DataFrame:
@@ -93,7 +99,7 @@ def _window_total(ws: Workspace, rule: Alert, at: datetime) -> pl.DataFrame:
                         pl.col(metric.name).alias("current"))  # fmt: skip
 
 
-def _rolled(ws: Workspace, rule: Alert, times: list[datetime], rolls: dict[str, str]) -> pl.DataFrame:
+def _rolled(ws: Workspace, rule: Alert, times: list[datetime], rolls: dict[str, RangeTotal]) -> pl.DataFrame:
     window = rule.window
     grain = grain_for(rule, times)
     step = timedelta(seconds=GRAINS[grain])
@@ -109,12 +115,11 @@ def _rolled(ws: Workspace, rule: Alert, times: list[datetime], rolls: dict[str, 
         )
     else:
         series = ws.query(list(rolls), start=start, end=end, grain=grain, by=rule.by, where=rule.where, fill_gaps=True, cache=False)
-    how = {"sum": pl.Expr.sum, "min": pl.Expr.min, "max": pl.Expr.max}
     # The row of bucket b holds the window (b - span, b]: the window ending at b + step.
     rolled = (
         series.sort(*rule.by, "bucket")
         .rolling("bucket", period=span, closed="right", group_by=list(rule.by) or None)
-        .agg(*(how[kind](pl.col(name)) for name, kind in rolls.items()))
+        .agg(*(total.polars(pl.col(name)) for name, total in rolls.items()))
         .with_columns((pl.col("bucket") + step).alias("at"))
     )
     current = formula_expr(window.metric).alias("current") if window.metric is not None else pl.col("events").alias("current")

@@ -6,9 +6,8 @@ from collections.abc import Sequence
 
 import sqlglot.expressions as exp
 
+from rta.compiler.aggregations import SKETCHES
 from rta.compiler.plan import GrainTable, Part, RollupPlan, StreamPlan
-
-SKETCHES = frozenset({"uniq", "digest"})  # parts whose states are costly to merge
 
 DEDUP_WINDOW = 10_000  # insert blocks remembered per table for insert_deduplication_token
 STATS_TABLE = "rta_ingest_stats"

@@ -8,7 +8,7 @@ from typing import Any
 import sqlglot.expressions as exp
 
 from rta.dsl import expr as ex
-from rta.errors import UnsupportedAggregation
+from rta.errors import UnsupportedFilter
 
 _COMPARE: dict[str, type[exp.Binary]] = {"==": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}
 
@@ -67,8 +67,9 @@ def filter_sql(node: ex.Expr, params: Params, *, as_string: frozenset[str] = fro
                 return exp.Paren(this=exp.or_(visit(a), visit(b), copy=False))
             case ex.Not(operand=o):
                 return exp.not_(exp.Paren(this=visit(o)), copy=False)
-        msg = f"no ClickHouse translation for filter node {type(n).__name__!r}"
-        raise UnsupportedAggregation(msg)
+        name = type(n).__name__
+        msg = f"no ClickHouse translation for filter node {name!r}; filters are built from col(...) comparisons, .isin(), &, | and ~"
+        raise UnsupportedFilter(msg)
 
     return visit(node)
 

@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 
 from rta.dsl import expr as ex
-from rta.errors import UnsupportedAggregation
+from rta.errors import UnsupportedFilter
 
 _COMPARE: dict[str, Callable[[Any, Any], pl.Expr]] = {
     "==": operator.eq,
@@ -39,5 +39,5 @@ def to_polars(node: ex.Expr) -> pl.Expr:
             return to_polars(a) | to_polars(b)
         case ex.Not(operand=o):
             return ~to_polars(o)
-    msg = f"no Polars translation for filter node {type(node).__name__!r}"
-    raise UnsupportedAggregation(msg)
+    msg = f"no Polars translation for filter node {type(node).__name__!r}; filters are built from col(...) comparisons, .isin(), &, | and ~"
+    raise UnsupportedFilter(msg)

@@ -17,12 +17,13 @@ from typing import Self
 import polars as pl
 import sqlglot.expressions as exp
 
+from rta.compiler.aggregations import aggregation_of
 from rta.compiler.plan import GrainTable, Plan, RollupPlan, StreamPlan
 from rta.compiler.sql_filter import Params, filter_sql
 from rta.dsl import aggregates as agg
 from rta.dsl.durations import parse_duration
 from rta.dsl.expr import Expr
-from rta.errors import DefinitionError, QueryError, did_you_mean
+from rta.errors import DefinitionError, QueryError, UnsupportedAggregation, did_you_mean
 from rta.query.metric_query import metric_value
 from rta.query.planner import Choice
 
@@ -33,23 +34,10 @@ def _raw_aggregate(a: agg.Aggregation, table: str) -> exp.Expr:
     """Raw events are exact: uniqExact and quantileExact, not the rollups' sketches."""
     # Qualified: ClickHouse would substitute an output alias of the same name (nesting aggregates).
     field = exp.column(exp.to_identifier(a.field), table=exp.to_identifier(table)) if a.field else None
-    match a:
-        case agg.Count():
-            return exp.func("count")
-        case agg.Sum():
-            return exp.func("sum", field)
-        case agg.Min():
-            return exp.func("min", field)
-        case agg.Max():
-            return exp.func("max", field)
-        case agg.Avg():
-            return exp.func("avg", field)
-        case agg.Distinct():
-            return exp.func("uniqExact", field)
-        case agg.Quantile(q=q):
-            return exp.ParameterizedAgg(this="quantileExact", expressions=[exp.Literal.number(q)], params=[field])
-    msg = f"no ClickHouse translation for {type(a).__name__!r}"
-    raise QueryError(msg)
+    try:
+        return aggregation_of(a).exact_sql(a, field)
+    except UnsupportedAggregation as err:
+        raise QueryError(str(err)) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,9 @@ import polars as pl
 import sqlglot.expressions as exp
 from clickhouse_connect.driver.client import Client
 
+from rta.compiler.aggregations import aggregation_of, stored_as
 from rta.compiler.plan import Plan
 from rta.compiler.sql_filter import Params, filter_sql
-from rta.dsl import aggregates as agg
 from rta.dsl import expr as ex
 from rta.dsl.durations import GRAINS, parse_duration
 from rta.dsl.metric import Arith, Metric
@@ -26,11 +26,6 @@ from rta.query.planner import Choice, auto_grain, choose
 
 Where = Mapping[str, "str | Sequence[str]"] | ex.Expr
 COMPARE_SHIFT = {"previous_period": None, "previous_day": 86400, "previous_week": 7 * 86400, "previous_year": 364 * 86400}
-# Empty buckets mean zero for these; for min, max, averages and quantiles they mean "no value".
-ZERO_WHEN_EMPTY = (agg.Count, agg.Sum, agg.Distinct)
-# A range total that follows from the buckets' values, so top-N ranks inside the series' own scan.
-# Distinct counts, averages and quantiles do not add up: they rank by a merge of the whole range.
-RANGE_TOTAL = {agg.Count: "sum", agg.Sum: "sum", agg.Min: "min", agg.Max: "max"}
 # Times the store can hold: ClickHouse DateTime runs from 1970-01-01 to 2106-02-07 06:28:15 UTC
 # (https://clickhouse.com/docs/sql-reference/data-types/datetime); ranges end on a whole day before that.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -169,12 +164,9 @@ def _storable(what: str, when: datetime) -> None:
 
 
 def metric_value(choice: Choice, metric: str) -> exp.Expr:
-    """A stored metric merged from its parts in ``choice``'s table."""
-    parts = {p.kind.suffix: p.merged() for p in choice.rollup.metric_parts(metric)}
-    if "sum" in parts and "n" in parts:  # an average: merged sum / merged count
-        return exp.Div(this=parts["sum"], expression=exp.func("nullIf", parts["n"], exp.Literal.number(0)))
-    (only,) = parts.values()
-    return only
+    """A stored metric merged from its parts in ``choice``'s table (an average: merged sum / merged count)."""
+    parts = choice.rollup.metric_parts(metric)
+    return stored_as([p.kind for p in parts]).value([p.merged() for p in parts])
 
 
 def stored_sql(q: MetricQuery, choice: Choice, metrics: Sequence[str], *, totals: bool = False) -> tuple[exp.Select, dict[str, object]]:
@@ -294,14 +286,16 @@ def _fetch_all(client: Client, plan: Plan, q: MetricQuery, now: datetime, *, tot
 def _fetch_top(client: Client, plan: Plan, q: MetricQuery, now: datetime, log: list[Executed] | None) -> pl.DataFrame:
     """The series of the top ``q.top`` groups by the range total of ``q.order_by`` (else the first metric)."""
     ranked, top = plan.definitions.metric(q.order_by or q.metrics[0]), q.top or 0
-    total = RANGE_TOTAL.get(type(ranked.aggregation)) if ranked.aggregation is not None else None
+    # A range total that follows from the buckets' values (counts, sums, min, max) ranks inside the
+    # series' own scan; the others (distinct counts, averages, quantiles) rank by a merge of the whole range.
+    total = aggregation_of(ranked.aggregation).range_total if ranked.aggregation is not None else None
     if total is None:  # rank by merging the whole range first, then fetch the leaders' series
         totals = _with_formulas(plan, q, _fetch_all(client, plan, q, now, totals=True, log=log))
         leaders = totals.sort(ranked.name, descending=True, nulls_last=True).head(top).select(q.by)
         return _fetch_all(client, plan, replace(q, where=_and(q.where, _groups_filter(leaders))), now, totals=False, log=log)
     tables = _tables(plan, q, now)
     home = next(choice for choice, names in tables.items() if ranked.name in names)
-    frames = [fetch(client, q, home, tables.pop(home), rank=(ranked.name, total), log=log)]
+    frames = [fetch(client, q, home, tables.pop(home), rank=(ranked.name, total.sql), log=log)]
     if tables:  # metrics stored elsewhere: the same groups
         q_top = replace(q, where=_and(q.where, _groups_filter(frames[0].select(q.by).unique(maintain_order=True))))
         frames += [fetch(client, q_top, choice, names, log=log) for choice, names in tables.items()]
@@ -337,7 +331,8 @@ def _fill(plan: Plan, q: MetricQuery, frame: pl.DataFrame) -> pl.DataFrame:
     )
     grid = buckets.join(groups, how="cross") if groups is not None else buckets
     filled = grid.join(frame, on=["bucket", *q.by], how="left")
-    zeros = [m.name for m in _stored(plan, q) if isinstance(m.aggregation, ZERO_WHEN_EMPTY)]
+    # Empty buckets mean zero for counts, totals and distinct counts; for min, max, averages, quantiles "no value".
+    zeros = [m.name for m in _stored(plan, q) if m.aggregation is not None and aggregation_of(m.aggregation).zero_when_empty]
     return filled.with_columns(pl.col(zeros).fill_null(0.0)) if zeros else filled
 
 
