@@ -283,8 +283,8 @@ def load_test(ws, connections: list[int], seconds: int) -> list[dict]:  # type: 
     """Serve the API here; load it with wrk (a separate process) cycling through the dashboard's panels."""
     import socket
 
+    from rta.contract.keys import KeyStore
     from rta.query.api import QueryApi, serve_in_thread
-    from rta.query.keys import KeyStore
 
     wrk = shutil.which("wrk")
     if wrk is None:
@@ -328,9 +328,9 @@ def page_load_test(ws, connections: list[int], seconds: int) -> list[dict]:  # t
     """Load /d/shop/data (what each open shared page fetches per refresh) with wrk."""
     import socket
 
+    from rta.contract.keys import KeyStore
     from rta.dash.pages import DashboardPages, share_name
     from rta.query.api import QueryApi, serve_in_thread
-    from rta.query.keys import KeyStore
 
     wrk = shutil.which("wrk")
     if wrk is None:
@@ -394,7 +394,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="build into (or reuse) this folder instead of a temporary one")
     args = parser.parse_args()
 
-    from rta.query.workspace import connect
+    from rta.workspace import connect
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="rta-query-bench-"))
     try:

@@ -53,7 +53,7 @@ __all__ = [
 def __getattr__(name: str) -> object:
     # The store and query layers load only when used: defining metrics stays light.
     if name == "connect":
-        from rta.query.workspace import connect
+        from rta.workspace import connect
 
         return connect
     msg = f"module 'rta' has no attribute {name!r}"

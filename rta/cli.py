@@ -28,15 +28,15 @@ if TYPE_CHECKING:  # the CLI imports its layers lazily: `rta --help` stays fast
     from rta.alerts.engine import AlertEngine
     from rta.alerts.notify import Message
     from rta.alerts.ssrf import AllowList
+    from rta.contract.keys import KeyStore
     from rta.dash.scheduled import ReportScheduler
     from rta.dsl.channels import Channel
     from rta.flows.sources import SourceBatch
     from rta.flows.stats import FlowStats
     from rta.ingest.collect import CollectApi
     from rta.project import Project
-    from rta.query.keys import KeyStore
-    from rta.query.workspace import Workspace
     from rta.sdk import Client as Sender
+    from rta.workspace import Workspace
 
 app = typer.Typer(help="rta: real-time analytics with metrics as code.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="API keys: read keys query, write keys only ingest.", no_args_is_help=True)
@@ -228,7 +228,7 @@ def run(
 
     from rta.flows.runner import run_flow, summary
     from rta.ingest.service import collect_app
-    from rta.query.workspace import Workspace
+    from rta.workspace import Workspace
 
     stop, paused = threading.Event(), threading.Event()
     try:
@@ -525,11 +525,11 @@ def _serve(proj: Project, ws: Workspace, host: str, port: int, collect: CollectA
     import json
     import os
 
+    from rta.contract.keys import KeyStore, run_key
     from rta.dash.pages import DashboardPages
     from rta.ingest.service import Router
     from rta.query.api import QueryApi, serve_in_thread
-    from rta.query.keys import KeyStore, run_key
-    from rta.query.remote import RUN_FILE
+    from rta.workspace.remote import RUN_FILE
 
     keys = KeyStore(proj.root)
     url = f"http://127.0.0.1:{port}"
@@ -572,7 +572,7 @@ def query(
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
     """Print metrics by time bucket from the rollups."""
-    from rta.query.workspace import connect
+    from rta.workspace import connect
 
     try:
         filters = _filters(where)
@@ -615,7 +615,7 @@ def report(
 ) -> None:
     """Write a self-contained HTML report of a dashboard: opens offline, one file."""
     from rta.dash import report as write
-    from rta.query.workspace import connect
+    from rta.workspace import connect
 
     try:
         files = write(
@@ -668,7 +668,7 @@ def sql(
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
     """Run a read-only SELECT over the project's tables, with time, row and memory limits."""
-    from rta.query.workspace import connect
+    from rta.workspace import connect
 
     try:
         frame = connect(project).sql(statement)
@@ -701,7 +701,7 @@ def _cell(value: object) -> str:
 
 
 def _keys(project: Path) -> KeyStore:
-    from rta.query.keys import KeyStore
+    from rta.contract.keys import KeyStore
 
     if not project.is_dir():
         _fail(RtaError(f"project folder {str(project)!r} does not exist; create one with `rta init {project}`"))
@@ -827,10 +827,10 @@ def serve_query(
     """Serve the REST query API (owns the embedded store while it runs)."""
     import uvicorn
 
+    from rta.contract.keys import KeyStore
     from rta.dash.pages import DashboardPages
     from rta.query.api import QueryApi
-    from rta.query.keys import KeyStore
-    from rta.query.workspace import Workspace, connect
+    from rta.workspace import Workspace, connect
 
     try:
         ws = connect(project)
@@ -845,7 +845,7 @@ def serve_query(
 
 
 def _local_workspace(project: Path, what: str) -> Workspace:
-    from rta.query.workspace import Workspace, connect
+    from rta.workspace import Workspace, connect
 
     ws = connect(project)
     if not isinstance(ws, Workspace):
@@ -886,7 +886,7 @@ def alerts_test(name: Annotated[str, typer.Argument(help="The alert's name.")], 
 
     from rta.alerts.engine import allow_list, check_channels
     from rta.alerts.notify import Notification
-    from rta.query.workspace import Workspace, connect
+    from rta.workspace import Workspace, connect
 
     try:
         proj = _project(project)
@@ -954,7 +954,7 @@ def reports_send(name: Annotated[str, typer.Argument(help="The report's name.")]
 
     from rta.alerts.engine import allow_list, check_channels
     from rta.dash.scheduled import render
-    from rta.query.workspace import connect
+    from rta.workspace import connect
 
     try:
         proj = _project(project)
@@ -983,7 +983,7 @@ def alerts_history(
     """Evaluations and notifications, newest first (also while `rta run` owns the store)."""
     import polars as pl
 
-    from rta.query.workspace import Workspace, connect
+    from rta.workspace import Workspace, connect
 
     try:
         ws = connect(project)

@@ -20,13 +20,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rta.contract.keys import KeyStore
 from rta.contract.log_format import read_frames
 from rta.flows.dataflow import parse_batch
 from rta.flows.sources import SourceBatch
 from rta.ingest.collect import CollectApi
 from rta.ingest.log import EventLog
 from rta.ingest.service import _insert_ids
-from rta.query.keys import KeyStore
 from tests.acknowledged import expected, layout, messages
 from tests.conftest import shop_plan
 

@@ -12,8 +12,8 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+from rta.contract.keys import KeyStore
 from rta.query.api import ARROW, QueryApi, serve_in_thread
-from rta.query.keys import KeyStore
 from tests.conftest import QUERY_NOW
 
 pytestmark = pytest.mark.store

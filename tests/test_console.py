@@ -225,8 +225,8 @@ def test_the_api_refuses_with_a_400_that_names_the_problem(shop_ws, tmp_path, st
 
     import httpx
 
+    from rta.contract.keys import KeyStore
     from rta.query.api import QueryApi
-    from rta.query.keys import KeyStore
 
     keys = KeyStore(tmp_path)
     _, read = keys.create("read", "console")

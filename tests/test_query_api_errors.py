@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
+from rta.contract.keys import KeyStore
 from rta.errors import BackendError, QueryError
 from rta.query.api import QueryApi
-from rta.query.keys import KeyStore
 from rta.query.metric_query import make_query
 from tests.conftest import QUERY_NOW, shop_plan
 from tests.test_api import RANGE, _auth, api  # noqa: F401  (the shop workspace served on loopback)

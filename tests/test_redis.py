@@ -11,10 +11,10 @@ import pytest
 
 from rta.compiler.naming import version_of
 from rta.errors import BackendError
-from rta.query import workspace as workspace_module
 from rta.query.cache import QueryCache
 from rta.query.shared_cache import RedisResults
-from rta.query.workspace import Workspace
+from rta.workspace import Workspace
+from rta.workspace import workspace as workspace_module
 from tests.conftest import QUERY_NOW, require_service
 
 pytestmark = [pytest.mark.services, pytest.mark.store]

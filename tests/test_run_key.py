@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from rta.query.keys import KeyStore, run_key
+from rta.contract.keys import KeyStore, run_key
 from tests.ingest_helpers import cli, free_port, make_project, post, start
 
 

@@ -14,7 +14,7 @@ from rta.alerts.state import RuleState
 from rta.dsl.alert import Alert
 from rta.dsl.durations import parse_duration
 from rta.errors import DefinitionError, QueryError
-from rta.query.workspace import Workspace
+from rta.query.protocol import Workspace
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from rta.dsl.alert import Alert
 from rta.dsl.channels import Email, Webhook
 from rta.dsl.schedule import ReportSchedule
 from rta.errors import ConfigError, RtaError
-from rta.query.workspace import Workspace
+from rta.query.protocol import Workspace
 
 STALL_SECONDS = 120  # after this long without events, windows close on the wall clock
 ARRIVAL_SETTLE_SECONDS = 5  # a minute's arrivals are written this long after it ends

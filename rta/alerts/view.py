@@ -11,7 +11,7 @@ from rta.alerts.engine import AlertEngine, silences
 from rta.alerts.history import read_history
 from rta.alerts.measure import readings
 from rta.dsl.alert import Alert
-from rta.query.workspace import Workspace
+from rta.query.protocol import Workspace
 
 
 class WorkspaceAlerts:

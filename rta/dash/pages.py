@@ -24,6 +24,8 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs
 
+from rta.contract.http import HttpError, error_body
+from rta.contract.keys import ApiKey, KeyStore, secret_from
 from rta.dash.blocks import CSS, blocks, header_html
 from rta.dash.data import load_board, top_values
 from rta.dash.report import vega_bundle
@@ -31,8 +33,7 @@ from rta.dash.view import RANGE_PRESETS, View
 from rta.dsl.dashboard import GRAIN_CHOICES, Dashboard
 from rta.errors import RtaError
 from rta.query.cache import QueryCache
-from rta.query.keys import ApiKey, KeyStore, secret_from
-from rta.query.workspace import Workspace
+from rta.query.protocol import Workspace
 
 Scope = dict[str, Any]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -106,12 +107,12 @@ class DashboardPages:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             status, body, extra = await self._handle(scope["method"], path, scope.get("query_string", b"").decode("latin-1"), headers)
-        except _Refused as err:
+        except HttpError as err:
             status = err.status
             if path.count("/") == 2 and "text/html" in headers.get("accept", ""):  # a person opening /d/NAME
                 body, extra = _refusal_page(err).encode(), [(b"content-type", b"text/html; charset=utf-8")]
             else:
-                body, extra = json.dumps({"error": err.reason}).encode(), [(b"content-type", b"application/json")]
+                body, extra = error_body(err.reason), [(b"content-type", b"application/json")]
         await send(
             {
                 "type": "http.response.start",
@@ -123,11 +124,11 @@ class DashboardPages:
 
     async def _handle(self, method: str, path: str, query: str, headers: dict[str, str]) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         if method != "GET":
-            raise _Refused(405, f"{method} is not allowed on {path}")
+            raise HttpError(405, f"{method} is not allowed on {path}")
         if path.startswith("/static/"):
             name = path.removeprefix("/static/")
             if name not in ("vega.js", "dash.js"):
-                raise _Refused(404, f"no static file {name!r}")
+                raise HttpError(404, f"no static file {name!r}")
             body, packed = _static(name)
             zipped = "gzip" in headers.get("accept-encoding", "")
             extra = [(b"content-type", b"text/javascript; charset=utf-8"), (b"cache-control", b"public, max-age=3600")]
@@ -138,17 +139,17 @@ class DashboardPages:
         try:
             board = self.ws.plan.definitions.dashboard(name)
         except RtaError as err:  # only read keys learn the other dashboards' names
-            raise _Refused(404, str(err) if key.kind == "read" else f"no dashboard named {name!r}") from None
+            raise HttpError(404, str(err) if key.kind == "read" else f"no dashboard named {name!r}") from None
         if not (key.kind == "read" or (key.kind == "share" and key.name == share_name(board.name))):
-            raise _Refused(403, f"this {key.kind} key does not open dashboard {board.name!r}; use its share token or a read key")
+            raise HttpError(403, f"this {key.kind} key does not open dashboard {board.name!r}; use its share token or a read key")
         if rest == "":
             return 200, page_html(board).encode(), [(b"content-type", b"text/html; charset=utf-8")]
         if rest != "data":
-            raise _Refused(404, f"no page {path}; dashboards are at /d/NAME")
+            raise HttpError(404, f"no page {path}; dashboards are at /d/NAME")
         try:
             view = View.from_params(board, {k: v for k, v in params.items() if k not in ("token", "key")})
         except RtaError as err:
-            raise _Refused(400, str(err)) from None
+            raise HttpError(400, str(err)) from None
         return 200, await self._body(board, view), [(b"content-type", b"application/json")]
 
     async def _body(self, board: Dashboard, view: View) -> bytes:
@@ -195,15 +196,15 @@ class DashboardPages:
         try:
             secret = (params.get("token") or params.get("key") or [""])[-1] or secret_from(headers.get("authorization", ""))
         except ValueError as err:
-            raise _Refused(401, str(err)) from None
+            raise HttpError(401, str(err)) from None
         if not secret:
-            raise _Refused(
+            raise HttpError(
                 401,
                 f"this dashboard needs a share token or a read key: open /d/{name}?token=... (create one with `rta share {name}`)",
             )
         key = self.keys.check(secret)
         if key is None:
-            raise _Refused(401, "unknown or revoked token")
+            raise HttpError(401, "unknown or revoked token")
         return key
 
     def _render(self, board: Dashboard, view: View) -> bytes:
@@ -224,19 +225,13 @@ class DashboardPages:
         return json.dumps(payload, default=str, separators=(",", ":")).encode()
 
 
-def _refusal_page(err: _Refused) -> str:
+def _refusal_page(err: HttpError) -> str:
     """What a browser shows instead of a dashboard it may not open."""
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>rta: {err.status}</title><style>{CSS}</style></head>'
         f'<body><main><header><h1>This dashboard cannot be shown</h1></header><p class="error">{html.escape(err.reason)}</p>'
         "<p>Ask whoever shared it for a link with a token, or run <code>rta share NAME</code> in the project.</p></main></body></html>"
     )
-
-
-class _Refused(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status, self.reason = status, reason
 
 
 __all__ = ["DashboardPages", "page_html", "share_name"]

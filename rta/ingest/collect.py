@@ -25,12 +25,12 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from rta.compiler.plan import StreamPlan
+from rta.contract.http import HttpError, read_body
+from rta.contract.keys import ApiKey, KeyStore, secret_from
 from rta.ingest.dedup import InFlight
 from rta.ingest.kafka import KafkaLog
 from rta.ingest.log import EventLog, LogFull
 from rta.ingest.segment import FastPath, Limits, Rejection, RequestError, validate
-from rta.query.api import HttpError, read_body
-from rta.query.keys import ApiKey, KeyStore, secret_from
 
 log = logging.getLogger("rta.ingest")
 MAX_BODY_BYTES = 5 * 1024 * 1024

@@ -16,6 +16,7 @@ import msgspec
 import polars as pl
 
 from rta.compiler.plan import StreamPlan
+from rta.contract.keys import KeyStore
 from rta.contract.log_format import read_frames, segments
 from rta.errors import ConfigError
 from rta.ingest.collect import CollectApi, RateLimit
@@ -24,7 +25,6 @@ from rta.ingest.kafka import KafkaLog, recent_messages, topic_for
 from rta.ingest.log import EventLog
 from rta.ingest.segment import Limits
 from rta.project import Project
-from rta.query.keys import KeyStore
 
 LOG_DIR = Path(".rta") / "log"
 

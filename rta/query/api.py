@@ -22,10 +22,11 @@ from urllib.parse import parse_qs
 import polars as pl
 import pyarrow as pa
 
+from rta.contract.http import HttpError, error_body, read_body
+from rta.contract.keys import KeyStore, secret_from
 from rta.errors import BackendError, RtaError
-from rta.query.keys import KeyStore, secret_from
+from rta.query.protocol import Answer, Workspace
 from rta.query.request import query_options, text
-from rta.query.workspace import Answer, Workspace
 
 log = logging.getLogger("rta.api")
 ARROW = "application/vnd.apache.arrow.stream"
@@ -34,51 +35,10 @@ Scope = dict[str, Any]
 Handler = Callable[[dict[str, Any]], Any]
 
 
-class HttpError(Exception):
-    """An HTTP error with a reason for the client (and, for 429/503, when to retry)."""
-
-    def __init__(self, status: int, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.retry_after = retry_after
-
-
-def _error(reason: str) -> bytes:
-    return json.dumps({"error": reason}).encode()
-
-
 def _json_default(value: object) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value)
-
-
-DRAIN_BYTES = 64 * 1024 * 1024
-
-
-async def read_body(headers: dict[str, str], receive: Callable[[], Awaitable[dict]], limit: int) -> bytes:
-    """A request's body, or 413 if it is over ``limit`` bytes.
-
-    An oversized body is still read to its end (up to a bound) so the client hears the 413
-    instead of a connection reset.
-    """
-    header = headers.get("content-length", "")
-    declared = int(header) if header.isascii() and header.isdigit() else 0  # the server refused a malformed one already
-    too_big = declared > limit
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        too_big = too_big or size > limit
-        if not too_big:
-            chunks.append(chunk)
-        if not message.get("more_body") or size > DRAIN_BYTES:
-            break
-    if too_big:
-        raise HttpError(413, f"the body is {max(size, declared):,} bytes, over the limit of {limit:,} bytes per request")
-    return b"".join(chunks)
 
 
 class QueryApi:
@@ -116,12 +76,12 @@ class QueryApi:
         try:
             status, body, content_type = await self._handle(scope, headers, receive)
         except HttpError as err:
-            status, body, content_type = err.status, _error(err.reason), "application/json"
+            status, body, content_type = err.status, error_body(err.reason), "application/json"
         except BackendError as err:  # the store failed, not the client: worth a retry
             log.warning("store error in %s %s: %s", scope["method"], scope["path"], err)
-            status, body, content_type = 503, _error(str(err)), "application/json"
+            status, body, content_type = 503, error_body(str(err)), "application/json"
         except RtaError as err:  # a client's mistake, refused where the request was checked
-            status, body, content_type = 400, _error(str(err)), "application/json"
+            status, body, content_type = 400, error_body(str(err)), "application/json"
         except Exception:  # a bug: the client hears nothing of it, the log everything
             log.exception("unexpected error in %s %s", scope["method"], scope["path"])
             status, body, content_type = 500, b'{"error": "internal error; see the server log"}', "application/json"

@@ -18,6 +18,7 @@ from rta.compiler.plan import Plan
 from rta.dsl.expr import Expr
 from rta.errors import BackendError, QueryError
 from rta.project import Project
+from rta.query.protocol import Freshness
 
 ARROW = "application/vnd.apache.arrow.stream"
 RUN_FILE = Path(".rta") / "run.json"
@@ -45,10 +46,8 @@ class RemoteWorkspace:
         """The compiled plan."""
         return self.project.plan
 
-    def freshness(self) -> Any:
+    def freshness(self) -> Freshness:
         """Same as :meth:`Workspace.freshness`, from the running API."""
-        from rta.query.workspace import Freshness  # the workspace module imports this one
-
         request = urllib.request.Request(self.url + "/v1/freshness", headers={"Authorization": f"Bearer {self.key}"})
         try:
             with urllib.request.urlopen(request, timeout=30) as response:

@@ -1,4 +1,8 @@
-"""The workspace: one project's definitions and store, queried from Python, the CLI and the API."""
+"""The workspace: one project's definitions and store, queried from Python, the CLI and the API.
+
+The notebook facade sits above everything it offers (queries, loads, dashboards, reports,
+alerts); the layers below type against :class:`rta.query.protocol.Workspace`, which this satisfies.
+"""
 
 from __future__ import annotations
 
@@ -23,78 +27,19 @@ from rta.query.adhoc import AdhocQuery, events_query, rollup_query
 from rta.query.cache import QueryCache
 from rta.query.console import ConsoleLimits, check_sql, table_aliases
 from rta.query.metric_query import Executed, MetricQuery, make_query, run_query
-from rta.query.remote import RemoteWorkspace, read_run_file
+from rta.query.protocol import Answer, Explanation, Freshness
 from rta.query.result import MetricFrame
 from rta.query.shared_cache import RedisResults
 from rta.store.client import connect as connect_store
 from rta.store.schema import apply
+from rta.workspace.remote import RemoteWorkspace, read_run_file
 
 if TYPE_CHECKING:
     from rta.alerts.view import WorkspaceAlerts
     from rta.dash.report import ReportFiles
     from rta.dash.widget import DashboardWidget
 
-# The watermark trails the newest accepted event by this much: events that arrive a little
-# out of order still land before their bucket is called final. Later ones still count in
-# their own bucket, but charts and alerts have treated its value as settled.
-SETTLE_SECONDS = 10
 CACHE_TTL = {"1m": 60.0, "1h": 300.0, "1d": 3600.0}  # seconds, tied to the grain
-
-
-@dataclass(frozen=True, slots=True)
-class Freshness:
-    """How current the store is.
-
-    ``written_at`` is when the flow last wrote; ``newest_event`` the newest event it accepted
-    (never ahead of that write); ``watermark`` = ``newest_event`` minus the settle time:
-    every bucket ending at or before it is final. ``lag_seconds`` is how far the newest
-    event trails now.
-    """
-
-    written_at: datetime | None
-    newest_event: datetime | None
-    lag_seconds: float | None
-
-    @property
-    def watermark(self) -> datetime | None:
-        """Buckets ending at or before this are final."""
-        return None if self.newest_event is None else self.newest_event - timedelta(seconds=SETTLE_SECONDS)
-
-    @property
-    def newest_final_minute(self) -> datetime | None:
-        """The start of the newest minute that is final."""
-        mark = self.watermark
-        return None if mark is None else datetime.fromtimestamp(int(mark.timestamp()) // 60 * 60 - 60, UTC)
-
-    def __str__(self) -> str:
-        if self.newest_event is None or self.written_at is None:
-            return "no data written yet"
-        return f"events up to {self.newest_event:%Y-%m-%d %H:%M:%S} UTC ({self.lag_seconds:.0f}s behind now)"
-
-
-@dataclass(frozen=True, slots=True)
-class Explanation:
-    """What answering a query took: tables, rows and bytes read, time, cache."""
-
-    query: MetricQuery
-    executed: tuple[Executed, ...]
-    seconds: float
-    cache: str  # "hit" | "miss"
-
-    def __str__(self) -> str:
-        lines = [f"grain {self.query.grain}, {self.query.start:%Y-%m-%d %H:%M} to {self.query.end:%Y-%m-%d %H:%M} UTC, cache {self.cache}"]
-        lines += [f"  {e.table}: {e.rows_read:,} rows, {e.bytes_read:,} bytes read in {e.seconds * 1000:.1f} ms" for e in self.executed]
-        lines.append(f"total {self.seconds * 1000:.1f} ms")
-        return "\n".join(lines)
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """A query's frame, the checked query, and whether the cache answered it."""
-
-    frame: pl.DataFrame
-    query: MetricQuery
-    cache_hit: bool
 
 
 @dataclass
@@ -161,16 +106,16 @@ class Workspace:
     @property
     def alerts(self) -> WorkspaceAlerts:
         """The project's alert rules: ``list()``, ``history()``, ``backtest(rule, last="30d")``, ``check(rule)``."""
-        from rta.alerts.view import WorkspaceAlerts  # the alerts layer sits above queries: loaded only when asked
+        from rta.alerts.view import WorkspaceAlerts  # loaded only when asked: defining and querying stay light
 
         return WorkspaceAlerts(self)
 
     def load(self, events: pl.DataFrame | str | Path | list[str | Path], *, stream: str | None = None) -> str:
         """Run events (a frame, or JSON-lines/Parquet files) through the flow into the store, like
         ``rta load``; loading the same events again adds nothing. Returns the flow's summary."""
-        from rta.flows.runner import run_flow, summary  # the flow sits beside queries: loaded only when asked
+        from rta.flows.frames import BatchSource, frame_batches  # loaded only when asked
+        from rta.flows.runner import run_flow, summary
         from rta.flows.sources import FileSource
-        from rta.testing import BatchSource, frame_batches
 
         if stream is None and len(self.plan.streams) != 1:
             msg = f"the project has streams {[s.name for s in self.plan.streams]}; pass stream="
@@ -206,7 +151,7 @@ class Workspace:
 
     def dashboard(self, name: str | None = None, **view: object) -> DashboardWidget:
         """An interactive dashboard (ipywidgets + Altair, offline) of a DSL dashboard; ``last=``, ``where=``, ``grain=`` set the view."""
-        from rta.dash.widget import dashboard_widget  # dashboards sit above queries: loaded only when asked
+        from rta.dash.widget import dashboard_widget  # loaded only when asked
 
         return dashboard_widget(self, name, **view)
 

@@ -1,0 +1,1 @@
+"""The store: the clickhouse-connect client (chdb:// or http://), its schema, and batched writes."""
