@@ -10,8 +10,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import polars as pl
-from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from typing_extensions import override
 
 from rta.compiler.aggregations import aggregation_of
 from rta.compiler.plan import Plan, RollupPlan
@@ -19,44 +17,8 @@ from rta.dsl import aggregates as agg
 from rta.dsl.durations import GRAINS
 from rta.dsl.expr import Expr
 from rta.flows.filters import to_polars
-from rta.flows.sources import SourceBatch
-
-
-class _ListPartition(StatefulSourcePartition[SourceBatch, int]):
-    def __init__(self, batches: Sequence[SourceBatch], start: int) -> None:
-        self._batches = batches
-        self._next = start
-
-    @override
-    def next_batch(self) -> list[SourceBatch]:
-        if self._next >= len(self._batches):
-            raise StopIteration
-        self._next += 1
-        return [self._batches[self._next - 1]]
-
-    @override
-    def snapshot(self) -> int:
-        return self._next
-
-
-class BatchSource(FixedPartitionedSource[SourceBatch, int]):
-    """Emit the given batches in order, one partition; a repeated key replays a batch."""
-
-    def __init__(self, batches: Sequence[SourceBatch]) -> None:
-        self._batches = list(batches)
-
-    @override
-    def list_parts(self) -> list[str]:
-        return ["batches"]
-
-    @override
-    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _ListPartition:
-        return _ListPartition(self._batches, resume_state or 0)
-
-
-def frame_batches(stream: str, frames: Sequence[pl.DataFrame], key_prefix: str = "test") -> list[SourceBatch]:
-    """One batch per frame, keyed by position."""
-    return [SourceBatch(f"{key_prefix}:{i}", stream, f) for i, f in enumerate(frames)]
+from rta.flows.frames import BatchSource as BatchSource  # the sources moved to the flow; tests import them here too
+from rta.flows.frames import frame_batches as frame_batches
 
 
 def _oracle_expr(metric_name: str, aggregation: agg.Aggregation, where: pl.Expr | None) -> pl.Expr:

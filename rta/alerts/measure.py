@@ -19,7 +19,7 @@ from rta.dsl.alert import Alert
 from rta.dsl.durations import GRAINS
 from rta.errors import QueryError
 from rta.query.metric_query import formula_expr
-from rta.query.workspace import Workspace
+from rta.query.protocol import Workspace
 
 COMPARE = {"previous_period": "previous_period", "1d": "previous_day", "1w": "previous_week", "1y": "previous_year"}
 MAX_WINDOW_QUERIES = 5_000  # backtests of non-additive metrics run one query per evaluation
