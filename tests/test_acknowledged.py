@@ -230,3 +230,30 @@ def test_the_fast_path_took_most_of_those_batches():
     TAKEN.clear()
     test_both_ways_through_the_api_write_the_same_lines()  # the comparison is not vacuous
     assert TAKEN and sum(TAKEN) >= 0.8 * len(TAKEN), f"{sum(TAKEN)} of {len(TAKEN)}"
+
+
+def test_a_number_beyond_any_float_refuses_only_its_event(harness):
+    body = b'{"batch": [{"type": "track", "event": "e", "userId": "u", "properties": {"revenue": 1e400}, "traits": {"n": -2E+999}},' \
+           b' {"type": "track", "event": "e", "userId": "u", "messageId": "beside-1e400", "traits": {"n": 1e400}}]}'  # fmt: skip
+    status, answer = harness.post(body)
+    read, _ = harness.read_new()
+    assert status == 400 and answer["accepted"] == 1 and [r["index"] for r in answer["rejected"]] == [0]
+    assert "64-bit float" in answer["rejected"][0]["reason"] and read.events["insert_id"].to_list() == ["beside-1e400"]
+
+
+def test_a_batch_context_beside_a_message_context_that_is_no_object(harness):
+    body = {"batch": [{"type": "track", "event": "e", "userId": "u", "context": True},
+                      {"type": "track", "event": "e", "userId": "u", "messageId": "ctx-ok", "context": {"locale": "de"}}],
+            "context": {"locale": "fr", "page": {"path": "/shared"}}}  # fmt: skip
+    status, answer = harness.post(json.dumps(body).encode())
+    read, _ = harness.read_new()
+    assert status == 400 and [(r["index"], r["field"]) for r in answer["rejected"]] == [(0, "context")]
+    assert read.events["path"].to_list() == ["/shared"]
+
+
+def test_ndjson_lines_end_at_newlines_only(harness):
+    line = json.dumps({"type": "track", "event": "e", "userId": "u", "messageId": "ls-1", "properties": {"device": "a\u2028b\u2029c\x85"}},
+                      ensure_ascii=False)  # fmt: skip
+    status, answer = harness.post(line.encode() + b"\r\n", content_type="application/x-ndjson")
+    read, _ = harness.read_new()
+    assert (status, answer["accepted"], read.events["device"].to_list()) == (200, 1, ["a\u2028b\u2029c\x85"])

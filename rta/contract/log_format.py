@@ -48,8 +48,8 @@ class Frame:
 
 
 def segments(folder: Path) -> list[tuple[int, Path]]:
-    """A partition folder's segments, oldest first: (offset of the first byte, path)."""
-    return sorted((int(p.stem), p) for p in folder.glob("*.seg"))
+    """A partition folder's segments, oldest first: (offset of the first byte, path); other files are not segments."""
+    return sorted((int(p.stem), p) for p in folder.glob("*.seg") if p.stem.isdigit() and p.is_file())
 
 
 def _sound(data: bytes, position: int) -> bool:
