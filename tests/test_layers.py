@@ -61,10 +61,7 @@ def _edges() -> list[tuple[str, int, str, str]]:
     edges = []
     for path in sorted(ROOT.rglob("*.py")):
         relative = path.relative_to(ROOT.parent)
-        module = ".".join(relative.with_suffix("").parts)
-        source = _unit(module.removesuffix(".__init__")) if relative.name == "__init__.py" and relative.parent != Path("rta") else _unit(module)
-        if relative == Path("rta/__init__.py"):
-            source = "__init__"
+        source = _unit(".".join(relative.with_suffix("").parts))  # rta/x/__init__.py is x's; rta/__init__.py is "__init__"
         for line, target in _imports(path):
             unit = _unit(target)
             if unit in LAYERS and unit != source:
