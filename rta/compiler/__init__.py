@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 from rta.compiler import ddl
-from rta.compiler.flow_steps import flow_of
 from rta.compiler.naming import table_name, version_of
 from rta.compiler.parts import parts_of
 from rta.compiler.plan import GrainTable, Part, Plan, RollupPlan, StreamPlan
@@ -101,7 +100,7 @@ def compile(definitions: Definitions) -> Plan:  # noqa: A001 - the compiler's on
             statements += [ddl.grain_table(r, t), ddl.grain_view(r, t)]
     if definitions.alerts:
         statements += ddl.alert_tables()
-    return Plan(definitions, streams, rollups, tuple(statements), flow_of(streams, rollups))
+    return Plan(definitions, streams, rollups, tuple(statements))
 
 
 def _check_alert(definitions: Definitions, rule: Alert) -> None:

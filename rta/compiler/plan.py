@@ -92,7 +92,14 @@ class Plan:
     streams: tuple[StreamPlan, ...]
     rollups: tuple[RollupPlan, ...]
     ddl: tuple[exp.Expr, ...]
-    flow: tuple[FlowStep, ...]  # what build_dataflow builds, and what flow_text prints
+
+    @property
+    def flow(self) -> tuple[FlowStep, ...]:
+        """The dataflow's steps: what build_dataflow builds and flow_text prints, derived from the
+        streams and rollups, so a plan changed with ``dataclasses.replace`` never carries stale steps."""
+        from rta.compiler.flow_steps import flow_of  # flow_steps reads this module's plans
+
+        return flow_of(self.streams, self.rollups)
 
     def ddl_sql(self) -> str:
         """Every DDL statement as ClickHouse SQL, separated by semicolons."""
