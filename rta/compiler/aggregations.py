@@ -30,7 +30,7 @@ from rta.dsl import aggregates as agg
 from rta.errors import CompilationError, UnsupportedAggregation
 
 # uniqCombined64 at precision 12: small fixed-size state, ~1% error, and stable hashing
-# across versions (DESIGN §4: the default `uniq` state made 7-day queries take seconds).
+# across versions (docs/architecture.md, "Mergeable, small sketches": the default `uniq` state made 7-day queries take seconds).
 UNIQ = "uniqCombined64"
 UNIQ_PRECISION = 12
 DIGEST = "digest"

@@ -293,6 +293,6 @@ class DashboardWidget(w.VBox):  # type: ignore[misc]
 
 def dashboard_widget(source: QuerySource, name: str | Dashboard | None = None, **view: Any) -> DashboardWidget:
     """The widget for a DSL dashboard (by name, or the only one), opened at ``view`` (``last=``, ``where=``...)."""
-    alt.JupyterChart.enable_offline()  # no CDN at view time (FIELD-NOTES)
+    alt.JupyterChart.enable_offline()  # no CDN at view time (docs/architecture.md, "Offline charts")
     board = resolve(source, name)
     return DashboardWidget(source, board, make_view(board, **view))

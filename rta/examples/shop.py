@@ -51,7 +51,7 @@ revenue_per_visitor = metric("revenue_per_visitor", revenue / visitors, unit="US
 traffic_metrics = [page_views, clicks, add_to_carts, purchases, revenue, biggest_order, avg_load, p95_load]
 rollup("traffic", traffic_metrics, by=["country", "device", "campaign"], keep={"1m": "7d", "1h": "90d", "1d": "5y"})
 rollup("traffic_overall", traffic_metrics, keep={"1m": "7d", "1h": "90d", "1d": "5y"})
-# Distinct counts live in narrow rollups: merging sketches is the expensive part (DESIGN §4).
+# Distinct counts live in narrow rollups: merging sketches is the expensive part (docs/architecture.md, "Mergeable, small sketches").
 # The planner answers from the narrowest rollup that has the dimensions asked for, so totals
 # read one sketch per bucket and splits by country or device read the wider one.
 rollup("audience", [visitors, buyers], by=["country", "device"], keep={"1m": "7d", "1h": "90d", "1d": "5y"})

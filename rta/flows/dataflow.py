@@ -1,7 +1,7 @@
 """``build_dataflow(plan, source, sink)``: translate a plan's flow steps to a Bytewax dataflow, nothing more.
 
-Items are whole batches (DESIGN §2); each flush group becomes one insert per table, tagged with
-a token derived from its batches' keys, so replays add nothing (DESIGN §5).
+Items are whole batches (docs/architecture.md, "Batches, never single events"); each flush group becomes one insert per table, tagged with
+a token derived from its batches' keys, so replays add nothing (docs/architecture.md, "Idempotent writes").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Flush groups: one partition's frames for one table accumulate until the source marks a flush.
 
 A group's insert token is a function of its batches' keys, and sources mark flushes from
-offsets, so a replay re-forms the same groups and the store drops the repeats (DESIGN §5).
+offsets, so a replay re-forms the same groups and the store drops the repeats (docs/architecture.md, "Idempotent writes").
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Write a file under another name and rename it to ``*.jsonl`` / ``*.ndjson`` when complete
 (renames are atomic, partial writes are never read). Each file is one batch keyed by its
-content, so a file read again after a restart adds nothing (DESIGN §5).
+content, so a file read again after a restart adds nothing (docs/architecture.md, "Idempotent writes").
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ class GroupAssembler:
     """Collects stored frames (or messages) until one ends a group, then makes the group one batch.
 
     Groups are stored by the writer, so whoever reads them, and however often, forms the same
-    batches with the same keys: replays deduplicate (DESIGN §5). ``next_offset`` is where the
+    batches with the same keys: replays deduplicate (docs/architecture.md, "Idempotent writes"). ``next_offset`` is where the
     next group starts: what a recovery snapshot records.
     """
 

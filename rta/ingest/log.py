@@ -5,7 +5,7 @@ Writers hand frames to one thread that appends everything waiting, fsyncs once (
 commit) and only then resolves their futures: an acknowledged event is on disk. The same
 thread closes *groups*: the last frame of a group carries ``GROUP_END``, written when half a
 second or 32 MB has gathered. Groups are the flow's flush units; they are stored, so a replay
-re-forms exactly the same ones and its inserts deduplicate (DESIGN §5).
+re-forms exactly the same ones and its inserts deduplicate (docs/architecture.md, "Idempotent writes").
 
 A torn frame at the end of the newest segment (a crash mid-write) was never acknowledged:
 opening the partition cuts it off.

@@ -1,6 +1,6 @@
 """The REST query API: metric queries, the SQL console, freshness; JSON or Arrow IPC.
 
-A small raw ASGI app (the fastest option measured here, see FIELD-NOTES) served by uvicorn.
+A small raw ASGI app (the fastest option measured here: docs/architecture.md, "Raw ASGI on uvicorn") served by uvicorn.
 Queries run on a thread pool; identical concurrent queries coalesce in the workspace cache
 (single flight), so a burst of dashboards costs one ClickHouse query.
 """

@@ -2,7 +2,7 @@
 
 Dashboards let viewers filter by a few dimensions, alone or two at a time. Every stored metric
 must have a rollup keyed by those dimensions, and distinct counts should have a *narrow* one
-(merging sketches from a wide rollup is what makes them slow, DESIGN §4).
+(merging sketches from a wide rollup is what makes them slow, docs/architecture.md, "Mergeable, small sketches").
 """
 
 from __future__ import annotations

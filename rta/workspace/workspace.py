@@ -75,7 +75,8 @@ class Workspace:
 
     def _readonly_client(self) -> Client:
         if self._readonly is None:
-            # A separate client: read-only settings on a shared one would stick (FIELD-NOTES).
+            # A separate client: read-only settings on a shared one would stick
+            # (docs/architecture.md, "A separate client for read-only work").
             self._readonly = connect_store(self.dsn, **self.limits.settings())
         return self._readonly
 
