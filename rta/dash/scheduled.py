@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from rta.dash.data import QuerySource, load_board
 from rta.dash.report import write_report
 from rta.dsl.channels import Channel
 from rta.dsl.schedule import ReportSchedule
+from rta.periodic import Periodic
 
 log = logging.getLogger("rta.reports")
 STATE = Path(".rta") / "reports.json"
@@ -136,30 +136,17 @@ class ReportScheduler:
         self.state_path.write_text(json.dumps(self.sent, indent=1))
 
 
-class ReportLoop:
-    """Checks the schedules every ``every`` seconds on a thread."""
+class ReportLoop(Periodic):
+    """Checks the schedules every ``every`` seconds on a thread, the first time at ``start()``."""
 
     def __init__(self, scheduler: ReportScheduler, *, every: float = 30.0) -> None:
+        super().__init__(every=every, name="rta-reports", now=True)
         self.scheduler = scheduler
-        self.every = every
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rta-reports", daemon=True)
 
-    def start(self) -> ReportLoop:
-        """Start checking."""
-        self._thread.start()
-        return self
+    def tick(self) -> None:
+        """One check of the schedules."""
+        self.scheduler.run_once()
 
-    def _run(self) -> None:
-        while True:
-            try:
-                self.scheduler.run_once()
-            except Exception as err:  # the store may be busy: try again next time
-                log.error("scheduled reports failed: %s", err)
-            if self._stop.wait(self.every):
-                return
-
-    def stop(self) -> None:
-        """Stop after the current check."""
-        self._stop.set()
-        self._thread.join()
+    def failed(self, err: Exception, streak: int) -> None:
+        """Log every failed check: the store may be busy, the next check tries again."""
+        log.error("scheduled reports failed: %s", err)
