@@ -4,19 +4,19 @@ One table of fields (:data:`CONTEXT`, the stream's properties) builds both sides
 types the API decodes and checks messages with, and the Polars schema the flow reads the log
 with. What the API acknowledges is written as one canonical line per message
 (:meth:`MessageTypes.encode`): compact JSON holding only the fields the flow reads, typed as
-the flow reads them, led by what the API settled: ``_t`` (the event time, clock skew corrected,
-as epoch milliseconds), ``_id`` (the insert id) and ``_ip`` (the client's address, when the
-message does not say where it comes from). Whatever layout a client sends (indentation, CRLF,
-duplicate keys, escapes, a 400-digit number in a field nobody reads, ``t``/``z`` in lower case),
-the log holds lines the flow parses to exactly what the API checked (docs/architecture.md,
-"One event contract").
+the flow reads them, led by what the API settled: ``_t`` (the event time, clock skew
+corrected, in RFC 3339 as msgspec writes a datetime: the flow parses it vectorized), ``_id``
+(the insert id) and ``_ip`` (the client's address, when the message does not say where it
+comes from). Whatever layout a client sends (indentation, CRLF, duplicate keys, escapes, a
+400-digit number in a field nobody reads, ``t``/``z`` in lower case), the log holds lines the
+flow parses to exactly what the API checked (docs/architecture.md, "One event contract").
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Annotated, Any, Literal
 
@@ -55,8 +55,6 @@ Text = Annotated[str, msgspec.Meta(max_length=MAX_STRING)]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
 Name = Annotated[str, msgspec.Meta(max_length=MAX_NAME)]
 Zoned = Annotated[datetime, msgspec.Meta(tz=True)]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
 
 
 def utm_field(dim: str) -> str | None:
@@ -71,11 +69,6 @@ def property_fields(stream: StreamPlan) -> dict[str, type]:
     fields |= dict.fromkeys(stream.measures, float)
     fields |= {u: str for d in stream.dims if (u := utm_field(d)) and u not in fields}
     return fields
-
-
-def epoch_ms(moment: datetime) -> int:
-    """A zoned time as whole epoch milliseconds (floored, as the store keeps milliseconds)."""
-    return (moment - _EPOCH) // _MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +152,7 @@ def message_types(stream: StreamPlan) -> MessageTypes:
     line = msgspec.defstruct(
         "Line",
         [
-            ("t", int),
+            ("t", datetime),
             ("id", str),
             ("type", str),
             ("ip", str | None, None),

@@ -231,16 +231,14 @@ def _epoch(values: pl.Series) -> pl.Series:
 
 
 def _settled(frame: pl.DataFrame) -> pl.Series | None:
-    """The event times the collect API settled (``_t``: epoch milliseconds; ISO text in logs of earlier versions)."""
+    """The event times the collect API settled (``_t``: RFC 3339, in the layouts msgspec writes; ISO 8601 in logs of earlier versions)."""
     if "_t" not in frame.columns or frame.schema["_t"] != _S:
         return None
     settled = frame["_t"]
     if settled.null_count() == settled.len():
         return None
-    millis = settled.cast(pl.Int64, strict=False)
-    if millis.null_count() == settled.null_count():
-        return millis.cast(TIME)
-    return millis.cast(TIME).fill_null(_parse_time(settled))
+    parsed = _parse_time(settled)  # vectorized when the layouts repeat, as the API's lines do
+    return parsed.cast(TIME).alias("_t")
 
 
 def normalize(frame: pl.DataFrame, stream: StreamPlan, now: datetime, *, invalid: int = 0) -> Normalized:

@@ -33,7 +33,6 @@ from rta.contract.segment import (
     TYPES,
     Limits,
     MessageTypes,
-    epoch_ms,
     message_types,
     property_fields,
 )
@@ -153,12 +152,18 @@ _TIME_HINT = "expected an ISO 8601 time such as 2026-11-28T12:00:00Z"
 
 
 def parse_time(text: object, name: str) -> datetime:
-    """A message's time: RFC 3339 (any case) or what Python's ISO 8601 reader takes, with a zone; in UTC."""
+    """A message's time: RFC 3339 (any case) or what Python's ISO 8601 reader takes, with a zone.
+
+    An RFC 3339 time keeps the zone it was written in, as on the fast path (so both ways write
+    the same line); one only Python's reader takes is given in UTC.
+    """
     if not isinstance(text, str):
         raise _Bad(name, f"{_TIME_HINT}, got {_show(text)}")
+    rfc3339 = True
     try:
         value = msgspec.convert(text, datetime)
     except msgspec.ValidationError:
+        rfc3339 = False
         try:
             value = datetime.fromisoformat(text)
         except ValueError:
@@ -166,9 +171,10 @@ def parse_time(text: object, name: str) -> datetime:
     if value.tzinfo is None:
         raise _Bad(name, f"{text!r} has no time zone; add Z or an offset such as +01:00")
     try:
-        return value.astimezone(UTC)
+        utc = value.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00:00+01:00 and the like
         raise _Bad(name, f"{text!r} is out of range; {_TIME_HINT}") from None
+    return value if rfc3339 else utc
 
 
 def _show(value: object) -> str:
@@ -306,7 +312,7 @@ def _event(
             if value is not None:
                 values[prop] = value
         properties = types.properties(**values)
-    at = epoch_ms(_event_time(message, now, limits))
+    at = _event_time(message, now, limits)
     ip = client_ip if client_ip and "country" in stream.dims and not _located(properties, typed_context) else None
     line = types.line(at, insert_id, kind, ip, name, user, anonymous, properties, typed_context)
     return types.encode(line), insert_id
@@ -358,7 +364,7 @@ class FastPath:
         ip = client_ip if client_ip and self._wants_ip else None
         line, encode = self.types.line, self.types.encode
         out = [
-            encode(line(epoch_ms(at), ids[i], m.type, ip if ip and not _located(m.properties, m.context) else None,
+            encode(line(at, ids[i], m.type, ip if ip and not _located(m.properties, m.context) else None,
                         m.event, m.userId, m.anonymousId, m.properties, m.context))
             for i, (m, at) in enumerate(zip(messages, settled, strict=True))
         ]  # fmt: skip
