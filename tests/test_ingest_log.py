@@ -345,3 +345,28 @@ def test_a_step_handed_to_a_blocked_loop_runs_once_on_the_waiting_thread():
         runner.join()
         loop.close()
     assert run_on(loop, lambda: "inline") == "inline"  # a closed loop: here
+
+
+def test_a_damaged_length_does_not_hide_the_frames_after_it(tmp_path):
+    """A header whose length was overwritten: reading resumes at the next sound frame, in the
+    newest segment too, and reopening the partition keeps every frame after the damage."""
+    from rta.contract.log_format import HEADER
+    from rta.ingest.log import PartitionLog
+
+    log = PartitionLog(tmp_path / "p0")
+    offsets = [log.append(b'{"n":%d}\n' % i, GROUP_END) for i in range(6)]
+    log.sync()
+    log.close()
+    segment = next((tmp_path / "p0").glob("*.seg"))
+    data = bytearray(segment.read_bytes())
+    data[offsets[2] : offsets[2] + 4] = (0xFFFFFFF0).to_bytes(4, "little")  # frame 2's length: garbage
+    data[offsets[3] + HEADER.size + 2] ^= 0xFF  # and frame 3's payload
+    segment.write_bytes(bytes(data))
+
+    PartitionLog(tmp_path / "p0").close()  # the writer reopens it: nothing after the damage is cut
+    assert not (tmp_path / "p0" / "torn").exists()
+    frames = read_frames(tmp_path / "p0", 0)
+    sound = [f.payload for f in frames if f.intact]
+    assert sound == [b'{"n":0}\n', b'{"n":1}\n', b'{"n":4}\n', b'{"n":5}\n']
+    damaged = [f for f in frames if not f.intact]
+    assert [f.offset for f in damaged] == [offsets[2]] and damaged[0].next_offset == offsets[4]

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 HEADER = struct.Struct("<IIBI")  # length, crc32 of the payload, flags, arrival (unix seconds)
 GROUP_END = 1
 GROUP_BYTES = 32 * 1024 * 1024  # under load groups close on time: each is one insert into every table, and a small insert costs ~50 ms
@@ -61,10 +63,44 @@ def _sound(data: bytes, position: int) -> bool:
     return length <= MAX_FRAME_BYTES and start + length <= len(data) and zlib.crc32(data[start : start + length]) == crc
 
 
-def frames(data: bytes, base: int) -> Iterator[Frame]:
-    """The frames of a segment's bytes: sound ones, and damaged ones that a sound frame follows.
+def _next_sound(data: bytes, start: int) -> int | None:
+    """The first position from ``start`` on where a sound frame starts: how reading resumes after damage.
 
-    Stops where nothing sound follows: the end of what was written, or a torn frame.
+    Candidates are found vectorized (a plausible length, flags and arrival time), then checked by
+    their checksum, in order; empty frames (a group's end marker) are not resumed at. Canonical
+    lines hold no NUL byte, and every header does (a length under 16 MB), so no sound frame is
+    found inside the payload of an intact one.
+    """
+    chunk = 1 << 20  # positions looked at per step: a few MB of temporaries, however big the segment
+    for first in range(start, len(data) - HEADER.size + 1, chunk):
+        size = min(chunk, len(data) - HEADER.size + 1 - first)
+        raw = np.frombuffer(data, np.uint8, count=size + HEADER.size - 1, offset=first).astype(np.uint32)
+
+        def word(at: int, raw: np.ndarray = raw, size: int = size) -> np.ndarray:  # the little-endian u32 at each position + at
+            return (
+                raw[at : at + size]
+                | (raw[at + 1 : at + 1 + size] << 8)
+                | (raw[at + 2 : at + 2 + size] << 16)
+                | (raw[at + 3 : at + 3 + size] << 24)
+            )
+
+        length = word(0)  # an empty frame's checksum is 0: zeros would pass for one, so resuming needs a payload
+        plausible = (length > 0) & (length <= MAX_FRAME_BYTES) & (raw[8 : 8 + size] <= GROUP_END) & (word(9) >= _PLAUSIBLE)
+        for offset in np.flatnonzero(plausible).tolist():
+            if _sound(data, first + offset):
+                return first + offset
+    return None
+
+
+_PLAUSIBLE = 1_000_000_000  # an arrival time after 2001: what a writer's clock gives
+
+
+def frames(data: bytes, base: int) -> Iterator[Frame]:
+    """The frames of a segment's bytes: sound ones, and damaged stretches that a sound frame follows.
+
+    A damaged frame is skipped by its length when a sound frame follows it there, else reading
+    resumes at the next sound frame found. Stops where nothing sound follows: the end of what
+    was written, or a torn frame.
     """
     position = 0
     while position + HEADER.size <= len(data):
@@ -73,11 +109,13 @@ def frames(data: bytes, base: int) -> Iterator[Frame]:
         payload = data[start : start + length]
         if length <= MAX_FRAME_BYTES and len(payload) == length and zlib.crc32(payload) == crc:
             yield Frame(base + position, flags, arrival, payload)
-        elif length <= MAX_FRAME_BYTES and _sound(data, start + length):
-            yield Frame(base + position, 0, arrival, data[position : start + length], intact=False)
-        else:
+            position = start + length
+            continue
+        resume = start + length if length <= MAX_FRAME_BYTES and _sound(data, start + length) else _next_sound(data, position + 1)
+        if resume is None:
             return
-        position = start + length
+        yield Frame(base + position, 0, arrival, data[position:resume], intact=False)
+        position = resume
 
 
 def read_frames(folder: Path, offset: int, max_bytes: int = GROUP_BYTES) -> list[Frame]:
