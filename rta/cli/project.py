@@ -1,0 +1,119 @@
+"""`rta init`, `compile`, `load`, `query`, `sql`, `suggest`: a project's definitions and its store."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rta.cli.common import Format, ProjectOpt, open_project, open_store, parse_filters, print_frame, progress_reporter, stream_name
+from rta.errors import RtaError
+
+
+def init(directory: Annotated[Path, typer.Argument(help="Folder to create.")]) -> None:
+    """Create a project folder with rta.toml and an example metrics file."""
+    config = directory / "rta.toml"
+    if config.exists():
+        raise RtaError(f"{config} already exists; pick another folder or edit it")
+    (directory / "metrics").mkdir(parents=True, exist_ok=True)
+    example = resources.files("rta.examples").joinpath("shop.py").read_text()
+    (directory / "metrics" / "shop.py").write_text(example)
+    config.write_text('[store]\ndsn = "chdb://data"   # or http://host:8123; RTA_CLICKHOUSE_DSN overrides\n')
+    typer.echo(f"created {config} and {directory / 'metrics' / 'shop.py'}\nnext: cd {directory} && rta run --demo")
+
+
+def compile_(project: ProjectOpt = Path(".")) -> None:
+    """Print the compiled plan: ClickHouse DDL and the dataflow steps."""
+    typer.echo(str(open_project(project).plan), nl=False)
+
+
+def load(
+    files: Annotated[list[Path], typer.Argument(help="JSON-lines (.jsonl, .ndjson) or Parquet files.")],
+    project: ProjectOpt = Path("."),
+    stream: Annotated[str | None, typer.Option(help="Stream the events belong to.")] = None,
+) -> None:
+    """Replay event files through the flow into the store; events whose insert id was loaded before add nothing.
+
+    So loading a file twice, the same events in another order, or split into other files, counts
+    each event once (events without an insert id count each time their file's content is new).
+    """
+    from datetime import UTC, datetime
+
+    from rta.flows.runner import run_flow, summary
+    from rta.flows.sources import FileSource, LoadedIds
+    from rta.flows.stats import FlowStats
+
+    proj = open_project(project)
+    plan_stream = proj.plan.stream(stream_name(proj, stream))
+    sources = [FileSource(files, plan_stream)]  # checks every file before the store opens
+    client = open_store(proj)
+    now = datetime.now(UTC)  # the whole load is judged (late, ahead) at one time, as its repeats are
+    loaded = LoadedIds.read(client, plan_stream, now) if plan_stream.insert_id else None
+    if loaded is not None:  # a flow per file: what a file keeps then depends on the record and the file only
+        sources = [FileSource([f], plan_stream, loaded=loaded) for f in files]
+    stats, report = FlowStats(), progress_reporter()
+    for source in sources:
+        run_flow(proj.plan, source, client, stats=stats, report=report, clock=lambda: now)
+        if loaded is not None:
+            loaded.commit(client)  # after every insert of the file landed
+    repeats = f"\nskipped {loaded.repeats:,} events whose insert id was already loaded" if loaded and loaded.repeats else ""
+    typer.echo("\n" + summary(stats) + repeats, err=True)
+
+
+def query(
+    metrics: Annotated[list[str], typer.Argument(help="Metric names.")],
+    project: ProjectOpt = Path("."),
+    last: Annotated[str, typer.Option(help="Time range back from now, e.g. 24h, 7d.")] = "7d",
+    grain: Annotated[str, typer.Option(help="Bucket size: auto, 1m, 1h or 1d.")] = "auto",
+    by: Annotated[list[str] | None, typer.Option(help="Split by a dimension (repeatable).")] = None,
+    where: Annotated[list[str] | None, typer.Option(help="Filter dim=value or dim=a,b (repeatable).")] = None,
+    compare: Annotated[str | None, typer.Option(help="previous_period, previous_day, previous_week or previous_year.")] = None,
+    top: Annotated[int | None, typer.Option(help="Keep the N largest groups of --by.")] = None,
+    explain: Annotated[bool, typer.Option(help="Tell which tables answered and what they read.")] = False,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+) -> None:
+    """Print metrics by time bucket from the rollups."""
+    from rta.workspace import connect
+
+    filters = parse_filters(where)
+    ws = connect(project)
+    options = {"last": last, "grain": grain, "by": by or [], "where": filters, "compare": compare, "top": top}
+    # Explaining first answers from the store (a cache miss); the query then reads the cache.
+    explained = ws.explain(metrics, **options) if explain else None  # type: ignore[arg-type]
+    frame = ws.query(metrics, **options)  # type: ignore[arg-type]
+    if explained is not None:
+        typer.echo(str(explained), err=True)
+    print_frame(frame, fmt)
+
+
+def sql(
+    statement: Annotated[str, typer.Argument(help="One SELECT; stream names stand for raw events, <rollup>_<grain> for rollups.")],
+    project: ProjectOpt = Path("."),
+    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
+) -> None:
+    """Run a read-only SELECT over the project's tables, with time, row and memory limits."""
+    from rta.workspace import connect
+
+    print_frame(connect(project).sql(statement), fmt)
+
+
+def suggest(
+    project: ProjectOpt = Path("."),
+    filters: Annotated[
+        list[str] | None, typer.Option("--filter", help="A dashboard filter (repeatable); default: rta.toml [dashboards] filters.")
+    ] = None,
+) -> None:
+    """Suggest rollups so every metric answers, fast, under the dashboards' filters."""
+    from rta.query.suggest import suggest_rollups
+
+    proj = open_project(project)
+    chosen = filters or proj.settings.get("dashboards", {}).get("filters", [])
+    if not chosen:
+        raise RtaError("no dashboard filters: pass --filter country --filter device, or set [dashboards] filters = [...] in rta.toml")
+    found = suggest_rollups(proj.plan, chosen)
+    if not found:
+        typer.echo(f"every metric answers from a fitting rollup under filters {', '.join(chosen)}")
+    for s in found:
+        typer.echo(f"# {s.reason}\n{s.code()}")
