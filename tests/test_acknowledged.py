@@ -204,7 +204,8 @@ def test_a_disk_that_fills_at_write_time_answers_503_and_acknowledges_nothing(ha
 @settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(batch=st.lists(messages(), min_size=1, max_size=5))
 def test_both_ways_through_the_api_write_the_same_lines(batch):
-    from rta.ingest.segment import FastPath, Limits, validate
+    from rta.ingest.fast_path import FastPath
+    from rta.ingest.segment import Limits, validate
 
     for message in batch:  # what the fast path declines (integer ids, numbers over 64 bits) goes the one way only
         message.update({k: str(message[k]) for k in ("userId",) if k in message})

@@ -28,9 +28,10 @@ from rta.compiler.plan import StreamPlan
 from rta.contract.http import HttpError, read_body
 from rta.contract.keys import ApiKey, KeyStore, secret_from
 from rta.ingest.dedup import InFlight
+from rta.ingest.fast_path import FastPath
 from rta.ingest.kafka import KafkaLog
 from rta.ingest.log import EventLog, LogFull
-from rta.ingest.segment import FastPath, Limits, Rejection, RequestError, validate
+from rta.ingest.segment import Limits, Rejection, RequestError, validate
 
 log = logging.getLogger("rta.ingest")
 MAX_BODY_BYTES = 5 * 1024 * 1024

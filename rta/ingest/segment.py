@@ -5,8 +5,8 @@ only the fields the flow reads, typed as it reads them, led by what the API sett
 event time, clock skew corrected; ``_id`` the insert id, derived when missing; ``_ip`` the
 client's address when the message does not say where it comes from).
 
-- :class:`FastPath` decodes and checks a whole batch in C (msgspec) and encodes its lines from the
-  typed messages;
+- :class:`rta.ingest.fast_path.FastPath` decodes and checks a whole batch in C (msgspec) and
+  encodes its lines from the typed messages;
 - :func:`validate` checks message by message and names every bad one: index, insert id, field and
   reason. Batches the fast path declines come here.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +37,7 @@ from rta.contract.segment import (
     property_fields,
 )
 
-__all__ = ["FastPath", "Limits", "Rejection", "RequestError", "Validated", "decode_messages", "validate"]
+__all__ = ["Limits", "Rejection", "RequestError", "Validated", "decode_messages", "validate"]
 
 
 class RequestError(Exception):
@@ -248,7 +248,7 @@ def _context(context: dict[str, Any], types: MessageTypes) -> Any:
         raise _Bad(f"context{where}", str(err).partition(" - at ")[0]) from None
 
 
-def _located(properties: Any, context: Any) -> bool:
+def located(properties: Any, context: Any) -> bool:
     """Whether a message says where it comes from (so the client's address is not needed)."""
     if properties is not None and getattr(properties, "country", None) is not None:
         return True
@@ -313,69 +313,9 @@ def _event(
                 values[prop] = value
         properties = types.properties(**values)
     at = _event_time(message, now, limits)
-    ip = client_ip if client_ip and "country" in stream.dims and not _located(properties, typed_context) else None
+    ip = client_ip if client_ip and "country" in stream.dims and not located(properties, typed_context) else None
     line = types.line(at, insert_id, kind, ip, name, user, anonymous, properties, typed_context)
     return types.encode(line), insert_id
-
-
-class _RawBatch(msgspec.Struct, gc=False):
-    batch: list[msgspec.Raw]
-
-
-class FastPath:
-    """Whole batches decoded and checked in C by msgspec against the contract's types.
-
-    A batch that passes is written as the lines the contract encodes from its typed messages. A
-    batch that does not pass, or needs rewriting (a batch-level context), goes the per-event
-    way, which names every bad event.
-    """
-
-    def __init__(self, stream: StreamPlan) -> None:
-        self.types = message_types(stream)
-        self._typed: msgspec.json.Decoder[Any] = msgspec.json.Decoder(self.types.batch)
-        self._raw = msgspec.json.Decoder(_RawBatch)
-        self._wants_ip = "country" in stream.dims
-
-    def lines(
-        self, body: bytes, now: datetime, limits: Limits, client_ip: str | None, seed: Callable[[], str]
-    ) -> tuple[list[bytes], list[str]] | None:
-        """The messages' log lines (without their newline) and insert ids, or None when the per-event way must judge the batch."""
-        try:
-            typed: Any = self._typed.decode(body)
-            sizes = [len(raw) for raw in self._raw.decode(body).batch] if len(body) > MAX_EVENT_BYTES else [0]
-        except (msgspec.DecodeError, RecursionError):  # whatever is wrong, the per-event way says what, or refuses the request
-            return None
-        messages = typed.batch
-        if typed.context is not None or not messages or max(sizes) > MAX_EVENT_BYTES:
-            return None  # a shared context to merge, or a message the per-event way refuses as too big
-        if len(messages) > MAX_EVENTS:
-            raise RequestError(413, f"the request holds {len(messages):,} events; the limit is {MAX_EVENTS:,} per request")
-        names = [m.event for m in messages]
-        if None in names and any(m.type == "track" and m.event is None for m in messages):
-            return None  # a track call without an event name
-        if not all(name is None or name.strip() for name in set(names)):
-            return None  # a blank one
-        if None in [m.userId for m in messages] and any(m.userId is None and m.anonymousId is None for m in messages):
-            return None
-        settled = [m.timestamp if m.timestamp is not None else _settled_time(m, now) for m in messages]
-        if min(settled) < now - limits.max_age or max(settled) > now + limits.max_ahead:
-            return None
-        ids = [m.messageId or f"{seed()}-{index}" for index, m in enumerate(messages)]
-        ip = client_ip if client_ip and self._wants_ip else None
-        line, encode = self.types.line, self.types.encode
-        out = [
-            encode(line(at, ids[i], m.type, ip if ip and not _located(m.properties, m.context) else None,
-                        m.event, m.userId, m.anonymousId, m.properties, m.context))
-            for i, (m, at) in enumerate(zip(messages, settled, strict=True))
-        ]  # fmt: skip
-        return out, ids
-
-
-def _settled_time(message: Any, now: datetime) -> datetime:
-    """Segment's rule, for a message that passed the typed decode (see :func:`_event_time`)."""
-    if message.originalTimestamp is None:
-        return now
-    return message.originalTimestamp if message.sentAt is None else now - (message.sentAt - message.originalTimestamp)
 
 
 def validate(
