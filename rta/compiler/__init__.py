@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 
 from rta.compiler import ddl
+from rta.compiler.aggregations import parts_of
 from rta.compiler.naming import table_name, version_of
-from rta.compiler.parts import parts_of
 from rta.compiler.plan import GrainTable, Part, Plan, RollupPlan, StreamPlan
 from rta.dsl.alert import Alert
 from rta.dsl.dashboard import Dashboard

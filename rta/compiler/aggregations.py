@@ -92,6 +92,11 @@ class FlowOp:
     name: str  # shown in the plan, and part of the rollup's version
     partial: Partial
     merge: Callable[[pl.Expr], pl.Expr]
+    shown: str = "{name}({field})"  # how `rta compile` prints it
+
+    def show(self, field: str | None) -> str:
+        """The operation as the printed plan shows it, e.g. ``sum(revenue)``."""
+        return self.shown.format(name=self.name, field=field)
 
 
 def _present(field: pl.Expr | None, keep: pl.Expr | None) -> pl.Expr:
@@ -105,8 +110,8 @@ def _chosen(field: pl.Expr | None, keep: pl.Expr | None) -> pl.Expr:
     return field.filter(_present(field, keep))
 
 
-ROWS = FlowOp("rows", lambda f, keep: (pl.len() if keep is None else keep.sum()).cast(pl.UInt64), pl.Expr.sum)
-PRESENT = FlowOp("present", lambda f, keep: _present(f, keep).sum().cast(pl.UInt64), pl.Expr.sum)
+ROWS = FlowOp("rows", lambda f, keep: (pl.len() if keep is None else keep.sum()).cast(pl.UInt64), pl.Expr.sum, "count()")
+PRESENT = FlowOp("present", lambda f, keep: _present(f, keep).sum().cast(pl.UInt64), pl.Expr.sum, "count({field})")
 SUM = FlowOp("sum", lambda f, keep: _chosen(f, keep).sum().cast(pl.Float64), pl.Expr.sum)
 MIN = FlowOp("min", lambda f, keep: _chosen(f, keep).min().cast(pl.Float64), pl.Expr.min)
 MAX = FlowOp("max", lambda f, keep: _chosen(f, keep).max().cast(pl.Float64), pl.Expr.max)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from rta.compiler.aggregations import flow_op
 from rta.compiler.ddl import STATS_TABLE
 from rta.compiler.naming import step_id
 from rta.compiler.plan import Part, RollupPlan, StreamPlan
@@ -181,7 +182,7 @@ class StoreOutput(_After):
 
 
 def _describe_part(part: Part) -> str:
-    what = {"rows": "count()", "present": f"count({part.field})"}.get(part.flow_op, f"{part.flow_op}({part.field})")
+    what = flow_op(part.flow_op).show(part.field)
     where = f" where {show_filter(part.where)}" if part.where is not None else ""
     return f"{part.column} = {what}{where}"
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import sqlglot.expressions as exp
 
-from rta.compiler.parts import PartKind
+from rta.compiler.aggregations import PartKind
 from rta.dsl.definitions import Definitions
 from rta.dsl.expr import Expr
 
