@@ -38,7 +38,7 @@ from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHOP = ROOT / "rta" / "examples" / "shop.py"
+SHOP = ROOT / "metrics" / "shop.py"
 definitions = SHOP  # --metrics: another definition of the generated `events` stream
 
 

@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 EVENTS = 500
-METRICS = (ROOT / "rta" / "examples" / "shop.py").read_text()
+METRICS = (ROOT / "metrics" / "shop.py").read_text()
 RTA = [sys.executable, "-m", "rta.cli"]
 
 LUA = """

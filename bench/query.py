@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHOP = ROOT / "rta" / "examples" / "shop.py"
+SHOP = ROOT / "metrics" / "shop.py"
 CHUNK_SECONDS = 6 * 3600  # one INSERT ... SELECT per six hours of events bounds memory
 
 

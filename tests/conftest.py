@@ -24,7 +24,7 @@ from rta.store.schema import apply
 from rta.testing import BatchSource, frame_batches
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted(p for p in (ROOT / "rta" / "examples").glob("*.py") if not p.name.startswith("_"))
+EXAMPLES = sorted(p for p in (ROOT / "metrics").glob("*.py") if not p.name.startswith("_"))
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +54,7 @@ def client(_session_client: Client, store_dsn: str, monkeypatch: pytest.MonkeyPa
 
 
 def shop_plan() -> Plan:
-    return compile(load_definitions((ROOT / "rta" / "examples" / "shop.py",)))
+    return compile(load_definitions((ROOT / "metrics" / "shop.py",)))
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def shop_ws(_session_client: Client, store_dsn: str, tmp_path_factory: pytest.Te
     clear_store(_session_client)
     project = tmp_path_factory.mktemp("query")
     (project / "metrics").mkdir()
-    shutil.copy(ROOT / "rta" / "examples" / "shop.py", project / "metrics" / "shop.py")
+    shutil.copy(ROOT / "metrics" / "shop.py", project / "metrics" / "shop.py")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("RTA_CLICKHOUSE_DSN", store_dsn)
         workspace = rta.connect(project)

@@ -131,7 +131,7 @@ def test_no_events_fires_when_the_demo_generator_stops(tmp_path):
     project = tmp_path / "shop"
     (project / "metrics").mkdir(parents=True)
     (project / "rta.toml").write_text('[store]\ndsn = "chdb://data"\n[alerts]\nallow_hosts = ["127.0.0.1"]\n')
-    shop = (ROOT / "rta" / "examples" / "shop.py").read_text()
+    shop = (ROOT / "metrics" / "shop.py").read_text()
     rule = f'alert("demo stopped", no_events(events, "1m"), notify=webhook("{hook.url}"))'
     (project / "metrics" / "shop.py").write_text(f"{shop}\nfrom rta import alert, no_events, webhook\n{rule}\n")
     wait_for_second(10, 40)

@@ -219,7 +219,7 @@ def test_live_refresh_on_the_event_loop_shows_new_events(tmp_path, _session_clie
 
     clear_store(_session_client)
     (tmp_path / "metrics").mkdir()
-    shutil.copy(ROOT / "rta" / "examples" / "shop.py", tmp_path / "metrics" / "shop.py")
+    shutil.copy(ROOT / "metrics" / "shop.py", tmp_path / "metrics" / "shop.py")
     monkeypatch.setenv("RTA_CLICKHOUSE_DSN", store_dsn)
     ws = rta.connect(tmp_path)
     now_ms = int(QUERY_NOW.timestamp() * 1000)

@@ -23,7 +23,7 @@ def running(tmp_path_factory):  # type: ignore[no-untyped-def]
     project = tmp_path_factory.mktemp("page")
     (project / "metrics").mkdir()
     # The example dashboard refreshes every 30 s; 5 s keeps the test short.
-    shop = (ROOT / "rta" / "examples" / "shop.py").read_text()
+    shop = (ROOT / "metrics" / "shop.py").read_text()
     (project / "metrics" / "shop.py").write_text(shop.replace('refresh="30s"', 'refresh="5s"'))
     (project / "rta.toml").write_text('[store]\ndsn = "chdb://data"\n')
     server = start(project, "--no-alerts")

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent / "rta"
 # Lower numbers are lower layers. Packages of one layer may not import each other.
 LAYERS: dict[str, int] = {
     "errors": 0, "sdk": 0, "periodic": 0,
-    "dsl": 1, "examples": 1,
+    "dsl": 1,
     "compiler": 2,
     "contract": 3,
     "store": 4, "project": 4,

@@ -61,7 +61,7 @@ def test_schedule_mistakes_fail_at_definition(options, message):
 
 @pytest.mark.core
 def test_the_compiler_checks_the_dashboard_and_filters():
-    shop = load_definitions((ROOT / "rta" / "examples" / "shop.py",))
+    shop = load_definitions((ROOT / "metrics" / "shop.py",))
     base = [*shop.streams, *shop.metrics, *shop.rollups, *shop.dashboards]
     assert compile(definitions([*base, report("ok", "shop", where={"country": "FR"})])).definitions.reports[0].where == (
         ("country", ("FR",)),
@@ -112,7 +112,7 @@ def test_rta_reports_send_renders_now_and_delivers(tmp_path):
     project = tmp_path / "app"
     (project / "metrics").mkdir(parents=True)
     (project / "rta.toml").write_text('[store]\ndsn = "chdb://data"\n[alerts]\nallow_hosts = ["127.0.0.1"]\n[reports]\nfolder = "out"\n')
-    shop = (ROOT / "rta" / "examples" / "shop.py").read_text().replace('notify="log")', f'notify=webhook("{hook.url}"))')
+    shop = (ROOT / "metrics" / "shop.py").read_text().replace('notify="log")', f'notify=webhook("{hook.url}"))')
     (project / "metrics" / "shop.py").write_text(shop.replace("from rta import (", "from rta import (\n    webhook,"))
     env = {k: v for k, v in os.environ.items() if k != "RTA_CLICKHOUSE_DSN"}
     run = [sys.executable, "-m", "rta.cli"]
@@ -140,7 +140,7 @@ def test_a_local_target_is_refused_without_allow_hosts(tmp_path):
     project = tmp_path / "app"
     (project / "metrics").mkdir(parents=True)
     (project / "rta.toml").write_text('[store]\ndsn = "chdb://data"\n')
-    shop = (ROOT / "rta" / "examples" / "shop.py").read_text().replace('notify="log")', 'notify=webhook("http://127.0.0.1:9/x"))')
+    shop = (ROOT / "metrics" / "shop.py").read_text().replace('notify="log")', 'notify=webhook("http://127.0.0.1:9/x"))')
     (project / "metrics" / "shop.py").write_text(shop.replace("from rta import (", "from rta import (\n    webhook,"))
     env = {k: v for k, v in os.environ.items() if k != "RTA_CLICKHOUSE_DSN"}
     sent = subprocess.run(
