@@ -1,4 +1,5 @@
-"""The HTTP prelude the collect API, the query API and the dashboard pages share: one error, one body reader.
+"""The HTTP prelude the collect API, the query API and the dashboard pages share: one error, one body
+reader, one authorization step.
 
 Each app is a small raw ASGI callable (the fastest option measured, see ``rta/query/api.py``);
 what they must agree on lives here, below all three.
@@ -7,7 +8,11 @@ what they must agree on lives here, below all three.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from rta.contract.keys import ApiKey, KeyStore, Kind, secret_from
 
 DRAIN_BYTES = 64 * 1024 * 1024
 
@@ -55,3 +60,50 @@ async def read_body(headers: dict[str, str], receive: Callable[[], Awaitable[dic
     if too_big:
         raise HttpError(413, f"the body is {max(size, declared):,} bytes, over the limit of {limit:,} bytes per request")
     return b"".join(chunks)
+
+
+@dataclass
+class KeyGate:
+    """Who may call an app: the key in the Authorization header (a Bearer token or the Basic user
+    name) or, where headers cannot be set (``sendBeacon``, a shared link), in the query string.
+
+    ``noun`` names the key in refusals ("write key"); ``missing`` says how to send one; ``forbidden``
+    is the 403 for a live key of another kind (``{kind}`` is filled in). ``cache_seconds`` keeps
+    checked secrets that long (the collect API: a revoked key stops working within it); 0 checks
+    the key file's record on every request.
+    """
+
+    keys: KeyStore
+    kinds: tuple[Kind, ...]
+    noun: str
+    missing: str
+    forbidden: str = "a {kind} key cannot do this"
+    cache_seconds: float = 0.0
+    _checked: dict[str, tuple[ApiKey | None, float]] = field(default_factory=dict, repr=False)
+
+    def admit(self, headers: dict[str, str], given: str = "", *, missing: str = "") -> ApiKey:
+        """The live key of an allowed kind, or the 401/403 that says what was wrong (``missing``
+        replaces the gate's hint where the request says more, like the dashboard asked for)."""
+        try:
+            secret = secret_from(headers.get("authorization", "")) or given
+        except ValueError as err:
+            raise HttpError(401, str(err)) from None
+        if not secret:
+            raise HttpError(401, missing or self.missing)
+        key = self._check(secret)
+        if key is None:
+            raise HttpError(401, f"unknown or revoked {self.noun}")
+        if key.kind not in self.kinds:
+            raise HttpError(403, self.forbidden.format(kind=key.kind))
+        return key
+
+    def _check(self, secret: str) -> ApiKey | None:
+        if not self.cache_seconds:
+            return self.keys.check(secret)
+        now = time.monotonic()
+        cached = self._checked.get(secret)
+        if cached is None or now - cached[1] > self.cache_seconds:
+            if len(self._checked) >= 10_000:  # bounded: a client cycling random secrets cannot grow it
+                self._checked.clear()
+            cached = self._checked[secret] = (self.keys.check(secret), now)
+        return cached[0]

@@ -24,8 +24,8 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs
 
-from rta.contract.http import HttpError, error_body
-from rta.contract.keys import ApiKey, KeyStore, secret_from
+from rta.contract.http import HttpError, KeyGate, error_body
+from rta.contract.keys import KeyStore
 from rta.dash.blocks import CSS, blocks, header_html
 from rta.dash.data import load_board, top_values
 from rta.dash.report import vega_bundle
@@ -91,7 +91,7 @@ class DashboardPages:
 
     def __init__(self, workspace: Workspace, keys: KeyStore, fallback: App, *, threads: int = 8) -> None:
         self.ws = workspace
-        self.keys = keys
+        self.gate = KeyGate(keys, ("read", "share"), "token", missing="send a share token or a read key")
         self.fallback = fallback
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rta-pages")
         self.rendered: QueryCache[bytes] = QueryCache(max_entries=256)  # single flight per view and store version
@@ -135,7 +135,8 @@ class DashboardPages:
             return 200, packed if zipped else body, [*extra, *([(b"content-encoding", b"gzip")] if zipped else [])]
         name, _, rest = path.removeprefix("/d/").partition("/")
         params = parse_qs(query)
-        key = self._authenticate(name, params, headers)
+        missing = f"this dashboard needs a share token or a read key: open /d/{name}?token=... (create one with `rta share {name}`)"
+        key = self.gate.admit(headers, (params.get("token") or params.get("key") or [""])[-1], missing=missing)
         try:
             board = self.ws.plan.definitions.dashboard(name)
         except RtaError as err:  # only read keys learn the other dashboards' names
@@ -190,22 +191,6 @@ class DashboardPages:
             self.latest.move_to_end(key)
             while len(self.latest) > 256:
                 self.latest.popitem(last=False)
-
-    def _authenticate(self, name: str, params: dict[str, list[str]], headers: dict[str, str]) -> ApiKey:
-        """The live key in ``?token=``, ``?key=`` or the Authorization header."""
-        try:
-            secret = (params.get("token") or params.get("key") or [""])[-1] or secret_from(headers.get("authorization", ""))
-        except ValueError as err:
-            raise HttpError(401, str(err)) from None
-        if not secret:
-            raise HttpError(
-                401,
-                f"this dashboard needs a share token or a read key: open /d/{name}?token=... (create one with `rta share {name}`)",
-            )
-        key = self.keys.check(secret)
-        if key is None:
-            raise HttpError(401, "unknown or revoked token")
-        return key
 
     def _render(self, board: Dashboard, view: View) -> bytes:
         data = load_board(self.ws, board, view)

@@ -25,8 +25,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from rta.compiler.plan import StreamPlan
-from rta.contract.http import HttpError, read_body
-from rta.contract.keys import ApiKey, KeyStore, secret_from
+from rta.contract.http import HttpError, KeyGate, read_body
+from rta.contract.keys import KeyStore
 from rta.ingest.dedup import InFlight
 from rta.ingest.fast_path import FastPath
 from rta.ingest.kafka import KafkaLog
@@ -79,11 +79,17 @@ class CollectApi:
         self.stream = stream
         self.fast = FastPath(stream)
         self.log = events
-        self.keys = keys
         self.limits = limits.within(stream)  # nothing acknowledged may be judged too late or too early by the flow
         self.rate = rate or RateLimit()
         self.trust_forwarded_for = trust_forwarded_for  # else anyone could pick the country their events count in
-        self._key_cache: dict[str, tuple[ApiKey | None, float]] = {}
+        self.gate = KeyGate(
+            keys,
+            ("write",),
+            "write key",
+            missing="missing write key: send it as the Basic user name or a Bearer token (`rta keys create write`)",
+            forbidden="a {kind} key cannot ingest; use a write key (`rta keys create write`)",
+            cache_seconds=KEY_CACHE_SECONDS,
+        )
         self._partitions = itertools.cycle(list(events.partitions))
 
     def handles(self, method: str, path: str) -> bool:
@@ -122,7 +128,8 @@ class CollectApi:
             return 200, tracker_js(), "application/javascript; charset=utf-8"
         if method != "POST":
             raise HttpError(405, f"{method} is not allowed on {path}; POST events")
-        key = self._authorize(headers, scope.get("query_string", b""))
+        # sendBeacon cannot set headers: the browser tracker sends ?writeKey=
+        key = self.gate.admit(headers, parse_qs(scope.get("query_string", b"").decode("latin-1")).get("writeKey", [""])[-1])
         raw = await read_body(headers, receive, MAX_BODY_BYTES)
         content_type = headers.get("content-type", "application/json").split(";")[0].strip().lower()
         if content_type not in {"application/json", "text/plain", "application/x-ndjson", "application/ndjson"}:
@@ -168,29 +175,6 @@ class CollectApi:
             result["rejected"] = [r.as_dict() for r in rejected]
             return 400, json.dumps(result).encode(), "application/json"
         return 200, json.dumps(result).encode(), "application/json"
-
-    def _authorize(self, headers: dict[str, str], query: bytes) -> ApiKey:
-        try:
-            secret = secret_from(headers.get("authorization", ""))
-        except ValueError as err:
-            raise HttpError(401, str(err)) from None
-        if not secret:  # sendBeacon cannot set headers: the browser tracker sends ?writeKey=
-            secret = parse_qs(query.decode("latin-1")).get("writeKey", [""])[-1]
-        if not secret:
-            raise HttpError(401, "missing write key: send it as the Basic user name or a Bearer token (`rta keys create write`)")
-        now = time.monotonic()
-        cached = self._key_cache.get(secret)
-        if cached is None or now - cached[1] > KEY_CACHE_SECONDS:
-            cached = (self.keys.check(secret), now)
-            self._key_cache[secret] = cached
-            if len(self._key_cache) > 10_000:
-                self._key_cache.clear()
-        key = cached[0]
-        if key is None:
-            raise HttpError(401, "unknown or revoked write key")
-        if key.kind != "write":
-            raise HttpError(403, f"a {key.kind} key cannot ingest; use a write key (`rta keys create write`)")
-        return key
 
 
 def _decompress(raw: bytes, encoding: str) -> bytes:

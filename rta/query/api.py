@@ -22,8 +22,8 @@ from urllib.parse import parse_qs
 import polars as pl
 import pyarrow as pa
 
-from rta.contract.http import HttpError, error_body, read_body
-from rta.contract.keys import KeyStore, secret_from
+from rta.contract.http import HttpError, KeyGate, error_body, read_body
+from rta.contract.keys import KeyStore
 from rta.errors import BackendError, RtaError
 from rta.query.protocol import Answer, Workspace
 from rta.query.request import query_options, text
@@ -46,7 +46,13 @@ class QueryApi:
 
     def __init__(self, workspace: Workspace, keys: KeyStore, *, threads: int = 16) -> None:
         self.ws = workspace
-        self.keys = keys
+        self.gate = KeyGate(
+            keys,
+            ("read",),
+            "API key",
+            missing="missing API key: send Authorization: Bearer <read key> (create one with `rta keys create read`)",
+            forbidden="a {kind} key cannot read; use a read key",
+        )
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rta-api")
         self._encodings: OrderedDict[tuple[int, str], tuple[pl.DataFrame, bytes]] = OrderedDict()
         self._encoding_lock = threading.Lock()
@@ -98,7 +104,7 @@ class QueryApi:
             raise HttpError(404, f"no endpoint {path}; see /openapi.json")
         handler, needs_key = route
         if needs_key:
-            self._authorize(headers)
+            self.gate.admit(headers)
         params: dict[str, Any] = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if method == "POST":
             params |= await self._json_body(headers, receive)
@@ -130,19 +136,6 @@ class QueryApi:
             while len(self._encodings) > 256:
                 self._encodings.popitem(last=False)
         return data
-
-    def _authorize(self, headers: dict[str, str]) -> None:
-        try:
-            secret = secret_from(headers.get("authorization", ""))
-        except ValueError as err:
-            raise HttpError(401, str(err)) from None
-        if not secret:
-            raise HttpError(401, "missing API key: send Authorization: Bearer <read key> (create one with `rta keys create read`)")
-        key = self.keys.check(secret)
-        if key is None:
-            raise HttpError(401, "unknown or revoked API key")
-        if key.kind != "read":
-            raise HttpError(403, f"a {key.kind} key cannot read; use a read key")
 
     async def _json_body(self, headers: dict[str, str], receive: Callable[[], Awaitable[dict]]) -> dict[str, Any]:
         if "json" not in headers.get("content-type", "application/json"):
