@@ -18,7 +18,7 @@ from rta.compiler import compile
 from rta.dash import make_view
 from rta.dash.blocks import blocks
 from rta.dash.data import load_board, panel_options
-from rta.dash.report import CHROMIUM_FLAGS, report_html, write_report
+from rta.dash.export import CHROMIUM_FLAGS, report_html, write_report
 from rta.dash.view import View
 from rta.dash.widget import dashboard_widget
 from rta.dsl.definitions import definitions

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from rta.dash.report import CHROMIUM_FLAGS
+from rta.dash.export import CHROMIUM_FLAGS
 from rta.sdk import Client
 from tests.conftest import ROOT, require_module, require_service
 from tests.ingest_helpers import cli, query_total, start

@@ -27,10 +27,10 @@ def report(
     data_format: Annotated[str, typer.Option(help="csv or parquet.")] = "csv",
 ) -> None:
     """Write a self-contained HTML report of a dashboard: opens offline, one file."""
-    from rta.dash import report as write
+    from rta.dash import export_report
     from rta.workspace import connect
 
-    files = write(
+    files = export_report(
         connect(project),
         dashboard,
         out=out,

@@ -8,9 +8,9 @@ from datetime import datetime
 from pathlib import Path
 
 from rta.dash.data import BoardData, QuerySource, load_board
-from rta.dash.report import ReportFiles, write_report
+from rta.dash.export import ReportFiles, write_report
 
-__all__ = ["BoardData", "QuerySource", "ReportFiles", "View", "load_board", "make_view", "report", "resolve", "write_report"]
+__all__ = ["BoardData", "QuerySource", "ReportFiles", "View", "load_board", "export_report", "make_view", "resolve", "write_report"]
 from rta.dash.view import View
 from rta.dsl.dashboard import Dashboard
 from rta.errors import QueryError
@@ -52,7 +52,7 @@ def make_view(
     return view
 
 
-def report(
+def export_report(
     source: QuerySource,
     dashboard: str | Dashboard | None = None,
     *,
@@ -64,7 +64,8 @@ def report(
     data_format: str = "csv",
     **view: object,
 ) -> ReportFiles:
-    """Write a self-contained HTML report of a dashboard (``last=``, ``where=``... as in :func:`make_view`)."""
+    """Export a dashboard view as a report: a self-contained HTML file, plus PDF, images and data if asked
+    (``last=``, ``where=``... as in :func:`make_view`). The DSL's ``report(...)`` schedules this."""
     board = resolve(source, dashboard)
     loaded: BoardData = load_board(source, board, make_view(board, **view))  # type: ignore[arg-type]
     return write_report(

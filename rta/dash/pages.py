@@ -28,7 +28,7 @@ from rta.contract.http import HttpError, KeyGate, error_body
 from rta.contract.keys import KeyStore
 from rta.dash.blocks import CSS, blocks, header_html
 from rta.dash.data import load_board, top_values
-from rta.dash.report import vega_bundle
+from rta.dash.export import vega_bundle
 from rta.dash.view import RANGE_PRESETS, View
 from rta.dsl.dashboard import GRAIN_CHOICES, Dashboard
 from rta.errors import RtaError

@@ -18,7 +18,7 @@ from typing import Any
 
 from rta.dash import make_view
 from rta.dash.data import QuerySource, load_board
-from rta.dash.report import write_report
+from rta.dash.export import write_report
 from rta.dsl.channels import Channel
 from rta.dsl.schedule import ReportSchedule
 from rta.periodic import Periodic

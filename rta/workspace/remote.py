@@ -69,9 +69,9 @@ class RemoteWorkspace:
 
     def report(self, name: str | None = None, **options: Any) -> Any:
         """Same as :meth:`Workspace.report`, through the running API."""
-        from rta.dash import report
+        from rta.dash import export_report
 
-        return report(self, name, **options)
+        return export_report(self, name, **options)
 
     def _post(self, path: str, body: dict[str, Any]) -> bytes:
         request = urllib.request.Request(

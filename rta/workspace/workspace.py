@@ -36,7 +36,7 @@ from rta.workspace.remote import RemoteWorkspace, read_run_file
 
 if TYPE_CHECKING:
     from rta.alerts.view import WorkspaceAlerts
-    from rta.dash.report import ReportFiles
+    from rta.dash.export import ReportFiles
     from rta.dash.widget import DashboardWidget
 
 CACHE_TTL = {"1m": 60.0, "1h": 300.0, "1d": 3600.0}  # seconds, tied to the grain
@@ -158,9 +158,9 @@ class Workspace:
 
     def report(self, name: str | None = None, **options: object) -> ReportFiles:
         """Write a self-contained HTML report (``out=``, ``pdf=``, ``images=``, ``data=``, ``last=``, ``where=``)."""
-        from rta.dash import report
+        from rta.dash import export_report
 
-        return report(self, name, **options)  # type: ignore[arg-type]
+        return export_report(self, name, **options)  # type: ignore[arg-type]
 
     @property
     def plan(self) -> Plan:

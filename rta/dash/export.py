@@ -1,4 +1,6 @@
-"""Static reports: one self-contained HTML file (opens with no network), plus PDF, PNG/SVG and data files."""
+"""Exporting a dashboard view: one self-contained HTML file (opens with no network), plus PDF, PNG/SVG
+and data files. That set of files is what rta calls a report; ``rta.dsl.schedule`` says when to export
+one and whom to tell (``rta/dash/scheduled.py`` runs those schedules)."""
 
 from __future__ import annotations
 
