@@ -9,26 +9,22 @@ inserts deduplicate. Partitions are assigned, not subscribed: no consumer-group 
 from __future__ import annotations
 
 import threading
-import time
-from datetime import datetime
 from typing import Any
 
-from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from bytewax.inputs import FixedPartitionedSource
 from typing_extensions import override
 
-from rta.flows.sources import GroupAssembler, SourceBatch, awake_at
+from rta.flows.sources import SourceBatch
+from rta.flows.stored_groups import GroupAssembler, PolledGroups
 
-POLL_SECONDS = 0.05
 GROUP_END_HEADER = "rta-group-end"  # rta.ingest.kafka writes it
 
 
-class _TopicPartition(StatefulSourcePartition[SourceBatch, int]):
+class _TopicPartition(PolledGroups):
     def __init__(self, source: KafkaSource, partition: int, offset: int) -> None:
         from confluent_kafka import Consumer, TopicPartition
 
-        self._src = source
-        self._groups = GroupAssembler(source.stream, f"kafka:{source.topic}:{partition}", f"kafka-{partition}", offset)
-        self._next_poll = 0.0
+        super().__init__(source.stop, GroupAssembler(source.stream, f"kafka:{source.topic}:{partition}", f"kafka-{partition}", offset))
         self._consumer = Consumer(
             {"bootstrap.servers": source.bootstrap, "group.id": f"rta-{source.topic}", "enable.auto.commit": False,
              "auto.offset.reset": "earliest", "enable.partition.eof": False}
@@ -36,31 +32,16 @@ class _TopicPartition(StatefulSourcePartition[SourceBatch, int]):
         self._consumer.assign([TopicPartition(source.topic, partition, offset)])
 
     @override
-    def next_batch(self) -> list[SourceBatch]:
-        if self._src.stop.is_set():
-            raise StopIteration
-        if time.monotonic() < self._next_poll:
-            return []
-        messages = [m for m in self._consumer.consume(2_000, timeout=0) if m.error() is None]
-        batches: list[SourceBatch] = []
-        for message in messages:
+    def _read(self) -> list[SourceBatch | None]:
+        added = []
+        for message in self._consumer.consume(2_000, timeout=0):
+            if message.error() is not None:
+                continue
             headers: Any = message.headers() or ()
             offset = message.offset() or 0
             ends = any(name == GROUP_END_HEADER for name, _ in headers)
-            batch = self._groups.add(offset, message.value() or b"", ends_group=ends, after=offset + 1)
-            if batch is not None:
-                batches.append(batch)
-        if not messages:
-            self._next_poll = time.monotonic() + POLL_SECONDS
-        return batches
-
-    @override
-    def next_awake(self) -> datetime | None:
-        return awake_at(self._next_poll)
-
-    @override
-    def snapshot(self) -> int:
-        return self._groups.next_offset
+            added.append(self._groups.add(offset, message.value() or b"", ends_group=ends, after=offset + 1))
+        return added
 
     @override
     def close(self) -> None:

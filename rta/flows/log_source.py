@@ -11,19 +11,17 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
-from datetime import datetime
 from pathlib import Path
 
-from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from bytewax.inputs import FixedPartitionedSource
 from typing_extensions import override
 
 from rta.contract.log_format import GROUP_BYTES, GROUP_END, delete_before, read_frames
 from rta.flows.quarantine import FILE as QUARANTINE
 from rta.flows.quarantine import set_aside
-from rta.flows.sources import GroupAssembler, SourceBatch, awake_at
+from rta.flows.sources import SourceBatch
+from rta.flows.stored_groups import GroupAssembler, PolledGroups
 
-POLL_SECONDS = 0.05
 RETENTION_SECONDS = 24 * 3600
 COMMITTED = "committed.json"
 
@@ -36,25 +34,20 @@ def committed_offset(folder: Path) -> int:
         return 0
 
 
-class _LogPartition(StatefulSourcePartition[SourceBatch, int]):
+class _LogPartition(PolledGroups):
     def __init__(self, source: LogSource, folder: Path, offset: int) -> None:
+        groups = GroupAssembler(source.stream, f"log:{source.stream}:{folder.name}", f"log-{folder.name}", offset,
+                                quarantine=str(folder / QUARANTINE))  # fmt: skip
+        super().__init__(source.stop, groups)
         self._src = source
         self._folder = folder
-        self._groups = GroupAssembler(source.stream, f"log:{source.stream}:{folder.name}", f"log-{folder.name}", offset,
-                                      quarantine=str(folder / QUARANTINE))  # fmt: skip
         self._read_from = offset  # past the frames already taken (a group may still be open)
         self._previous_snapshot = offset
-        self._next_poll = 0.0
 
     @override
-    def next_batch(self) -> list[SourceBatch]:
-        if self._src.stop.is_set():
-            raise StopIteration
-        if time.monotonic() < self._next_poll:
-            return []
-        frames = read_frames(self._folder, self._read_from, GROUP_BYTES * 2)
-        batches = []
-        for frame in frames:
+    def _read(self) -> list[SourceBatch | None]:
+        added = []
+        for frame in read_frames(self._folder, self._read_from, GROUP_BYTES * 2):
             if frame.intact:
                 batch = self._groups.add(frame.offset, frame.payload, ends_group=bool(frame.flags & GROUP_END), after=frame.next_offset)
             else:  # damaged on disk: set aside with what it held, and read on
@@ -62,15 +55,8 @@ class _LogPartition(StatefulSourcePartition[SourceBatch, int]):
                 held = set_aside(self._folder / QUARANTINE, self._groups.key_prefix, frame.offset, damaged, frame.payload.count(b"\n"))
                 batch = self._groups.add(frame.offset, b"", ends_group=False, after=frame.next_offset, quarantined=held)
             self._read_from = frame.next_offset
-            if batch is not None:
-                batches.append(batch)
-        if not frames:
-            self._next_poll = time.monotonic() + POLL_SECONDS
-        return batches
-
-    @override
-    def next_awake(self) -> datetime | None:
-        return awake_at(self._next_poll)
+            added.append(batch)
+        return added
 
     @override
     def snapshot(self) -> int:

@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -58,44 +58,6 @@ def awake_at(deadline: float) -> datetime | None:
     """A polling partition's ``next_awake``: at ``deadline`` (a ``time.monotonic()`` value), or now if it passed."""
     delay = deadline - time.monotonic()
     return datetime.now(UTC) + timedelta(seconds=delay) if delay > 0 else None
-
-
-@dataclass
-class GroupAssembler:
-    """Collects stored frames (or messages) until one ends a group, then makes the group one batch.
-
-    Groups are stored by the writer, so whoever reads them, and however often, forms the same
-    batches with the same keys: replays deduplicate (docs/architecture.md, "Idempotent writes"). ``next_offset`` is where the
-    next group starts: what a recovery snapshot records.
-    """
-
-    stream: str
-    key_prefix: str  # e.g. "log:events:p0"
-    partition: str  # the flush partition the batches belong to
-    next_offset: int = 0
-    quarantine: str = ""  # the file unreadable lines of these groups go to
-    _first: int | None = None
-    _parts: list[bytes] = field(default_factory=list)
-    _quarantined: int = 0
-
-    def add(self, offset: int, payload: bytes, *, ends_group: bool, after: int, quarantined: int = 0) -> SourceBatch | None:
-        """Take the frame at ``offset`` (the next one starts at ``after``); a batch when it ends a group with events.
-
-        ``quarantined`` counts the events of a damaged frame, set aside in the assembler's ``quarantine`` file.
-        """
-        if self._first is None:
-            self._first = offset
-        if payload:
-            self._parts.append(payload)
-        self._quarantined += quarantined
-        if not ends_group:
-            return None
-        first, parts, held = self._first, self._parts, self._quarantined
-        self._first, self._parts, self._quarantined, self.next_offset = None, [], 0, after
-        if not parts and not held:
-            return None
-        return SourceBatch(f"{self.key_prefix}:{first}", self.stream, b"".join(parts), self.partition, True,
-                           quarantine=self.quarantine, quarantined=held)  # fmt: skip
 
 
 class _JsonLinesPartition(StatefulSourcePartition[SourceBatch, int]):
