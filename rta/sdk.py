@@ -347,11 +347,8 @@ ID_FIELDS = ("messageId", "insert_id", "message_id", "$insert_id")  # where a fl
 
 def file_digest(path: Path) -> str:
     """A short SHA-256 of a file's content: the same events, from this file or a copy, get the same ids."""
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        while block := handle.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()[:24]
+        return hashlib.file_digest(handle, "sha256").hexdigest()[:24]
 
 
 def message_from(item: object, message_id: str) -> dict[str, Any]:

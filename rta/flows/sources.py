@@ -167,11 +167,8 @@ def content_key(body: bytes) -> str:
 
 
 def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        while block := handle.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()[:32]
+        return hashlib.file_digest(handle, "sha256").hexdigest()[:32]
 
 
 class FileSource(FixedPartitionedSource[SourceBatch, int]):
