@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 import polars as pl
 
@@ -12,6 +14,27 @@ from rta.alerts.history import read_history
 from rta.alerts.measure import readings
 from rta.dsl.alert import Alert
 from rta.query.protocol import Workspace
+
+
+def rule_table(rules: Sequence[Alert], root: Path) -> pl.DataFrame:
+    """One row per rule: its condition, noise control, channels and silence (from the definitions
+    and the project's silences only, so `rta alerts list` needs no store)."""
+    quiet = silences(root)
+    rows = [
+        {
+            "alert": r.name,
+            "condition": r.condition.describe(),
+            "by": ", ".join(r.by),
+            "pending_s": r.pending,
+            "every_s": r.every,
+            "notify": ", ".join(str(c) for c in r.notify),
+            "silenced_until": quiet.get(r.name),
+        }
+        for r in rules
+    ]
+    schema: dict[str, pl.DataType] = {"alert": pl.String(), "condition": pl.String(), "by": pl.String(), "pending_s": pl.Int64()}
+    schema |= {"every_s": pl.Int64(), "notify": pl.String(), "silenced_until": pl.Datetime("us", "UTC")}
+    return pl.DataFrame(rows, schema=schema)
 
 
 class WorkspaceAlerts:
@@ -25,22 +48,7 @@ class WorkspaceAlerts:
 
     def list(self) -> pl.DataFrame:
         """One row per rule: its condition, noise control, channels and silence."""
-        quiet = silences(self.ws.project.root)
-        rows = [
-            {
-                "alert": r.name,
-                "condition": r.condition.describe(),
-                "by": ", ".join(r.by),
-                "pending_s": r.pending,
-                "every_s": r.every,
-                "notify": ", ".join(str(c) for c in r.notify),
-                "silenced_until": quiet.get(r.name),
-            }
-            for r in self.ws.plan.definitions.alerts
-        ]
-        schema: dict[str, pl.DataType] = {"alert": pl.String(), "condition": pl.String(), "by": pl.String(), "pending_s": pl.Int64()}
-        schema |= {"every_s": pl.Int64(), "notify": pl.String(), "silenced_until": pl.Datetime("us", "UTC")}
-        return pl.DataFrame(rows, schema=schema)
+        return rule_table(self.ws.plan.definitions.alerts, self.ws.project.root)
 
     def history(self, rule: str | None = None, *, kind: str | None = None, limit: int = 1000) -> pl.DataFrame:
         """Evaluations and notifications, newest first."""

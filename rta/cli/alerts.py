@@ -17,26 +17,19 @@ def alerts_list(project: ProjectOpt = Path("."), fmt: Annotated[Format, typer.Op
     """The project's alert rules, their channels and silences."""
     import polars as pl
 
-    from rta.alerts.engine import silences
+    from rta.alerts.view import rule_table
 
-    # Not ws.alerts.list() (rta/alerts/view.py): that opens the store and shows other columns
-    # (pending_s, every_s, a datetime silenced_until); this reads the definitions only.
     proj = open_project(project)
-    quiet = silences(proj.root)
-    rows = [
-        {
-            "alert": r.name,
-            "condition": r.condition.describe(),
-            "by": ", ".join(r.by),
-            "pending": f"{r.pending // 60}m",
-            "notify": ", ".join(str(c) for c in r.notify),
-            "silenced until": f"{quiet[r.name]:%Y-%m-%d %H:%M} UTC" if r.name in quiet else "",
-        }
-        for r in proj.definitions.alerts
-    ]
-    print_frame(
-        pl.DataFrame(rows, schema=dict.fromkeys(["alert", "condition", "by", "pending", "notify", "silenced until"], pl.String)), fmt
+    rules = rule_table(proj.definitions.alerts, proj.root)
+    shown = rules.select(
+        "alert",
+        "condition",
+        "by",
+        pending=(pl.col("pending_s") // 60).cast(pl.String) + "m",
+        notify="notify",
+        **{"silenced until": pl.col("silenced_until").dt.strftime("%Y-%m-%d %H:%M UTC").fill_null("")},
     )
+    print_frame(shown, fmt)
 
 
 @alerts_app.command("test")
