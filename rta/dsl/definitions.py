@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from rta.dsl.alert import Alert
 from rta.dsl.dashboard import Dashboard
@@ -27,35 +28,36 @@ class Definitions:
 
     def metric(self, name: str) -> Metric:
         """The metric called ``name``; the error lists the valid names."""
-        for item in self.metrics:
-            if item.name == name:
-                return item
-        msg = f"no metric named {name!r}; {did_you_mean(name, [m.name for m in self.metrics])}"
-        raise DefinitionError(msg)
+        return _named(self.metrics, name, "metric")
 
     def alert(self, name: str) -> Alert:
         """The alert rule called ``name``."""
-        for item in self.alerts:
-            if item.name == name:
-                return item
-        msg = f"no alert named {name!r}; {did_you_mean(name, [a.name for a in self.alerts])}"
-        raise DefinitionError(msg)
+        return _named(self.alerts, name, "alert")
 
     def dashboard(self, name: str) -> Dashboard:
         """The dashboard called ``name``."""
-        for item in self.dashboards:
-            if item.name == name:
-                return item
-        msg = f"no dashboard named {name!r}; {did_you_mean(name, [d.name for d in self.dashboards])}"
-        raise DefinitionError(msg)
+        return _named(self.dashboards, name, "dashboard")
 
     def stream(self, name: str) -> Stream:
         """The stream called ``name``."""
-        for item in self.streams:
-            if item.name == name:
-                return item
-        msg = f"no stream named {name!r}; {did_you_mean(name, [s.name for s in self.streams])}"
-        raise DefinitionError(msg)
+        return _named(self.streams, name, "stream")
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+_N = TypeVar("_N", bound=_Named)
+
+
+def _named(items: tuple[_N, ...], name: str, kind: str) -> _N:
+    """The item of ``items`` called ``name``; the error names the ``kind`` and the valid names."""
+    for item in items:
+        if item.name == name:
+            return item
+    msg = f"no {kind} named {name!r}; {did_you_mean(name, [i.name for i in items])}"
+    raise DefinitionError(msg)
 
 
 def definitions(items: Iterable[object]) -> Definitions:
