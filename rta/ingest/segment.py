@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 
 from rta.compiler.plan import StreamPlan
+from rta.contract.http import HttpError
 from rta.contract.segment import (
     KNOWN_KEYS,
     MAX_EVENT_BYTES,
@@ -40,13 +41,8 @@ from rta.contract.segment import (
 __all__ = ["Limits", "Rejection", "RequestError", "Validated", "decode_messages", "validate"]
 
 
-class RequestError(Exception):
-    """The request as a whole is unusable: its status and the reason."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
+class RequestError(HttpError):
+    """The request as a whole is unusable: its status and the reason (never a retry time)."""
 
 
 @dataclass(frozen=True, slots=True)
