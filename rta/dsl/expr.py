@@ -80,8 +80,8 @@ class IsIn(Expr):
 
 
 @dataclass(frozen=True, slots=True)
-class And(Expr):
-    """Both operands hold."""
+class _Connective(Expr):
+    """Two operands joined (:class:`And`, :class:`Or`)."""
 
     left: Expr
     right: Expr
@@ -91,14 +91,13 @@ class And(Expr):
 
 
 @dataclass(frozen=True, slots=True)
-class Or(Expr):
+class And(_Connective):
+    """Both operands hold."""
+
+
+@dataclass(frozen=True, slots=True)
+class Or(_Connective):
     """Either operand holds."""
-
-    left: Expr
-    right: Expr
-
-    def fields(self) -> frozenset[str]:
-        return self.left.fields() | self.right.fields()
 
 
 @dataclass(frozen=True, slots=True)
