@@ -1,7 +1,8 @@
-"""Real loopback receivers for notification tests: an HTTP webhook endpoint and an SMTP server."""
+"""Real loopback receivers for tests: an HTTP server to build fakes on (the webhook endpoint is one), and an SMTP server."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import socketserver
 import threading
@@ -13,34 +14,60 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
-class Hook:
+class Loopback:
+    """A threaded HTTP server on 127.0.0.1 (``port`` 0: any free one) answering each POST with :meth:`post`, quietly.
+
+    Subclasses set what :meth:`post` reads before calling ``super().__init__()``: the server starts in it.
+    """
+
+    def __init__(self, port: int = 0) -> None:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                owner.post(self)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def post(self, request: BaseHTTPRequestHandler) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def sdk_body(request: BaseHTTPRequestHandler) -> bytes:
+    """The body of a POST the SDK sent, gunzipped when it says so."""
+    body = request.rfile.read(int(request.headers["content-length"]))
+    return gzip.decompress(body) if request.headers.get("content-encoding") == "gzip" else body
+
+
+class Hook(Loopback):
     """Records POSTs; ``responses`` lists (status, headers) to answer in turn, then 200."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.responses: list[tuple[int, dict[str, str]]] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                hook.requests.append(
-                    {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body, "t": time.time()}
-                )
-                status, headers = hook.responses.pop(0) if hook.responses else (200, {})
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
+        super().__init__()
         self.url = f"http://127.0.0.1:{self.port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def post(self, request: BaseHTTPRequestHandler) -> None:
+        body = request.rfile.read(int(request.headers.get("content-length", 0)))
+        self.requests.append(
+            {"path": request.path, "headers": {k.lower(): v for k, v in request.headers.items()}, "body": body, "t": time.time()}
+        )
+        status, headers = self.responses.pop(0) if self.responses else (200, {})
+        request.send_response(status)
+        for name, value in headers.items():
+            request.send_header(name, value)
+        request.send_header("content-length", "0")
+        request.end_headers()
 
     def json(self) -> list[dict[str, Any]]:
         return [json.loads(r["body"]) for r in self.requests]
@@ -52,10 +79,6 @@ class Hook:
                 return self.json()
             time.sleep(0.05)
         raise AssertionError(f"webhook never got what was expected; got {self.json()}")
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 class Smtp:

@@ -2,56 +2,42 @@
 
 from __future__ import annotations
 
-import gzip
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from rta.sdk import Client
+from tests.receivers import Loopback, sdk_body
 
 pytestmark = pytest.mark.core
 
 
-class Flaky:
+class Flaky(Loopback):
     """Answers POST /v1/batch from a script of (status, headers, delay); then 200. Keeps every message id it accepted."""
 
     def __init__(self, script: list[tuple[int, dict[str, str], float]]) -> None:
         self.script = list(script)
         self.accepted: list[str] = []
         self.attempts = 0
-        flaky = self
+        super().__init__()
+        self.url = f"http://127.0.0.1:{self.port}"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers["content-length"]))
-                if self.headers.get("content-encoding") == "gzip":
-                    body = gzip.decompress(body)
-                flaky.attempts += 1
-                status, headers, delay = flaky.script.pop(0) if flaky.script else (200, {}, 0.0)
-                time.sleep(delay)
-                if status == 200:
-                    flaky.accepted += [m["messageId"] for m in json.loads(body)["batch"]]
-                reply = json.dumps({"rejected": [{"index": 0, "reason": "bad"}]} if status == 400 else {}).encode()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("content-length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def post(self, request: BaseHTTPRequestHandler) -> None:
+        body = sdk_body(request)
+        self.attempts += 1
+        status, headers, delay = self.script.pop(0) if self.script else (200, {}, 0.0)
+        time.sleep(delay)
+        if status == 200:
+            self.accepted += [m["messageId"] for m in json.loads(body)["batch"]]
+        reply = json.dumps({"rejected": [{"index": 0, "reason": "bad"}]} if status == 400 else {}).encode()
+        request.send_response(status)
+        for name, value in headers.items():
+            request.send_header(name, value)
+        request.send_header("content-length", str(len(reply)))
+        request.end_headers()
+        request.wfile.write(reply)
 
 
 def test_failures_timeouts_and_throttling_are_retried_without_duplicates():

@@ -2,69 +2,49 @@
 
 from __future__ import annotations
 
-import gzip
 import json
-import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from typer.testing import CliRunner
 
 from rta.cli import app
 from rta.sdk import Client
+from tests.ingest_helpers import free_port
+from tests.receivers import Loopback, sdk_body
 
 pytestmark = pytest.mark.core
 
 
-class Collector:
+class Collector(Loopback):
     """Answers POST /v1/batch on a fixed port, keeping every message; ``cut`` answers break off mid-body first."""
 
     def __init__(self, port: int, *, cut: int = 0) -> None:
         self.messages: list[dict] = []
         self.cut = cut
-        collector = self
+        super().__init__(port)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers["content-length"]))
-                if self.headers.get("content-encoding") == "gzip":
-                    body = gzip.decompress(body)
-                if collector.cut:
-                    collector.cut -= 1
-                    self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{")  # then the connection closes
-                    self.close_connection = True
-                    return
-                collector.messages += json.loads(body)["batch"]
-                self.send_response(200)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def post(self, request: BaseHTTPRequestHandler) -> None:
+        body = sdk_body(request)
+        if self.cut:
+            self.cut -= 1
+            request.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{")  # then the connection closes
+            request.close_connection = True
+            return
+        self.messages += json.loads(body)["batch"]
+        request.send_response(200)
+        request.send_header("content-length", "2")
+        request.end_headers()
+        request.wfile.write(b"{}")
 
     @property
     def ids(self) -> list[str]:
         return [m["messageId"] for m in self.messages]
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 def test_an_outage_spills_the_queue_and_the_client_resends_by_itself_when_the_server_is_back(tmp_path):
-    port = _free_port()
+    port = free_port()
     client = Client("key", f"http://127.0.0.1:{port}", max_queue=200, batch_size=50, flush_interval=0.01, backoff=0.01,
                     max_backoff=0.05, max_retries=1, block=True, spill_dir=tmp_path / "spill")  # fmt: skip
     for i in range(3_000):  # 15 times the queue: it spills instead of dropping, and track() waits rather than drop
@@ -87,7 +67,7 @@ def test_an_outage_spills_the_queue_and_the_client_resends_by_itself_when_the_se
 
 
 def test_an_answer_cut_off_midway_is_retried_and_does_not_stop_the_client():
-    port = _free_port()
+    port = free_port()
     server = Collector(port, cut=2)
     client = Client("key", f"http://127.0.0.1:{port}", batch_size=100, flush_interval=0.01, backoff=0.01)
     try:
@@ -102,7 +82,7 @@ def test_an_answer_cut_off_midway_is_retried_and_does_not_stop_the_client():
 
 
 def test_rta_send_derives_the_same_ids_for_the_same_content_and_keeps_given_ones(tmp_path):
-    port = _free_port()
+    port = free_port()
     server = Collector(port)
     lines = [
         {"event": "view", "timestamp": "2026-01-01T00:00:00Z", "user_id": "u1"},
