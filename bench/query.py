@@ -279,37 +279,59 @@ def _wrk_run(wrk: str, script: Path, port: int, connections: int, seconds: int) 
     return {"connections": connections, "rate": rate, "p50": p50, "p99": p99, "errors": errors}
 
 
-def load_test(ws, connections: list[int], seconds: int) -> list[dict]:  # type: ignore[no-untyped-def]
-    """Serve the API here; load it with wrk (a separate process) cycling through the dashboard's panels."""
-    import socket
-
-    from rta.contract.keys import KeyStore
-    from rta.query.api import QueryApi, serve_in_thread
-
+def _wrk_or_skip(what: str) -> str | None:
+    """The wrk binary, or None (said on stderr: ``what`` is skipped)."""
     wrk = shutil.which("wrk")
     if wrk is None:
-        print("  wrk is not installed (apt-get install wrk): load test skipped", file=sys.stderr)
-        return []
-    keys = KeyStore(ws.project.root)
-    _, key = keys.create("read", "bench")
+        print(f"  wrk is not installed (apt-get install wrk): {what} skipped", file=sys.stderr)
+    return wrk
+
+
+def _free_port() -> int:
+    import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    bodies = "{" + ", ".join("[[" + json.dumps(options) + "]]" for _, options in PANELS) + "}"
-    script = Path(tempfile.mkdtemp()) / "dashboard.lua"
-    script.write_text(_WRK_SCRIPT.replace("{BODIES}", bodies).replace("KEY", key))
-    _, stop = serve_in_thread(QueryApi(ws, keys), port=port)
+        return int(s.getsockname()[1])
+
+
+def _wrk_series(wrk: str, app, port: int, lua: str, warm, connections: list[int], seconds: int, label: str) -> list[dict]:  # type: ignore[no-untyped-def, type-arg]
+    """Serve ``app`` here on ``port``, ``warm()`` it, then one wrk run of the ``lua`` script per number of connections."""
+    from rta.query.api import serve_in_thread
+
+    script = Path(tempfile.mkdtemp()) / "load.lua"
+    script.write_text(lua)
+    _, stop = serve_in_thread(app, port=port)
     results = []
     try:
-        for _, options in PANELS:  # dashboards are open: their panels are cached
-            ws.query(**options)
+        warm()
         for conns in connections:
             results.append(_wrk_run(wrk, script, port, conns, seconds))
-            print(f"  {conns} connections: {results[-1]['rate']:,.0f} req/s, p99 {results[-1]['p99']:.1f} ms", file=sys.stderr)
+            print(f"  {label}{conns} connections: {results[-1]['rate']:,.0f} req/s, p99 {results[-1]['p99']:.1f} ms", file=sys.stderr)
     finally:
         stop()
         shutil.rmtree(script.parent, ignore_errors=True)
     return results
+
+
+def load_test(ws, connections: list[int], seconds: int) -> list[dict]:  # type: ignore[no-untyped-def]
+    """Serve the API here; load it with wrk (a separate process) cycling through the dashboard's panels."""
+    from rta.contract.keys import KeyStore
+    from rta.query.api import QueryApi
+
+    wrk = _wrk_or_skip("load test")
+    if wrk is None:
+        return []
+    keys = KeyStore(ws.project.root)
+    _, key = keys.create("read", "bench")
+    bodies = "{" + ", ".join("[[" + json.dumps(options) + "]]" for _, options in PANELS) + "}"
+
+    def warm() -> None:
+        for _, options in PANELS:  # dashboards are open: their panels are cached
+            ws.query(**options)
+
+    lua = _WRK_SCRIPT.replace("{BODIES}", bodies).replace("KEY", key)
+    return _wrk_series(wrk, QueryApi(ws, keys), _free_port(), lua, warm, connections, seconds, "")
 
 
 _PAGE_SCRIPT = """
@@ -326,36 +348,24 @@ PAGE_VIEWS = ["", "&f.country=US", "&f.device=mobile", "&last=24h", "&f.campaign
 
 def page_load_test(ws, connections: list[int], seconds: int) -> list[dict]:  # type: ignore[no-untyped-def]
     """Load /d/shop/data (what each open shared page fetches per refresh) with wrk."""
-    import socket
-
     from rta.contract.keys import KeyStore
     from rta.dash.pages import DashboardPages, share_name
-    from rta.query.api import QueryApi, serve_in_thread
+    from rta.query.api import QueryApi
 
-    wrk = shutil.which("wrk")
+    wrk = _wrk_or_skip("page load test")
     if wrk is None:
-        print("  wrk is not installed (apt-get install wrk): page load test skipped", file=sys.stderr)
         return []
     keys = KeyStore(ws.project.root)
     _, token = keys.create("share", share_name("shop"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     paths = "{" + ", ".join(f'"/d/shop/data?token={token}{view}"' for view in PAGE_VIEWS) + "}"
-    script = Path(tempfile.mkdtemp()) / "page.lua"
-    script.write_text(_PAGE_SCRIPT.replace("{PATHS}", paths))
-    _, stop = serve_in_thread(DashboardPages(ws, keys, QueryApi(ws, keys)), port=port)
-    results = []
-    try:
+
+    def warm() -> None:
         for view in PAGE_VIEWS:  # the pages are open: warm
             urllib.request.urlopen(f"http://127.0.0.1:{port}/d/shop/data?token={token}{view}", timeout=120).read()
-        for conns in connections:
-            results.append(_wrk_run(wrk, script, port, conns, seconds))
-            print(f"  pages, {conns} connections: {results[-1]['rate']:,.0f} req/s, p99 {results[-1]['p99']:.1f} ms", file=sys.stderr)
-    finally:
-        stop()
-        shutil.rmtree(script.parent, ignore_errors=True)
-    return results
+
+    app = DashboardPages(ws, keys, QueryApi(ws, keys))
+    return _wrk_series(wrk, app, port, _PAGE_SCRIPT.replace("{PATHS}", paths), warm, connections, seconds, "pages, ")
 
 
 def _load_tables(ws, steps: list[int], seconds: int, per_day: int, refresh: float) -> None:  # type: ignore[no-untyped-def]
