@@ -6,7 +6,8 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -14,12 +15,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from rta.cli.assemble import FlowInputs, Services, flow_sources, services
-from rta.cli.common import ProjectOpt, open_project, progress_reporter, stream_name
+from rta.cli.common import ProjectOpt, open_project, stream_name
 from rta.errors import RtaError
 
 if TYPE_CHECKING:
     from rta.alerts.engine import AlertEngine
     from rta.dash.scheduled import ReportScheduler
+    from rta.flows.demo import DemoSource
+    from rta.flows.stats import FlowStats
 
 serve_app = typer.Typer(help="Serve one face of rta on its own.", no_args_is_help=True)
 
@@ -30,13 +33,17 @@ def run(
     watch: Annotated[Path | None, typer.Option(help="Also ingest *.jsonl files as they land in this folder.")] = None,
     port: Annotated[int, typer.Option(help="Port of the collect and query APIs (0: none, and no collect API).")] = 8765,
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
-    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (with --history: of live traffic, after the backfill).")
+    ] = None,
     rate: Annotated[
         int | None, typer.Option(help="Demo events per second (default: the history's own rate with --history, else 20,000).")
     ] = None,
     history: Annotated[str | None, typer.Option(help="Backfill demo history first, e.g. 7d.")] = None,
     history_events: Annotated[int, typer.Option(help="Events in the backfilled history.")] = 1_000_000,
-    demo_for: Annotated[float | None, typer.Option(help="Stop the demo traffic after this many seconds; keep running.")] = None,
+    demo_for: Annotated[
+        float | None, typer.Option(help="Stop the demo traffic after this many seconds (after the backfill); keep running.")
+    ] = None,
     alerts: Annotated[bool, typer.Option(help="Evaluate the project's alert rules.")] = True,
     processes: Annotated[int, typer.Option(help="Run the flow as a Bytewax cluster of this many processes.")] = 1,
     collect: Annotated[bool, typer.Option(help="Serve the collect API (off when `rta serve ingest` receives events).")] = True,
@@ -44,6 +51,7 @@ def run(
     """Receive events (collect API -> durable log -> flow -> store), serve queries, evaluate alerts, until Ctrl-C."""
     import subprocess
 
+    from rta.flows.demo import DemoSource
     from rta.flows.runner import run_flow, summary
 
     stop, paused = threading.Event(), threading.Event()
@@ -55,11 +63,8 @@ def run(
     engine, scheduler, receiver = parts.engine, parts.scheduler, parts.receiver
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    for seconds_, event in ((duration, stop), (demo_for, paused)):
-        if seconds_ is not None:
-            timer = threading.Timer(seconds_, event.set)
-            timer.daemon = True  # a flow that ends first must not wait for it
-            timer.start()
+    backfill = _Backfill(next((s for s in parts.sources if isinstance(s, DemoSource)), None), stop)
+    backfill.then_start({stop: duration, paused: demo_for})
     recovery = proj.root / ".rta" / "recovery"
     cluster, workers = None, []
     if processes > 1:  # process 0 (this one) owns the store; the others only run their share of the flow
@@ -89,14 +94,99 @@ def run(
                         worker.terminate()
 
                 threading.Thread(target=stop_workers, daemon=True).start()
-            stats = run_flow(proj.plan, parts.sources, parts.writer, report=progress_reporter(), recovery=recovery, cluster=cluster)
+            stats = run_flow(
+                proj.plan, parts.sources, parts.writer, stats=backfill.stats, report=backfill.reporter(), recovery=recovery, cluster=cluster
+            )
     finally:
         for worker in workers:
             worker.terminate()
             worker.wait(timeout=60)
         if receiver is not None:
             receiver[1].close()
-    typer.echo("\n" + summary(stats), err=True)
+    typer.echo("\n" + summary(stats) + backfill.summary(), err=True)
+
+
+class _Backfill:
+    """The demo's history as `rta run` shows it: its progress on the live line, a line once it is
+    in the store, and the timers (``--duration``, ``--demo-for``) started only then, so they count
+    live time and a slow machine still completes the backfill. Ctrl-C stops it (the summary says
+    how far it got)."""
+
+    def __init__(self, demo: DemoSource | None, stop: threading.Event) -> None:
+        self.demo = demo if demo is not None and demo.history_events > 0 else None
+        from rta.flows.stats import FlowStats
+
+        self.stop = stop
+        self.stats = FlowStats()  # the flow's: the backfill is done when its events are written
+        self.started = time.monotonic()
+        self.done_at: float | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.demo is not None and self.done_at is None
+
+    def _written(self) -> bool:
+        # The flow's worker polls its sources between batches, so the demo hands over the whole
+        # history long before it is written; live time starts once the store has it all.
+        assert self.demo is not None
+        return self.demo.backfilled.is_set() and self.stats.events_written >= self.demo.history_events
+
+    def then_start(self, timers: dict[threading.Event, float | None]) -> None:
+        """Set each event after its seconds, counted from the end of the backfill (from now without one)."""
+
+        def start() -> None:
+            if self.demo is not None:
+                while not self._written():
+                    if self.stop.wait(0.1):
+                        return
+                self.done_at = time.monotonic()
+                took = self.done_at - self.started
+                lasting = f" for {timers[self.stop]:g} s" if timers.get(self.stop) is not None else ""
+                typer.echo(f"{_line_break()}rta: demo history backfilled ({self.demo.history_events:,} events in {took:.1f} s); "
+                           f"live traffic at {self.demo.rate:,} events/s{lasting}", err=True)  # fmt: skip
+            for event, seconds in timers.items():
+                if seconds is not None:
+                    timer = threading.Timer(seconds, event.set)
+                    timer.daemon = True  # a flow that ends first must not wait for it
+                    timer.start()
+
+        threading.Thread(target=start, name="rta-backfill", daemon=True).start()
+
+    def reporter(self) -> Callable[[FlowStats], None]:
+        """The live line (as `rta load` shows it), led by the backfill's progress while it runs."""
+        from rta.flows.runner import progress_line
+
+        previous: dict[str, float] = {}
+        tty = sys.stderr.isatty()
+
+        def report(stats: FlowStats) -> None:
+            line = progress_line(stats, previous)
+            if self.pending and self.demo is not None:
+                total = self.demo.history_events
+                line = f"backfill {min(stats.events_written / total, 1):>4.0%} of {total:,} | {line}"
+            sys.stderr.write(f"\r{line}" if tty else f"{line}\n")
+            sys.stderr.flush()
+
+        return report
+
+    def summary(self) -> str:
+        if self.demo is None:
+            return ""
+        if self.pending:
+            written = min(self.stats.events_written, self.demo.history_events)
+            return f"\ndemo: stopped during the backfill, {written:,} of {self.demo.history_events:,} history events written"
+        live = time.monotonic() - (self.done_at or self.started)
+        since, until = self.demo.live_since or 0.0, self.demo.live_until or 0.0  # live events run on from where the history ends
+        rate = self.demo.live_sent / max(until - since, 1e-9)
+        return (
+            f"\ndemo: {self.demo.history_events:,} history events, then {live:.1f} s live: {self.demo.live_sent:,} events "
+            f"since the history's end, {rate:,.2f} events/s (asked {self.demo.rate:,})"
+        )
+
+
+def _line_break() -> str:
+    """What ends the live line before a message: on a terminal it has no newline of its own."""
+    return "\n" if sys.stderr.isatty() else ""
 
 
 def flow_worker(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -107,12 +108,19 @@ def generate(pop: Population, n: int, start_ms: int, end_ms: int, rng: np.random
     maybe a search, an add-to-cart in ~18% of sessions, a purchase in ~35% of those, rarely a
     signup. About 2% of events arrive minutes late and 0.2% hours late.
     """
+    return _frame(pop, _draw(pop, n, start_ms, end_ms, rng), pl.format("{}-{}", pl.lit(id_prefix), pl.int_range(pl.len())))
+
+
+def _draw(pop: Population, n: int, start_ms: int, end_ms: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """The random part of :func:`generate`: per event its user, time (ms), kind, path, revenue and load time."""
     parts: list[tuple[np.ndarray, ...]] = []
     drawn = 0
     while drawn < n:  # ~4.3 events per session: one draw almost always suffices
         part = _sessions(pop, (n - drawn) // 3 + 3, start_ms, end_ms, rng)
         parts.append(part)
         drawn += len(part[0])
+    if not parts:  # no events
+        parts.append(tuple(np.zeros(0, dtype=np.int64) for _ in range(3)))
     keep = rng.permutation(drawn)[:n]  # arrival order within a batch is arbitrary
     who, ts, kind = (np.concatenate([p[i] for p in parts])[keep] for i in range(3))
     late = rng.random(n)
@@ -122,23 +130,55 @@ def generate(pop: Population, n: int, start_ms: int, end_ms: int, rng: np.random
     page_view = kind == EVENTS.index("page_view")
     revenue = np.where(purchase, np.round(rng.lognormal(3.6, 0.8, n), 2), np.nan)
     load_ms = np.where(page_view, np.round(rng.lognormal(6.0, 0.5, n)), np.nan)
+    path = rng.choice(len(PATHS), n, p=_zipf_weights(len(PATHS)))
+    return {"user": who, "ts": ts, "kind": kind, "path": path, "revenue": revenue, "load_ms": load_ms}
+
+
+def _frame(pop: Population, drawn: dict[str, np.ndarray], insert_id: pl.Expr) -> pl.DataFrame:
+    who, kind = drawn["user"], drawn["kind"]
     frame = pl.DataFrame(
         {
-            "timestamp": pl.Series(ts, dtype=pl.Int64).cast(pl.Datetime("ms", "UTC")),
+            "timestamp": pl.Series(drawn["ts"], dtype=pl.Int64).cast(pl.Datetime("ms", "UTC")),
             "event": pl.Series(EVENTS, dtype=pl.String)[kind],
             "user": pl.Series(who, dtype=pl.Int64),
             "country": pl.Series(COUNTRIES, dtype=pl.String)[pop.country[who]],
             "device": pl.Series(DEVICES, dtype=pl.String)[pop.device[who]],
             "campaign": pl.Series(CAMPAIGNS, dtype=pl.String)[pop.campaign[who]],
-            "path": pl.Series(PATHS, dtype=pl.String)[rng.choice(len(PATHS), n, p=_zipf_weights(len(PATHS)))],
-            "revenue": pl.Series(revenue).fill_nan(None),
-            "load_ms": pl.Series(load_ms).fill_nan(None),
+            "path": pl.Series(PATHS, dtype=pl.String)[drawn["path"]],
+            "revenue": pl.Series(drawn["revenue"]).fill_nan(None),
+            "load_ms": pl.Series(drawn["load_ms"]).fill_nan(None),
         }
     )
-    return frame.with_columns(
-        pl.format("u{}", pl.col("user")).alias("user_id"),
-        pl.format("{}-{}", pl.lit(id_prefix), pl.int_range(pl.len())).alias("insert_id"),
-    ).drop("user")
+    return frame.with_columns(pl.format("u{}", pl.col("user")).alias("user_id"), insert_id.alias("insert_id")).drop("user")
+
+
+HOUR_MS = 3_600_000
+
+
+def anchored(pop: Population, per_hour: int, start_ms: int, end_ms: int, *, id_prefix: str = "demo") -> pl.DataFrame:
+    """The demo's events with times in ``[start_ms, end_ms)``, the same whenever they are asked for.
+
+    Time is cut into hours of UTC, and each hour's ``per_hour`` events (sessions ending in it)
+    depend only on the population (its seed and size), the rate and the hour, and so do their
+    ids (``<prefix>-<seed>-<users>-<rate>-<hour>-<i>``). So the same range gives the same events,
+    and a later range repeats the events it shares with an earlier one (same ids, same values)
+    and adds the new ones: a load that skips ids loaded before adds nothing when run again, and
+    only the time since when run later. The hours after ``end_ms`` are not drawn yet: the few of
+    their events that arrive hours late (with times inside the range) come with a later call.
+    """
+
+    def hour_of(hour: int, n: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng([pop.seed, pop.users, per_hour, hour])
+        drawn = _draw(pop, n, hour * HOUR_MS, (hour + 1) * HOUR_MS, rng)
+        return drawn | {"hour": np.full(n, hour, dtype=np.int64), "index": np.arange(n, dtype=np.int64)}
+
+    draws = [hour_of(hour, per_hour) for hour in range(start_ms // HOUR_MS, -(-end_ms // HOUR_MS))] or [hour_of(0, 0)]
+    drawn = {k: np.concatenate([d[k] for d in draws]) for k in draws[0]}
+    inside = (drawn["ts"] >= start_ms) & (drawn["ts"] < end_ms)
+    drawn = {k: v[inside] for k, v in drawn.items()}
+    prefix = f"{id_prefix}-{pop.seed}-{pop.users}-{per_hour}-"
+    ids = pl.format("{}{}-{}", pl.lit(prefix), pl.Series(drawn["hour"]), pl.Series(drawn["index"]))
+    return _frame(pop, drawn, ids)
 
 
 class _DemoPartition(StatelessSourcePartition[SourceBatch]):
@@ -148,13 +188,21 @@ class _DemoPartition(StatelessSourcePartition[SourceBatch]):
         self._pop = Population(source.seed)
         self._worker = worker
         self._index = 0
-        now = int(time.time() * 1000)
-        self._last = now
+        now = int(source.clock() * 1000)
         self._history = now - source.history_seconds * 1000
         self._history_left = source.history_events
         # Milliseconds of history per event: batches cover the window evenly, oldest first.
         self._history_step = source.history_seconds * 1000 / max(source.history_events, 1)
+        # Live traffic is counted from where it began, so a rate below one event per wake-up
+        # (a week's history is ~1.7 events/s) keeps its fractions instead of rounding them away.
+        self._live_start = self._last = now
+        self._live_sent = 0
+        self._stopped = False
         self._next_awake = time.monotonic()
+        if worker < source.workers:
+            source.live_since = now / 1000
+        if self._history_left == 0 and worker < source.workers:
+            source.backfilled.set()
 
     def _key(self) -> str:
         key = f"demo:{self._src.run_id}:{self._worker}:{self._index}"
@@ -163,8 +211,15 @@ class _DemoPartition(StatelessSourcePartition[SourceBatch]):
 
     @override
     def next_batch(self) -> list[SourceBatch]:
-        if self._src.stop.is_set() or self._worker >= self._src.workers:
+        if self._worker >= self._src.workers or self._stopped:
             raise StopIteration
+        if self._src.stop.is_set():
+            # The traffic owed up to the stop comes first: the flow's worker polls its sources
+            # between batches, and after a long backfill the first poll may come after the stop.
+            self._stopped = True
+            if self._history_left > 0 or not (batch := self._live()):
+                raise StopIteration
+            return batch
         if self._history_left > 0:  # backfill the past first, in big batches
             n = min(self._history_left, 100_000)
             span = int(n * self._history_step)
@@ -172,20 +227,27 @@ class _DemoPartition(StatelessSourcePartition[SourceBatch]):
             frame = generate(self._pop, n, self._history, self._history + span, self._rng, key)
             self._history += span
             self._history_left -= n
+            self._src.history_sent += n
+            if self._history_left == 0:
+                self._src.backfilled.set()
             return [SourceBatch(key, self._src.stream, frame, f"demo-{self._worker}")]
-        now = int(time.time() * 1000)
-        n = int(self._src.rate * (now - self._last) / 1000)
-        if self._src.paused.is_set():
-            self._last = now
-            self._next_awake = time.monotonic() + self._src.interval
+        return self._live()
+
+    def _live(self) -> list[SourceBatch]:
+        now = int(self._src.clock() * 1000)
+        self._next_awake = time.monotonic() + self._src.interval
+        if self._src.paused.is_set():  # the time paused has no traffic
+            self._live_start, self._live_sent, self._last = now, 0, now
             return []
-        if n == 0:  # a slow demo: wait for the next event instead of polling
-            self._next_awake = time.monotonic() + self._src.interval
+        n = int(self._src.rate * (now - self._live_start) / 1000) - self._live_sent
+        if n <= 0:  # a slow demo: wait for the next event instead of polling
             return []
         key = self._key()
         frame = generate(self._pop, n, self._last, now, self._rng, key)
         self._last = now
-        self._next_awake = time.monotonic() + self._src.interval
+        self._live_sent += n
+        self._src.live_sent += n
+        self._src.live_until = now / 1000
         return [SourceBatch(key, self._src.stream, frame, f"demo-{self._worker}")]
 
     @override
@@ -197,32 +259,43 @@ class _DemoPartition(StatelessSourcePartition[SourceBatch]):
 LIVE_RATE = 20_000  # demo events per second without a history to match
 
 
-def live_rate(asked: int | None, history_seconds: int, history_events: int) -> int:
-    """Live demo events per second: as asked, else the backfilled history's own rate, so charts
-    stay level instead of the last bucket towering over the week (else :data:`LIVE_RATE`).
+def live_rate(asked: float | None, history_seconds: int, history_events: int) -> float:
+    """Live demo events per second: as asked, else the backfilled history's own rate (to three
+    significant digits), so charts stay level instead of the last bucket towering over the week
+    (else :data:`LIVE_RATE`).
 
-    >>> live_rate(None, 7 * 86_400, 1_000_000), live_rate(500, 86_400, 10), live_rate(None, 0, 0)
-    (2, 500, 20000)
+    >>> live_rate(None, 7 * 86_400, 1_000_000), live_rate(500, 86_400, 10), live_rate(None, 0, 0), live_rate(None, 3_600, 36_000)
+    (1.65, 500, 20000, 10)
     """
     if asked is not None:
         return asked
-    return max(1, round(history_events / history_seconds)) if history_seconds and history_events else LIVE_RATE
+    if not (history_seconds and history_events):
+        return LIVE_RATE
+    rate = float(f"{history_events / history_seconds:.3g}")
+    return int(rate) if rate.is_integer() else rate
 
 
 class DemoSource(DynamicSource[SourceBatch]):
-    """Live synthetic traffic at ``rate`` events/s, after ``history_events`` backfilled events."""
+    """Live synthetic traffic at ``rate`` events/s, after ``history_events`` backfilled events.
+
+    ``backfilled`` is set once the last history batch went into the flow (at once without a
+    history): `rta run` counts ``--duration`` from then. ``history_sent`` and ``live_sent``
+    count the events generated so far; live events run from ``live_since``, where the history ends,
+    to ``live_until``.
+    """
 
     def __init__(
         self,
         stream: str,
         *,
-        rate: int = LIVE_RATE,
+        rate: float = LIVE_RATE,
         interval: float = 0.5,
         history_seconds: int = 0,
         history_events: int = 0,
         seed: int = 7,
         stop: threading.Event | None = None,
         paused: threading.Event | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.stream = stream
         self.rate = rate
@@ -232,6 +305,12 @@ class DemoSource(DynamicSource[SourceBatch]):
         self.seed = seed
         self.stop = stop or threading.Event()
         self.paused = paused or threading.Event()  # set: no traffic, but the flow keeps running
+        self.clock = clock  # wall time in seconds: what live traffic's timestamps and amount follow
+        self.backfilled = threading.Event()
+        self.history_sent = 0
+        self.live_sent = 0
+        self.live_since: float | None = None  # when the history ends and live traffic begins (clock seconds)
+        self.live_until: float | None = None  # the newest live event's end of range
         self.workers = 1  # workers that generate (rate each); in a cluster the others stay quiet
         self.run_id = f"{time.time_ns():x}"  # demo batches of different runs never deduplicate
 

@@ -133,22 +133,45 @@ class Workspace:
             source = FileSource(paths, self.plan.stream(name))
         return summary(run_flow(self.plan, source, self.client))  # type: ignore[arg-type]
 
-    def load_demo(self, events: int = 100_000, *, days: int = 7, seed: int = 1) -> str:
-        """Load synthetic shop traffic (the `rta run --demo` generator) over the last ``days``."""
-        import numpy as np
+    def load_demo(self, events: int = 100_000, *, days: int = 7, seed: int = 1, now: datetime | None = None) -> str:
+        """Load synthetic shop traffic (the `rta run --demo` generator): about ``events`` over the
+        ``days`` before the current minute (``now``'s), through the flow.
 
-        from rta.flows.demo import Population, generate
+        The demo is a function of time (:func:`rta.flows.demo.anchored`): each UTC hour's events,
+        insert ids included, depend only on ``seed``, ``events`` and ``days``, and events
+        whose insert id was loaded before are skipped (as `rta load` does). So the same call run
+        again adds nothing, and run later adds only the minutes since: a notebook can be rerun.
+        """
+        from rta.flows.demo import HOUR_MS, Population, anchored  # loaded only when asked
+        from rta.flows.frames import BatchSource
+        from rta.flows.runner import run_flow, summary
+        from rta.flows.sources import LoadedIds, SourceBatch
 
-        end = int(time.time() * 1000) - 60_000
-        frame = generate(
-            Population(seed, users=max(1_000, events // 20)),
-            events,
-            end - days * 86_400_000,
-            end,
-            np.random.default_rng(seed),
-            f"demo{seed}",
-        )
-        return self.load(frame)
+        if events < 1 or days < 1:
+            msg = f"load_demo takes events >= 1 and days >= 1, got events={events}, days={days}"
+            raise QueryError(msg)
+        if len(self.plan.streams) != 1:
+            msg = f"the project has streams {[s.name for s in self.plan.streams]}; the demo feeds a project with one"
+            raise QueryError(msg)
+        stream = self.plan.streams[0]
+        now = (now or datetime.now(UTC)).astimezone(UTC)
+        end = int(now.timestamp() * 1000) // 60_000 * 60_000  # events before the current minute
+        per_hour = max(1, round(events / (days * 24)))
+        population = Population(seed, users=max(1_000, events // 20))
+        frame = anchored(population, per_hour, end - days * 24 * HOUR_MS, end)
+        loaded = LoadedIds.read(self.client, stream, now) if stream.insert_id else None
+        digest = f"{frame.hash_rows(seed=7).sum():x}-{frame.height}"  # the same events form the same batches
+        batches = []
+        for i in range(0, max(frame.height, 1), 100_000):
+            chunk, key = frame.slice(i, 100_000), f"demo-{digest}:{i}"
+            if loaded is not None:
+                chunk, key = loaded.admit(chunk, key)
+            batches.append(SourceBatch(key, stream.name, chunk))
+        stats = run_flow(self.plan, BatchSource(batches), self.client, clock=lambda: now)
+        if loaded is not None:
+            loaded.commit(self.client)  # after every insert landed
+        repeats = f"\nskipped {loaded.repeats:,} demo events loaded before" if loaded is not None and loaded.repeats else ""
+        return summary(stats) + repeats
 
     def dashboard(self, name: str | None = None, **view: object) -> DashboardWidget:
         """An interactive dashboard (ipywidgets + Altair, offline) of a DSL dashboard; ``last=``, ``where=``, ``grain=`` set the view."""
