@@ -42,7 +42,7 @@ p95_load = metric("p95_load_ms", quantile("load_ms", 0.95), where=col("event") =
 visitors = metric("visitors", distinct("user_id"))
 buyers = metric("buyers", distinct("user_id"), where=col("event") == "purchase")
 
-conversion = metric("conversion", purchases / visitors, unit="%")
+conversion = metric("conversion", buyers / visitors, unit="%")  # people who bought, of people who came (not orders: those can pass 100%)
 revenue_per_visitor = metric("revenue_per_visitor", revenue / visitors, unit="USD")
 
 # Metrics filter by event type in their own parts, so rollups need not be keyed by `event`.

@@ -29,12 +29,10 @@ SELECT toStartOfInterval(bucket, INTERVAL 3600 SECOND) AS t, quantileTDigestMerg
 -- params: p0='2026-11-27 12:00:00', p1='2026-11-28 13:00:00'
 SELECT toStartOfInterval(bucket, INTERVAL 3600 SECOND) AS t, uniqCombined64Merge(12)(visitors__uniq) AS visitors FROM rta_audience_overall_1h_b5aae0db WHERE bucket >= {p0: DateTime('UTC')} AND bucket < {p1: DateTime('UTC')} GROUP BY t ORDER BY t
 
-# a ratio: its parts from two tables, divided after merging
+# a ratio (conversion = buyers / visitors): both sketches from one table, divided after merging
 -- query: metrics=conversion last=7d grain=1d
 -- params: p0='2026-11-21 00:00:00', p1='2026-11-29 00:00:00'
-SELECT toStartOfInterval(bucket, INTERVAL 86400 SECOND) AS t, SUM(purchases__n) AS purchases FROM rta_traffic_overall_1d_925a1046 WHERE bucket >= {p0: DateTime('UTC')} AND bucket < {p1: DateTime('UTC')} GROUP BY t ORDER BY t
--- params: p0='2026-11-21 00:00:00', p1='2026-11-29 00:00:00'
-SELECT toStartOfInterval(bucket, INTERVAL 86400 SECOND) AS t, uniqCombined64Merge(12)(visitors__uniq) AS visitors FROM rta_audience_overall_1d_b5aae0db WHERE bucket >= {p0: DateTime('UTC')} AND bucket < {p1: DateTime('UTC')} GROUP BY t ORDER BY t
+SELECT toStartOfInterval(bucket, INTERVAL 86400 SECOND) AS t, uniqCombined64Merge(12)(buyers__uniq) AS buyers, uniqCombined64Merge(12)(visitors__uniq) AS visitors FROM rta_audience_overall_1d_b5aae0db WHERE bucket >= {p0: DateTime('UTC')} AND bucket < {p1: DateTime('UTC')} GROUP BY t ORDER BY t
 
 # metrics on one table share one SELECT; a formula adds its parts' tables
 -- query: metrics=revenue,purchases,revenue_per_visitor last=7d grain=1d
@@ -114,9 +112,7 @@ SELECT toStartOfInterval(bucket, INTERVAL 86400 SECOND) AS t, uniqCombined64Merg
 
 -- query: metrics=conversion last=7d grain=1d by=device where=country=US,DE where=campaign=spring
 -- params: p0='2026-11-21 00:00:00', p1='2026-11-29 00:00:00', p2=['US', 'DE'], p3='spring'
-SELECT toStartOfInterval(bucket, INTERVAL 86400 SECOND) AS t, device, SUM(purchases__n) AS purchases FROM rta_traffic_1d_b0f2c154 WHERE bucket >= {p0: DateTime('UTC')} AND bucket < {p1: DateTime('UTC')} AND (country IN {p2: Array(String)} AND campaign = {p3: String}) GROUP BY t, device ORDER BY t, device
--- params: p0='2026-11-21 00:00:00', p1='2026-11-29 00:00:00', p2=['US', 'DE'], p3='spring'
-SELECT toStartOfInterval(bucket, INTERVAL 86400 SECOND) AS t, device, uniqCombined64Merge(12)(visitors__uniq) AS visitors FROM rta_audience_by_campaign_1d_01e908c6 WHERE bucket >= {p0: DateTime('UTC')} AND bucket < {p1: DateTime('UTC')} AND (country IN {p2: Array(String)} AND campaign = {p3: String}) GROUP BY t, device ORDER BY t, device
+SELECT toStartOfInterval(bucket, INTERVAL 86400 SECOND) AS t, device, uniqCombined64Merge(12)(buyers__uniq) AS buyers, uniqCombined64Merge(12)(visitors__uniq) AS visitors FROM rta_audience_by_campaign_1d_01e908c6 WHERE bucket >= {p0: DateTime('UTC')} AND bucket < {p1: DateTime('UTC')} AND (country IN {p2: Array(String)} AND campaign = {p3: String}) GROUP BY t, device ORDER BY t, device
 
 # top-N by a range total that follows from the buckets (sum): ranked inside the one scan
 -- query: metrics=revenue last=7d grain=1d by=country top=5
@@ -177,7 +173,7 @@ SELECT toStartOfInterval(bucket, INTERVAL 86400 SECOND) AS t, SUM(revenue__sum) 
 -- params: p0='2026-11-21 12:00:00', p1='2026-11-28 13:00:00'
 SELECT SUM(revenue__sum) AS revenue, SUM(purchases__n) AS purchases FROM rta_traffic_overall_1h_925a1046 WHERE bucket >= {p0: DateTime('UTC')} AND bucket < {p1: DateTime('UTC')}
 -- params: p0='2026-11-21 12:00:00', p1='2026-11-28 13:00:00'
-SELECT uniqCombined64Merge(12)(visitors__uniq) AS visitors FROM rta_audience_overall_1h_b5aae0db WHERE bucket >= {p0: DateTime('UTC')} AND bucket < {p1: DateTime('UTC')}
+SELECT uniqCombined64Merge(12)(visitors__uniq) AS visitors, uniqCombined64Merge(12)(buyers__uniq) AS buyers FROM rta_audience_overall_1h_b5aae0db WHERE bucket >= {p0: DateTime('UTC')} AND bucket < {p1: DateTime('UTC')}
 
 -- query: metrics=revenue,visitors last=7d grain=1d by=country total=true top=10 compare=previous_period
 -- params: p0='2026-11-21 00:00:00', p1='2026-11-29 00:00:00'
