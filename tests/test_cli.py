@@ -105,6 +105,14 @@ def test_load_then_query_in_every_format(project, client, tmp_path):
     result = rta("query", "revenue", "-p", str(project), "--last", "1d", "--grain", "1h", "--where", "country=US,DE")
     assert result.exit_code == 0 and "revenue" in result.output and "20" in result.output
 
+    result = rta("query", "page_views", "revenue", "-p", str(project), "--last", "1d", "--by", "country", "--total", "--format", "json")
+    rows = json.loads(result.output)
+    assert {"bucket"}.isdisjoint(rows[0]) and len(rows) == len({r["country"] for r in rows})  # one row per group
+    assert sum(r["page_views"] for r in rows) == 98 and all(isinstance(r["page_views"], int) for r in rows)  # counts are whole
+    assert rta("query", "page_views", "-p", str(project), "--last", "1d", "--grain", "total", "--format", "csv").output.splitlines()[
+        1:
+    ] == ["98,false"]
+
     # Loading the same file again adds nothing.
     rta("load", str(path), "-p", str(project))
     result = rta("query", "purchases", "-p", str(project), "--last", "1d", "--grain", "1d", "--format", "json")
@@ -120,7 +128,8 @@ def test_load_then_query_in_every_format(project, client, tmp_path):
         (["query", "page_views", "--by", "path"], "no rollup answers 'page_views' at grain '1d' by ['path']"),
         (["query", "page_views", "--grain", "5m"], "unknown grain '5m'; valid grains are: auto, 1m, 1h, 1d"),
         (["query", "page_views", "--last", "a week"], "invalid time range (last): got 'a week'"),
-        (["query", "page_views", "--where", "country"], "--where takes dim=value or dim=a,b, got 'country'"),
+        (["query", "page_views", "--where", "country"], "where takes dim=value or dim=a,b, got 'country'"),
+        (["query", "page_views", "--top", "3"], "top=3 keeps the biggest groups, but the query has none; add by="),
         (["load", "missing.jsonl"], "cannot load 'missing.jsonl': no such file"),
         (["run", "--watch", "no-such-folder"], "cannot watch 'no-such-folder': no such folder"),
     ],

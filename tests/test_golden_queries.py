@@ -6,7 +6,7 @@ what it compiles to: each statement as a ``-- params:`` line and its SQL line, `
 for statements that depend on an earlier answer, or ``error: ...`` for a refused request.
 
 - ``-- query: metrics=revenue last=7d by=country where=device=mobile,tablet top=5`` is an HTTP query
-  string with spaces for ``&``: it goes through ``query_options`` and ``make_query`` as ``GET /query`` does.
+  string with spaces for ``&``: it goes through ``QueryRequest.from_params`` and ``make_query`` as ``GET /query`` does.
 - ``-- adhoc: events.where(...).group_by(...).agg(...)`` is a Python expression over ``events`` (the
   raw events, ``ws.events``) and ``rollup(name, grain)`` (``ws.rollup``).
 
@@ -39,7 +39,7 @@ from rta.errors import QueryError
 from rta.query.adhoc import events_query, rollup_query
 from rta.query.metric_query import COMPARE_SHIFT, MetricQuery, _tables, make_query, run_query, stored_sql, top_sql
 from rta.query.planner import Choice
-from rta.query.request import query_options
+from rta.query.request import QueryRequest
 from tests.conftest import QUERY_NOW, shop_plan
 
 pytestmark = pytest.mark.core
@@ -123,8 +123,7 @@ def compiled(request: str) -> str:
         if kind == "-- adhoc" and sep:
             lines = _rendered(*eval(text, {"__builtins__": {}}, ADHOC_NAMES).to_sql())  # noqa: S307  # our own fixture
         elif kind == "-- query" and sep:
-            metrics, options = query_options(_query_string(text))
-            lines = _answer(make_query(PLAN, metrics, now=NOW, **options))
+            lines = _answer(make_query(PLAN, QueryRequest.from_params(_query_string(text)), now=NOW))
         else:
             msg = f"a request line starts with '-- query: ' or '-- adhoc: ', got {request!r}"
             raise AssertionError(msg)
@@ -187,9 +186,9 @@ def test_run_query_sends_the_fixtures_statements() -> None:
     for _, request, expected in read_fixture():
         if not request.startswith("-- query: ") or expected.startswith("error: "):
             continue
-        metrics, options = query_options(_query_string(request.removeprefix("-- query: ")))
+        asked = QueryRequest.from_params(_query_string(request.removeprefix("-- query: ")))
         client = _RecordingClient()
-        run_query(client, PLAN, make_query(PLAN, metrics, now=NOW, **options), now=NOW)  # type: ignore[arg-type]
+        run_query(client, PLAN, make_query(PLAN, asked, now=NOW), now=NOW)
         lines = expected.split("\n")
         cut = next((i for i, line in enumerate(lines) if line.startswith("-- then") and "filtered" in line), None)
         sent = [line for line in lines[:cut] if not line.startswith("-- then")]

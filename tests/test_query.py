@@ -243,7 +243,7 @@ def test_totals_over_a_range_equal_the_oracle_and_compare(ws, events):
     assert (joined["page_views"] - joined["page_views_want"]).abs().max() == 0
     assert (joined["revenue"] - joined["revenue_want"]).abs().max() < 1e-6
     assert got["page_views"].to_list() == sorted(got["page_views"].to_list(), reverse=True)  # ranked by the first metric
-    one = ws.query("page_views", start=start, end=end, grain="1h", total=True, compare="previous_period", top=1, now=NOW)
+    one = ws.query("page_views", start=start, end=end, grain="1h", total=True, compare="previous_period", now=NOW)
     assert one.height == 1 and one["page_views"][0] == sums["page_views"].sum()
     earlier = ws.query("page_views", start=start - timedelta(hours=6), end=start, grain="1h", total=True, now=NOW)
     assert one["page_views_previous"][0] == earlier["page_views"][0]
@@ -251,3 +251,16 @@ def test_totals_over_a_range_equal_the_oracle_and_compare(ws, events):
         ["page_views", "p95_load_ms"], start=NOW + timedelta(hours=1), end=NOW + timedelta(hours=2), grain="1h", total=True, now=NOW
     )
     assert empty.select("page_views", "p95_load_ms").rows() == [(0.0, None)]
+
+
+def test_top_without_by_is_refused_not_ignored(ws):
+    with pytest.raises(QueryError, match="top=3 keeps the biggest groups, but the query has none; add by="):
+        ws.query("revenue", last="7d", top=3, now=NOW)
+
+
+def test_counts_are_integers_and_grain_total_is_one_row_per_group(ws):
+    frame = ws.query(["page_views", "visitors", "revenue"], last="2d", grain="1h", by="country", now=NOW)
+    assert frame.schema["page_views"] == pl.Int64 and frame.schema["visitors"] == pl.Int64 and frame.schema["revenue"] == pl.Float64
+    totals = ws.query(["page_views", "revenue"], last="2d", grain="total", by="country", top=3, now=NOW)
+    assert "bucket" not in totals.columns and totals.height == 3 and totals.schema["page_views"] == pl.Int64
+    assert totals.equals(ws.query(["page_views", "revenue"], last="2d", total=True, by="country", top=3, now=NOW))

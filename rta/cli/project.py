@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from rta.cli.common import Format, ProjectOpt, open_project, open_store, parse_filters, print_frame, progress_reporter, stream_name
+from rta.cli.common import Format, ProjectOpt, open_project, open_store, print_frame, progress_reporter, stream_name
 from rta.errors import RtaError
 
 
@@ -66,23 +66,26 @@ def query(
     metrics: Annotated[list[str], typer.Argument(help="Metric names.")],
     project: ProjectOpt = Path("."),
     last: Annotated[str, typer.Option(help="Time range back from now, e.g. 24h, 7d.")] = "7d",
-    grain: Annotated[str, typer.Option(help="Bucket size: auto, 1m, 1h or 1d.")] = "auto",
+    grain: Annotated[str, typer.Option(help="Bucket size: auto, 1m, 1h, 1d, or total (one row per group).")] = "auto",
+    total: Annotated[bool, typer.Option("--total", help="One row per group over the whole range (same as --grain total).")] = False,
     by: Annotated[list[str] | None, typer.Option(help="Split by a dimension (repeatable).")] = None,
-    where: Annotated[list[str] | None, typer.Option(help="Filter dim=value or dim=a,b (repeatable).")] = None,
+    where: Annotated[
+        list[str] | None, typer.Option(help="Filter dim=value or dim=a,b, or a JSON filter tree (repeatable; all must hold).")
+    ] = None,
     compare: Annotated[str | None, typer.Option(help="previous_period, previous_day, previous_week or previous_year.")] = None,
     top: Annotated[int | None, typer.Option(help="Keep the N largest groups of --by.")] = None,
     explain: Annotated[bool, typer.Option(help="Tell which tables answered and what they read.")] = False,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
-    """Print metrics by time bucket from the rollups."""
+    """Print metrics by time bucket (or one row per group with --total) from the rollups."""
+    from rta.query.request import QueryRequest
     from rta.workspace import connect
 
-    filters = parse_filters(where)
+    asked = QueryRequest.of(metrics, last=last, grain=grain, total=total or None, by=by, where=where or None, compare=compare, top=top)
     ws = connect(project)
-    options = {"last": last, "grain": grain, "by": by or [], "where": filters, "compare": compare, "top": top}
     # Explaining first answers from the store (a cache miss); the query then reads the cache.
-    explained = ws.explain(metrics, **options) if explain else None  # type: ignore[arg-type]
-    frame = ws.query(metrics, **options)  # type: ignore[arg-type]
+    explained = ws.explain(asked) if explain else None
+    frame = ws.query(asked)
     if explained is not None:
         typer.echo(str(explained), err=True)
     print_frame(frame, fmt)

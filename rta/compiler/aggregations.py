@@ -166,6 +166,8 @@ class AggregationKind(Generic[A]):
     exact_polars: Callable[[A, pl.Expr | None, pl.Expr], pl.Expr]
     #: The metric's value from its parts' merged states, in the order of ``parts``.
     value: Callable[[Sequence[exp.Expr]], exp.Expr] = _only
+    #: Its values are whole numbers (counts, distinct counts): answered as integers, never 17.0.
+    integral: bool = False
 
 
 AGGREGATIONS: dict[type[agg.Aggregation], AggregationKind[Any]] = {
@@ -178,6 +180,7 @@ AGGREGATIONS: dict[type[agg.Aggregation], AggregationKind[Any]] = {
             range_total=SUM_OVER_RANGE,
             exact_sql=lambda _, field: exp.func("count"),
             exact_polars=lambda _, field, keep: keep.sum(),
+            integral=True,
         ),
         AggregationKind(
             agg.Sum,
@@ -219,6 +222,7 @@ AGGREGATIONS: dict[type[agg.Aggregation], AggregationKind[Any]] = {
             range_total=None,
             exact_sql=lambda _, field: exp.func("uniqExact", field),
             exact_polars=lambda _, field, keep: _kept(field, keep).n_unique(),
+            integral=True,
         ),
         AggregationKind(
             agg.Quantile,

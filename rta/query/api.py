@@ -26,7 +26,7 @@ from rta.contract.http import HttpError, KeyGate, error_body, read_body
 from rta.contract.keys import KeyStore
 from rta.errors import BackendError, RtaError
 from rta.query.protocol import Answer, Workspace
-from rta.query.request import query_options, text
+from rta.query.request import FILTER_SCHEMA, QueryRequest, openapi_body, openapi_parameters, text
 
 log = logging.getLogger("rta.api")
 ARROW = "application/vnd.apache.arrow.stream"
@@ -108,10 +108,13 @@ class QueryApi:
         params: dict[str, Any] = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if method == "POST":
             params |= await self._json_body(headers, receive)
-        # Cache hits are answered on the event loop: no thread hop for what most dashboards ask.
-        result = self._cached_query(params) if handler == self._query else None
-        if result is None:
-            result = await asyncio.get_running_loop().run_in_executor(self.pool, handler, params)
+        loop = asyncio.get_running_loop()
+        if handler == self._query:  # parsed once; cache hits are answered on the event loop, with no thread hop
+            request = QueryRequest.from_params(params)
+            cached = self.ws.cached_answer(request)
+            result = self._reply(cached) if cached is not None else await loop.run_in_executor(self.pool, self._answer, request)
+        else:
+            result = await loop.run_in_executor(self.pool, handler, params)
         if isinstance(result, _Html):
             return 200, result.encode(), "text/html; charset=utf-8"
         if isinstance(result, pl.DataFrame | tuple):
@@ -174,14 +177,11 @@ class QueryApi:
             "rollups": [{"name": r.name, "by": list(r.by), "grains": list(r.grains)} for r in defs.rollups],
         }
 
-    def _cached_query(self, params: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]] | None:
-        metrics, options = query_options(params)
-        answer = self.ws.cached_answer(metrics, **options)
-        return None if answer is None else self._reply(answer)
-
     def _query(self, params: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]]:
-        metrics, options = query_options(params)
-        return self._reply(self.ws.answer(metrics, **options))
+        return self._answer(QueryRequest.from_params(params))
+
+    def _answer(self, request: QueryRequest) -> tuple[pl.DataFrame, dict[str, Any]]:
+        return self._reply(self.ws.answer(request))
 
     @staticmethod
     def _reply(answer: Answer) -> tuple[pl.DataFrame, dict[str, Any]]:
@@ -257,24 +257,6 @@ def serve_in_thread(
     return thread, stop
 
 
-_QUERY_PARAMS = [
-    {"name": "metrics", "in": "query", "required": True, "schema": {"type": "string"}, "description": "Metric names, comma-separated."},
-    {"name": "last", "in": "query", "schema": {"type": "string", "default": "7d"}, "description": "Range back from now: 1h, 24h, 7d, 30d."},
-    {"name": "start", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-    {"name": "end", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-    {"name": "grain", "in": "query", "schema": {"type": "string", "enum": ["auto", "1m", "1h", "1d"], "default": "auto"}},
-    {"name": "by", "in": "query", "schema": {"type": "string"}, "description": "Dimensions, comma-separated."},
-    {"name": "where", "in": "query", "schema": {"type": "string"}, "description": "dim=value or dim=a,b; repeat for more."},
-    {
-        "name": "compare",
-        "in": "query",
-        "schema": {"type": "string", "enum": ["previous_period", "previous_day", "previous_week", "previous_year"]},
-    },
-    {"name": "top", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-    {"name": "order_by", "in": "query", "schema": {"type": "string"}},
-    {"name": "fill_gaps", "in": "query", "schema": {"type": "boolean", "default": True}},
-    {"name": "total", "in": "query", "schema": {"type": "boolean", "default": False}},
-]
 _TABLE = {
     "200": {
         "description": "Rows as JSON records (with meta), or an Arrow IPC stream when Accept asks for it.",
@@ -287,14 +269,14 @@ _TABLE = {
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "rta query API", "version": "1"},
-    "components": {"securitySchemes": {"readKey": {"type": "http", "scheme": "bearer"}}},
+    "components": {"securitySchemes": {"readKey": {"type": "http", "scheme": "bearer"}}, "schemas": {"Filter": FILTER_SCHEMA}},
     "security": [{"readKey": []}],
     "paths": {
         "/v1/query": {
-            "get": {"summary": "Metrics by time bucket and dimensions", "parameters": _QUERY_PARAMS, "responses": _TABLE},
+            "get": {"summary": "Metrics by time bucket and dimensions", "parameters": openapi_parameters(), "responses": _TABLE},
             "post": {
-                "summary": "The same, with a JSON body (where as an object)",
-                "requestBody": {"content": {"application/json": {}}},
+                "summary": "The same, with a JSON body (where as a filter tree)",
+                "requestBody": {"content": {"application/json": {"schema": openapi_body()}}},
                 "responses": _TABLE,
             },
         },

@@ -7,7 +7,7 @@ ratios). Values are always bound as ``{name:Type}`` parameters.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -23,8 +23,8 @@ from rta.dsl.durations import GRAINS, parse_duration
 from rta.dsl.metric import Arith, Metric
 from rta.errors import DefinitionError, QueryError, did_you_mean
 from rta.query.planner import Choice, auto_grain, choose
+from rta.query.request import QueryRequest
 
-Where = Mapping[str, "str | Sequence[str]"] | ex.Expr
 COMPARE_SHIFT = {"previous_period": None, "previous_day": 86400, "previous_week": 7 * 86400, "previous_year": 364 * 86400}
 # Times the store can hold: ClickHouse DateTime runs from 1970-01-01 to 2106-02-07 06:28:15 UTC
 # (https://clickhouse.com/docs/sql-reference/data-types/datetime); ranges end on a whole day before that.
@@ -58,92 +58,62 @@ class MetricQuery:
         return set(self.by) | (set(self.where.fields()) if self.where is not None else set())
 
 
-def _where_expr(where: Where | None) -> ex.Expr | None:
-    if where is None or isinstance(where, ex.Expr):
-        return where
-    node: ex.Expr | None = None
-    for name, value in where.items():
-        values = (value,) if isinstance(value, str) else tuple(value)
-        if not values:
-            msg = f"where={{{name!r}: []}} matches nothing; give at least one value"
-            raise QueryError(msg)
-        term: ex.Expr = ex.Compare(name, "==", values[0]) if len(values) == 1 else ex.IsIn(name, values)
-        node = term if node is None else ex.And(node, term)
-    return node
-
-
-def make_query(
-    plan: Plan,
-    metrics: str | Sequence[str],
-    *,
-    last: str | None = "7d",
-    start: datetime | None = None,
-    end: datetime | None = None,
-    grain: str = "auto",
-    by: str | Sequence[str] = (),
-    where: Where | None = None,
-    compare: str | None = None,
-    top: int | None = None,
-    order_by: str | None = None,
-    fill_gaps: bool = True,
-    total: bool = False,
-    now: datetime | None = None,
-) -> MetricQuery:
-    """Check a query against the definitions; errors name the bad value and the valid ones."""
-    names = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+def make_query(plan: Plan, request: QueryRequest | str | Sequence[str], *, now: datetime | None = None, **options: object) -> MetricQuery:
+    """Check a request against the definitions (``request`` may be metric names with the options
+    of :class:`~rta.query.request.QueryRequest`); errors name the bad value and the valid ones."""
+    r = request if isinstance(request, QueryRequest) else QueryRequest.of(request, **options)
+    names = r.metrics
     if not names:
         msg = "no metrics asked for; pass metrics=['page_views', ...]"
         raise QueryError(msg)
     _unique("metrics", names, "ask for each metric once")
     found = [plan.definitions.metric(n) for n in names]
-    splits = (by,) if isinstance(by, str) else tuple(by)
+    splits, condition = r.by, r.where
     _unique("by", splits, "split by each dimension once")
-    condition = _where_expr(where)
     streams = {b.stream.name for m in found for b in m.base_metrics() if b.stream}
     dims = sorted({d for s in plan.streams if s.name in streams for d in s.dims})
     for name in (*splits, *(sorted(condition.fields()) if condition is not None else ())):
         if name not in dims:
             msg = f"cannot split or filter {', '.join(names)} by {name!r}; {did_you_mean(name, dims)}"
             raise QueryError(msg)
-    if compare is not None and compare not in COMPARE_SHIFT:
-        msg = f"unknown compare={compare!r}; valid values are: {', '.join(COMPARE_SHIFT)}"
+    if r.top is not None and not 1 <= r.top <= MAX_TOP:
+        msg = f"top= takes a positive number of groups, got {r.top!r}; ask for 1 to {MAX_TOP:,}"
         raise QueryError(msg)
-    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP):
-        msg = f"top= takes a positive number of groups, got {top!r}; ask for 1 to {MAX_TOP:,}"
+    if r.top is not None and not splits:
+        msg = f"top={r.top} keeps the biggest groups, but the query has none; add by= (e.g. by=country) or leave top out"
         raise QueryError(msg)
-    if order_by is not None and order_by not in names:
-        msg = f"order_by={order_by!r} is not among the metrics asked for: {', '.join(names)}"
+    if r.order_by is not None and r.order_by not in names:
+        msg = f"order_by={r.order_by!r} is not among the metrics asked for: {', '.join(names)}"
         raise QueryError(msg)
     now = now or datetime.now(UTC)
-    for name, when in (("start", start), ("end", end)):
+    for name, when in (("start", r.start), ("end", r.end)):
         if when is not None:
             _storable(f"{name}={when.isoformat()}", when)
-    stop = end or now
+    stop = r.end or now
+    last = r.last or "7d"
     try:
-        begin = start or stop - timedelta(seconds=parse_duration(last or "7d", what="time range (last)"))
+        begin = r.start or stop - timedelta(seconds=parse_duration(last, what="time range (last)"))
     except DefinitionError as err:
         raise QueryError(str(err)) from None
-    if start is None:
+    if r.start is None:
         _storable(f"last={last!r} back from {stop.isoformat()} starts at {begin.isoformat()}, which", begin)
     if begin >= stop:
         msg = f"the time range is empty: start {begin.isoformat()} is not before end {stop.isoformat()}"
         raise QueryError(msg)
-    age = int((now - begin).total_seconds())
-    split_dims = set(splits) | (set(condition.fields()) if condition is not None else set())
+    grain = r.grain
     if grain == "auto":
+        age = int((now - begin).total_seconds())
+        split_dims = set(splits) | (set(condition.fields()) if condition is not None else set())
         stored = [b.name for m in found for b in m.base_metrics()]
         grain = auto_grain(plan, stored, split_dims, int((stop - begin).total_seconds()), age)
-    if grain not in GRAINS:
-        msg = f"unknown grain {grain!r}; valid grains are: auto, {', '.join(GRAINS)}"
-        raise QueryError(msg)
     step = GRAINS[grain]
     # Whole buckets: the range starts on a bucket boundary and includes the current bucket.
     first = datetime.fromtimestamp(int(begin.timestamp()) // step * step, UTC)
     after = datetime.fromtimestamp(-(-int(stop.timestamp()) // step) * step, UTC)
-    if compare is not None:
-        earlier = first - timedelta(seconds=COMPARE_SHIFT[compare] or int((after - first).total_seconds()))
-        _storable(f"compare={compare!r} reaches back to {earlier.isoformat()}, which", earlier)
-    return MetricQuery(names, first, after, grain, splits, condition, compare, top, order_by, fill_gaps, bool(total))
+    if r.compare is not None:
+        earlier = first - timedelta(seconds=COMPARE_SHIFT[r.compare] or int((after - first).total_seconds()))
+        _storable(f"compare={r.compare!r} reaches back to {earlier.isoformat()}, which", earlier)
+    return MetricQuery(names, first, after, grain, splits, condition, r.compare, r.top, r.order_by, r.fill_gaps, r.total)
 
 
 def _unique(option: str, names: Sequence[str], hint: str) -> None:
@@ -228,10 +198,15 @@ def fetch(
         log.append(Executed(choice.table.table, sql, read_rows, read_bytes, int(summary.get("elapsed_ns", 0)) / 1e9))
     frame = pl.from_arrow(client.query_arrow(sql, parameters=params))
     assert isinstance(frame, pl.DataFrame)
-    columns = [pl.col(d).cast(pl.String) for d in q.by] + [pl.col(m).cast(pl.Float64) for m in metrics]
+    columns = [pl.col(d).cast(pl.String) for d in q.by] + [pl.col(m).cast(_dtype(choice, m)) for m in metrics]
     if not totals:  # DateTime arrives through Arrow as uint32 seconds
         columns.insert(0, (pl.col("t").cast(pl.Int64) * 1000).cast(pl.Datetime("ms", "UTC")).alias("bucket"))
     return frame.select(columns)
+
+
+def _dtype(choice: Choice, metric: str) -> type[pl.DataType]:
+    """Counts and distinct counts are whole numbers; everything else a float."""
+    return pl.Int64 if stored_as([p.kind for p in choice.rollup.metric_parts(metric)]).integral else pl.Float64
 
 
 def top_sql(select: exp.Select, by: Sequence[str], ranked: str, total: str, top: int) -> exp.Select:
@@ -333,7 +308,7 @@ def _fill(plan: Plan, q: MetricQuery, frame: pl.DataFrame) -> pl.DataFrame:
     filled = grid.join(frame, on=["bucket", *q.by], how="left")
     # Empty buckets mean zero for counts, totals and distinct counts; for min, max, averages, quantiles "no value".
     zeros = [m.name for m in _stored(plan, q) if m.aggregation is not None and aggregation_of(m.aggregation).zero_when_empty]
-    return filled.with_columns(pl.col(zeros).fill_null(0.0)) if zeros else filled
+    return filled.with_columns(pl.col(zeros).fill_null(0)) if zeros else filled
 
 
 def run_query(
@@ -413,5 +388,5 @@ def _groups_filter(groups: pl.DataFrame) -> ex.Expr:
 
 
 def query(client: Client, plan: Plan, metrics: str | Sequence[str], **options: object) -> pl.DataFrame:
-    """Query ``metrics`` (see :func:`make_query` for the options) and return a Polars frame."""
-    return run_query(client, plan, make_query(plan, metrics, **options))  # type: ignore[arg-type]
+    """Query ``metrics`` (see :class:`~rta.query.request.QueryRequest` for the options) and return a Polars frame."""
+    return run_query(client, plan, make_query(plan, QueryRequest.of(metrics, **options)))

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from rta.compiler.plan import Plan
     from rta.project import Project
     from rta.query.metric_query import Executed, MetricQuery
+    from rta.query.request import Asked
 
 # The watermark trails the newest accepted event by this much: events that arrive a little
 # out of order still land before their bucket is called final. Later ones still count in
@@ -95,15 +96,15 @@ class Workspace(Protocol):
     @property
     def plan(self) -> Plan: ...
 
-    def query(self, metrics: str | list[str], *, cache: bool = True, now: datetime | None = None, **options: object) -> pl.DataFrame:
+    def query(self, metrics: Asked, *, cache: bool = True, now: datetime | None = None, **options: object) -> pl.DataFrame:
         """Metrics by bucket (and dimensions), with a ``final`` column."""
         ...
 
-    def answer(self, metrics: str | list[str], *, cache: bool = True, now: datetime | None = None, **options: object) -> Answer:
+    def answer(self, metrics: Asked, *, cache: bool = True, now: datetime | None = None, **options: object) -> Answer:
         """Like :meth:`query`, with the checked query and whether the cache answered."""
         ...
 
-    def cached_answer(self, metrics: str | list[str], **options: object) -> Answer | None:
+    def cached_answer(self, metrics: Asked, **options: object) -> Answer | None:
         """The answer if it is cached, without touching the store."""
         ...
 

@@ -15,10 +15,10 @@ import polars as pl
 import pyarrow as pa
 
 from rta.compiler.plan import Plan
-from rta.dsl.expr import Expr
 from rta.errors import BackendError, QueryError
 from rta.project import Project
 from rta.query.protocol import Freshness
+from rta.query.request import Asked, QueryRequest
 
 ARROW = "application/vnd.apache.arrow.stream"
 RUN_FILE = Path(".rta") / "run.json"
@@ -99,16 +99,13 @@ class RemoteWorkspace:
         assert isinstance(frame, pl.DataFrame)
         return frame
 
-    def query(self, metrics: str | list[str], **options: Any) -> pl.DataFrame:
-        """Same as :meth:`Workspace.query`; ``where`` must be a dict here."""
-        if isinstance(options.get("where"), Expr):
-            msg = "over the REST API, where= takes {dimension: value or [values]}; filter expressions need direct store access"
-            raise QueryError(msg)
+    def query(self, metrics: Asked, **options: Any) -> pl.DataFrame:
+        """Same as :meth:`Workspace.query`: the request travels whole, filters included."""
         options.pop("cache", None)
-        body = {"metrics": [metrics] if isinstance(metrics, str) else list(metrics), **{k: v for k, v in options.items() if v is not None}}
-        return self._frame(self._post("/v1/query", body))
+        request = metrics if isinstance(metrics, QueryRequest) else QueryRequest.of(metrics, **options)
+        return self._frame(self._post("/v1/query", request.to_json()))
 
-    def explain(self, metrics: str | list[str], **options: Any) -> str:
+    def explain(self, metrics: Asked, **options: Any) -> str:
         """Explanations read the store's own counters: only the owning process can give them."""
         msg = f"explain needs direct store access, and the store is owned by the rta run at {self.url}; run the query there"
         raise QueryError(msg)

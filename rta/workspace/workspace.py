@@ -28,6 +28,7 @@ from rta.query.cache import QueryCache
 from rta.query.console import ConsoleLimits, check_sql, table_aliases
 from rta.query.metric_query import Executed, MetricQuery, make_query, run_query
 from rta.query.protocol import Answer, Explanation, Freshness
+from rta.query.request import Asked
 from rta.query.result import MetricFrame
 from rta.query.shared_cache import RedisResults
 from rta.store.client import connect as connect_store
@@ -217,21 +218,21 @@ class Workspace:
             schema={"bucket": pl.Datetime("ms", "UTC"), "events": pl.Float64},
         )
 
-    def answer(self, metrics: str | list[str], *, cache: bool = True, now: datetime | None = None, **options: object) -> Answer:
+    def answer(self, metrics: Asked, *, cache: bool = True, now: datetime | None = None, **options: object) -> Answer:
         """Like :meth:`query`, with the checked query and whether the cache answered."""
         now = now or datetime.now(UTC)
-        q = make_query(self.plan, metrics, now=now, **options)  # type: ignore[arg-type]
+        q = make_query(self.plan, metrics, now=now, **options)
         frame, hit = self._cached(q, cache, now, None)
         return Answer(frame, q, hit)
 
-    def cached_answer(self, metrics: str | list[str], **options: object) -> Answer | None:
+    def cached_answer(self, metrics: Asked, **options: object) -> Answer | None:
         """The answer if this process has it cached, without touching the store (never blocks)."""
         now = datetime.now(UTC)
-        q = make_query(self.plan, metrics, now=now, **options)  # type: ignore[arg-type]
+        q = make_query(self.plan, metrics, now=now, **options)
         frame = self.cache.peek(self._cache_key(q, now))
         return None if frame is None else Answer(frame, q, True)
 
-    def query(self, metrics: str | list[str], *, cache: bool = True, now: datetime | None = None, **options: object) -> pl.DataFrame:
+    def query(self, metrics: Asked, *, cache: bool = True, now: datetime | None = None, **options: object) -> pl.DataFrame:
         """Metrics by bucket (and dimensions) as a Polars frame, with a ``final`` column.
 
         Options: ``last="7d"`` or ``start=``/``end=``, ``grain="auto"|"1m"|"1h"|"1d"``,
@@ -242,12 +243,12 @@ class Workspace:
         """
         return MetricFrame(self.answer(metrics, cache=cache, now=now, **options).frame)
 
-    def explain(self, metrics: str | list[str], *, cache: bool = True, now: datetime | None = None, **options: object) -> Explanation:
+    def explain(self, metrics: Asked, *, cache: bool = True, now: datetime | None = None, **options: object) -> Explanation:
         """Answer the query and tell which tables served it, what they read, how long it took."""
         log: list[Executed] = []
         started = time.perf_counter()
         now = now or datetime.now(UTC)
-        q = make_query(self.plan, metrics, now=now, **options)  # type: ignore[arg-type]
+        q = make_query(self.plan, metrics, now=now, **options)
         _, hit = self._cached(q, cache, now, log)
         return Explanation(q, tuple(log), time.perf_counter() - started, "hit" if hit else "miss")
 

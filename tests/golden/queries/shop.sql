@@ -191,7 +191,7 @@ SELECT country, uniqCombined64Merge(12)(visitors__uniq) AS visitors FROM rta_aud
 error: cannot split or filter revenue by 'user_id'; valid names are: 'campaign', 'country', 'device', 'event', 'path'
 
 -- query: metrics=revenue last=7d grain=1w
-error: unknown grain '1w'; valid grains are: auto, 1m, 1h, 1d
+error: unknown grain '1w'; valid grains are: auto, 1m, 1h, 1d, total
 
 -- query: metrics=visitors last=100d grain=1h
 error: no rollup answers 'visitors' at grain '1h' by nothing for data 100d old; rollups holding it: audience (by country, device; 1m kept 7d, 1h kept 90d, 1d kept 1825d); audience_overall (by nothing; 1m kept 7d, 1h kept 90d, 1d kept 1825d); audience_by_campaign (by country, device, campaign; 1h kept 90d, 1d kept 1825d); add the dimensions or grain to a rollup, or ask for a coarser grain
