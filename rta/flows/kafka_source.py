@@ -11,11 +11,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from bytewax.inputs import FixedPartitionedSource
 from typing_extensions import override
 
 from rta.flows.sources import SourceBatch
-from rta.flows.stored_groups import GroupAssembler, PolledGroups
+from rta.flows.stored_groups import GroupAssembler, PolledGroups, StoredPartitions
 
 GROUP_END_HEADER = "rta-group-end"  # rta.ingest.kafka writes it
 
@@ -48,19 +47,13 @@ class _TopicPartition(PolledGroups):
         self._consumer.close()
 
 
-class KafkaSource(FixedPartitionedSource[SourceBatch, int]):
+class KafkaSource(StoredPartitions):
     """Read ``topic``'s partitions from their recovery offsets, until ``stop``."""
 
     def __init__(self, bootstrap: str, topic: str, stream: str, partitions: int, *, stop: threading.Event | None = None) -> None:
+        super().__init__(stream, partitions, stop)
         self.bootstrap = bootstrap
         self.topic = topic
-        self.stream = stream
-        self.partitions = partitions
-        self.stop = stop or threading.Event()
-
-    @override
-    def list_parts(self) -> list[str]:
-        return [f"p{i}" for i in range(self.partitions)]
 
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _TopicPartition:

@@ -13,14 +13,13 @@ import os
 import threading
 from pathlib import Path
 
-from bytewax.inputs import FixedPartitionedSource
 from typing_extensions import override
 
 from rta.contract.log_format import GROUP_BYTES, GROUP_END, delete_before, read_frames
 from rta.flows.quarantine import FILE as QUARANTINE
 from rta.flows.quarantine import set_aside
 from rta.flows.sources import SourceBatch
-from rta.flows.stored_groups import GroupAssembler, PolledGroups
+from rta.flows.stored_groups import GroupAssembler, PolledGroups, StoredPartitions
 
 RETENTION_SECONDS = 24 * 3600
 COMMITTED = "committed.json"
@@ -69,20 +68,14 @@ class _LogPartition(PolledGroups):
         return self._groups.next_offset
 
 
-class LogSource(FixedPartitionedSource[SourceBatch, int]):
+class LogSource(StoredPartitions):
     """Read ``stream``'s log partitions under ``folder`` from their recovery offsets, until ``stop``."""
 
     def __init__(self, folder: Path, stream: str, partitions: int, *, retention: float = RETENTION_SECONDS,
                  stop: threading.Event | None = None) -> None:  # fmt: skip
+        super().__init__(stream, partitions, stop)
         self.folder = folder
-        self.stream = stream
-        self.partitions = partitions
         self.retention = retention
-        self.stop = stop or threading.Event()
-
-    @override
-    def list_parts(self) -> list[str]:
-        return [f"p{i}" for i in range(self.partitions)]
 
     @override
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _LogPartition:

@@ -3,7 +3,8 @@
 The writer marks where each group ends (a frame flag, a message header); a reader collects
 frames until one ends a group and makes the group one batch (:class:`GroupAssembler`). A
 partition of either source polls (:class:`PolledGroups`): it reads what is new, waits
-``POLL_SECONDS`` when nothing was, and snapshots where the next group starts.
+``POLL_SECONDS`` when nothing was, and snapshots where the next group starts. Both sources
+list the writer's partitions the same way (:class:`StoredPartitions`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from abc import abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bytewax.inputs import StatefulSourcePartition
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from typing_extensions import override
 
 from rta.flows.sources import SourceBatch, awake_at
@@ -90,3 +91,16 @@ class PolledGroups(StatefulSourcePartition[SourceBatch, int]):
     @override
     def snapshot(self) -> int:
         return self._groups.next_offset
+
+
+class StoredPartitions(FixedPartitionedSource[SourceBatch, int]):
+    """A source over the ``partitions`` partitions a writer stored ``stream``'s groups in (``p0``, ``p1``…), read until ``stop``."""
+
+    def __init__(self, stream: str, partitions: int, stop: threading.Event | None) -> None:
+        self.stream = stream
+        self.partitions = partitions
+        self.stop = stop or threading.Event()
+
+    @override
+    def list_parts(self) -> list[str]:
+        return [f"p{i}" for i in range(self.partitions)]
