@@ -1,4 +1,4 @@
-"""A running `rta run` for ingest tests: its project, URL, keys; stopped by PID."""
+"""A running `rta run` for ingest tests: its project, URL, keys; stopped by PID. And the loopback socket helpers tests share."""
 
 from __future__ import annotations
 
@@ -28,6 +28,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def read_to_close(conn: socket.socket, *, close_write: bool) -> tuple[bytes, bool]:
+    """What the server sends on ``conn`` until it closes (after shutting our side when ``close_write``),
+    and whether it fell silent (the socket's timeout) instead; a reset ends the reading too."""
+    if close_write:
+        conn.shutdown(socket.SHUT_WR)
+    received = b""
+    try:
+        while chunk := conn.recv(65536):
+            received += chunk
+    except TimeoutError:
+        return received, True
+    except ConnectionResetError:
+        pass
+    return received, False
 
 
 def make_project(root: Path) -> Path:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.fuzz_bodies import CAMPAIGN, TRACKED, Fuzz, Raw, Shot, dump
-from tests.ingest_helpers import cli, make_project, query_total, start
+from tests.ingest_helpers import cli, make_project, query_total, read_to_close, start
 
 pytestmark = [pytest.mark.store, pytest.mark.flow, pytest.mark.slow]
 
@@ -80,17 +80,9 @@ def _raw(port: int, raw: Raw) -> list[tuple[int, dict[str, str], bytes]] | str:
                 conn.sendall(piece)
             except (BrokenPipeError, ConnectionResetError):
                 break
-        if raw.close_write:
-            conn.shutdown(socket.SHUT_WR)
-        received = b""
-        try:
-            while chunk := conn.recv(65536):
-                received += chunk
-        except TimeoutError:
-            if not received:
-                return "silent"
-        except ConnectionResetError:
-            pass
+        received, silent = read_to_close(conn, close_write=raw.close_write)
+    if silent and not received:
+        return "silent"
     return _responses(received) if received else "closed"
 
 

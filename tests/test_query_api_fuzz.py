@@ -26,6 +26,7 @@ from urllib.parse import quote, urlencode
 import httpx
 import pytest
 
+from tests.ingest_helpers import read_to_close
 from tests.test_api import RANGE, _auth, api  # noqa: F401  (the shop workspace served on loopback)
 
 pytestmark = [pytest.mark.store, pytest.mark.slow]
@@ -365,16 +366,9 @@ def _send_raw(url: str, raw: Raw) -> tuple[str, str]:
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=TIMEOUT) as conn:
         conn.sendall(raw.data)
-        if raw.close_write:
-            conn.shutdown(socket.SHUT_WR)
-        received = b""
-        try:
-            while chunk := conn.recv(65536):
-                received += chunk
-        except TimeoutError:
-            return "silent", "" if raw.close_write else f"no reply within {TIMEOUT}s"
-        except ConnectionResetError:
-            pass
+        received, silent = read_to_close(conn, close_write=raw.close_write)
+    if silent:
+        return "silent", "" if raw.close_write else f"no reply within {TIMEOUT}s"
     if not received:
         return "closed", ""
     status = received.split(b" ", 2)[1].decode() if received.startswith(b"HTTP/1.1 ") else "garbled"
