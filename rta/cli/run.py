@@ -19,6 +19,8 @@ from rta.cli.common import ProjectOpt, open_project, stream_name
 from rta.errors import RtaError
 
 if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+
     from rta.alerts.engine import AlertEngine
     from rta.dash.scheduled import ReportScheduler
     from rta.flows.demo import DemoSource
@@ -64,6 +66,8 @@ def run(
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     backfill = _Backfill(next((s for s in parts.sources if isinstance(s, DemoSource)), None), stop)
+    if backfill.demo is not None and parts.writer is not None:
+        backfill.warn_if_stored(parts.writer)
     backfill.then_start({stop: duration, paused: demo_for})
     recovery = proj.root / ".rta" / "recovery"
     cluster, workers = None, []
@@ -120,6 +124,26 @@ class _Backfill:
         self.stats = FlowStats()  # the flow's: the backfill is done when its events are written
         self.started = time.monotonic()
         self.done_at: float | None = None
+        self.stopped_at: float | None = None
+
+    def warn_if_stored(self, client: Client) -> None:
+        """Say so when the store already holds events: the backfill adds a history on top (demo runs are new traffic each time)."""
+        from rta.compiler.ddl import STATS_TABLE
+
+        assert self.demo is not None
+        sql = (
+            f"SELECT sum(events) FROM {STATS_TABLE} WHERE outcome = 'accepted' AND newest_event >= now64(3) - toIntervalSecond({{s:Int64}})"
+        )
+        try:
+            held = int(client.query(sql, parameters={"s": self.demo.history_seconds}).result_rows[0][0] or 0)
+        except Exception:  # no tally yet: nothing stored
+            return
+        if held:
+            typer.echo(
+                f"rta: the store already holds {held:,} events (an earlier run or load); the demo's history adds to them "
+                "(start from an empty data folder for a clean demo)",
+                err=True,
+            )
 
     @property
     def pending(self) -> bool:
@@ -149,6 +173,8 @@ class _Backfill:
                     timer = threading.Timer(seconds, event.set)
                     timer.daemon = True  # a flow that ends first must not wait for it
                     timer.start()
+            self.stop.wait()
+            self.stopped_at = time.monotonic()
 
         threading.Thread(target=start, name="rta-backfill", daemon=True).start()
 
@@ -175,7 +201,7 @@ class _Backfill:
         if self.pending:
             written = min(self.stats.events_written, self.demo.history_events)
             return f"\ndemo: stopped during the backfill, {written:,} of {self.demo.history_events:,} history events written"
-        live = time.monotonic() - (self.done_at or self.started)
+        live = (self.stopped_at or time.monotonic()) - (self.done_at or self.started)
         since, until = self.demo.live_since or 0.0, self.demo.live_until or 0.0  # live events run on from where the history ends
         rate = self.demo.live_sent / max(until - since, 1e-9)
         return (
