@@ -106,14 +106,20 @@ def test_reports_are_rendered_once_per_due_time_and_delivered(shop_ws, tmp_path)
     assert json.loads((tmp_path / ".rta" / "reports.json").read_text()) == {"daily": "2026-12-01T08:00:00+00:00"}
 
 
+def _shop_reporting_to(root: Path, toml: str, url: str) -> Path:
+    """The shop example as a project under ``root`` (``toml`` its rta.toml), its report notifying a webhook at ``url``."""
+    (root / "metrics").mkdir(parents=True)
+    (root / "rta.toml").write_text(toml)
+    shop = (ROOT / "metrics" / "shop.py").read_text().replace('notify="log")', f'notify=webhook("{url}"))')
+    (root / "metrics" / "shop.py").write_text(shop.replace("from rta import (", "from rta import (\n    webhook,"))
+    return root
+
+
 @pytest.mark.store
 def test_rta_reports_send_renders_now_and_delivers(tmp_path):
     hook = Hook()
-    project = tmp_path / "app"
-    (project / "metrics").mkdir(parents=True)
-    (project / "rta.toml").write_text('[store]\ndsn = "chdb://data"\n[alerts]\nallow_hosts = ["127.0.0.1"]\n[reports]\nfolder = "out"\n')
-    shop = (ROOT / "metrics" / "shop.py").read_text().replace('notify="log")', f'notify=webhook("{hook.url}"))')
-    (project / "metrics" / "shop.py").write_text(shop.replace("from rta import (", "from rta import (\n    webhook,"))
+    toml = '[store]\ndsn = "chdb://data"\n[alerts]\nallow_hosts = ["127.0.0.1"]\n[reports]\nfolder = "out"\n'
+    project = _shop_reporting_to(tmp_path / "app", toml, hook.url)
     env = {k: v for k, v in os.environ.items() if k != "RTA_CLICKHOUSE_DSN"}
     run = [sys.executable, "-m", "rta.cli"]
     try:
@@ -137,11 +143,7 @@ def test_rta_reports_send_renders_now_and_delivers(tmp_path):
 
 @pytest.mark.core
 def test_a_local_target_is_refused_without_allow_hosts(tmp_path):
-    project = tmp_path / "app"
-    (project / "metrics").mkdir(parents=True)
-    (project / "rta.toml").write_text('[store]\ndsn = "chdb://data"\n')
-    shop = (ROOT / "metrics" / "shop.py").read_text().replace('notify="log")', 'notify=webhook("http://127.0.0.1:9/x"))')
-    (project / "metrics" / "shop.py").write_text(shop.replace("from rta import (", "from rta import (\n    webhook,"))
+    project = _shop_reporting_to(tmp_path / "app", '[store]\ndsn = "chdb://data"\n', "http://127.0.0.1:9/x")
     env = {k: v for k, v in os.environ.items() if k != "RTA_CLICKHOUSE_DSN"}
     sent = subprocess.run(
         [sys.executable, "-m", "rta.cli", "reports", "send", "shop_daily", "-p", str(project)], capture_output=True, text=True, env=env
