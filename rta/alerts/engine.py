@@ -24,7 +24,7 @@ from rta.dsl.alert import Alert
 from rta.dsl.channels import Email, Webhook
 from rta.dsl.schedule import ReportSchedule
 from rta.errors import ConfigError, RtaError
-from rta.query.protocol import Workspace
+from rta.query.protocol import OwningWorkspace, Workspace
 
 STALL_SECONDS = 120  # after this long without events, windows close on the wall clock
 ARRIVAL_SETTLE_SECONDS = 5  # a minute's arrivals are written this long after it ends
@@ -84,12 +84,28 @@ def silence(root: Path, rule: str, seconds: int, now: datetime | None = None) ->
     return until
 
 
+def horizon(ws: Workspace, rule: Alert, now: datetime, marks: dict[str, datetime | None] | None = None) -> datetime:
+    """The newest window end of ``rule`` that is final now (``marks``: watermarks already read, by stream)."""
+    if rule.window.metric is None:
+        return now - timedelta(seconds=ARRIVAL_SETTLE_SECONDS)
+    stream = rule.window.stream.name
+    mark = marks[stream] if marks is not None and stream in marks else ws.freshness(now, stream=stream).watermark
+    stalled = now - timedelta(seconds=STALL_SECONDS)
+    return min(now, max(mark, stalled) if mark is not None else stalled)
+
+
+def newest_final(ws: Workspace, rule: Alert, now: datetime, marks: dict[str, datetime | None] | None = None) -> datetime:
+    """The end of the newest window of ``rule`` that is final at ``now``."""
+    step = rule.every
+    return datetime.fromtimestamp(int(horizon(ws, rule, now, marks).timestamp()) // step * step, UTC)
+
+
 class AlertEngine:
     """Evaluates rules against a workspace, keeps their state in the store and notifies."""
 
     def __init__(
         self,
-        ws: Workspace,
+        ws: OwningWorkspace,
         rules: Sequence[Alert] | None = None,
         *,
         notifier: Notifier | None = None,
@@ -119,19 +135,15 @@ class AlertEngine:
 
     def horizon(self, rule: Alert, now: datetime) -> datetime:
         """The newest window end of ``rule`` that is final now."""
-        if rule.window.metric is None:
-            return now - timedelta(seconds=ARRIVAL_SETTLE_SECONDS)
-        stream = rule.window.stream.name
-        if stream not in self._marks:  # one freshness query per stream and round
-            self._marks[stream] = self.ws.freshness(now, stream=stream).watermark
-        mark = self._marks[stream]
-        stalled = now - timedelta(seconds=STALL_SECONDS)
-        return min(now, max(mark, stalled) if mark is not None else stalled)
+        if rule.window.metric is not None:
+            stream = rule.window.stream.name
+            if stream not in self._marks:  # one freshness query per stream and round
+                self._marks[stream] = self.ws.freshness(now, stream=stream).watermark
+        return horizon(self.ws, rule, now, self._marks)
 
     def newest_final(self, rule: Alert, now: datetime) -> datetime:
         """The end of the newest window of ``rule`` that is final at ``now``."""
-        step = rule.every
-        return datetime.fromtimestamp(int(self.horizon(rule, now).timestamp()) // step * step, UTC)
+        return newest_final(self.ws, rule, now, self._marks)
 
     def due(self, rule: Alert, now: datetime) -> list[datetime]:
         """Window ends final now and not yet evaluated, at most ``MAX_CATCH_UP``.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
 
@@ -100,8 +101,10 @@ class AlertStore:
         return states, cursors
 
 
-def read_history(client: Client, *, rule: str | None = None, kind: str | None = None, limit: int = 1000) -> pl.DataFrame:
-    """The newest history rows first, optionally of one rule and one kind (evaluation, notification)."""
+def read_history(read: Callable[[str, dict[str, object]], pl.DataFrame], *, rule: str | None = None, kind: str | None = None,
+                 limit: int = 1000) -> pl.DataFrame:  # fmt: skip
+    """The newest history rows first, optionally of one rule and one kind (evaluation, notification);
+    ``read`` runs the statement (``ws.read``: the store, or the API of the process that owns it)."""
     where, params = [], {}
     if rule is not None:
         where.append("rule = {rule:String}")
@@ -111,7 +114,4 @@ def read_history(client: Client, *, rule: str | None = None, kind: str | None = 
         params["kind"] = kind
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     sql = f"SELECT * FROM {ALERT_HISTORY_TABLE} {clause} ORDER BY recorded DESC, at DESC LIMIT {{limit:UInt32}}"
-    result = client.query_arrow(sql, parameters={**params, "limit": limit})
-    frame = pl.from_arrow(result)
-    assert isinstance(frame, pl.DataFrame)
-    return frame
+    return read(sql, {**params, "limit": limit})

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 
 from rta.alerts.backtest import Backtest, backtest
-from rta.alerts.engine import AlertEngine, silences
+from rta.alerts.engine import newest_final, silences
 from rta.alerts.history import read_history
 from rta.alerts.measure import readings
 from rta.dsl.alert import Alert
@@ -52,7 +52,7 @@ class WorkspaceAlerts:
 
     def history(self, rule: str | None = None, *, kind: str | None = None, limit: int = 1000) -> pl.DataFrame:
         """Evaluations and notifications, newest first."""
-        return read_history(self.ws.client, rule=rule, kind=kind, limit=limit)
+        return read_history(self.ws.read, rule=rule, kind=kind, limit=limit)
 
     def backtest(self, rule: str | Alert, *, last: str = "30d", start: datetime | None = None, end: datetime | None = None) -> Backtest:
         """How ``rule`` would have behaved over a past range (same code as live evaluation)."""
@@ -61,7 +61,6 @@ class WorkspaceAlerts:
     def check(self, rule: str | Alert, now: datetime | None = None) -> pl.DataFrame:
         """The rule's reading at its newest final window, and whether it breaches."""
         found = self._rule(rule)
-        engine = AlertEngine(self.ws, [found])
-        at = engine.newest_final(found, now or engine.clock())
+        at = newest_final(self.ws, found, now or datetime.now(UTC))
         frame = readings(self.ws, found, [at])
         return frame.with_columns(pl.col("value").map_elements(found.condition.breached, return_dtype=pl.Boolean).alias("breached"))

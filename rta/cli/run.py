@@ -295,22 +295,21 @@ def _serve(parts: Services, host: str, port: int) -> Iterator[None]:
     if not port:
         yield
         return
-    import json
-
-    from rta.contract.keys import run_key
     from rta.ingest.service import Router
     from rta.query.api import serve_in_thread
-    from rta.workspace.remote import RUN_FILE
+    from rta.workspace.owner import published
 
     proj, collect = parts.project, parts.receiver[0] if parts.receiver else None
     url = f"http://127.0.0.1:{port}"
-    run_file = proj.root / RUN_FILE
-    keys, query_api = parts.query_api()
+    _, query_api = parts.query_api()
     # The key ends with the run; one a crashed run left (in run.json and its links) is revoked first.
-    with run_key(keys, run_file) as (_, secret):
-        _, stop_api = serve_in_thread(Router(collect, query_api) if collect else query_api, host=host, port=port)
-        run_file.write_text(json.dumps({"pid": os.getpid(), "url": url, "key": secret}))
-        os.chmod(run_file, 0o600)
+    stops = []
+
+    def listen(_: str) -> str:  # the API answers before the run file says where it is
+        stops.append(serve_in_thread(Router(collect, query_api) if collect else query_api, host=host, port=port)[1])
+        return url
+
+    with published(proj.root, listen) as secret:
         typer.echo(f"rta: query API on {url} (other processes use it automatically)", err=True)
         for board in proj.definitions.dashboards:
             typer.echo(
@@ -325,8 +324,7 @@ def _serve(parts: Services, host: str, port: int) -> Iterator[None]:
         try:
             yield
         finally:
-            run_file.unlink(missing_ok=True)
-            stop_api()
+            stops[0]()
 
 
 @serve_app.command("ingest")

@@ -174,10 +174,13 @@ class AdhocQuery:
         if not outputs:
             outputs = [exp.Star()]
         conditions = [filter_sql(f, params, as_string=self.source.dims, table=table) for f in self.filters]
-        time_type = "DateTime64(3, 'UTC')" if self.source.rollup is None else "DateTime('UTC')"
+        raw = self.source.rollup is None
+        time_type = "DateTime64(3, 'UTC')" if raw else "DateTime('UTC')"
         if self.start is not None and self.end is not None:
-            conditions.append(exp.GTE(this=time, expression=params.add(self.start.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], time_type)))
-            conditions.append(exp.LT(this=time, expression=params.add(self.end.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], time_type)))
+            for op, when in ((exp.GTE, self.start), (exp.LT, self.end)):
+                # Rollup buckets are whole seconds: ClickHouse refuses a DateTime parameter with a fraction.
+                written = when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if raw else when.strftime("%Y-%m-%d %H:%M:%S")
+                conditions.append(op(this=time, expression=params.add(written, time_type)))
         select = exp.select(*outputs).from_(exp.to_table(self.source.table))
         if conditions:
             select = select.where(exp.and_(*conditions))

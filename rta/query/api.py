@@ -29,6 +29,8 @@ from rta.query.protocol import Answer, Workspace
 from rta.query.request import FILTER_SCHEMA, QueryRequest, openapi_body, openapi_parameters, text
 
 log = logging.getLogger("rta.api")
+Header = tuple[bytes, bytes]
+Reply = tuple[int, bytes, str, list[Header]]  # status, body, content type, more headers
 ARROW = "application/vnd.apache.arrow.stream"
 MAX_BODY = 1_000_000
 Scope = dict[str, Any]
@@ -65,6 +67,8 @@ class QueryApi:
             ("GET", "/v1/query"): (self._query, True),
             ("POST", "/v1/query"): (self._query, True),
             ("POST", "/v1/sql"): (self._sql, True),
+            ("GET", "/v1/explain"): (self._explain, True),
+            ("POST", "/v1/explain"): (self._explain, True),
         }
 
     async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]) -> None:
@@ -80,22 +84,23 @@ class QueryApi:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
-            status, body, content_type = await self._handle(scope, headers, receive)
+            status, body, content_type, extra = await self._handle(scope, headers, receive)
         except HttpError as err:
+            extra = []
             status, body, content_type = err.status, error_body(err.reason), "application/json"
         except BackendError as err:  # the store failed, not the client: worth a retry
             log.warning("store error in %s %s: %s", scope["method"], scope["path"], err)
-            status, body, content_type = 503, error_body(str(err)), "application/json"
+            status, body, content_type, extra = 503, error_body(str(err)), "application/json", []
         except RtaError as err:  # a client's mistake, refused where the request was checked
-            status, body, content_type = 400, error_body(str(err)), "application/json"
+            status, body, content_type, extra = 400, error_body(str(err)), "application/json", []
         except Exception:  # a bug: the client hears nothing of it, the log everything
             log.exception("unexpected error in %s %s", scope["method"], scope["path"])
-            status, body, content_type = 500, b'{"error": "internal error; see the server log"}', "application/json"
-        extra = [(b"www-authenticate", b'Bearer realm="rta"')] if status == 401 else []
+            status, body, content_type, extra = 500, b'{"error": "internal error; see the server log"}', "application/json", []
+        extra += [(b"www-authenticate", b'Bearer realm="rta"')] if status == 401 else []
         await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", content_type.encode()), *extra]})
         await send({"type": "http.response.body", "body": body})
 
-    async def _handle(self, scope: Scope, headers: dict[str, str], receive: Callable[[], Awaitable[dict]]) -> tuple[int, bytes, str]:
+    async def _handle(self, scope: Scope, headers: dict[str, str], receive: Callable[[], Awaitable[dict]]) -> Reply:
         method, path = scope["method"], scope["path"]
         route = self.routes.get((method, path))
         if route is None:
@@ -116,14 +121,15 @@ class QueryApi:
         else:
             result = await loop.run_in_executor(self.pool, handler, params)
         if isinstance(result, _Html):
-            return 200, result.encode(), "text/html; charset=utf-8"
+            return 200, result.encode(), "text/html; charset=utf-8", []
         if isinstance(result, pl.DataFrame | tuple):
             frame, meta = result if isinstance(result, tuple) else (result, {})
-            if ARROW in headers.get("accept", ""):
-                return 200, self._encoded(frame, "arrow"), ARROW
-            body = b'{"meta": ' + json.dumps(meta, default=_json_default).encode() + b', "data": ' + self._encoded(frame, "json") + b"}"
-            return 200, body, "application/json"
-        return 200, json.dumps(result, default=_json_default).encode(), "application/json"
+            described = json.dumps(meta, default=_json_default).encode()
+            if ARROW in headers.get("accept", ""):  # the meta rides in a header: Arrow has no room for it per request
+                return 200, self._encoded(frame, "arrow"), ARROW, [(b"x-rta-meta", described)]
+            body = b'{"meta": ' + described + b', "data": ' + self._encoded(frame, "json") + b"}"
+            return 200, body, "application/json", []
+        return 200, json.dumps(result, default=_json_default).encode(), "application/json", []
 
     def _encoded(self, frame: pl.DataFrame, fmt: str) -> bytes:
         """A frame's bytes; a cached frame is the same object on every hit, so encode it once."""
@@ -159,8 +165,13 @@ class QueryApi:
     def _health(self, _: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True}
 
-    def _freshness(self, _: dict[str, Any]) -> dict[str, Any]:
-        fresh = self.ws.freshness()
+    def _freshness(self, params: dict[str, Any]) -> dict[str, Any]:
+        given = params.get("stream")
+        given = given[-1] if isinstance(given, list) and given else given
+        stream = None if given is None else text("stream", given, "stream=events")
+        if stream is not None:
+            self.ws.plan.definitions.stream(stream)  # an unknown name is a 400 that names the valid ones
+        fresh = self.ws.freshness(stream=stream) if stream is not None else self.ws.freshness()
         return {
             "written_at": fresh.written_at,
             "newest_event": fresh.newest_event,
@@ -182,6 +193,19 @@ class QueryApi:
 
     def _answer(self, request: QueryRequest) -> tuple[pl.DataFrame, dict[str, Any]]:
         return self._reply(self.ws.answer(request))
+
+    def _explain(self, params: dict[str, Any]) -> dict[str, Any]:
+        explained = self.ws.explain(QueryRequest.from_params(params))
+        q = explained.query
+        return {
+            "query": {"grain": q.grain, "start": q.start, "end": q.end, "total": q.total},
+            "executed": [
+                {"table": e.table, "sql": e.sql, "rows_read": e.rows_read, "bytes_read": e.bytes_read, "seconds": e.seconds}
+                for e in explained.executed
+            ],  # fmt: skip
+            "seconds": explained.seconds,
+            "cache": explained.cache,
+        }
 
     @staticmethod
     def _reply(answer: Answer) -> tuple[pl.DataFrame, dict[str, Any]]:
@@ -226,10 +250,9 @@ def _arrow_bytes(frame: pl.DataFrame) -> bytes:
     return sink.getvalue()
 
 
-def serve_in_thread(
-    app: Callable[..., Awaitable[None]], host: str = "127.0.0.1", port: int = 8765
-) -> tuple[threading.Thread, Callable[[], None]]:
-    """Serve ``app`` on a thread (as `rta run` does beside the flow); returns the thread and a stopper."""
+def serve_in_thread(app: Callable[..., Awaitable[None]], host: str = "127.0.0.1", port: int = 8765) -> tuple[int, Callable[[], None]]:
+    """Serve ``app`` on a thread (as `rta run` does beside the flow); returns the port it listens
+    on (``port=0`` picks a free one) and a stopper."""
     import uvicorn
 
     # proxy_headers off: uvicorn would believe X-Forwarded-For from loopback; the collect API decides ([ingest] trust_forwarded_for).
@@ -254,7 +277,8 @@ def serve_in_thread(
         server.should_exit = True
         thread.join(timeout=10)
 
-    return thread, stop
+    bound = next((sock.getsockname()[1] for listening in server.servers for sock in listening.sockets), port)
+    return bound, stop
 
 
 _TABLE = {
@@ -287,7 +311,25 @@ OPENAPI: dict[str, Any] = {
                 "responses": _TABLE,
             }
         },
-        "/v1/freshness": {"get": {"summary": "The flow's watermark and lag", "responses": {"200": {"description": "Freshness"}}}},
+        "/v1/explain": {
+            "get": {
+                "summary": "Which tables answer a query and what they read",
+                "parameters": openapi_parameters(),
+                "responses": {"200": {"description": "Explanation"}, "400": _TABLE["400"]},
+            },
+            "post": {
+                "summary": "The same, with a JSON body",
+                "requestBody": {"content": {"application/json": {"schema": openapi_body()}}},
+                "responses": {"200": {"description": "Explanation"}, "400": _TABLE["400"]},
+            },
+        },
+        "/v1/freshness": {
+            "get": {
+                "summary": "The flow's watermark and lag (of one stream, or all)",
+                "parameters": [{"name": "stream", "in": "query", "schema": {"type": "string"}, "description": "A stream's name."}],
+                "responses": {"200": {"description": "Freshness"}},
+            }
+        },
         "/v1/definitions": {"get": {"summary": "Streams, metrics and rollups", "responses": {"200": {"description": "Definitions"}}}},
         "/v1/health": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "OK"}}}},
     },

@@ -8,6 +8,7 @@ against :class:`Workspace` here, which it satisfies, so no import points up
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -91,9 +92,6 @@ class Workspace(Protocol):
     def project(self) -> Project: ...
 
     @property
-    def client(self) -> Client: ...
-
-    @property
     def plan(self) -> Plan: ...
 
     def query(self, metrics: Asked, *, cache: bool = True, now: datetime | None = None, **options: object) -> pl.DataFrame:
@@ -108,8 +106,16 @@ class Workspace(Protocol):
         """The answer if it is cached, without touching the store."""
         ...
 
+    def explain(self, metrics: Asked, *, cache: bool = True, now: datetime | None = None, **options: object) -> Explanation:
+        """Answer the query and tell which tables served it, what they read, how long it took."""
+        ...
+
     def sql(self, text: str) -> pl.DataFrame:
         """One read-only SELECT over the project's tables."""
+        ...
+
+    def read(self, sql: str, params: Mapping[str, object]) -> pl.DataFrame:
+        """A read-only statement rta built itself (values bound as parameters), with the console's limits."""
         ...
 
     def freshness(self, now: datetime | None = None, *, stream: str | None = None) -> Freshness:
@@ -123,3 +129,10 @@ class Workspace(Protocol):
     def data_version(self) -> object:
         """When the flow last wrote, and its tally (changes with every write)."""
         ...
+
+
+class OwningWorkspace(Workspace, Protocol):
+    """A workspace in the process that holds the store: what the live alert engine writes through."""
+
+    @property
+    def client(self) -> Client: ...

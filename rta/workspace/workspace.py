@@ -6,46 +6,44 @@ alerts); the layers below type against :class:`rta.query.protocol.Workspace`, wh
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
 from rta.compiler.ddl import STATS_TABLE
 from rta.compiler.naming import version_of
-from rta.compiler.plan import Plan
 from rta.dsl.durations import GRAINS
 from rta.errors import BackendError, QueryError
 from rta.project import Project, load_project
-from rta.query.adhoc import AdhocQuery, events_query, rollup_query
 from rta.query.cache import QueryCache
 from rta.query.console import ConsoleLimits, check_sql, table_aliases
 from rta.query.metric_query import Executed, MetricQuery, make_query, run_query
 from rta.query.protocol import Answer, Explanation, Freshness
 from rta.query.request import Asked
-from rta.query.result import MetricFrame
 from rta.query.shared_cache import RedisResults
+from rta.store.client import EMBEDDED
 from rta.store.client import connect as connect_store
 from rta.store.schema import apply
-from rta.workspace.remote import RemoteWorkspace, read_run_file
-
-if TYPE_CHECKING:
-    from rta.alerts.view import WorkspaceAlerts
-    from rta.dash.export import ReportFiles
-    from rta.dash.widget import DashboardWidget
+from rta.workspace.base import VERSION_SQL, WorkspaceBase
+from rta.workspace.owner import Owner, published, quietly, read_owner
+from rta.workspace.remote import RemoteWorkspace
 
 CACHE_TTL = {"1m": 60.0, "1h": 300.0, "1d": 3600.0}  # seconds, tied to the grain
 
 
-@dataclass
-class Workspace:
-    """A project's metrics and store. Build it with :func:`connect`."""
+@dataclass(repr=False, eq=False)
+class Workspace(WorkspaceBase):
+    """A project's metrics and the store this process holds. Build it with :func:`connect`."""
 
     project: Project
     client: Client
@@ -56,23 +54,7 @@ class Workspace:
     _readonly: Client | None = field(default=None, repr=False)
     _version: tuple[float, object] = field(default=(0.0, None), repr=False)  # (checked at, last write)
     _version_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def events(self) -> AdhocQuery:
-        """An ad-hoc query over the (only) stream's raw events; see :meth:`stream` for several."""
-        if len(self.plan.streams) != 1:
-            msg = f"the project has streams {[s.name for s in self.plan.streams]}; pick one with ws.stream(name)"
-            raise QueryError(msg)
-        return self.stream(self.plan.streams[0].name)
-
-    def stream(self, name: str) -> AdhocQuery:
-        """An ad-hoc query over a stream's raw events."""
-        self.project.definitions.stream(name)
-        return events_query(self.plan, self.plan.stream(name), self._run_readonly)
-
-    def rollup(self, name: str, grain: str) -> AdhocQuery:
-        """An ad-hoc query over one rollup table; aggregate metrics by name."""
-        return rollup_query(self.plan, name, grain, self._run_readonly)
+    _serving: tuple[str, contextlib.ExitStack] | None = field(default=None, repr=False)
 
     def _readonly_client(self) -> Client:
         if self._readonly is None:
@@ -81,9 +63,10 @@ class Workspace:
             self._readonly = connect_store(self.dsn, **self.limits.settings())
         return self._readonly
 
-    def _run_readonly(self, sql: str, params: dict[str, object]) -> pl.DataFrame:
+    def read(self, sql: str, params: Mapping[str, object]) -> pl.DataFrame:
+        """Run a read-only statement rta built itself, with the console's limits."""
         try:
-            frame = pl.from_arrow(self._readonly_client().query_arrow(sql, parameters=params))
+            frame = pl.from_arrow(self._readonly_client().query_arrow(sql, parameters=dict(params)))
         except Exception as err:
             self._retire_readonly()
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -103,14 +86,7 @@ class Workspace:
         """Run one read-only SELECT over the project's tables (stream names stand for raw events,
         ``<rollup>_<grain>`` for rollup tables) with time, row and memory limits."""
         statement = check_sql(text, table_aliases(self.plan))  # refusals happen here, before the store
-        return self._run_readonly(statement.sql(dialect="clickhouse"), {})
-
-    @property
-    def alerts(self) -> WorkspaceAlerts:
-        """The project's alert rules: ``list()``, ``history()``, ``backtest(rule, last="30d")``, ``check(rule)``."""
-        from rta.alerts.view import WorkspaceAlerts  # loaded only when asked: defining and querying stay light
-
-        return WorkspaceAlerts(self)
+        return self.read(statement.sql(dialect="clickhouse"), {})
 
     def load(self, events: pl.DataFrame | str | Path | list[str | Path], *, stream: str | None = None) -> str:
         """Run events (a frame, or JSON-lines/Parquet files) through the flow into the store, like
@@ -174,23 +150,6 @@ class Workspace:
         repeats = f"\nskipped {loaded.repeats:,} demo events loaded before" if loaded is not None and loaded.repeats else ""
         return summary(stats) + repeats
 
-    def dashboard(self, name: str | None = None, **view: object) -> DashboardWidget:
-        """An interactive dashboard (ipywidgets + Altair, offline) of a DSL dashboard; ``last=``, ``where=``, ``grain=`` set the view."""
-        from rta.dash.widget import dashboard_widget  # loaded only when asked
-
-        return dashboard_widget(self, name, **view)
-
-    def report(self, name: str | None = None, **options: object) -> ReportFiles:
-        """Write a self-contained HTML report (``out=``, ``pdf=``, ``images=``, ``data=``, ``last=``, ``where=``)."""
-        from rta.dash import export_report
-
-        return export_report(self, name, **options)  # type: ignore[arg-type]
-
-    @property
-    def plan(self) -> Plan:
-        """The compiled plan."""
-        return self.project.plan
-
     def freshness(self, now: datetime | None = None, *, stream: str | None = None) -> Freshness:
         """When the flow last wrote and how far its event-time watermark has come (of one stream, or all)."""
         now = now or datetime.now(UTC)
@@ -203,20 +162,6 @@ class Workspace:
         newest = (newest if newest.tzinfo else newest.replace(tzinfo=UTC)) if accepted else None
         lag = (now - newest).total_seconds() if newest is not None else None
         return Freshness(written, newest, lag)
-
-    def arrivals(self, stream: str, start: datetime, end: datetime) -> pl.DataFrame:
-        """Events ``stream`` accepted per minute of arrival in ``[start, end)``: columns ``bucket``, ``events``."""
-        sql = (
-            f"SELECT toUnixTimestamp(minute) AS t, sum(events) AS events FROM {STATS_TABLE} "
-            "WHERE stream = {s:String} AND outcome = 'accepted' AND minute >= {a:DateTime('UTC')} AND minute < {b:DateTime('UTC')} "
-            "GROUP BY t ORDER BY t"
-        )
-        params = {"s": stream, "a": start.strftime("%Y-%m-%d %H:%M:%S"), "b": end.strftime("%Y-%m-%d %H:%M:%S")}
-        rows = self.client.query(sql, parameters=params).result_rows
-        return pl.DataFrame(
-            {"bucket": [datetime.fromtimestamp(t, UTC) for t, _ in rows], "events": [float(n) for _, n in rows]},
-            schema={"bucket": pl.Datetime("ms", "UTC"), "events": pl.Float64},
-        )
 
     def answer(self, metrics: Asked, *, cache: bool = True, now: datetime | None = None, **options: object) -> Answer:
         """Like :meth:`query`, with the checked query and whether the cache answered."""
@@ -231,17 +176,6 @@ class Workspace:
         q = make_query(self.plan, metrics, now=now, **options)
         frame = self.cache.peek(self._cache_key(q, now))
         return None if frame is None else Answer(frame, q, True)
-
-    def query(self, metrics: Asked, *, cache: bool = True, now: datetime | None = None, **options: object) -> pl.DataFrame:
-        """Metrics by bucket (and dimensions) as a Polars frame, with a ``final`` column.
-
-        Options: ``last="7d"`` or ``start=``/``end=``, ``grain="auto"|"1m"|"1h"|"1d"``,
-        ``by=[dims]``, ``where={dim: value | [values]}`` or a filter such as
-        ``col("country") == "US"``, ``compare="previous_period"|"previous_day"|"previous_week"|"previous_year"``,
-        ``top=N``, ``order_by=metric``, ``fill_gaps=True``, ``total=True`` (one value per
-        group for the whole range: KPI tiles, alerts).
-        """
-        return MetricFrame(self.answer(metrics, cache=cache, now=now, **options).frame)
 
     def explain(self, metrics: Asked, *, cache: bool = True, now: datetime | None = None, **options: object) -> Explanation:
         """Answer the query and tell which tables served it, what they read, how long it took."""
@@ -295,8 +229,7 @@ class Workspace:
         return version
 
     def _read_version(self) -> object:
-        # The write time alone can repeat (a backfill on a fixed clock); the tally cannot.
-        return self.client.query(f"SELECT max(last_seen), sum(events) FROM {STATS_TABLE}").result_rows[0]
+        return tuple(self.client.query(VERSION_SQL).result_rows[0])
 
     def _refresh_version(self) -> None:
         if not self._version_lock.acquire(blocking=False):
@@ -308,6 +241,42 @@ class Workspace:
         finally:
             self._version_lock.release()
 
+    def serve(self, port: int = 0) -> str:
+        """Serve this workspace's queries and dashboard pages on loopback (``port=0``: a free one) and
+        publish where in ``.rta/run.json``, so the project's other processes query through this one
+        while it lives. Returns the address. Stops with :meth:`close` or when the process ends."""
+        if self._serving is not None:
+            return self._serving[0]
+        from rta.contract.keys import KeyStore
+        from rta.dash.pages import DashboardPages
+        from rta.query.api import QueryApi, serve_in_thread
+
+        keys = KeyStore(self.project.root)
+        bound, stop = serve_in_thread(DashboardPages(self, keys, QueryApi(self, keys)), host="127.0.0.1", port=port)
+        url = f"http://127.0.0.1:{bound}"
+        stack = contextlib.ExitStack()
+        stack.callback(stop)
+        stack.enter_context(published(self.project.root, lambda _: url, kind="notebook"))
+        self._serving = (url, stack)
+        atexit.register(stack.close)
+        return url
+
+    def stop_serving(self) -> None:
+        """Stop answering for other processes (they will open the store themselves once it is closed)."""
+        if self._serving is not None:
+            self._serving[1].close()
+            self._serving = None
+
+    def close(self) -> None:
+        """Stop serving (if this workspace does) and close the store; other processes may open it then."""
+        self.stop_serving()
+        self._retire_readonly()
+        self.client.close()
+
+    def _where(self) -> str:
+        served = f", served at {self._serving[0]}" if self._serving is not None else ""
+        return f"{self.dsn} (held by this process{served})"
+
     def _with_final(self, frame: pl.DataFrame, q: MetricQuery, now: datetime) -> pl.DataFrame:
         watermark = self.freshness(now).watermark
         if watermark is None:
@@ -318,8 +287,14 @@ class Workspace:
         return frame.with_columns((pl.col("bucket") <= settled).alias("final"))
 
 
-def connect(project: str | Path = ".", *, dsn: str | None = None) -> Workspace | RemoteWorkspace:
+def connect(project: str | Path = ".", *, dsn: str | None = None, serve: bool | None = None) -> Workspace | RemoteWorkspace:
     """Open a project's workspace: its definitions and its store (created if missing).
+
+    An embedded store (``chdb://``) can be open in one process only. When another process of
+    the project holds it (``rta run``, or a notebook kernel), the workspace asks that process
+    over loopback instead, with the same answers. A process that opens the store itself serves
+    it the same way (``serve``; by default when it is interactive: a notebook kernel, a REPL), so
+    a second notebook works while the first kernel lives.
 
     Example (a project folder made by ``rta init myshop``; tests/test_query.py runs the same)::
 
@@ -328,15 +303,35 @@ def connect(project: str | Path = ".", *, dsn: str | None = None) -> Workspace |
     """
     loaded = load_project(project)
     store = dsn or loaded.dsn
+    embedded = store.startswith(EMBEDDED) and store != "chdb://memory"
+    owner = read_owner(loaded.root) if embedded else None
+    if owner is not None:  # asked before opening: the engine would print its lock error first
+        return RemoteWorkspace(loaded, owner.url, owner.key, str(owner))
     try:
-        client = connect_store(store)
+        client = quietly(lambda: connect_store(store)) if embedded else connect_store(store)
     except BackendError as err:
-        # Only one process may open an embedded store: if `rta run` owns it, ask its API.
-        run = read_run_file(loaded.root)
-        if "open in another process" in str(err) and run is not None:
-            return RemoteWorkspace(loaded, run["url"], run["key"])
-        raise
+        owner = _published_soon(loaded.root) if "open in another process" in str(err) else None
+        if owner is None:
+            raise
+        return RemoteWorkspace(loaded, owner.url, owner.key, str(owner))
     apply(loaded.plan, client)
     redis_url = os.environ.get("RTA_REDIS_URL") or loaded.settings.get("cache", {}).get("redis_url")
     shared = RedisResults(redis_url, version_of(loaded.plan.ddl_sql())) if redis_url else None
-    return Workspace(loaded, client, store, shared=shared)
+    ws = Workspace(loaded, client, store, shared=shared)
+    if embedded and (serve if serve is not None else _interactive()):
+        ws.serve()
+    return ws
+
+
+def _interactive() -> bool:
+    return "ipykernel" in sys.modules or hasattr(sys, "ps1") or bool(sys.flags.interactive)
+
+
+def _published_soon(root: Path, seconds: float = 5.0) -> Owner | None:
+    """The owner's address: a process that just opened the store publishes it a moment later."""
+    deadline = time.monotonic() + seconds
+    while True:
+        owner = read_owner(root)
+        if owner is not None or time.monotonic() > deadline:
+            return owner
+        time.sleep(0.1)

@@ -1,0 +1,181 @@
+"""What every workspace offers, written once over a few primitives, so a notebook works the same
+whether it holds the store (:class:`~rta.workspace.workspace.Workspace`) or asks the process that
+does (:class:`~rta.workspace.remote.RemoteWorkspace`, while ``rta run`` or another kernel owns it).
+
+The primitives a workspace supplies: ``answer`` (a metric query), ``explain``, ``sql`` (the
+console), ``read`` (a statement rta built, run read-only), ``freshness``, ``load``, ``load_demo``.
+Everything else here is built on them: the ad-hoc builders, alerts, dashboards, reports,
+arrivals, the data version and the reprs.
+"""
+
+from __future__ import annotations
+
+import html
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from rta.compiler.ddl import STATS_TABLE
+from rta.compiler.plan import Plan
+from rta.errors import QueryError
+from rta.project import Project
+from rta.query.adhoc import AdhocQuery, events_query, rollup_query
+from rta.query.protocol import Answer, Explanation, Freshness
+from rta.query.request import Asked
+from rta.query.result import MetricFrame
+
+# The write time alone can repeat (a backfill on a fixed clock); the tally cannot.
+VERSION_SQL = f"SELECT toUnixTimestamp(max(last_seen)) AS written, sum(events) AS events FROM {STATS_TABLE}"
+
+if TYPE_CHECKING:
+    from rta.alerts.view import WorkspaceAlerts
+    from rta.dash.export import ReportFiles
+    from rta.dash.widget import DashboardWidget
+
+
+class WorkspaceBase(ABC):
+    """A project's metrics and store: queries, ad-hoc builders, alerts, dashboards, reports."""
+
+    project: Project
+
+    # --- primitives --------------------------------------------------------------------------
+
+    @abstractmethod
+    def answer(self, metrics: Asked, *, cache: bool = True, now: datetime | None = None, **options: object) -> Answer:
+        """Like :meth:`query`, with the checked query and whether the cache answered."""
+
+    @abstractmethod
+    def cached_answer(self, metrics: Asked, **options: object) -> Answer | None:
+        """The answer if this process has it cached, without touching the store (never blocks)."""
+
+    @abstractmethod
+    def explain(self, metrics: Asked, *, cache: bool = True, now: datetime | None = None, **options: object) -> Explanation:
+        """Answer the query and tell which tables served it, what they read, how long it took."""
+
+    @abstractmethod
+    def sql(self, text: str) -> pl.DataFrame:
+        """Run one read-only SELECT over the project's tables (stream names stand for raw events,
+        ``<rollup>_<grain>`` for rollup tables) with time, row and memory limits."""
+
+    @abstractmethod
+    def read(self, sql: str, params: Mapping[str, object]) -> pl.DataFrame:
+        """Run a read-only statement rta built itself (values bound as ``{name:Type}`` parameters)."""
+
+    @abstractmethod
+    def freshness(self, now: datetime | None = None, *, stream: str | None = None) -> Freshness:
+        """When the flow last wrote and how far its event-time watermark has come (of one stream, or all)."""
+
+    @abstractmethod
+    def load(self, events: pl.DataFrame | str | Path | list[str | Path], *, stream: str | None = None) -> str:
+        """Run events through the flow into the store; loading the same events again adds nothing."""
+
+    @abstractmethod
+    def load_demo(self, events: int = 100_000, *, days: int = 7, seed: int = 1, now: datetime | None = None) -> str:
+        """Load synthetic shop traffic; the same call run again adds nothing."""
+
+    # --- built on them ---------------------------------------------------------------------
+
+    @property
+    def plan(self) -> Plan:
+        """The compiled plan."""
+        return self.project.plan
+
+    def query(self, metrics: Asked, *, cache: bool = True, now: datetime | None = None, **options: object) -> pl.DataFrame:
+        """Metrics by bucket (and dimensions) as a Polars frame, with a ``final`` column.
+
+        Options (:class:`rta.query.request.QueryRequest`): ``last="7d"`` or ``start=``/``end=``,
+        ``grain="auto"|"1m"|"1h"|"1d"|"total"`` (total: one row per group over the range),
+        ``by=[dims]``, ``where={dim: value | [values]}`` or a filter such as
+        ``col("country").isin(["US", "DE"]) & ~(col("device") == "bot")``,
+        ``compare="previous_period"|"previous_day"|"previous_week"|"previous_year"``, ``top=N``
+        (with ``by``), ``order_by=metric``, ``fill_gaps=True``.
+        """
+        return MetricFrame(self.answer(metrics, cache=cache, now=now, **options).frame)
+
+    @property
+    def events(self) -> AdhocQuery:
+        """An ad-hoc query over the (only) stream's raw events; see :meth:`stream` for several."""
+        if len(self.plan.streams) != 1:
+            msg = f"the project has streams {[s.name for s in self.plan.streams]}; pick one with ws.stream(name)"
+            raise QueryError(msg)
+        return self.stream(self.plan.streams[0].name)
+
+    def stream(self, name: str) -> AdhocQuery:
+        """An ad-hoc query over a stream's raw events."""
+        self.project.definitions.stream(name)
+        return events_query(self.plan, self.plan.stream(name), self.read)
+
+    def rollup(self, name: str, grain: str) -> AdhocQuery:
+        """An ad-hoc query over one rollup table; aggregate metrics by name."""
+        return rollup_query(self.plan, name, grain, self.read)
+
+    @property
+    def alerts(self) -> WorkspaceAlerts:
+        """The project's alert rules: ``list()``, ``history()``, ``backtest(rule, last="30d")``, ``check(rule)``."""
+        from rta.alerts.view import WorkspaceAlerts  # loaded only when asked: defining and querying stay light
+
+        return WorkspaceAlerts(self)
+
+    def dashboard(self, name: str | None = None, **view: object) -> DashboardWidget:
+        """An interactive dashboard (ipywidgets + Altair, offline) of a DSL dashboard; ``last=``, ``where=``, ``grain=`` set the view."""
+        from rta.dash.widget import dashboard_widget  # loaded only when asked
+
+        return dashboard_widget(self, name, **view)
+
+    def report(self, name: str | None = None, **options: object) -> ReportFiles:
+        """Write a self-contained HTML report (``out=``, ``pdf=``, ``images=``, ``data=``, ``last=``, ``where=``)."""
+        from rta.dash import export_report
+
+        return export_report(self, name, **options)  # type: ignore[arg-type]
+
+    def arrivals(self, stream: str, start: datetime, end: datetime) -> pl.DataFrame:
+        """Events ``stream`` accepted per minute of arrival in ``[start, end)``: columns ``bucket``, ``events``."""
+        sql = (
+            f"SELECT toUnixTimestamp(minute) AS t, sum(events) AS events FROM {STATS_TABLE} "
+            "WHERE stream = {s:String} AND outcome = 'accepted' AND minute >= {a:DateTime('UTC')} AND minute < {b:DateTime('UTC')} "
+            "GROUP BY t ORDER BY t"
+        )
+        params = {"s": stream, "a": start.strftime("%Y-%m-%d %H:%M:%S"), "b": end.strftime("%Y-%m-%d %H:%M:%S")}
+        rows = self.read(sql, params)
+        return pl.DataFrame(
+            {"bucket": (rows["t"].cast(pl.Int64) * 1000).cast(pl.Datetime("ms", "UTC")), "events": rows["events"].cast(pl.Float64)},
+            schema={"bucket": pl.Datetime("ms", "UTC"), "events": pl.Float64},
+        )
+
+    def data_version(self) -> object:
+        """When the flow last wrote, and its tally (changes with every write)."""
+        return tuple(self.read(VERSION_SQL, {}).row(0))
+
+    # --- how it shows itself -----------------------------------------------------------------
+
+    def _where(self) -> str:
+        return "its store"
+
+    def _summary(self) -> list[tuple[str, str]]:
+        defs = self.project.definitions
+        names = lambda items: ", ".join(i.name for i in items) or "none"  # noqa: E731
+        rows = [
+            ("project", str(self.project.root)),
+            ("store", self._where()),
+            ("streams", names(defs.streams)),
+            ("metrics", f"{len(defs.metrics)}: " + _cut(names(defs.metrics))),
+            ("rollups", f"{len(defs.rollups)}: " + _cut(names(defs.rollups))),
+        ]
+        rows += [(label, _cut(names(items))) for label, items in (("dashboards", defs.dashboards), ("alerts", defs.alerts)) if items]
+        return rows
+
+    def __repr__(self) -> str:
+        lines = [f"<{type(self).__name__}>"] + [f"  {label:<10} {value}" for label, value in self._summary()]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in self._summary())
+        return f"<table><caption style='text-align:left'><b>{html.escape(type(self).__name__)}</b></caption>{rows}</table>"
+
+
+def _cut(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
