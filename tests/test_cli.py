@@ -298,6 +298,20 @@ def test_other_processes_query_through_the_running_flow(project, tmp_path):
         sql = [sys.executable, "-m", "rta.cli", "sql", "SELECT count() AS n FROM events", "-p", str(project), "--format", "csv"]
         result = subprocess.run(sql, capture_output=True, text=True, env=env, timeout=60)
         assert result.returncode == 0 and int(result.stdout.splitlines()[1]) > 0, result.stderr
+        # Links and senders find the run's real address (not :8765) in its run file.
+        link = subprocess.run(
+            [sys.executable, "-m", "rta.cli", "share", "shop", "-p", str(project)], capture_output=True, text=True, env=env
+        )
+        assert link.stdout.startswith(f"http://127.0.0.1:{port}/d/shop?token="), link.stdout + link.stderr
+        made = subprocess.run(
+            [sys.executable, "-m", "rta.cli", "keys", "create", "write", "-p", str(project)], capture_output=True, text=True, env=env
+        )
+        write_key = next(word for word in (made.stdout + made.stderr).split() if word.startswith("rta_write_"))
+        sent_file = tmp_path / "sent.jsonl"
+        sent_file.write_text('{"type": "track", "event": "page_view", "userId": "u1", "properties": {"country": "US"}}\n')
+        sent = subprocess.run([sys.executable, "-m", "rta.cli", "send", str(sent_file), "--key", write_key, "-p", str(project)],
+                              capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+        assert sent.returncode == 0 and f"127.0.0.1:{port}" in sent.stdout + sent.stderr, sent.stdout + sent.stderr
     finally:
         runner_process.send_signal(signal.SIGTERM)
         runner_process.wait(timeout=30)

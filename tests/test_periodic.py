@@ -141,3 +141,26 @@ def test_report_loop_logs_every_failure(caplog):
     messages = [r.getMessage() for r in caplog.records if r.name == "rta.reports"]
     assert len(messages) == scheduler.checks >= 3
     assert set(messages) == {"scheduled reports failed: store busy"}
+
+
+def test_every_notification_shows_on_the_console_unless_a_log_channel_wrote_it():
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from rta.alerts.notify import Notification
+    from rta.dsl.channels import Log, Webhook
+
+    at = datetime(2026, 11, 28, 12, tzinfo=UTC)
+    rules = [SimpleNamespace(name="paged", notify=(Webhook("https://hooks.example/x"),)), SimpleNamespace(name="logged", notify=(Log(),))]
+    engine = SimpleNamespace(rules=rules, sent=[])
+
+    def run_once() -> None:
+        engine.sent += [
+            Notification("paged", "firing", at, "purchases < 1", (({}, 0.0),)),
+            Notification("logged", "firing", at, "x", (({}, 1.0),)),
+        ]
+
+    engine.run_once = run_once
+    shown: list[str] = []
+    AlertLoop(engine, announce=shown.append).tick()  # type: ignore[arg-type]
+    assert shown == ["[rta] FIRING: paged: purchases < 1 (0) at 2026-11-28 12:00 UTC -> webhook:https://hooks.example/x"]

@@ -116,6 +116,18 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+DEFAULT_URL = "http://127.0.0.1:8765"  # where `rta run` listens unless told otherwise
+
+
+def running_url(project: Path, face: str) -> str | None:
+    """Where a live process serves ``project`` (its run file), if it serves ``face``: "collect"
+    (only `rta run` receives events) or "pages" and "query" (any owner of the store)."""
+    from rta.workspace.owner import read_owner
+
+    owner = read_owner(project.resolve())
+    return None if owner is None or (face == "collect" and not owner.collect) else owner.url
+
+
 def key_store(project: Path) -> KeyStore:
     from rta.contract.keys import KeyStore
 

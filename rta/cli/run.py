@@ -282,7 +282,7 @@ def _alert_loop(engine: AlertEngine | None) -> Iterator[None]:
         return
     from rta.alerts.loop import AlertLoop
 
-    loop = AlertLoop(engine).start()
+    loop = AlertLoop(engine, announce=lambda line: typer.echo(f"rta: alert {line}", err=True)).start()
     try:
         yield
     finally:
@@ -309,7 +309,7 @@ def _serve(parts: Services, host: str, port: int) -> Iterator[None]:
         stops.append(serve_in_thread(Router(collect, query_api) if collect else query_api, host=host, port=port)[1])
         return url
 
-    with published(proj.root, listen) as secret:
+    with published(proj.root, listen, collect=collect is not None) as secret:
         typer.echo(f"rta: query API on {url} (other processes use it automatically)", err=True)
         for board in proj.definitions.dashboards:
             typer.echo(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from rta.cli.common import DEFAULT_URL, ProjectOpt, running_url
 from rta.errors import RtaError
 
 if TYPE_CHECKING:
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
 def send(
     files: Annotated[list[Path], typer.Argument(help="JSON-lines files: Segment messages, or flat events as `rta load` reads them.")],
     key: Annotated[str, typer.Option("--key", envvar="RTA_WRITE_KEY", help="A write key (or $RTA_WRITE_KEY).")],
-    host: Annotated[str, typer.Option(help="The collect API.")] = "http://127.0.0.1:8765",
+    host: Annotated[str | None, typer.Option(help="The collect API (default: the one `rta run` serves for --project).")] = None,
+    project: ProjectOpt = Path("."),
     max_wait: Annotated[str, typer.Option(help="How long to wait for a collect API that stopped answering, e.g. 90s, 10m.")] = "10m",
 ) -> None:
     """Send events to a running collect API with the Python SDK (batched, gzipped, retried).
@@ -34,6 +36,7 @@ def send(
     from rta.dsl.durations import parse_duration
     from rta.sdk import Client, file_digest, message_from
 
+    host = host or running_url(project, "collect") or DEFAULT_URL
     patience = parse_duration(max_wait, what="--max-wait")
     for path in files:
         if not path.is_file():
@@ -62,7 +65,7 @@ def send(
             watch.drain()
         client.close(timeout=15)
         unacknowledged = client.pending + unread
-    typer.echo(f"sent {client.sent:,} events; dropped {client.dropped:,}; {bad:,} lines were not JSON", err=True)
+    typer.echo(f"sent {client.sent:,} events; dropped {client.dropped:,}; {bad:,} lines were not JSON (collect API: {host})", err=True)
     for reason in client.rejected[:5]:
         typer.echo(f"refused: {reason}", err=True)
     if unacknowledged:

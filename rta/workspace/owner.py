@@ -33,6 +33,7 @@ class Owner:
     url: str
     key: str
     kind: str = "rta run"  # or "notebook"
+    collect: bool = False  # it also receives events (the collect API)
 
     def __str__(self) -> str:
         return f"{self.kind} (pid {self.pid}) at {self.url}"
@@ -52,21 +53,22 @@ def read_owner(root: Path) -> Owner | None:
     """The live owner that published itself in ``root``'s run file (None for none, or a dead one's file)."""
     try:
         found = json.loads((root / RUN_FILE).read_text())
-        owner = Owner(int(found["pid"]), str(found["url"]), str(found["key"]), str(found.get("kind", "rta run")))
+        kind, collect = str(found.get("kind", "rta run")), found.get("collect") is True
+        owner = Owner(int(found["pid"]), str(found["url"]), str(found["key"]), kind, collect)
     except (FileNotFoundError, ValueError, KeyError, TypeError):
         return None
     return owner if owner.pid != os.getpid() and _alive(owner.pid) else None
 
 
 @contextlib.contextmanager
-def published(root: Path, url_of: Callable[[str], str], kind: str = "rta run") -> Iterator[str]:
+def published(root: Path, url_of: Callable[[str], str], kind: str = "rta run", *, collect: bool = False) -> Iterator[str]:
     """A read key for this process, published with ``url_of(key)``'s address in the run file while
     the block runs; yields the key's secret. The file goes, and the key is revoked, when it ends."""
     run_file = root / RUN_FILE
     with run_key(KeyStore(root), run_file) as (_, secret):
         url = url_of(secret)
         tmp = run_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pid": os.getpid(), "url": url, "key": secret, "kind": kind}))
+        tmp.write_text(json.dumps({"pid": os.getpid(), "url": url, "key": secret, "kind": kind, "collect": collect}))
         os.chmod(tmp, 0o600)
         tmp.replace(run_file)
         try:
