@@ -2,6 +2,11 @@
 
 Nodes hold field *names*, never ``Col`` objects: ``Col`` overloads ``==`` to build
 expressions, so it cannot take part in dataclass equality.
+
+A node's ``repr`` is its dataclass repr and must stay so: a rollup's version hashes the reprs of
+its parts, filters included (``rta/compiler/naming.py``), so another repr would rename every
+table of a filtered metric. How a filter *shows* is :meth:`Expr.code`, the ``col(...)`` code
+that builds it, which ``str()``, Jupyter and the reprs of metrics and alerts use.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
+from rta.dsl.shown import ELLIPSIS, code, quoted
 from rta.errors import DefinitionError
 
 Scalar: TypeAlias = str | int | float | bool
@@ -40,6 +46,20 @@ class Expr(ABC):
     @abstractmethod
     def fields(self) -> frozenset[str]:
         """Names of the event fields this expression reads."""
+
+    def code(self, values: int | None = None) -> str:
+        """The ``col(...)`` code that builds this filter; ``values`` cuts each ``isin`` list to that many.
+
+        >>> ((col("event") == "purchase") & ~col("country").isin(["US", "DE", "FR"])).code(values=2)
+        '(col("event") == "purchase") & ~col("country").isin(["US", "DE", … 1 more])'
+        """
+        return _code(self, values)
+
+    def __str__(self) -> str:
+        return self.code()
+
+    def _repr_html_(self) -> str:
+        return code(self.code(values=20))
 
 
 def _expect_expr(value: object, op: str) -> Expr:
@@ -110,6 +130,39 @@ class Not(Expr):
         return self.operand.fields()
 
 
+def _level(expr: Expr) -> int:
+    """How tightly the node's code binds, by Python's precedence: inside a tighter node it is parenthesized."""
+    if isinstance(expr, Or):
+        return 1
+    if isinstance(expr, And):
+        return 2
+    if isinstance(expr, Compare):
+        return 0  # `a == 1 & b` would read as `a == (1 & b)`: comparisons are always parenthesized as operands
+    return 3 if isinstance(expr, Not) else 4
+
+
+def _code(expr: Expr, values: int | None) -> str:
+    def operand(node: Expr, above: int) -> str:
+        text = _code(node, values)
+        return f"({text})" if _level(node) < above else text
+
+    match expr:
+        case Compare(field=f, op=op, value=v):
+            return f"col({quoted(f)}) {op} {quoted(v)}"
+        case IsIn(field=f, values=vs):
+            shown = [quoted(v) for v in (vs if values is None else vs[:values])]
+            if len(shown) < len(vs):
+                shown.append(f"{ELLIPSIS} {len(vs) - len(shown):,} more")
+            return f"col({quoted(f)}).isin([{', '.join(shown)}])"
+        case Not(operand=o):
+            return "~" + operand(o, 3)
+        case _Connective(left=a, right=b):
+            level, sign = (2, "&") if isinstance(expr, And) else (1, "|")
+            # Left-associative: a right operand of the same kind keeps its parentheses.
+            return f"{operand(a, level)} {sign} {operand(b, level + 1)}"
+    return repr(expr)
+
+
 class Col:
     """A reference to an event field, used to write filters.
 
@@ -128,7 +181,7 @@ class Col:
         self.name = name
 
     def __repr__(self) -> str:
-        return f"col({self.name!r})"
+        return f"col({quoted(self.name)})"
 
     def _cmp(self, op: CompareOp, value: object) -> Compare:
         return Compare(self.name, op, _check_scalar(value, self.name))
