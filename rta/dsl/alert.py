@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from rta.dsl.channels import Channel, Log, channel
+from rta.dsl.channels import Channel, Log, channel, shown_channel
 from rta.dsl.context import latest, register
 from rta.dsl.durations import parse_duration
 from rta.dsl.expr import Expr
 from rta.dsl.metric import Metric
 from rta.dsl.names import check_name
+from rta.dsl.shown import LINE, card, code, cut, listed, span
 from rta.dsl.stream import Stream
 from rta.errors import DefinitionError, did_you_mean
 
@@ -114,6 +115,9 @@ class Window:
         span = f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
         return f"{what} over {span}" + (f" vs {self.baseline}" if self.baseline else "")
 
+    def __repr__(self) -> str:
+        return f"Window({cut(self.describe(), LINE - 8)})"
+
 
 def over(metric: Metric, window: str) -> Window:
     """``metric`` over the last ``window`` (whole minutes); also available as ``metric.over(window)``.
@@ -175,6 +179,10 @@ class Condition:
         bounds = " and ".join(f"{b:g}" for b in self.bounds)
         return f"{self.window.describe()} {self.op} {bounds}"
 
+    def __repr__(self) -> str:
+        """For example ``Condition(errors over 5m > 100)``."""
+        return f"Condition({cut(self.describe(), LINE - 11)})"
+
 
 @dataclass(frozen=True, slots=True)
 class QuietHours:
@@ -207,6 +215,43 @@ class Alert:
     def window(self) -> Window:
         """The condition's window."""
         return self.condition.window
+
+    def summary(self, values: int | None = None, width: int | None = None) -> str:
+        """The rule in one line: condition, split, filter, hold and channels.
+
+        ``values`` cuts ``isin`` lists, ``width`` the filter's code.
+
+        >>> from rta import stream, metric, count, col
+        >>> events = stream("events", dimensions={"event": str, "country": str})
+        >>> errors = metric("errors", count(), where=col("event") == "error", stream=events)
+        >>> alert("spike", errors.over("5m") > 100, by="country", where=col("country") != "FR", pending="2m")
+        Alert('spike': errors over 5m > 100 by country where col("country") != "FR" for 2m -> log)
+        """
+        split = f" by {', '.join(self.by)}" if self.by else ""
+        where = f" where {cut(self.where.code(values), width or LINE)}" if self.where is not None else ""
+        hold = f" for {span(self.pending)}" if self.pending else ""
+        return f"{self.condition.describe()}{split}{where}{hold} -> {', '.join(shown_channel(c) for c in self.notify)}"
+
+    def __repr__(self) -> str:
+        start = f"Alert({self.name!r}: "
+        return start + cut(self.summary(values=4, width=LINE // 3), LINE - len(start) - 1) + ")"
+
+    def _repr_html_(self) -> str:
+        quiet = self.quiet_hours
+        rows = [
+            ("condition", self.condition.describe()),
+            ("by", ", ".join(self.by) or None),
+            ("where", code(self.where.code(values=20)) if self.where is not None else None),
+            ("for", span(self.pending) if self.pending else None),
+            ("keep firing", span(self.keep_firing) if self.keep_firing else None),
+            ("renotify", f"every {span(self.renotify)}" if self.renotify else None),
+            ("cooldown", span(self.cooldown) if self.cooldown else None),
+            ("evaluated", f"every {span(self.every)}" + (", the current minute too (provisional)" if self.provisional else "")),
+            ("quiet hours", f"{quiet.start} to {quiet.end} {quiet.tz}" if quiet is not None else None),
+            ("notify", listed((shown_channel(c) for c in self.notify), 10)),
+            ("description", self.description),
+        ]
+        return card("Alert", self.name, rows)
 
 
 def alert(

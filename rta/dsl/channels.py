@@ -66,6 +66,22 @@ class Log:
 Channel: TypeAlias = Webhook | Email | Log
 
 
+def shown_channel(target: Channel) -> str:
+    """A channel for a repr, without what may be secret: a webhook's path (Slack's holds its token), a mail server.
+
+    >>> shown_channel(slack("https://hooks.slack.com/services/T0/B0/x")), shown_channel(email(["a@x.org", "b@x.org"]))
+    ('slack:https://hooks.slack.com/…', 'mailto:a@x.org,b@x.org')
+    """
+    if isinstance(target, Webhook):
+        parts = urlsplit(target.url)
+        host = parts.netloc.rpartition("@")[2]
+        return f"{'slack' if target.slack else 'webhook'}:{parts.scheme}://{host}{'/…' if parts.path.strip('/') else ''}"
+    if isinstance(target, Email):
+        shown = target.to[:3] + ((f"… {len(target.to) - 3} more",) if len(target.to) > 3 else ())
+        return "mailto:" + ",".join(shown)
+    return str(target)
+
+
 def webhook(url: str, *, secret: str | None = None) -> Webhook:
     """A JSON webhook.
 

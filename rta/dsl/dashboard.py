@@ -13,6 +13,7 @@ from rta.dsl.context import register
 from rta.dsl.durations import GRAINS, parse_duration
 from rta.dsl.metric import Metric
 from rta.dsl.names import check_name
+from rta.dsl.shown import LINE, ROWS, card, cut, html_table, listed, span
 from rta.errors import DefinitionError
 
 PanelKind = Literal["kpi", "series", "breakdown", "table"]
@@ -33,6 +34,15 @@ class Panel:
     def titled(self, title: str) -> Panel:
         """A copy with another title."""
         return replace(self, title=title)
+
+    def summary(self) -> str:
+        """What the panel shows, for example ``revenue by country top 10``."""
+        split = f" by {self.by} top {self.top}" if self.by else ""
+        return f"{listed(self.metrics)}{split}{' vs previous period' if self.compare else ''}"
+
+    def __repr__(self) -> str:
+        """For example ``Panel(breakdown 'revenue by country': revenue by country top 10)``."""
+        return f"Panel({cut(f'{self.kind} {self.title!r}: {self.summary()}', LINE - 7)})"
 
 
 def _names(metrics: tuple[Metric | str, ...], what: str) -> tuple[str, ...]:
@@ -128,6 +138,24 @@ class Dashboard:
     def with_panel(self, panel: Panel) -> Dashboard:
         """A copy with ``panel`` appended."""
         return replace(self, panels=(*self.panels, panel))
+
+    def __repr__(self) -> str:
+        """For example ``Dashboard('shop': 2 panels, last 7d, grain auto, refresh 1m; filters device)``."""
+        filters = f"; filters {listed(self.filters)}" if self.filters else ""
+        panels = f"{len(self.panels)} panel{'s' if len(self.panels) != 1 else ''}"
+        start = f"Dashboard({self.name!r}: "
+        body = f"{panels}, last {self.last}, grain {self.grain}, refresh {span(self.refresh)}{filters}"
+        return start + cut(body, LINE - len(start) - 1) + ")"
+
+    def _repr_html_(self) -> str:
+        panels = html_table(["panel", "title", "shows"], [(p.kind, p.title, p.summary()) for p in self.panels], limit=ROWS)
+        rows = [
+            ("range", f"last {self.last}, grain {self.grain}, refresh every {span(self.refresh)}"),
+            ("filters", listed(self.filters, 20) or None),
+            ("description", self.description),
+            ("panels", panels),
+        ]
+        return card("Dashboard", self.name, rows, subtitle=self.title if self.title != self.name else None)
 
 
 def dashboard(

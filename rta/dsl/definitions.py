@@ -11,6 +11,7 @@ from rta.dsl.dashboard import Dashboard
 from rta.dsl.metric import Metric
 from rta.dsl.rollup import Rollup
 from rta.dsl.schedule import ReportSchedule
+from rta.dsl.shown import card, listed
 from rta.dsl.stream import Stream
 from rta.errors import DefinitionError, did_you_mean
 
@@ -41,6 +42,21 @@ class Definitions:
     def stream(self, name: str) -> Stream:
         """The stream called ``name``."""
         return _named(self.streams, name, "stream")
+
+    def _kinds(self) -> list[tuple[str, tuple[_Named, ...]]]:
+        return [
+            ("stream", self.streams), ("metric", self.metrics), ("rollup", self.rollups),
+            ("alert", self.alerts), ("dashboard", self.dashboards), ("report", self.reports),
+        ]  # fmt: skip
+
+    def __repr__(self) -> str:
+        """For example ``Definitions(1 stream, 12 metrics, 5 rollups, 3 alerts, 1 dashboard, 1 report)``."""
+        counts = [f"{len(items)} {kind}{'s' if len(items) != 1 else ''}" for kind, items in self._kinds() if items]
+        return f"Definitions({', '.join(counts) or 'nothing'})"
+
+    def _repr_html_(self) -> str:
+        rows = [(f"{kind}s", listed((i.name for i in items), 30)) for kind, items in self._kinds()]
+        return card("Definitions", repr(self).removeprefix("Definitions(").removesuffix(")"), rows)
 
 
 class _Named(Protocol):

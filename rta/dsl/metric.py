@@ -9,6 +9,7 @@ from rta.dsl.aggregates import Aggregation, Count
 from rta.dsl.context import latest, register
 from rta.dsl.expr import Expr
 from rta.dsl.names import check_name
+from rta.dsl.shown import CELL, ITEMS, LINE, card, code, cut, listed, quoted
 from rta.dsl.stream import Stream
 from rta.errors import DefinitionError
 
@@ -116,16 +117,39 @@ class Metric(_Arithmetic):
 
         return over(self, window)
 
+    def definition(self, values: int | None = None) -> str:
+        """The metric as written: its formula, or its aggregation and filter (``values`` cuts ``isin`` lists).
+
+        >>> from rta import stream, count, col
+        >>> events = stream("events", dimensions={"event": str})
+        >>> metric("purchases", count(), where=col("event") == "purchase", stream=events).definition()
+        'count() where col("event") == "purchase"'
+        """
+        if self.formula is not None:
+            return repr(self.formula)
+        where = f" where {self.where.code(values)}" if self.where is not None else ""
+        return _show_aggregation(self.aggregation) + where
+
     def __repr__(self) -> str:
-        body = repr(self.formula) if self.formula is not None else _show_aggregation(self.aggregation)
-        where = f" where {self.where!r}" if self.where is not None else ""
-        return f"Metric({self.name!r}: {body}{where})"
+        start = f"Metric({self.name!r}: "
+        return start + cut(self.definition(values=ITEMS), LINE - len(start) - 1) + ")"
+
+    def _repr_html_(self) -> str:
+        reads = listed((m.name for m in self.base_metrics()), 20) if self.formula is not None else None
+        rows = [
+            ("definition", code(self.definition(values=20), CELL)),
+            ("stream", self.stream.name if self.stream is not None else None),
+            ("reads", reads),
+            ("unit", self.unit),
+            ("description", self.description),
+        ]
+        return card("Metric", self.name, rows)
 
 
 def _show_aggregation(agg: Aggregation | None) -> str:
     if agg is None or isinstance(agg, Count):
         return "count()"
-    args = [repr(agg.field)] + ([repr(agg.q)] if hasattr(agg, "q") else [])
+    args = [quoted(agg.field)] + ([repr(agg.q)] if hasattr(agg, "q") else [])
     return f"{agg.fn}({', '.join(args)})"
 
 

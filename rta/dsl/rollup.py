@@ -8,6 +8,7 @@ from rta.dsl.context import register
 from rta.dsl.durations import GRAINS, check_grain, parse_duration
 from rta.dsl.metric import Metric
 from rta.dsl.names import check_name
+from rta.dsl.shown import LINE, ROWS, card, code, cut, html_table, listed
 from rta.dsl.stream import Stream
 from rta.errors import DefinitionError, did_you_mean
 
@@ -32,6 +33,23 @@ class Rollup:
     def retention(self, grain: str) -> str:
         """How long buckets of ``grain`` are kept."""
         return dict(self.keep)[grain]
+
+    def __repr__(self) -> str:
+        """For example ``Rollup('traffic': views, visitors by country; keep 1m 7d, 1h 90d)``."""
+        split = f"; by {listed(self.by)}" if self.by else ""
+        keep = ", ".join(f"{g} {k}" for g, k in self.keep)
+        start = f"Rollup({self.name!r}: "
+        return start + cut(f"{listed(m.name for m in self.metrics)}{split}; keep {keep}", LINE - len(start) - 1) + ")"
+
+    def _repr_html_(self) -> str:
+        metrics = html_table(["metric", "definition"], [(m.name, code(m.definition(values=8))) for m in self.metrics], limit=ROWS)
+        rows = [
+            ("stream", self.stream.name),
+            ("by", listed(self.by, 30) or "nothing (one series)"),
+            ("keep", ", ".join(f"{g} for {k}" for g, k in self.keep)),
+            ("metrics", metrics),
+        ]
+        return card("Rollup", self.name, rows)
 
 
 def rollup(

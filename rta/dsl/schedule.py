@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from rta.dsl.channels import Channel, channel
+from rta.dsl.channels import Channel, channel, shown_channel
 from rta.dsl.context import register
 from rta.dsl.dashboard import Dashboard
 from rta.dsl.durations import parse_duration
 from rta.dsl.names import check_name
+from rta.dsl.shown import LINE, cut, listed
 from rta.errors import DefinitionError
 
 EVERY = {"1h": "hourly, on the hour", "1d": "daily at `at`", "7d": "weekly, Mondays at `at`"}
@@ -47,6 +48,15 @@ class ReportSchedule:
                 slot -= timedelta(days=7)
         # Re-attach the zone: a day or week back may cross a daylight-saving change.
         return slot.replace(tzinfo=None).replace(tzinfo=ZoneInfo(self.tz))
+
+    def __repr__(self) -> str:
+        """For example ``ReportSchedule('daily': dashboard shop every 1d at 08:00 UTC, last 24h -> log)``."""
+        when = "hourly" if self.every == "1h" else f"every {self.every} at {self.at} {self.tz}"
+        extras = "".join(f", {d} in [{listed(v, 3)}]" for d, v in self.where) + (", pdf" if self.pdf else "")
+        sent = ", ".join(shown_channel(c) for c in self.notify) or "files only"
+        start = f"ReportSchedule({self.name!r}: "
+        body = f"dashboard {self.dashboard} {when}, last {self.last or 'as the dashboard'}{extras} -> {sent}"
+        return start + cut(body, LINE - len(start) - 1) + ")"
 
 
 def report(

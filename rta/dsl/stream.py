@@ -9,6 +9,7 @@ from typing import Literal
 from rta.dsl.context import register
 from rta.dsl.durations import parse_duration
 from rta.dsl.names import check_field_name, check_name
+from rta.dsl.shown import LINE, card, cut, listed
 from rta.errors import DefinitionError, did_you_mean
 
 FieldKind = Literal["dimension", "measure", "user", "insert_id"]
@@ -57,6 +58,28 @@ class Stream:
         except KeyError:
             msg = f"{owner}: stream {self.name!r} has no field {name!r}; {did_you_mean(name, list(self._kinds))}"
             raise DefinitionError(msg) from None
+
+    def __repr__(self) -> str:
+        """For example ``Stream('events': dimensions event, country; measures revenue; keep raw 30d)``."""
+        parts = [f"dimensions {listed(self.dimensions)}" if self.dimensions else "no dimensions"]
+        if self.measures:
+            parts.append(f"measures {listed(self.measure_names())}")
+        if self.keep_raw:
+            parts.append(f"keep raw {self.keep_raw}")
+        start = f"Stream({self.name!r}: "
+        return start + cut("; ".join(parts), LINE - len(start) - 1) + ")"
+
+    def _repr_html_(self) -> str:
+        rows = [
+            ("time", self.time),
+            ("dimensions", listed(self.dimensions, 30) or "none"),
+            ("measures", listed((f"{m} ({t})" for m, t in self.measures), 30) or "none"),
+            ("user", self.user),
+            ("insert id", self.insert_id),
+            ("raw events", f"kept {self.keep_raw}" if self.keep_raw else "not kept"),
+            ("max lateness", self.max_lateness),
+        ]
+        return card("Stream", self.name, rows)
 
 
 def stream(
