@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import polars as pl
 
+from rta.dsl.shown import ITEMS, Html, block, card, code, html_table, listed, span
+
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
@@ -59,6 +61,30 @@ class Freshness:
             return "no data written yet"
         return f"events up to {self.newest_event:%Y-%m-%d %H:%M:%S} UTC ({self.lag_seconds:.0f}s behind now)"
 
+    def _rows(self) -> list[tuple[str, object]]:
+        final = self.newest_final_minute
+        return [
+            ("newest event", f"{self.newest_event:%Y-%m-%d %H:%M:%S} UTC" if self.newest_event is not None else None),
+            ("behind now", span(self.lag_seconds) if self.lag_seconds is not None else None),
+            ("last write", f"{self.written_at:%Y-%m-%d %H:%M:%S} UTC" if self.written_at is not None else None),
+            ("final through", f"the minute {final:%Y-%m-%d %H:%M} UTC" if final is not None else None),
+        ]
+
+    def __repr__(self) -> str:
+        """``Freshness: events up to … UTC (7s behind now)``, then when the flow last wrote and which minutes are final."""
+        if self.newest_event is None or self.written_at is None:
+            return "Freshness: no data written yet"
+        lag = f" ({span(self.lag_seconds)} behind now)" if self.lag_seconds is not None else ""
+        final = self.newest_final_minute
+        settled = f"; final through the minute {final:%Y-%m-%d %H:%M}" if final is not None else ""
+        header = f"Freshness: events up to {self.newest_event:%Y-%m-%d %H:%M:%S} UTC{lag}"
+        return block(header, [f"last write {self.written_at:%Y-%m-%d %H:%M:%S} UTC{settled}"])
+
+    def _repr_html_(self) -> str:
+        if self.newest_event is None or self.written_at is None:
+            return card("Freshness", "no data written yet")
+        return card("Freshness", f"events up to {self.newest_event:%Y-%m-%d %H:%M:%S} UTC", self._rows())
+
 
 @dataclass(frozen=True, slots=True)
 class Explanation:
@@ -74,6 +100,45 @@ class Explanation:
         lines += [f"  {e.table}: {e.rows_read:,} rows, {e.bytes_read:,} bytes read in {e.seconds * 1000:.1f} ms" for e in self.executed]
         lines.append(f"total {self.seconds * 1000:.1f} ms")
         return "\n".join(lines)
+
+    def _asked(self, values: int) -> list[tuple[str, str | None]]:
+        q = self.query
+        return [
+            ("by", ", ".join(q.by) or None),
+            ("where", q.where.code(values) if q.where is not None else None),
+            ("top", f"{q.top:,}" + (f" by {q.order_by}" if q.order_by else "") if q.top is not None else None),
+            ("compare", f"with {q.compare}" if q.compare else None),
+        ]
+
+    def __repr__(self) -> str:
+        """The query and its time, what else it asked (filter, top, comparison), then each SELECT: its table and what it read."""
+        q = self.query
+        split = f" by {listed(q.by)}" if q.by else ""
+        shape = "total" if q.total else f"grain {q.grain}"
+        header = (
+            f"Explanation: {listed(q.metrics)}{split}, {shape}, {q.start:%Y-%m-%d %H:%M} to {q.end:%Y-%m-%d %H:%M} UTC: "
+            f"{self.seconds * 1000:.1f} ms, cache {self.cache}"
+        )
+        asked = "; ".join(f"{key} {value}" for key, value in self._asked(ITEMS) if value and key != "by")
+        reads = [f"{e.table}: {e.rows_read:,} rows, {e.bytes_read:,} bytes read in {e.seconds * 1000:.1f} ms" for e in self.executed]
+        return block(header, [*([asked] if asked else []), *(reads or ["no SELECT ran (the cache answered)"])])
+
+    def _repr_html_(self) -> str:
+        q = self.query
+        rows: list[tuple[str, object]] = [
+            ("range", f"{q.start:%Y-%m-%d %H:%M} to {q.end:%Y-%m-%d %H:%M} UTC, " + ("total" if q.total else f"grain {q.grain}")),
+            *((key, code(value) if key == "where" and value else value) for key, value in self._asked(20)),
+            ("took", f"{self.seconds * 1000:.1f} ms, cache {self.cache}"),
+        ]
+        reads = html_table(
+            ["table", "rows read", "bytes read", "ms", "SQL"],
+            [
+                (e.table, f"{e.rows_read:,}", f"{e.bytes_read:,}", f"{e.seconds * 1000:.1f}",
+                 Html(f"<details><summary>SQL</summary>{code(e.sql, 2000)}</details>"))
+                for e in self.executed
+            ],
+        )  # fmt: skip
+        return card("Explanation", listed(q.metrics, 20), rows, extra=[reads] if self.executed else ())
 
 
 @dataclass(frozen=True, slots=True)
