@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from rta.alerts.measure import readings
 from rta.alerts.state import RuleState
 from rta.dsl.alert import Alert
 from rta.dsl.durations import parse_duration
+from rta.dsl.shown import ELLIPSIS, ROWS, block, card, html_table, span
 from rta.errors import DefinitionError, QueryError
 from rta.query.protocol import Workspace
 
@@ -57,9 +59,58 @@ class Backtest:
         shade = alt.Chart(periods).mark_rect(opacity=0.15, color="#d62728").encode(x="start:T", x2="end:T")
         return (shade + line + rules).properties(title=f"{self.rule.name}: {self.rule.condition.describe()}", width=640, height=220)
 
-    def __repr__(self) -> str:
+    def _headline(self) -> str:
         fired = self.notifications.filter(pl.col("status") == "firing").height
-        return f"Backtest({self.rule.name!r}: {self.evaluations['at'].n_unique()} evaluations, {fired} firing notifications)"
+        return f"{self.evaluations['at'].n_unique()} evaluations, {fired} firing notifications"
+
+    def _range(self) -> str:
+        if self.evaluations.is_empty():
+            return "no evaluation"
+        at: list[datetime] = [self.evaluations["at"].min(), self.evaluations["at"].max()]  # type: ignore[list-item]
+        return f"{at[0]:%Y-%m-%d %H:%M} to {at[1]:%Y-%m-%d %H:%M} UTC, every {span(self.rule.every)}"
+
+    def _periods(self) -> list[tuple[str, str, str]]:
+        """(start, end, group) of each firing period, as text."""
+        if self.evaluations.is_empty():
+            return []
+        return [
+            (f"{start:%Y-%m-%d %H:%M}", "still firing" if end is None else f"{end:%Y-%m-%d %H:%M}", _group(group))
+            for group, start, end in self.firing_periods().iter_rows()
+        ]
+
+    def __repr__(self) -> str:
+        """The rule's name and counts (the CLI prints this line), then the rule, the range and the first firing periods."""
+        periods = self._periods()
+        lines = [f"{self.rule.summary(values=4)}; {self._range()}"]
+        lines += [f"firing {start} to {end}" + (f" ({group})" if group else "") for start, end, group in periods[:5]]
+        if len(periods) > 5:
+            lines.append(f"{ELLIPSIS} {len(periods) - 5:,} more firing periods")
+        return block(f"Backtest({self.rule.name!r}: {self._headline()})", lines)
+
+    def _repr_html_(self) -> str:
+        periods = html_table(["firing from", "to", "group"], self._periods(), limit=ROWS)
+        told = html_table(
+            ["at", "status", "groups", "text"],
+            [(f"{at:%Y-%m-%d %H:%M}", status, groups, text) for at, status, groups, text in self.notifications.iter_rows()],
+            limit=ROWS,
+        )
+        rows = [
+            ("rule", self.rule.summary(values=20)),
+            ("evaluated", self._range()),
+            ("result", self._headline()),
+            ("firing periods", periods if len(self.evaluations) else None),
+            ("notifications", told if len(self.notifications) else None),
+        ]
+        return card("Backtest", self.rule.name, rows)
+
+
+def _group(key: str) -> str:
+    """A group key (canonical JSON) as ``country=FR, device=mobile``; empty when the rule is not split."""
+    try:
+        values = json.loads(key)
+    except ValueError:
+        return key
+    return ", ".join(f"{k}={v}" for k, v in values.items()) if isinstance(values, dict) else key
 
 
 def backtest(
