@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from rta.dash.scheduled import ReportScheduler
     from rta.flows.demo import DemoSource
     from rta.flows.stats import FlowStats
+    from rta.periodic import Periodic
 
 serve_app = typer.Typer(help="Serve one face of rta on its own.", no_args_is_help=True)
 
@@ -89,7 +90,8 @@ def run(
     if scheduler is not None:
         typer.echo(f"rta: {len(scheduler.schedules)} scheduled report(s) into {scheduler.folder}", err=True)
     try:
-        with _serve(parts, host, port), _alert_loop(engine), _report_loop(scheduler):
+        alert_loop, report_loop = _loops(engine, scheduler)
+        with _serve(parts, host, port), _ticking(alert_loop), _ticking(report_loop, then=scheduler.close if scheduler else None):
             if workers:  # the cluster ends when every process's inputs end
 
                 def stop_workers() -> None:
@@ -260,33 +262,32 @@ def _init_recovery(folder: Path) -> None:
 
 
 @contextmanager
-def _report_loop(scheduler: ReportScheduler | None) -> Iterator[None]:
-    if scheduler is None:
+def _ticking(loop: Periodic | None, *, then: Callable[[], None] | None = None) -> Iterator[None]:
+    """Run ``loop`` while the block runs; ``then`` after it stops (a scheduler delivers what is queued)."""
+    if loop is None:
         yield
         return
-    from rta.dash.scheduled import ReportLoop
-
-    loop = ReportLoop(scheduler).start()
+    loop.start()
     try:
         yield
     finally:
         loop.stop()
-        if scheduler.close is not None:
-            scheduler.close()  # deliver what is queued
+        if then is not None:
+            then()
 
 
-@contextmanager
-def _alert_loop(engine: AlertEngine | None) -> Iterator[None]:
-    if engine is None:
-        yield
-        return
-    from rta.alerts.loop import AlertLoop
+def _loops(engine: AlertEngine | None, scheduler: ReportScheduler | None) -> tuple[Periodic | None, Periodic | None]:
+    """The alert loop (its notifications echoed on this console) and the report loop, for what runs."""
+    alerts = reports = None
+    if engine is not None:
+        from rta.alerts.loop import AlertLoop
 
-    loop = AlertLoop(engine, announce=lambda line: typer.echo(f"rta: alert {line}", err=True)).start()
-    try:
-        yield
-    finally:
-        loop.stop()
+        alerts = AlertLoop(engine, announce=lambda line: typer.echo(f"rta: alert {line}", err=True))
+    if scheduler is not None:
+        from rta.dash.scheduled import ReportLoop
+
+        reports = ReportLoop(scheduler)
+    return alerts, reports
 
 
 @contextmanager

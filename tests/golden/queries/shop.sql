@@ -211,7 +211,7 @@ SELECT * FROM rta_events_raw_692edbae WHERE rta_events_raw_692edbae.country IN {
 
 # ad-hoc over one rollup table: metric names merge their parts
 -- adhoc: rollup("traffic", "1h").last("24h", now=NOW).where(country="US").group_by("device", every="1h").agg("revenue", "avg_load_ms", "p95_load_ms").order_by("bucket")
--- params: p0='US', p1='2026-11-27 12:30:00.000', p2='2026-11-28 12:30:01.000'
+-- params: p0='US', p1='2026-11-27 12:30:00', p2='2026-11-28 12:30:01'
 SELECT toStartOfInterval(rta_traffic_1h_b0f2c154.bucket, INTERVAL 3600 SECOND) AS bucket, rta_traffic_1h_b0f2c154.device AS device, SUM(revenue__sum) AS revenue, SUM(avg_load_ms__sum) / nullIf(SUM(avg_load_ms__n), 0) AS avg_load_ms, quantileTDigestMerge(0.95)(p95_load_ms__digest) AS p95_load_ms FROM rta_traffic_1h_b0f2c154 WHERE rta_traffic_1h_b0f2c154.country = {p0: String} AND rta_traffic_1h_b0f2c154.bucket >= {p1: DateTime('UTC')} AND rta_traffic_1h_b0f2c154.bucket < {p2: DateTime('UTC')} GROUP BY bucket, rta_traffic_1h_b0f2c154.device ORDER BY bucket ASC
 
 -- adhoc: rollup("audience_by_campaign", "1d").group_by("campaign").agg("visitors", "buyers").order_by("visitors", descending=True)
