@@ -13,7 +13,8 @@ from rta import col
 from rta.dsl import expr as ex
 from rta.errors import QueryError
 from rta.query.api import OPENAPI
-from rta.query.request import COMPARES, GRAIN_CHOICES, MAX_FILTER_NODES, OPS, OPTIONS, QueryRequest, parse_where, where_json
+from rta.query.request import COMPARES, GRAIN_CHOICES, OPTIONS, QueryRequest
+from rta.query.where_json import MAX_FILTER_NODES, OPS, parse_where, where_json
 
 pytestmark = pytest.mark.core
 
