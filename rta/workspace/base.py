@@ -10,7 +10,6 @@ arrivals, the data version and the reprs.
 
 from __future__ import annotations
 
-import html
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from datetime import datetime
@@ -21,6 +20,7 @@ import polars as pl
 
 from rta.compiler.ddl import STATS_TABLE
 from rta.compiler.plan import Plan
+from rta.dsl.shown import block, card, listed
 from rta.errors import QueryError
 from rta.project import Project
 from rta.query.adhoc import AdhocQuery, events_query, rollup_query
@@ -157,25 +157,13 @@ class WorkspaceBase(ABC):
 
     def _summary(self) -> list[tuple[str, str]]:
         defs = self.project.definitions
-        names = lambda items: ", ".join(i.name for i in items) or "none"  # noqa: E731
-        rows = [
-            ("project", str(self.project.root)),
-            ("store", self._where()),
-            ("streams", names(defs.streams)),
-            ("metrics", f"{len(defs.metrics)}: " + _cut(names(defs.metrics))),
-            ("rollups", f"{len(defs.rollups)}: " + _cut(names(defs.rollups))),
-        ]
-        rows += [(label, _cut(names(items))) for label, items in (("dashboards", defs.dashboards), ("alerts", defs.alerts)) if items]
+        rows = [("store", self._where()), ("streams", listed(s.name for s in defs.streams))]
+        kinds = (("metrics", defs.metrics), ("rollups", defs.rollups), ("dashboards", defs.dashboards), ("alerts", defs.alerts))
+        rows += [(label, f"{len(items)}: {listed(i.name for i in items)}") for label, items in kinds if items]
         return rows
 
     def __repr__(self) -> str:
-        lines = [f"<{type(self).__name__}>"] + [f"  {label:<10} {value}" for label, value in self._summary()]
-        return "\n".join(lines)
+        return block(f"{type(self).__name__} {self.project.root}", [f"{label} {value}" for label, value in self._summary()])
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in self._summary())
-        return f"<table><caption style='text-align:left'><b>{html.escape(type(self).__name__)}</b></caption>{rows}</table>"
-
-
-def _cut(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        return card(type(self).__name__, str(self.project.root), self._summary())
