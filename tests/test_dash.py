@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 import shutil
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -199,6 +200,50 @@ def test_clicking_a_bar_or_a_row_drills_down_and_the_breadcrumb_clears_it(widget
     assert "country" not in widget.view.where()
     widget.crumbs.children[-1].click()  # clear all
     assert widget.view.filters == ()
+
+
+class _Gated:
+    """The workspace, with the first minute-grain query held until ``gate`` opens: a refresh still
+    running when the next change arrives (JupyterLab hands widget messages to a kernel subshell
+    while the main thread handles others)."""
+
+    def __init__(self, ws) -> None:  # type: ignore[no-untyped-def]
+        self.ws, self.entered, self.gate = ws, threading.Event(), threading.Event()
+
+    @property
+    def plan(self):  # type: ignore[no-untyped-def]
+        return self.ws.plan
+
+    def freshness(self):  # type: ignore[no-untyped-def]
+        return self.ws.freshness()
+
+    def query(self, metrics, **options):  # type: ignore[no-untyped-def]
+        if options.get("grain") == "1m" and not self.gate.is_set():
+            self.entered.set()
+            assert self.gate.wait(30)
+        return self.ws.query(metrics, **options)
+
+
+@pytest.mark.store
+def test_changes_on_two_threads_draw_the_newest_view_and_keep_a_click_made_during_a_redraw(shop_ws):
+    source = _Gated(shop_ws)
+    widget = dashboard_widget(source, "shop", **WINDOW)
+    subshell = threading.Thread(target=lambda: setattr(widget.grain, "value", "1m"))
+    subshell.start()
+    assert source.entered.wait(30)  # its refresh is loading the 1m view
+    widget.filters["device"].value = ("mobile",)  # meanwhile, on the main thread: returns at once
+    widget.grain.value = "auto"
+    widget.chart._vl_selections = {"pick_p3": {"value": {"vlPoint": {"or": [{"country": "DE"}]}}, "store": []}}  # a click
+    source.gate.set()
+    subshell.join(60)
+    assert not subshell.is_alive()
+    assert widget.view.grain == "auto" and widget.view.where() == {"device": ["mobile"], "country": ["DE"]}
+    assert widget.data.view == widget.view  # the 1m view loaded meanwhile was never drawn
+    assert widget.grain.value == "auto" and widget.filters["device"].value == ("mobile",) and widget.filters["country"].value == ("DE",)
+    both = shop_ws.query("purchases", **WINDOW, total=True, where={"device": "mobile", "country": "DE"})["purchases"][0]
+    assert _tile(widget, "purchases") == rta.dash.formats.format_number(both)
+    widget.drill("country", "DE")  # the same filter again changes nothing (the breadcrumb keeps its order)
+    assert [b.description for b in widget.crumbs.children][:2] == ["device = mobile ×", "country = DE ×"]
 
 
 @pytest.mark.store

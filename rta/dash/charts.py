@@ -133,11 +133,16 @@ def series_chart(
     base = alt.Chart(source).transform_calculate(label=vega_label(unit, "datum.value"))
     x = alt.X("bucket:T", scale=alt.Scale(type="utc"), title="time (UTC)", axis=alt.Axis(labelOverlap=True, grid=False))
     y = alt.Y("value:Q", title=None, axis=alt.Axis(labelExpr=vega_label(unit), tickCount=4))
+    # Vega-Lite merges every legend of the series field (the color of both layers, the dashes)
+    # into one, which shows colored dashes; all of them say the same, since one saying
+    # legend=None made it warn on every draw ('Conflicting legend property "disable"').
+    legend = alt.Legend(symbolType="stroke")
+    series = alt.Color("series:N", scale=alt.Scale(domain=domain, range=[color, color, PREVIOUS]), legend=legend)
     line = base.mark_line(interpolate="monotone").encode(
         x=x,
         y=y,
-        color=alt.Color("series:N", scale=alt.Scale(domain=domain, range=[color, color, PREVIOUS]), legend=alt.Legend(symbolType="stroke")),
-        strokeDash=alt.StrokeDash("series:N", scale=alt.Scale(domain=domain, range=[[1, 0], [5, 4], [2, 3]]), legend=None),
+        color=series,
+        strokeDash=alt.StrokeDash("series:N", scale=alt.Scale(domain=domain, range=[[1, 0], [5, 4], [2, 3]]), legend=legend),
     )
     hover = alt.selection_point(fields=["bucket"], nearest=True, on="pointerover", clear="pointerout", empty=False)
     points = (
@@ -145,7 +150,7 @@ def series_chart(
         .encode(
             x=x,
             y=y,
-            color=alt.Color("series:N", scale=alt.Scale(domain=domain, range=[color, color, PREVIOUS]), legend=None),
+            color=series,
             opacity=alt.when(hover).then(alt.value(1)).otherwise(alt.value(0)),
             tooltip=[
                 alt.Tooltip("bucket:T", title="time (UTC)", format="%Y-%m-%d %H:%M", formatType="utc"),
@@ -177,7 +182,10 @@ def breakdown_chart(
     rows = breakdown_rows(frame, metric, by) if frame is not None and not data else []
     source = alt.NamedData(data) if data else alt.Data(values=rows)
     base = alt.Chart(source).transform_calculate(label=vega_label(unit, "datum.value"))
-    y = alt.Y(f"{by}:N", sort="-x", title=None, axis=alt.Axis(labelLimit=160))
+    # Largest first, sorted by a field both layers name the same way: sort="-x" compiled to two
+    # different sorts of one unioned domain, and Vega-Lite warned on every draw.
+    largest = alt.EncodingSortField("value", op="max", order="descending")
+    y = alt.Y(f"{by}:N", sort=largest, title=None, axis=alt.Axis(labelLimit=160))
     x = alt.X("value:Q", title=None, axis=alt.Axis(labelExpr=vega_label(unit), tickCount=4, grid=True))
     marks = base.mark_bar(color=color, cursor="pointer" if select else "default").encode(
         y=y, x=x, tooltip=[alt.Tooltip(f"{by}:N"), alt.Tooltip("label:N", title=metric)]

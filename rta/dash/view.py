@@ -81,8 +81,8 @@ class View:
         return replace(self, filters=(*rest, (dim, chosen)) if chosen else rest)
 
     def drill(self, dim: str, value: str) -> View:
-        """A copy narrowed to ``dim == value`` (what clicking a bar or a row does)."""
-        return self.with_filter(dim, [value])
+        """A copy narrowed to ``dim == value`` (what clicking a bar or a row does); the same view if it already is."""
+        return self if dict(self.filters).get(dim) == (value,) else self.with_filter(dim, [value])
 
     def without(self, dim: str | None = None) -> View:
         """A copy without the filter on ``dim`` (all filters when ``dim`` is None)."""
