@@ -96,6 +96,12 @@ def test_a_view_round_trips_through_url_parameters():
         View.from_params(board, {"grain": ["2h"]})
     with pytest.raises(QueryError, match=r"bad start/end in the URL"):
         View.from_params(board, {"start": ["yesterday"]})
+    # Plausible's and PostHog's spelling filters too (both may be given: any of the values); nothing is ignored.
+    plain = View.from_params(board, {"country": ["US"], "f.country": ["DE"], "device": ["mobile"]})
+    assert plain.where() == {"country": ["US", "DE"], "device": ["mobile"]} and plain.to_params()["f.country"] == ["US", "DE"]
+    with pytest.raises(QueryError, match=r"unknown parameter 'contry'; this page takes last, start, .*did you mean 'country'"):
+        View.from_params(board, {"contry": ["US"]})
+    assert view.drill("country", "US") is view  # already narrowed to it: the same view
 
 
 # --- panel data through the query layer ----------------------------------------------------

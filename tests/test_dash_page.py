@@ -154,3 +154,115 @@ def test_rta_report_goes_through_the_running_api_when_rta_run_owns_the_store(run
         r'data-metric="purchases"><div class="name">purchases</div><div class="value">3<', text
     )
     assert "data up to" in text  # freshness came over the API too
+
+
+def _open(page_api, server, url: str):  # type: ignore[no-untyped-def]
+    """Headless Chromium on ``url`` with only the server reachable; returns (playwright, browser, page, refused, console)."""
+    require_service("chromium")
+    p = page_api.sync_playwright().start()
+    browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_FLAGS)
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    refused: list[str] = []
+    console: list[str] = []
+
+    def route(r):  # type: ignore[no-untyped-def]
+        if r.request.url.startswith(server.url):
+            r.continue_()
+        else:
+            refused.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("warning", "error") else None)
+    # A slow server, for loads that ask for a device filter: a click lands while that load is in flight.
+    page.add_init_script(
+        """(() => { const real = window.fetch;
+        const slow = (url, options) => new Promise(done => setTimeout(done, 1500)).then(() => real(url, options));
+        window.fetch = (url, options) => String(url).includes("f.device=") ? slow(url, options) : real(url, options);
+        })()"""
+    )
+    page.goto(url)
+    page.wait_for_function("Number(document.body.dataset.renders || 0) >= 1", timeout=60_000)
+    return p, browser, page, refused, console
+
+
+def _bar(page, block: str, label: str):  # type: ignore[no-untyped-def]
+    """The middle of the bar whose Vega label starts with ``label`` (``value: 3; country: DE``...)."""
+    box = page.evaluate(
+        """([block, label]) => { const bar = Array.from(document.querySelectorAll(`#${block} .mark-rect path`))
+            .find(p => (p.getAttribute("aria-label") || "").includes(label));
+            if (!bar) return null; const r = bar.getBoundingClientRect(); return {x: r.x + r.width / 2, y: r.y + r.height / 2}; }""",
+        [block, label],
+    )
+    assert box is not None, f"no bar {label!r} in {block}"
+    return box
+
+
+def test_a_click_after_range_grain_and_filter_changes_drills_down_and_vega_warns_of_nothing(running):
+    server, write_key = running
+    page_api = require_module("playwright.sync_api")
+    client = Client(write_key, server.url, flush_interval=0.05)
+    for i, (country, device) in enumerate([("DE", "mobile")] * 3 + [("US", "mobile")] * 2 + [("DE", "desktop")]):
+        client.track(f"seq-{i}", "purchase", {"revenue": 5.0, "country": country, "device": device, "campaign": "sequence"})
+    assert client.flush(timeout=60)
+    client.close()
+    assert query_total(server.project, "SELECT count() FROM events WHERE campaign = 'sequence'", expect=6) == 6
+    token = cli(server.project, "share", "shop", "--url", server.url).rsplit("token=", 1)[1]
+    p, browser, page, refused, console = _open(page_api, server, f"{server.url}/d/shop?token={token}&f.campaign=sequence")
+    try:
+        # As a person does it, without waiting for each change to be drawn.
+        before = int(page.evaluate("document.body.dataset.renders"))
+        page.select_option("#rta-range", "24h")
+        page.select_option("#rta-grain", "1m")
+        page.select_option("#rta-range", "7d")
+        page.select_option("#rta-grain", "auto")
+        page.wait_for_function(
+            f"Number(document.body.dataset.renders) > {before} && document.body.dataset.view === 'last=7d&f.campaign=sequence'",
+            timeout=60_000,
+        )
+        page.select_option('select.rta-filter[data-dim="device"]', "mobile")
+        assert page.evaluate("document.body.dataset.view") == "last=7d&f.campaign=sequence"  # its load is in flight
+        germany = _bar(page, "block-p3", "country: DE")
+        page.mouse.click(germany["x"], germany["y"])  # a real click, on the chart drawn before the device filter
+        page.wait_for_function("document.body.dataset.view.includes('f.country=DE')", timeout=60_000)
+        assert page.evaluate("document.body.dataset.view") == "last=7d&f.campaign=sequence&f.device=mobile&f.country=DE"
+        page.wait_for_function("document.querySelector('.tile[data-metric=\"purchases\"] .value').textContent === '3'", timeout=30_000)
+        assert [c.split("×")[0] for c in page.locator(".crumb").all_text_contents()] == [
+            "campaign = sequence",
+            "device = mobile",
+            "country = DE",
+            "clear all",
+        ]
+        assert page.evaluate("document.body.dataset.error") is None
+        # And again from there: a click on the one device bar left changes nothing, one on a country of the chart drills.
+        page.locator('[data-clear="country"]').click()
+        page.wait_for_function("!document.body.dataset.view.includes('f.country')", timeout=60_000)
+        page.wait_for_function("document.querySelectorAll('#block-p3 .mark-rect path').length === 2", timeout=60_000)
+        us = _bar(page, "block-p3", "country: US")
+        page.mouse.click(us["x"], us["y"])
+        page.wait_for_function("document.querySelector('.tile[data-metric=\"purchases\"] .value').textContent === '2'", timeout=60_000)
+        assert "f.country=US" in page.url
+    finally:
+        browser.close()
+        p.stop()
+    assert refused == [] and console == []
+
+
+def test_a_plain_filter_parameter_filters_and_an_unknown_one_is_refused(running):
+    server, _ = running
+    token = cli(server.project, "share", "shop", "--url", server.url).rsplit("token=", 1)[1]
+    with urllib.request.urlopen(f"{server.url}/d/shop/data?token={token}&country=DE&country=FR&f.device=mobile", timeout=30) as response:
+        view = json.loads(response.read())["view"]
+    assert view["filters"] == {"country": ["DE", "FR"], "device": ["mobile"]}
+    assert view["query"] == "last=7d&f.country=DE&f.country=FR&f.device=mobile"  # the page shows this spelling
+    for url in (f"/d/shop/data?token={token}&contry=DE", f"/d/shop?token={token}&contry=DE"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{server.url}{url}", timeout=30)
+        body = refused.value.read().decode()
+        assert refused.value.code == 400 and "unknown parameter 'contry'" in body and "did you mean 'country'" in body
+    browser = urllib.request.Request(f"{server.url}/d/shop?token={token}&contry=DE", headers={"Accept": "text/html"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(browser, timeout=30)
+    page = refused.value.read().decode()
+    assert refused.value.code == 400 and "unknown parameter &#x27;contry&#x27;" in page and "did you mean &#x27;country&#x27;" in page
+    assert "Fix the link" in page

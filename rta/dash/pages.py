@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from rta.contract.http import HttpError, KeyGate, error_body
 from rta.contract.keys import KeyStore
@@ -74,7 +74,7 @@ def page_html(board: Dashboard) -> str:
     )
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(board.title)} · rta</title><style>{CSS}{CONTROLS_CSS}</style></head>"
+        f'<title>{html.escape(board.title)} · rta</title><link rel="icon" href="data:,"><style>{CSS}{CONTROLS_CSS}</style></head>'
         f'<body><main id="rta" data-name="{html.escape(board.name)}" data-refresh="{board.refresh}">'
         '<div id="rta-header"></div>'
         f'<div class="controls"><label>range <select id="rta-range">{ranges}</select></label>'
@@ -134,7 +134,7 @@ class DashboardPages:
             extra = [(b"content-type", b"text/javascript; charset=utf-8"), (b"cache-control", b"public, max-age=3600")]
             return 200, packed if zipped else body, [*extra, *([(b"content-encoding", b"gzip")] if zipped else [])]
         name, _, rest = path.removeprefix("/d/").partition("/")
-        params = parse_qs(query)
+        params = parse_qs(query, keep_blank_values=True)  # `?country=` is a parameter too, not nothing
         missing = f"this dashboard needs a share token or a read key: open /d/{name}?token=... (create one with `rta share {name}`)"
         key = self.gate.admit(headers, (params.get("token") or params.get("key") or [""])[-1], missing=missing)
         try:
@@ -143,14 +143,14 @@ class DashboardPages:
             raise HttpError(404, str(err) if key.kind == "read" else f"no dashboard named {name!r}") from None
         if not (key.kind == "read" or (key.kind == "share" and key.name == share_name(board.name))):
             raise HttpError(403, f"this {key.kind} key does not open dashboard {board.name!r}; use its share token or a read key")
-        if rest == "":
-            return 200, page_html(board).encode(), [(b"content-type", b"text/html; charset=utf-8")]
-        if rest != "data":
+        if rest not in ("", "data"):
             raise HttpError(404, f"no page {path}; dashboards are at /d/NAME")
-        try:
+        try:  # the page checks its URL too: a person opening a misspelt link learns why, not a blank page
             view = View.from_params(board, {k: v for k, v in params.items() if k not in ("token", "key")})
         except RtaError as err:
             raise HttpError(400, str(err)) from None
+        if rest == "":
+            return 200, page_html(board).encode(), [(b"content-type", b"text/html; charset=utf-8")]
         return 200, await self._body(board, view), [(b"content-type", b"application/json")]
 
     async def _body(self, board: Dashboard, view: View) -> bytes:
@@ -198,7 +198,14 @@ class DashboardPages:
             {"key": b.key, "title": b.title, "html": b.html, "spec": b.spec, "drill": b.drill, "wide": b.wide, "kpi": b.kpi}
             for b in blocks(data)
         ]
-        view_params = {"last": view.last, "grain": view.grain, "by": view.breakdown or "", "filters": dict(view.filters)}
+        # "query" is the view's URL in its one spelling (f.country=DE for country=DE): the page puts it in the address bar.
+        view_params = {
+            "last": view.last,
+            "grain": view.grain,
+            "by": view.breakdown or "",
+            "filters": dict(view.filters),
+            "query": urlencode(view.to_params(), doseq=True),
+        }
         choices = {dim: top_values(self.ws, board, dim, view) for dim in board.filters}  # what each picker offers
         payload = {
             "header": header_html(data, live=True),
@@ -211,11 +218,16 @@ class DashboardPages:
 
 
 def _refusal_page(err: HttpError) -> str:
-    """What a browser shows instead of a dashboard it may not open."""
+    """What a browser shows instead of a dashboard it may not open (or whose link asks for something it cannot show)."""
+    hint = (
+        "<p>Fix the link, or open the dashboard without it and pick the range and filters on the page.</p>"
+        if err.status == 400
+        else "<p>Ask whoever shared it for a link with a token, or run <code>rta share NAME</code> in the project.</p>"
+    )
     return (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>rta: {err.status}</title><style>{CSS}</style></head>'
         f'<body><main><header><h1>This dashboard cannot be shown</h1></header><p class="error">{html.escape(err.reason)}</p>'
-        "<p>Ask whoever shared it for a link with a token, or run <code>rta share NAME</code> in the project.</p></main></body></html>"
+        f"{hint}</main></body></html>"
     )
 
 

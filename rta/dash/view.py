@@ -16,6 +16,7 @@ from rta.errors import DefinitionError, QueryError, did_you_mean
 
 RANGE_PRESETS = ("1h", "24h", "7d", "30d")
 MAX_FILTER_VALUES = 50
+URL_PARAMS = ("last", "start", "end", "grain", "by")  # besides filters; a dimension of one of these names filters only as f.NAME
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +119,31 @@ class View:
 
     @classmethod
     def from_params(cls, board: Dashboard, params: Mapping[str, Sequence[str]]) -> View:
-        """The view a URL asks for, checked against the dashboard's filters."""
+        """The view a URL asks for, checked against the dashboard's dimensions.
+
+        A filter is ``f.country=DE`` (what :meth:`to_params` writes) or, as in Plausible's and
+        PostHog's links, ``country=DE``; both may repeat (any of the values). Any other parameter
+        is refused with the ones this page takes: a misspelt one silently showing everything is
+        how a wrong number gets shared."""
         view = cls.of(board)
+        dims = list(board.dimensions())
+        filters: dict[str, list[str]] = {}
+        for key, values in params.items():
+            dim = key[2:] if key.startswith("f.") else key if key not in URL_PARAMS else None
+            if dim is None:
+                continue
+            if dim not in dims:
+                if key.startswith("f."):
+                    msg = f"dashboard {board.name!r} cannot filter by {dim!r}; {did_you_mean(dim, dims)}"
+                else:
+                    takes = (
+                        f"{', '.join(URL_PARAMS)} and a filter per dimension (f.{dims[0]}=... or {dims[0]}=...)"
+                        if dims
+                        else ", ".join(URL_PARAMS)
+                    )
+                    msg = f"unknown parameter {key!r}; this page takes {takes}; {did_you_mean(key, [*URL_PARAMS, *dims])}"
+                raise QueryError(msg)
+            filters.setdefault(dim, []).extend(values)
         try:
             if params.get("start"):
                 start = datetime.fromisoformat(params["start"][0])
@@ -138,11 +162,6 @@ class View:
                 msg = f"dashboard {board.name!r} cannot break down by {dim!r}; {did_you_mean(dim, list(board.dimensions()))}"
                 raise QueryError(msg)
             view = view.with_breakdown(dim)
-        for key, values in params.items():
-            if key.startswith("f."):
-                dim = key[2:]
-                if dim not in board.dimensions():
-                    msg = f"dashboard {board.name!r} cannot filter by {dim!r}; {did_you_mean(dim, list(board.dimensions()))}"
-                    raise QueryError(msg)
-                view = view.with_filter(dim, [v for v in values if v])
+        for dim, values in filters.items():
+            view = view.with_filter(dim, [v for v in values if v])
         return view

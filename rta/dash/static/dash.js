@@ -1,13 +1,16 @@
 // rta shared dashboard: draws the blocks of /d/NAME/data, refreshes them, drills down on click.
 // Served by rta itself with Vega (no CDN). Filters live in the URL so a view can be shared:
 // picking values or clicking a bar or a row adds f.<dim>=value; several values of one dimension match any.
+// Every change loads at once: a newer load supersedes one still in flight (whose answer is never
+// drawn), so a click made while the page loads or draws is never dropped.
 (function () {
   "use strict";
   var root = document.getElementById("rta");
   var name = root.dataset.name, every = Number(root.dataset.refresh) * 1000;
   var header = document.getElementById("rta-header"), tiles = document.getElementById("rta-tiles"), grid = document.getElementById("rta-grid");
   var drawn = {}; // key -> JSON of what is drawn (charts and HTML)
-  var renders = 0, loading = null;
+  var views = {}; // key -> the Vega view drawn there (finalized when replaced: its listeners and timers go too)
+  var renders = 0, latest = 0, inflight = null; // latest: the number of the newest load; inflight: its fetch
 
   function query() { return new URLSearchParams(location.search); }
 
@@ -18,13 +21,19 @@
 
   function drill(dim, value) {
     var p = query();
+    if (p.getAll("f." + dim).join("\n") === value) return; // already narrowed to it
+    p.delete(dim); // the plain spelling (?country=DE) is the same filter
     p.set("f." + dim, value);
     go(p);
   }
 
   function clear(dim) {
     var p = query();
-    Array.from(p.keys()).forEach(function (k) { if (k.indexOf("f.") === 0 && (dim === "*" || k === "f." + dim)) p.delete(k); });
+    var filters = Object.keys(shownFilters);
+    Array.from(p.keys()).forEach(function (k) {
+      var d = k.indexOf("f.") === 0 ? k.slice(2) : filters.indexOf(k) >= 0 ? k : null;
+      if (d !== null && (dim === "*" || d === dim)) p.delete(k);
+    });
     go(p);
   }
 
@@ -50,18 +59,21 @@
     return Promise.resolve();
   }
 
-  function drawChart(el, block) {
+  function drawChart(el, block, load) {
     var json = JSON.stringify(block.spec);
     if (drawn[block.key] === json) return Promise.resolve();
     // Draw off-screen, then swap: no blank frame while the new chart renders.
     var next = document.createElement("div");
     next.className = "chart";
     return vegaEmbed(next, block.spec, { renderer: "svg", actions: false }).then(function (result) {
+      if (load !== latest) { result.finalize(); return; } // a newer load is drawing: this answer is out of date
       if (block.drill) {
         result.view.addEventListener("click", function (_, item) {
           if (item && item.datum && item.datum[block.drill] !== undefined) drill(block.drill, String(item.datum[block.drill]));
         });
       }
+      if (views[block.key]) views[block.key].finalize();
+      views[block.key] = result.view;
       el.innerHTML = "";
       el.appendChild(next);
       drawn[block.key] = json;
@@ -72,7 +84,16 @@
     return String(text).replace(/[&<>"']/g, function (c) { return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]; });
   }
 
-  function render(data) {
+  var shownFilters = {};
+
+  function render(data, load) {
+    shownFilters = data.view.filters || {};
+    // The address bar says the view in its one spelling (country=DE becomes f.country=DE), keeping the token.
+    var p = query();
+    var keep = ["token", "key"].filter(function (k) { return p.get(k); }).map(function (k) { return k + "=" + encodeURIComponent(p.get(k)); });
+    var wanted = keep.concat(data.view.query ? [data.view.query] : []).join("&");
+    if (location.search.slice(1) !== wanted) history.replaceState(null, "", location.pathname + "?" + wanted);
+    document.body.dataset.view = data.view.query;
     header.innerHTML = data.header;
     header.querySelectorAll("[data-clear]").forEach(function (a) {
       a.addEventListener("click", function (ev) { ev.preventDefault(); clear(a.dataset.clear); });
@@ -93,37 +114,49 @@
       }
       picker.value = "";
     });
-    var keep = {};
+    var shown = {};
     var work = data.blocks.map(function (block) {
-      keep["block-" + block.key] = true;
+      shown["block-" + block.key] = true;
       var el = section(block);
-      return block.spec ? drawChart(el, block) : drawHtml(el, block);
+      return block.spec ? drawChart(el, block, load) : drawHtml(el, block);
     });
     Array.from(document.querySelectorAll("#rta-tiles > section, #rta-grid > section")).forEach(function (el) {
-      if (!keep[el.id]) el.remove();
+      if (shown[el.id]) return;
+      var key = el.id.slice("block-".length);
+      if (views[key]) { views[key].finalize(); delete views[key]; }
+      delete drawn[key];
+      el.remove();
     });
     return Promise.all(work).then(function () {
+      if (load !== latest) return;
       renders += 1;
       document.body.dataset.renders = String(renders);
     });
   }
 
   function load() {
-    if (loading) return loading;
-    loading = fetch("/d/" + encodeURIComponent(name) + "/data?" + query().toString(), { cache: "no-store" })
+    var mine = ++latest;
+    if (inflight) inflight.abort(); // superseded: its answer would show the view before this change
+    var aborter = typeof AbortController === "function" ? new AbortController() : null;
+    inflight = aborter;
+    var url = "/d/" + encodeURIComponent(name) + "/data?" + query().toString();
+    return fetch(url, { cache: "no-store", signal: aborter ? aborter.signal : undefined })
       .then(function (response) {
         return response.json().then(function (body) {
+          if (mine !== latest) return;
           if (!response.ok) throw new Error(body.error || "HTTP " + response.status);
-          return render(body);
+          return render(body, mine);
         });
       })
-      .then(function () { document.getElementById("rta-error").textContent = ""; })
+      .then(function () {
+        if (mine === latest) { document.getElementById("rta-error").textContent = ""; delete document.body.dataset.error; }
+      })
       .catch(function (err) {
+        if (mine !== latest) return; // aborted or superseded
         document.getElementById("rta-error").textContent = String(err.message || err);
         document.body.dataset.error = String(err.message || err);
       })
-      .then(function () { loading = null; });
-    return loading;
+      .then(function () { if (mine === latest) inflight = null; });
   }
 
   document.getElementById("rta-range").addEventListener("change", function (ev) {
@@ -151,5 +184,5 @@
   });
   window.addEventListener("popstate", load);
   load();
-  setInterval(function () { if (!document.hidden) load(); }, every);
+  setInterval(function () { if (!document.hidden && !inflight) load(); }, every); // a change in flight is newer already
 })();
