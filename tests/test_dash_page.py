@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -266,3 +268,49 @@ def test_a_plain_filter_parameter_filters_and_an_unknown_one_is_refused(running)
     page = refused.value.read().decode()
     assert refused.value.code == 400 and "unknown parameter &#x27;contry&#x27;" in page and "did you mean &#x27;country&#x27;" in page
     assert "Fix the link" in page
+
+
+def _numbers(payload: dict) -> tuple[dict[str, str], dict[str, str]]:  # type: ignore[type-arg]
+    """The KPI tiles and the campaign table's Total row of one rendering of /d/shop/data, as shown."""
+    blocks = {b["key"]: b for b in payload["blocks"]}
+    tiles = dict(re.findall(r'data-metric="([^"]+)"><div class="name">[^<]*</div><div class="value">([^<]*)<', blocks["p0"]["html"]))
+    table = blocks["p5"]["html"]
+    heads = re.findall(r"<th>([^<]*)</th>", table.split("</thead>")[0])
+    total = re.findall(r"<td>([^<]*)</td>", table.split("<tfoot>")[1])
+    return tiles, {h.replace(" ", "_"): v for h, v in zip(heads[1:], total[1:], strict=True)}
+
+
+def test_every_rendering_during_ingest_shows_the_same_totals_in_tiles_and_table(running):
+    server, write_key = running
+    token = cli(server.project, "share", "shop", "--url", server.url).rsplit("token=", 1)[1]
+    done = threading.Event()
+
+    def ingest() -> None:  # about 4,000 events over 8 s, while the page renders
+        client = Client(write_key, server.url, flush_interval=0.05)
+        try:
+            for i in range(40):
+                for j in range(100):
+                    event = ("purchase", "page_view")[j % 2]
+                    props = {"revenue": 1.0 + j % 7, "country": ("DE", "FR", "US")[j % 3], "device": "mobile", "campaign": f"live_{j % 4}"}
+                    client.track(f"live-{i}-{j % 37}", event, props)
+                client.flush(timeout=30)
+                time.sleep(0.2)
+        finally:
+            client.close()
+            done.set()
+
+    feeder = threading.Thread(target=ingest, daemon=True)
+    feeder.start()
+    seen: list[tuple[dict[str, str], dict[str, str]]] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (done.is_set() and len(seen) > 5):
+        with urllib.request.urlopen(f"{server.url}/d/shop/data?token={token}&last=24h", timeout=60) as response:
+            seen.append(_numbers(json.loads(response.read())))
+        time.sleep(0.1)
+    feeder.join(60)
+    renderings = {tuple(sorted(tiles.items())) for tiles, _ in seen}
+    assert len(renderings) >= 3, renderings  # the page did render while events came in
+    for tiles, total in seen:
+        assert {m: tiles[m] for m in ("revenue", "purchases", "visitors", "conversion")} == {
+            m: total[m] for m in ("revenue", "purchases", "visitors", "conversion")
+        }, (tiles, total)
