@@ -102,6 +102,9 @@ def test_a_view_round_trips_through_url_parameters():
     assert plain.where() == {"country": ["US", "DE"], "device": ["mobile"]} and plain.to_params()["f.country"] == ["US", "DE"]
     with pytest.raises(QueryError, match=r"unknown parameter 'contry'; this page takes last, start, .*did you mean 'country'"):
         View.from_params(board, {"contry": ["US"]})
+    # A link a newsletter tagged opens the same view: campaign tags and click ids are not questions about the data.
+    tagged = View.from_params(board, {"country": ["US"], "utm_source": ["newsletter"], "utm_medium": ["email"], "fbclid": ["x1"]})
+    assert tagged == View.from_params(board, {"country": ["US"]})
     assert view.drill("country", "US") is view  # already narrowed to it: the same view
 
 

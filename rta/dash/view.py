@@ -16,6 +16,14 @@ from rta.errors import DefinitionError, QueryError, did_you_mean
 
 RANGE_PRESETS = ("1h", "24h", "7d", "30d")
 MAX_FILTER_VALUES = 50
+# Parameters link tools append (campaign tags, click ids); ignored unless the dashboard has such a dimension.
+TRACKING_PARAMS = frozenset({"gclid", "fbclid", "msclkid", "dclid", "yclid", "mc_cid", "mc_eid", "ref", "_ga", "_gl"})
+
+
+def _tracking(key: str) -> bool:
+    return key.startswith("utm_") or key in TRACKING_PARAMS
+
+
 URL_PARAMS = ("last", "start", "end", "grain", "by")  # besides filters; a dimension of one of these names filters only as f.NAME
 
 
@@ -131,6 +139,8 @@ class View:
         for key, values in params.items():
             dim = key[2:] if key.startswith("f.") else key if key not in URL_PARAMS else None
             if dim is None:
+                continue
+            if dim not in dims and _tracking(key):  # a mail or ad tool tagged the link: not a question about the data
                 continue
             if dim not in dims:
                 if key.startswith("f."):
