@@ -9,6 +9,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,19 @@ def running(tmp_path_factory):  # type: ignore[no-untyped-def]
         yield server, write_key
     finally:
         server.stop()
+
+
+def _loopback_only(page: Any, url: str, refused: list[str]) -> None:
+    """Let the page reach ``url`` only; every other request is aborted and recorded in ``refused``."""
+
+    def route(r):  # type: ignore[no-untyped-def]
+        if r.request.url.startswith(url):
+            r.continue_()
+        else:
+            refused.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
 
 
 def send_purchases(url: str, key: str, n: int, campaign: str) -> None:
@@ -92,14 +106,7 @@ def test_the_page_draws_updates_without_reload_and_drills_down(running):
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
 
-            def route(r):  # type: ignore[no-untyped-def]
-                if r.request.url.startswith(server.url):
-                    r.continue_()
-                else:
-                    refused.append(r.request.url)
-                    r.abort()
-
-            page.route("**/*", route)
+            _loopback_only(page, server.url, refused)
             page.goto(f"{server.url}/d/shop?token={token}&last=24h")
             page.wait_for_function("Number(document.body.dataset.renders || 0) >= 1", timeout=60_000)
             marks = page.evaluate(
@@ -167,14 +174,7 @@ def _open(page_api, server, url: str):  # type: ignore[no-untyped-def]
     refused: list[str] = []
     console: list[str] = []
 
-    def route(r):  # type: ignore[no-untyped-def]
-        if r.request.url.startswith(server.url):
-            r.continue_()
-        else:
-            refused.append(r.request.url)
-            r.abort()
-
-    page.route("**/*", route)
+    _loopback_only(page, server.url, refused)
     page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("warning", "error") else None)
     # A slow server, for loads that ask for a device filter: a click lands while that load is in flight.
     page.add_init_script(
