@@ -90,9 +90,13 @@ def messages(draw: st.DrawFn, index: int = 0) -> dict[str, Any]:
             context["campaign"] = {"name": draw(st.text(max_size=6)), "source": "news"}
         if draw(st.booleans()):
             context["library"] = {"name": "analytics.js", "version": "4.0"}
+        if draw(st.booleans()):
+            context["traits"] = draw(st.dictionaries(st.sampled_from(["plan", "email", "n"]), junk, max_size=2))
         message["context"] = context
     if draw(st.booleans()):
-        message["traits"] = draw(junk)
+        message["traits"] = draw(st.dictionaries(st.text(max_size=4), junk, max_size=3))
+    if kind == "identify" and draw(st.booleans()):
+        message["type"], message["previousId"] = "alias", draw(st.text(min_size=1, max_size=12))
     if draw(st.booleans()):
         message["integrations"] = {"All": True, "n": int("7" * 30)}
     return message
@@ -140,7 +144,7 @@ def _duplicated(value: Any, rnd: random.Random) -> str:
 def expected(message: dict[str, Any]) -> dict[str, Any]:
     """What an accepted message must be counted as: its user, event, measures, stated dimensions, time."""
     properties = message.get("properties") or {}
-    kinds = {"page": "page_view", "screen": "screen_view", "identify": "identify"}
+    kinds = {"page": "page_view", "screen": "screen_view", "identify": "identify", "alias": "alias"}
     user = message.get("userId") if message.get("userId") is not None else message.get("anonymousId")
     at = _parse(message["timestamp"]) if "timestamp" in message else None  # else the API's clock (skew corrected)
     out: dict[str, Any] = {
@@ -149,6 +153,11 @@ def expected(message: dict[str, Any]) -> dict[str, Any]:
         **{m: float(properties[m]) for m in MEASURES if properties.get(m) is not None},
         **{d: str(properties[d]) for d in DIMS if properties.get(d) is not None},
     }
+    traits = {**((message.get("context") or {}).get("traits") or {}), **(message.get("traits") or {})}
+    out["_props"], out["_nums"] = _flattened(properties, DECLARED)
+    out["_traits"] = _flattened(traits, frozenset())[0]
+    if message.get("previousId") is not None:
+        out["_prev"] = message["previousId"]
     if at is not None:
         out["timestamp_ms"] = (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
     return out
@@ -162,3 +171,38 @@ def _parse(text: str) -> datetime:
         value = datetime.fromisoformat(seconds + "+00:00") + timedelta(microseconds=round(int(micros + "789") / 1000))
         return value
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+# Every property a stream declares (its dimensions, measures and their UTM spellings) is a column;
+# the rest are kept flattened.
+DECLARED = frozenset({*DIMS, *MEASURES, "utm_campaign"})
+
+
+def _paths(value: Any, path: str, depth: int) -> Any:
+    """(path, value) of every leaf, objects opened up to eight levels deep, in order."""
+    if isinstance(value, dict) and depth <= 8:
+        for key, inner in value.items():
+            yield from _paths(inner, f"{path}.{key}" if depth > 1 else key, depth + 1)
+    elif value is not None and value != {}:
+        yield path, value
+
+
+def _flattened(values: dict[str, Any], declared: frozenset[str]) -> tuple[dict[str, Any], dict[str, float]]:
+    """What a property map must hold (values comparable: texts, numbers, JSON values), and its numbers."""
+    texts: dict[str, Any] = {}
+    numbers: dict[str, float] = {}
+    for path, value in _paths({k: v for k, v in values.items() if k not in declared}, "", 1):
+        texts[path] = value if not isinstance(value, bool) else ("true" if value else "false")
+        numbers.pop(path, None)
+        if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 1.7e308:
+            numbers[path] = float(value)
+    return texts, numbers
+
+
+def same_value(text: str, value: Any) -> bool:
+    """Whether a stored text is the value sent: lists and objects as JSON, numbers by value."""
+    if isinstance(value, list | dict):
+        return bool(json.loads(text) == value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (int(text) if isinstance(value, int) else float(text)) == value
+    return text == value

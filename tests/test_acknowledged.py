@@ -27,7 +27,7 @@ from rta.flows.sources import SourceBatch
 from rta.ingest.collect import CollectApi
 from rta.ingest.log import EventLog
 from rta.ingest.service import _insert_ids
-from tests.acknowledged import expected, layout, messages
+from tests.acknowledged import expected, layout, messages, same_value
 from tests.conftest import shop_plan
 
 pytestmark = pytest.mark.core
@@ -122,6 +122,11 @@ def test_every_accepted_event_is_read_back_once_with_what_was_sent(harness, case
             assert moment == stamp, (message, row)
         else:  # the API's own clock (no timestamp, or skew-corrected by sentAt)
             assert int(before.timestamp() * 1000) - 1000 <= moment <= int(after.timestamp() * 1000) + 1000
+        props, numbers, traits = want.pop("_props"), want.pop("_nums"), want.pop("_traits")
+        for keys, texts, sent in (("_pk", "_pv", props), ("_tk", "_tv", traits)):
+            stored = dict(zip(row[keys] or [], row[texts] or [], strict=True))
+            assert stored.keys() == sent.keys() and all(same_value(stored[k], v) for k, v in sent.items()), (message, row)
+        assert dict(zip(row["_nk"] or [], row["_nv"] or [], strict=True)) == numbers, (message, row)
         got = {k: row[k] for k in want}
         assert got == want, (message, row)
 

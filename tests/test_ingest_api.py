@@ -58,7 +58,10 @@ def test_the_official_segment_python_client_works_unchanged(server):
     running, write_key, _ = server
     segment = Segment(write_key, host=running.url, sync_mode=False, upload_size=100, max_retries=3)
     for i in range(1_000):
-        segment.track(f"seg-{i}", "signup", {"country": "US", "campaign": "segment-python"}, context={"userAgent": "Mozilla/5.0 (iPhone)"})
+        # Properties the stream never declared, nested and typed as clients send them, are kept too.
+        extra = {"plan": "pro" if i % 4 == 0 else "free", "cart": {"items": i % 5, "coupon": None}, "beta": i % 2 == 0}
+        segment.track(f"seg-{i}", "signup", {"country": "US", "campaign": "segment-python", **extra},
+                      context={"userAgent": "Mozilla/5.0 (iPhone)"})  # fmt: skip
     segment.page("seg-x", "Docs", "Install", {"path": "/docs", "campaign": "segment-python"})
     segment.flush()
     segment.join()
@@ -73,6 +76,14 @@ def test_the_official_segment_python_client_works_unchanged(server):
     )
     assert devices.splitlines()[1:] == ["mobile"]  # from context.userAgent
     assert query_total(running.project, "SELECT count() FROM events WHERE event = 'page_view' AND campaign = 'segment-python'") == 1
+    plans = cli(running.project, "sql", "SELECT props['plan'] AS plan, count() AS n, sum(props_num['cart.items']) AS items, "
+                "countIf(props['beta'] = 'true') AS beta FROM events WHERE campaign = 'segment-python' AND event = 'signup' "
+                "GROUP BY plan ORDER BY plan", "--format", "csv")  # fmt: skip
+    assert plans.splitlines()[1:] == ["free,750,1500.0,250", "pro,250,500.0,250"]
+    # The flow gave the new properties their own columns, which answer the same.
+    materialized = cli(running.project, "sql", "SELECT `prop.plan` AS plan, count() AS n FROM events WHERE campaign = "
+                       "'segment-python' AND `num.cart.items` >= 4 GROUP BY plan ORDER BY plan", "--format", "csv")  # fmt: skip
+    assert materialized.splitlines()[1:] == ["free,150", "pro,50"]
 
 
 def test_retried_batches_and_repeated_insert_ids_count_once(server):
@@ -285,7 +296,8 @@ def test_the_official_segment_node_client_works_unchanged(server, tmp_path_facto
 import { Analytics } from "@segment/analytics-node";
 const analytics = new Analytics({ writeKey: process.argv[2], host: process.argv[3], maxEventsInBatch: 50, flushInterval: 100 });
 for (let i = 0; i < 500; i++) {
-  analytics.track({ userId: `node-${i}`, event: "signup", properties: { country: "CA", campaign: "segment-node" } });
+  const extra = { tier: `t${i % 3}`, seats: i };
+  analytics.track({ userId: `node-${i}`, event: "signup", properties: { country: "CA", campaign: "segment-node", ...extra } });
 }
 analytics.page({ anonymousId: "anon-1", name: "Home", properties: { path: "/", campaign: "segment-node" } });
 await analytics.closeAndFlush({ timeout: 20000 });
@@ -294,6 +306,9 @@ await analytics.closeAndFlush({ timeout: 20000 });
     sent = subprocess.run([node, str(script), write_key, running.url], cwd=folder, capture_output=True, text=True, timeout=120)
     assert sent.returncode == 0, sent.stderr
     assert query_total(running.project, "SELECT count() FROM events WHERE campaign = 'segment-node'", expect=501) == 501
+    tiers = cli(running.project, "sql", "SELECT props['tier'] AS tier, count() AS n, sum(props_num['seats']) AS seats FROM events "
+                "WHERE campaign = 'segment-node' AND event = 'signup' GROUP BY tier ORDER BY tier", "--format", "csv")  # fmt: skip
+    assert tiers.splitlines()[1:] == ["t0,167,41583.0", "t1,167,41750.0", "t2,166,41417.0"]
 
 
 @pytest.mark.services

@@ -8,6 +8,7 @@ import sqlglot.expressions as exp
 
 from rta.compiler.aggregations import SKETCHES
 from rta.compiler.plan import GrainTable, Part, RollupPlan, StreamPlan
+from rta.compiler.properties import PROPS, PROPS_NUM, PROPS_NUM_TYPE, PROPS_TYPE
 
 DEDUP_WINDOW = 10_000  # insert blocks remembered per table for insert_deduplication_token
 STATS_TABLE = "rta_ingest_stats"
@@ -74,6 +75,7 @@ def raw_table(stream: StreamPlan) -> exp.Create:
     columns += [(f, "String") for f in (stream.insert_id, stream.user) if f]
     columns += [(d, "LowCardinality(String)") for d in stream.dims]
     columns += [(m, "Nullable(Float64)") for m in stream.measures]
+    columns += [(PROPS, PROPS_TYPE), (PROPS_NUM, PROPS_NUM_TYPE)]  # every undeclared property (rta/compiler/properties.py)
     time = _column(stream.time)
     return _create_table(
         stream.raw_table,

@@ -24,6 +24,7 @@ import msgspec
 import polars as pl
 
 from rta.compiler.plan import StreamPlan
+from rta.contract.properties import LINE_FIELDS
 
 MAX_EVENT_BYTES = 64 * 1024
 MAX_EVENTS = 2_000
@@ -86,9 +87,9 @@ class Limits:
         )
 
 
-def _struct(name: str, fields: Mapping[str, Any]) -> type:
-    """A msgspec struct of optional fields from a field table (``str`` leaves capped in length)."""
-    spec: list[tuple[str, Any, Any]] = []
+def _struct(name: str, fields: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> type:
+    """A msgspec struct of optional fields from a field table (``str`` leaves capped in length), plus ``extra`` typed fields."""
+    spec: list[tuple[str, Any, Any]] = [(key, kind | None, None) for key, kind in (extra or {}).items()]
     for key, kind in fields.items():
         if isinstance(kind, dict):
             inner: Any = _struct(name + key.title(), kind)
@@ -107,8 +108,9 @@ def _polars(fields: Mapping[str, Any]) -> dict[str, pl.DataType]:
     }
 
 
-_OTHER_KEYS = ("name", "category", "previousId", "groupId", "receivedAt", "version", "channel", "writeKey", "options",
-               "library", "metadata", "traits", "integrations")  # fmt: skip
+_OTHER_KEYS = ("name", "category", "groupId", "receivedAt", "version", "channel", "writeKey", "options",
+               "library", "metadata", "integrations")  # fmt: skip
+Traits = dict[str, Any]  # free-form: flattened by rta.contract.properties
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ class MessageTypes:
     message: type  # one message, typed: unknown keys refused, fields nobody reads skipped
     batch: type  # ``{"batch": [message, ...], "context": ...}``
     line: type  # what the log holds for one message
+    declared: frozenset[str]  # the properties the stream reads itself; all others are flattened into the line's lists
 
     def encode(self, line: Any) -> bytes:
         """One log line (without its newline)."""
@@ -133,7 +136,8 @@ _ENCODER = msgspec.json.Encoder()
 def message_types(stream: StreamPlan) -> MessageTypes:
     """The types built from ``stream``'s properties and :data:`CONTEXT` (one set per stream)."""
     properties = _struct("Properties", property_fields(stream))
-    context = _struct("Context", CONTEXT)
+    # context.traits is read for people (flattened into the line's _tk/_tv), never written in the line's context.
+    context = _struct("Context", CONTEXT, {"traits": Traits})
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [
         ("type", Literal[TYPES]),
         ("event", Name | None, None),
@@ -143,7 +147,9 @@ def message_types(stream: StreamPlan) -> MessageTypes:
         ("timestamp", Zoned | None, None),
         ("originalTimestamp", Zoned | None, None),
         ("sentAt", Zoned | None, None),
-        ("properties", properties | None, None),
+        ("properties", dict[str, Any] | None, None),  # all of them: the declared ones are checked against `properties`
+        ("traits", Traits | None, None),
+        ("previousId", Id | None, None),
         ("context", context | None, None),
         *((key, msgspec.Raw | None, None) for key in _OTHER_KEYS),  # known, not read: not decoded, not written
     ]
@@ -161,12 +167,14 @@ def message_types(stream: StreamPlan) -> MessageTypes:
             ("anonymousId", str | None, None),
             ("properties", properties | None, None),
             ("context", context | None, None),
+            ("previousId", str | None, None),
+            *((field.lstrip("_"), list[float] if field == "_nv" else list[str], []) for field in LINE_FIELDS),
         ],
-        rename={"t": "_t", "id": "_id", "ip": "_ip"},
+        rename={"t": "_t", "id": "_id", "ip": "_ip", **{field.lstrip("_"): field for field in LINE_FIELDS}},
         omit_defaults=True,
         gc=False,
     )
-    return MessageTypes(properties, context, message, batch, line)
+    return MessageTypes(properties, context, message, batch, line, frozenset(property_fields(stream)))
 
 
 def line_schema(stream: StreamPlan) -> dict[str, pl.DataType]:
@@ -174,4 +182,6 @@ def line_schema(stream: StreamPlan) -> dict[str, pl.DataType]:
     schema: dict[str, pl.DataType] = dict.fromkeys((*API_FIELDS, "type", "event", "userId", "anonymousId"), pl.String())
     schema["properties"] = pl.Struct(_polars(property_fields(stream)))
     schema["context"] = pl.Struct(_polars(CONTEXT))
+    schema["previousId"] = pl.String()
+    schema |= {field: pl.List(pl.Float64() if field == "_nv" else pl.String()) for field in LINE_FIELDS}
     return schema

@@ -23,8 +23,9 @@ from rta.compiler import flow_steps as fs
 from rta.compiler.plan import Plan, RollupPlan, StreamPlan
 from rta.errors import CompilationError
 from rta.flows.events import Normalized, normalize, read_json_lines, read_lines
-from rta.flows.flush import GroupFlush, Merge, TableBatch, concat
+from rta.flows.flush import GroupFlush, TableBatch, concat
 from rta.flows.partials import MINUTE, merge_partials, partials
+from rta.flows.properties import raw_arrow, raw_frame
 from rta.flows.quarantine import set_aside
 from rta.flows.sink import StoreSink
 from rta.flows.sources import SourceBatch
@@ -89,7 +90,7 @@ def raw_rows(stream: StreamPlan, parsed: Parsed) -> TableBatch | None:
     """One batch's raw events."""
     if parsed.stream != stream.name:
         return None
-    return TableBatch(parsed.key, parsed.partition, parsed.result.events.drop(MINUTE), parsed.flush)
+    return TableBatch(parsed.key, parsed.partition, raw_frame(parsed.result.events, stream), parsed.flush)
 
 
 def outcome_rows(parsed: Parsed, stream: StreamPlan, now: datetime) -> TableBatch:
@@ -171,8 +172,9 @@ def _route(step: fs.Route, up: Stream[Any], *, rt: _Runtime) -> KeyedStream[Any]
 
 
 def _flush(step: fs.Flush, up: KeyedStream[TableBatch], *, rt: _Runtime) -> KeyedStream[Write]:
-    merge: Merge = concat if step.rollup is None else partial(merge_partials, step.rollup)
-    return op.stateful(step.step_id, up, partial(GroupFlush, step.table, merge))
+    if step.rollup is None:  # raw events (their property lists become maps) and outcome tallies
+        return op.stateful(step.step_id, up, partial(GroupFlush, step.table, concat, to_arrow=raw_arrow))
+    return op.stateful(step.step_id, up, partial(GroupFlush, step.table, partial(merge_partials, step.rollup)))
 
 
 def _unkey(step: fs.Unkey, up: KeyedStream[Write], *, rt: _Runtime) -> Stream[Write]:

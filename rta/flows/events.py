@@ -21,6 +21,7 @@ from rta.contract.segment import EVENT_NAMES, PAGE_PARTS, line_schema, utm_field
 from rta.flows.enrich import AGENT_PARTS, agent, country_of, map_unique
 from rta.flows.iso_time import parse_iso8601
 from rta.flows.partials import MINUTE
+from rta.flows.properties import kept_columns
 
 USER_ALIASES = ("userId", "anonymous_id", "anonymousId", "distinct_id")
 INSERT_ID_ALIASES = ("messageId", "message_id", "$insert_id")
@@ -134,7 +135,22 @@ def _present(schema: dict[str, pl.DataType], data: bytes) -> dict[str, pl.DataTy
         return {name: dtype for name, dtype in schema.items() if not isinstance(dtype, pl.Struct)}
     if b"\\u00" in data and _ESCAPED_ASCII.search(data):
         return schema
-    return _pruned(schema, data)
+    return _unlisted(_pruned(schema, data), data)
+
+
+def _unlisted(schema: dict[str, pl.DataType], data: bytes) -> dict[str, pl.DataType]:
+    """``schema`` without the line's lists and ids no line of ``data`` has: the API writes each pair whole or not at all.
+
+    Lists cost most when absent (a scan each); one search per pair is far cheaper.
+    """
+    for names in _LISTED:
+        if b'"%s"' % names[0].encode() not in data:
+            for name in names:
+                schema.pop(name, None)
+    return schema
+
+
+_LISTED = (("_pk", "_pv"), ("_nk", "_nv"), ("_tk", "_tv"), ("previousId",))
 
 
 def _flat(data: bytes) -> bool:
@@ -259,6 +275,7 @@ def normalize(frame: pl.DataFrame, stream: StreamPlan, now: datetime, *, invalid
         columns.append(_coalesce(frame, _user_fields(stream), pl.String()).alias(stream.user))
     if stream.insert_id:
         columns.append(_coalesce(frame, ("_id", *_insert_fields(stream)), pl.String()).fill_null("").alias(stream.insert_id))
+    columns += kept_columns(frame, stream)
     typed = frame.select(columns)
     if settled is not None and not settled.null_count():  # lines of the log: no time to parse, none to judge
         typed = typed.with_columns(settled.alias(stream.time))

@@ -11,12 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
+import pyarrow as pa
 from bytewax.operators import StatefulLogic
 from typing_extensions import override
 
 from rta.store.writer import Write
 
 Merge = Callable[[list[pl.DataFrame]], pl.DataFrame]
+ToArrow = Callable[[pl.DataFrame], pa.Table]
 State = tuple[list[str], list[pl.DataFrame], int, int | None]
 
 
@@ -52,16 +54,17 @@ def concat(frames: list[pl.DataFrame]) -> pl.DataFrame:
 class GroupFlush(StatefulLogic[TableBatch, Write, State]):
     """Accumulate a partition's frames for ``table``; emit one insert per group and at the end of input."""
 
-    def __init__(self, table: str, merge: Merge, state: State | None) -> None:
+    def __init__(self, table: str, merge: Merge, state: State | None, *, to_arrow: ToArrow = pl.DataFrame.to_arrow) -> None:
         self._table = table
         self._merge = merge
+        self._to_arrow = to_arrow
         self._keys, self._frames, self._events, self._newest = state or ([], [], 0, None)
 
     def _flush(self) -> list[Write]:
         frames = [f for f in self._frames if not f.is_empty()]
         out = []
         if frames:
-            rows = self._merge(frames).to_arrow()
+            rows = self._to_arrow(self._merge(frames))
             out.append(Write(self._table, rows, group_token(self._keys, self._table), self._events, self._newest))
         self._keys, self._frames, self._events, self._newest = [], [], 0, None
         return out

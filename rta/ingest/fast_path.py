@@ -14,8 +14,9 @@ from typing import Any
 import msgspec
 
 from rta.compiler.plan import StreamPlan
+from rta.contract.properties import PropertyError, flatten
 from rta.contract.segment import MAX_EVENT_BYTES, MAX_EVENTS, Limits, message_types
-from rta.ingest.segment import RequestError, located
+from rta.ingest.segment import RequestError, located, merged_traits, property_lists, without_traits
 
 
 class _RawBatch(msgspec.Struct, gc=False):
@@ -62,12 +63,19 @@ class FastPath:
             return None
         ids = [m.messageId or f"{seed()}-{index}" for index, m in enumerate(messages)]
         ip = client_ip if client_ip and self._wants_ip else None
-        line, encode = self.types.line, self.types.encode
-        out = [
-            encode(line(at, ids[i], m.type, ip if ip and not located(m.properties, m.context) else None,
-                        m.event, m.userId, m.anonymousId, m.properties, m.context))
-            for i, (m, at) in enumerate(zip(messages, settled, strict=True))
-        ]  # fmt: skip
+        types = self.types
+        line, encode, declared = types.line, types.encode, types.declared
+        out = []
+        try:
+            for i, (m, at) in enumerate(zip(messages, settled, strict=True)):
+                given = m.properties
+                properties = None if given is None else msgspec.convert(given, types.properties)
+                lists = property_lists(flatten(given, declared), flatten(merged_traits(m.context, m.traits), what="traits"))
+                out.append(encode(line(at, ids[i], m.type, ip if ip and not located(properties, m.context) else None,
+                                       m.event, m.userId, m.anonymousId, properties, without_traits(m.context), m.previousId,
+                                       *lists)))  # fmt: skip
+        except (msgspec.ValidationError, PropertyError):  # a declared property of the wrong type, too many properties...
+            return None
         return out, ids
 
 

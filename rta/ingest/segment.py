@@ -25,6 +25,7 @@ import msgspec
 
 from rta.compiler.plan import StreamPlan
 from rta.contract.http import HttpError
+from rta.contract.properties import EMPTY, Flat, PropertyError, flatten
 from rta.contract.segment import (
     KNOWN_KEYS,
     MAX_EVENT_BYTES,
@@ -300,7 +301,7 @@ def _event(
     if context is not None and not isinstance(context, dict):
         raise _Bad("context", f"expected an object, got {_show(context)}")
     typed_context = None if context is None else _context(context, types)
-    properties = None
+    properties, flat = None, EMPTY
     if given is not None:
         values: dict[str, object] = {}
         for prop, kind_of in property_fields(stream).items():
@@ -308,10 +309,51 @@ def _event(
             if value is not None:
                 values[prop] = value
         properties = types.properties(**values)
+        flat = _flat(given, types.declared, "properties")
+    traits = message.get("traits")
+    if traits is not None and not isinstance(traits, dict):
+        raise _Bad("traits", f"expected an object, got {_show(traits)}")
+    traits_flat = _flat(merged_traits(typed_context, traits), frozenset(), "traits")
+    previous = _previous(message.get("previousId"))
     at = _event_time(message, now, limits)
     ip = client_ip if client_ip and "country" in stream.dims and not located(properties, typed_context) else None
-    line = types.line(at, insert_id, kind, ip, name, user, anonymous, properties, typed_context)
+    line = types.line(at, insert_id, kind, ip, name, user, anonymous, properties, without_traits(typed_context), previous,
+                      *property_lists(flat, traits_flat))  # fmt: skip
     return types.encode(line), insert_id
+
+
+def _flat(values: dict[str, Any] | None, skip: frozenset[str], what: str) -> Flat:
+    try:
+        return flatten(values, skip, what=what)
+    except PropertyError as err:
+        raise _Bad(err.path, err.reason) from None
+
+
+def _previous(value: object) -> str | None:
+    """An alias call's previous id, as the log keeps it (integers spelled out)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        raise _Bad("previousId", f"expected the id the user had before (a non-empty string), got {_show(value)}")
+    return _user(value, "previousId")
+
+
+def merged_traits(context: Any, traits: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A message's traits: ``context.traits``, overridden by an identify call's own ``traits``."""
+    shared = None if context is None else context.traits
+    if not shared:
+        return traits
+    return {**shared, **traits} if traits else shared
+
+
+def without_traits(context: Any) -> Any:
+    """The context as the line keeps it: its traits travel flattened, in ``_tk``/``_tv``."""
+    return context if context is None or context.traits is None else msgspec.structs.replace(context, traits=None)
+
+
+def property_lists(flat: Flat, traits: Flat) -> tuple[list[str], list[str], list[str], list[float], list[str], list[str]]:
+    """The line's lists (:data:`rta.contract.properties.LINE_FIELDS`), in order."""
+    return flat.keys, flat.texts, flat.number_keys, flat.numbers, traits.keys, traits.texts
 
 
 def validate(

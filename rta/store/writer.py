@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
+from rta.store.properties import materialize_new
+
 _SETTINGS = {
     # Dependent views must deduplicate too: the input tables are Null tables, views do the writing.
     "deduplicate_blocks_in_dependent_materialized_views": 1,
@@ -32,4 +34,5 @@ class Write:
 def insert(client: Client, write: Write) -> None:
     """Insert ``write`` once; the same token again adds nothing."""
     settings = {**_SETTINGS, "insert_deduplication_token": write.token}
+    materialize_new(client, write.table, write.rows)  # raw events: columns for new properties first
     client.insert_arrow(write.table, write.rows, settings=settings)

@@ -21,7 +21,9 @@ CREATE TABLE IF NOT EXISTS rta_events_raw_692edbae (
   campaign LowCardinality(String),
   path LowCardinality(String),
   revenue Nullable(Float64),
-  load_ms Nullable(Float64)
+  load_ms Nullable(Float64),
+  props Map(LowCardinality(String), String),
+  props_num Map(LowCardinality(String), Float64)
 )
 ENGINE=MergeTree
 PARTITION BY toYYYYMMDD(timestamp)
