@@ -140,7 +140,9 @@ def _walk(
 def _number_text(value: int | float) -> str:
     if isinstance(value, int):
         return str(value)  # decoders refuse numbers of over 4,300 digits before this
-    return _ENCODE(value).decode() if math.isfinite(value) else "null"
+    if not math.isfinite(value):  # 1e400 is valid JSON; the standard library reads it as inf
+        return "Infinity" if value > 0 else "-Infinity"
+    return _ENCODE(value).decode()
 
 
 def _finite(value: int | float) -> float | None:

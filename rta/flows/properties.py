@@ -54,9 +54,7 @@ def _frame_lists(frame: pl.DataFrame, extra: list[str]) -> list[pl.Expr]:
     for name in extra:
         dtype = frame.schema[name]
         value = pl.col(name)
-        if dtype == pl.Boolean:
-            text = pl.when(value).then(pl.lit("true")).otherwise(pl.lit("false"))
-        elif dtype.is_numeric() or dtype == pl.String:
+        if dtype == pl.Boolean or dtype.is_numeric() or dtype == pl.String:  # booleans as true/false
             text = value.cast(pl.String)
         else:
             text = value.cast(pl.String, strict=False)

@@ -60,6 +60,12 @@ def materialize_new(client: Client, table: str, rows: pa.Table) -> int:
         return ran
 
 
+def forget() -> None:
+    """Drop what is remembered of tables' columns (a table may have been dropped and made again)."""
+    with _lock:
+        _known.clear()
+
+
 def _new(column: pa.ChunkedArray, have: set[str]) -> list[str]:
     room = MAX_MATERIALIZED - len(have)
     if room <= 0 or not len(column):

@@ -6,6 +6,7 @@ import sqlglot.expressions as exp
 from clickhouse_connect.driver.client import Client
 
 from rta.compiler.plan import Plan
+from rta.store.properties import forget
 
 
 def apply(plan: Plan, client: Client) -> int:
@@ -14,6 +15,7 @@ def apply(plan: Plan, client: Client) -> int:
     Versioned tables never change shape; the few unversioned ones (the ingest tally) get
     columns added by newer releases, so stores created by an older rta keep working.
     """
+    forget()  # materialized property columns are read again from the tables made here
     for statement in plan.ddl:
         client.command(statement.sql(dialect="clickhouse"))
     rows = client.query("SELECT table, name FROM system.columns WHERE database = currentDatabase()").result_rows
