@@ -335,6 +335,43 @@ def _generate(path: Path, n: int, span_ms: int) -> None:
     pl.concat(frames).write_ndjson(path)
 
 
+# Undeclared properties a product's events carry (PostHog's carry 20-40), for --properties: texts of
+# several cardinalities and two numbers, written the way the collect API writes them.
+EXTRA = (("plan", 4), ("sku", 1000), ("title", 500), ("referrer_domain", 50), ("browser_version", 30), ("experiment", 3))
+
+
+def _generate_lines(path: Path, n: int, span_ms: int, properties: bool) -> None:
+    """The same events as :func:`_generate`, as the collect API writes them in the log (its canonical
+    lines: rta/contract/segment.py), with or without undeclared properties."""
+    from datetime import UTC, datetime
+
+    import polars as pl
+
+    from rta.contract.properties import flatten
+    from rta.contract.segment import message_types
+
+    plan = _plan(True)
+    stream = plan.streams[0]
+    types = message_types(stream)
+    flat_path = path.with_suffix(".flat")
+    _generate(flat_path, n, span_ms)
+    frame = pl.read_ndjson(flat_path, infer_schema_length=None).with_columns(pl.col("timestamp").str.to_datetime(time_zone="UTC"))
+    flat_path.unlink()
+    declared = [c for c in (*stream.dims, *stream.measures) if c in frame.columns and c != "event"]
+    with path.open("wb") as out:
+        for i, row in enumerate(frame.iter_rows(named=True)):
+            props = {c: row[c] for c in declared if row[c] is not None}
+            extra: dict[str, object] = {}
+            if properties:
+                extra = {name: f"{name}-{(i * 7919 + k) % size}" for k, (name, size) in enumerate(EXTRA)}
+                extra["cart"] = {"items": i % 7, "value": (i % 1000) / 10}
+            flat = flatten(extra)
+            at = row["timestamp"] if isinstance(row["timestamp"], datetime) else datetime.fromtimestamp(0, UTC)
+            line = types.line(at, row["insert_id"], "track", None, row["event"], row["user_id"], None, types.properties(**props),
+                              None, None, flat.keys, flat.texts, flat.number_keys, flat.numbers, [], [])  # fmt: skip
+            out.write(types.encode(line) + b"\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -347,6 +384,12 @@ def main() -> None:
         type=float,
         default=10.0,
         help="seconds to wait between runs: a run's deleted parts slow the next one's file creation on some filesystems",
+    )
+    parser.add_argument(
+        "--properties",
+        type=int,
+        default=1,
+        help="also run rta on the collect API's lines, without and with 8 undeclared properties per event (0: skip)",
     )
     parser.add_argument("--run", choices=list(RUNNERS), help=argparse.SUPPRESS)
     parser.add_argument("--raw", type=int, default=0, help=argparse.SUPPRESS)
@@ -369,44 +412,51 @@ def main() -> None:
         _generate(path, args.events, int(args.span * 1000))
         density = args.events / args.span
         print(f"{path.stat().st_size / 1e6:,.0f} MB of JSON lines, {density:,.0f} events per second of event time\n", file=sys.stderr)
+        runs = [(raw, peer, path) for raw in (0, 1) for peer in args.peers.split(",")]
+        if args.properties and "rta" in args.peers.split(","):
+            for mode, with_properties in ((2, False), (3, True)):
+                lines = work / f"lines-{mode}.jsonl"
+                print(f"writing the collect API's lines ({'with' if with_properties else 'without'} properties) ...", file=sys.stderr)
+                _generate_lines(lines, args.events, int(args.span * 1000), with_properties)
+                runs.append((mode, "rta", lines))
         rows = []
-        for raw in (0, 1):
-            for peer in args.peers.split(","):
-                n = args.textbook_events if peer == "textbook" else args.events
-                data = work / f"{peer}-{raw}"
-                cmd = [
-                    sys.executable,
-                    __file__,
-                    "--run",
-                    peer,
-                    "--raw",
-                    str(raw),
-                    "--file",
-                    str(path),
-                    "--data",
-                    str(data),
-                    "--events",
-                    str(n),
-                    "--metrics",
-                    str(definitions),
-                ]
-                out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-                if out.returncode != 0:
-                    print(out.stderr[-2000:], file=sys.stderr)
-                    raise SystemExit(f"{peer} failed")
-                result = json.loads(out.stdout.strip().splitlines()[-1])
-                rows.append((raw, peer, result))
-                time.sleep(args.settle)
-        print(f"{'mode':<16}{'peer':<12}{'events':>12}{'seconds':>9}{'events/s':>13}{'peak MB':>9}{'rta is':>10}  stored events")
-        for raw in (0, 1):
-            base = next(r for m, p, r in rows if m == raw and p == "rta")
+        for raw, peer, source in runs:
+            n = args.textbook_events if peer == "textbook" else args.events
+            data = work / f"{peer}-{raw}"
+            cmd = [
+                sys.executable,
+                __file__,
+                "--run",
+                peer,
+                "--raw",
+                str(int(raw > 0)),
+                "--file",
+                str(source),
+                "--data",
+                str(data),
+                "--events",
+                str(n),
+                "--metrics",
+                str(definitions),
+            ]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if out.returncode != 0:
+                print(out.stderr[-2000:], file=sys.stderr)
+                raise SystemExit(f"{peer} failed")
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            rows.append((raw, peer, result))
+            time.sleep(args.settle)
+        print(f"{'mode':<24}{'peer':<12}{'events':>12}{'seconds':>9}{'events/s':>13}{'peak MB':>9}{'rta is':>10}  stored events")
+        labels = {0: "rollups only", 1: "rollups + raw", 2: "API lines + raw", 3: "API lines + raw + props"}
+        for raw in sorted({m for m, _, _ in rows}):
+            base = next(r for m, p, r in rows if m == min(raw, 2) and p == "rta")  # props are compared to the same lines without
             for mode, peer, r in (row for row in rows if row[0] == raw):
                 rate = r["events"] / r["seconds"]
                 ratio = (base["events"] / base["seconds"]) / rate
                 extra = f"  (late, dropped: {r['late_dropped']:,})" if "late_dropped" in r else ""
-                label = "rollups + raw" if mode else "rollups only"
+                label = labels[mode]
                 numbers = f"{r['events']:>12,}{r['seconds']:>9.2f}{rate:>13,.0f}{r['peak_mb']:>9,.0f}{ratio:>9.1f}x"
-                print(f"{label:<16}{peer:<12}{numbers}  {r['stored']:,}{extra}")
+                print(f"{label:<24}{peer:<12}{numbers}  {r['stored']:,}{extra}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
