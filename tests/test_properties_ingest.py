@@ -123,3 +123,25 @@ def test_a_raw_table_from_an_older_rta_gets_the_maps_at_start(client):
     _load(client, [_events(1, plan=["pro"])])
     rows = client.query(f"SELECT insert_id, props FROM {RAW} ORDER BY insert_id").result_rows
     assert rows == [("before", {}), ("i0", {"plan": "pro"})]
+
+
+def test_loaded_json_lines_keep_their_properties_unless_declared_only(client, tmp_path):
+    from rta.flows.sources import FileSource
+
+    apply(PLAN, client)
+    path = tmp_path / "history.jsonl"
+    lines = [
+        {"timestamp": NOW.isoformat(), "event": "purchase", "user_id": "u1", "insert_id": "f1", "country": "FR", "plan": "pro"},
+        {"type": "track", "event": "purchase", "userId": "u2", "messageId": "f2", "timestamp": NOW.isoformat(),
+         "properties": {"revenue": 3, "cart": {"items": 2}}, "traits": {"email": "x@example.com"}},
+        "not json",
+    ]  # fmt: skip
+    path.write_text("\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines) + "\n")
+    for keep in (False, True):
+        client.command(f"TRUNCATE TABLE {RAW}")
+        run_flow(PLAN, FileSource([path], STREAM, properties=keep), client, clock=lambda: NOW)
+        rows = client.query(f"SELECT insert_id, props, props_num, revenue FROM {RAW} ORDER BY insert_id").result_rows
+        if keep:
+            assert rows == [("f1", {"plan": "pro"}, {}, None), ("f2", {"cart.items": "2"}, {"cart.items": 2.0}, 3.0)]
+        else:
+            assert rows == [("f1", {}, {}, None), ("f2", {}, {}, 3.0)]

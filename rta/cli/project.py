@@ -33,6 +33,10 @@ def load(
     files: Annotated[list[Path], typer.Argument(help="JSON-lines (.jsonl, .ndjson) or Parquet files.")],
     project: ProjectOpt = Path("."),
     stream: Annotated[str | None, typer.Option(help="Stream the events belong to.")] = None,
+    declared_only: Annotated[
+        bool,
+        typer.Option("--declared-only", help="Read only the declared fields of JSON lines: ~10x faster; other properties are dropped."),
+    ] = False,
 ) -> None:
     """Replay event files through the flow into the store; events whose insert id was loaded before add nothing.
 
@@ -47,12 +51,13 @@ def load(
 
     proj = open_project(project)
     plan_stream = proj.plan.stream(stream_name(proj, stream))
-    sources = [FileSource(files, plan_stream)]  # checks every file before the store opens
+    keep = not declared_only
+    sources = [FileSource(files, plan_stream, properties=keep)]  # checks every file before the store opens
     client = open_store(proj)
     now = datetime.now(UTC)  # the whole load is judged (late, ahead) at one time, as its repeats are
     loaded = LoadedIds.read(client, plan_stream, now) if plan_stream.insert_id else None
     if loaded is not None:  # a flow per file: what a file keeps then depends on the record and the file only
-        sources = [FileSource([f], plan_stream, loaded=loaded) for f in files]
+        sources = [FileSource([f], plan_stream, loaded=loaded, properties=keep) for f in files]
     stats, report = FlowStats(), progress_reporter()
     for source in sources:
         run_flow(proj.plan, source, client, stats=stats, report=report, clock=lambda: now)

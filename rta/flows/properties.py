@@ -9,18 +9,20 @@ extra columns; they get the same lists here.
 
 from __future__ import annotations
 
+import msgspec
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from rta.compiler.plan import StreamPlan
 from rta.compiler.properties import PROPS, PROPS_NUM
-from rta.contract.properties import LINE_FIELDS
+from rta.contract.properties import LINE_FIELDS, PropertyError, flatten
 
 # What normalize() keeps beside the stream's columns: the property and trait lists, and for
 # people the call's type, its anonymous id and an alias's previous id.
 PEOPLE_FIELDS = {"_type": "type", "_anon": "anonymousId", "_prev": "previousId"}
 KEPT = (*LINE_FIELDS, *PEOPLE_FIELDS)
+_DECODE = msgspec.json.Decoder().decode
 _TEXTS = pl.List(pl.String())
 _NUMBERS = pl.List(pl.Float64())
 _DTYPES: dict[str, pl.DataType] = {f: _NUMBERS if f == "_nv" else _TEXTS for f in LINE_FIELDS} | dict.fromkeys(PEOPLE_FIELDS, pl.String())
@@ -70,6 +72,43 @@ def _frame_lists(frame: pl.DataFrame, extra: list[str]) -> list[pl.Expr]:
         (pl.concat_list(number_keys).list.drop_nulls() if numbers else pl.lit([], _TEXTS)).alias("_nk"),
         (pl.concat_list(finite).list.drop_nulls() if numbers else pl.lit([], _NUMBERS)).alias("_nv"),
     ]
+
+
+def line_lists(data: bytes, bad: list[int], stream: StreamPlan) -> pl.DataFrame:
+    """The property and trait lists of JSON lines the collect API did not write (``rta load``, a producer's own topic).
+
+    Their keys are unknown until each line is read, so each good line is decoded once more (about
+    1-2 us per event, for lines of files: the API's lines carry their lists already). A flat
+    event's extra top-level fields are properties too, as a loaded frame's extra columns are.
+    """
+    skip = frozenset(_declared(stream)) | _ENVELOPE
+    declared = frozenset((*stream.dims, *stream.measures))
+    rows: list[tuple[list[str], list[str], list[str], list[float], list[str], list[str]]] = []
+    lines = [line for line in data.split(b"\n") if line.strip()]
+    dropped = set(bad)
+    for index, line in enumerate(lines):
+        if index in dropped:
+            continue
+        try:
+            event = _DECODE(line)
+        except (msgspec.DecodeError, ValueError):  # read by Polars (a big number), not by msgspec: no properties kept
+            event = None
+        if not isinstance(event, dict):
+            rows.append(([], [], [], [], [], []))
+            continue
+        given = event.get("properties")
+        extra = {k: v for k, v in event.items() if k not in skip and not k.startswith("_")}
+        context, own = event.get("context"), event.get("traits")
+        shared = context.get("traits") if isinstance(context, dict) else None
+        traits = {**(shared if isinstance(shared, dict) else {}), **(own if isinstance(own, dict) else {})}
+        try:
+            flat = flatten({**extra, **given} if isinstance(given, dict) else extra, declared)
+            people = flatten(traits, what="traits")
+        except PropertyError:  # a file's line has no one to answer: its declared fields still count
+            rows.append(([], [], [], [], [], []))
+            continue
+        rows.append((flat.keys, flat.texts, flat.number_keys, flat.numbers, people.keys, people.texts))
+    return pl.DataFrame(rows, schema={f: _DTYPES[f] for f in LINE_FIELDS}, orient="row")
 
 
 def raw_frame(events: pl.DataFrame, stream: StreamPlan) -> pl.DataFrame:

@@ -64,8 +64,11 @@ class _JsonLinesPartition(StatefulSourcePartition[SourceBatch, int]):
     """Reads and parses chunks ahead on a thread (Polars releases the GIL), so parsing overlaps
     the rest of the flow; snapshots report the offset after the last batch *emitted*."""
 
-    def __init__(self, path: Path, stream: StreamPlan, offset: int, chunk: int, group: int, loaded: LoadedIds | None) -> None:
+    def __init__(
+        self, path: Path, stream: StreamPlan, offset: int, chunk: int, group: int, loaded: LoadedIds | None, properties: bool
+    ) -> None:
         self._offset = offset  # of the first byte not yet emitted
+        self._properties = properties
         self._queue: queue.Queue[tuple[SourceBatch, int] | BaseException | None] = queue.Queue(maxsize=PARSE_AHEAD)
         self._stop = threading.Event()
         self._loaded = loaded
@@ -90,7 +93,7 @@ class _JsonLinesPartition(StatefulSourcePartition[SourceBatch, int]):
                     offset += len(body)
                     # Content-addressed: the same lines loaded again, from any file, are the same batch.
                     key = content_key(body)
-                    frame, bad, errors = read_json_lines(body, stream)
+                    frame, bad, errors = read_json_lines(body, stream, properties=self._properties)
                     if self._loaded is not None:
                         frame, key = self._loaded.admit(frame, key)
                     self._put((SourceBatch(key, stream.name, frame, str(path), flush, bad, errors), offset))
@@ -174,6 +177,8 @@ def _file_digest(path: Path) -> str:
 class FileSource(FixedPartitionedSource[SourceBatch, int]):
     """JSON-lines (``.jsonl``, ``.ndjson``, ``.json``) and Parquet files, one partition each.
 
+    With ``properties``, JSON lines keep their undeclared properties (slower: see
+    :func:`rta.flows.events.read_json_lines`); Parquet files always keep their extra columns.
     With ``loaded``, events loaded before are skipped; then give one file per source (`rta load`
     runs a flow per file), so what a batch keeps depends on the record and the file alone, not
     on how the reading of two files interleaved: a load run again keeps the same events, forms
@@ -188,6 +193,7 @@ class FileSource(FixedPartitionedSource[SourceBatch, int]):
         loaded: LoadedIds | None = None,
         chunk_bytes: int = CHUNK_BYTES,
         group_bytes: int = GROUP_BYTES,
+        properties: bool = False,
     ) -> None:
         if loaded is not None and len(paths) != 1:
             msg = f"a file source that skips loaded events reads one file, got {len(paths)}; make one source per file"
@@ -204,6 +210,7 @@ class FileSource(FixedPartitionedSource[SourceBatch, int]):
         self._chunk = chunk_bytes
         self._group = max(group_bytes, chunk_bytes)
         self._loaded = loaded
+        self._properties = properties
 
     @override
     def list_parts(self) -> list[str]:
@@ -214,7 +221,7 @@ class FileSource(FixedPartitionedSource[SourceBatch, int]):
         path = self._paths[for_part]
         if path.suffix.lower() == ".parquet":
             return _ParquetPartition(path, self._stream, resume_state or 0, PARQUET_ROWS, self._loaded)
-        return _JsonLinesPartition(path, self._stream, resume_state or 0, self._chunk, self._group, self._loaded)
+        return _JsonLinesPartition(path, self._stream, resume_state or 0, self._chunk, self._group, self._loaded, self._properties)
 
 
 LOADED_TABLE = "rta_loaded_ids"
