@@ -112,7 +112,9 @@ def flatten(values: Mapping[str, Any] | None, skip: frozenset[str] = frozenset()
     return Flat(list(texts), list(texts.values()), list(numbers), list(numbers.values()))
 
 
-def _walk(values: Mapping[str, Any], prefix: str, depth: int, skip: frozenset[str], texts: dict[str, str], numbers: dict[str, float]) -> None:
+def _walk(
+    values: Mapping[str, Any], prefix: str, depth: int, skip: frozenset[str], texts: dict[str, str], numbers: dict[str, float]
+) -> None:
     for key, value in values.items():
         if value is None or (depth == 1 and key in skip):
             continue
