@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from rta.compiler import ddl
+from rta.compiler import ddl, people_ddl
 from rta.compiler.aggregations import parts_of
 from rta.compiler.naming import table_name, version_of
 from rta.compiler.plan import GrainTable, Part, Plan, RollupPlan, StreamPlan
@@ -100,6 +100,8 @@ def compile(definitions: Definitions) -> Plan:  # noqa: A001 - the compiler's on
             statements += [ddl.grain_table(r, t), ddl.grain_view(r, t)]
     if definitions.alerts:
         statements += ddl.alert_tables()
+    if people_ddl.has_people(streams):
+        statements += people_ddl.people_tables()
     return Plan(definitions, streams, rollups, tuple(statements))
 
 

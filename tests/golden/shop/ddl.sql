@@ -782,3 +782,36 @@ ENGINE=ReplacingMergeTree(version)
 ORDER BY (rule, group)
 SETTINGS
   non_replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS rta_person_traits (
+  person String,
+  key LowCardinality(String),
+  value String,
+  updated DateTime64(3, 'UTC')
+)
+ENGINE=ReplacingMergeTree(updated)
+ORDER BY (person, key)
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS rta_person_aliases (
+  anonymous String,
+  person String,
+  at DateTime64(3, 'UTC')
+)
+ENGINE=ReplacingMergeTree(at)
+ORDER BY (anonymous)
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS rta_erasures (
+  person_hash String,
+  id_hashes Array(String),
+  at DateTime64(3, 'UTC'),
+  requested_by String,
+  rows UInt64
+)
+ENGINE=MergeTree
+ORDER BY (at)
+SETTINGS
+  non_replicated_deduplication_window = 10000;
