@@ -14,6 +14,7 @@ from typing import ClassVar, Literal
 from rta.compiler.aggregations import flow_op
 from rta.compiler.ddl import STATS_TABLE
 from rta.compiler.naming import step_id
+from rta.compiler.people_ddl import ALIASES_TABLE, TRAITS_TABLE
 from rta.compiler.plan import Part, RollupPlan, StreamPlan
 from rta.compiler.sql_filter import show_filter
 from rta.errors import CompilationError
@@ -102,6 +103,20 @@ class RawEvents(_After):
 
     def detail(self) -> str:
         return "raw events"
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleRows(_After):
+    """A stream's rows for one people table: the traits events set, or the anonymous ids linked to users."""
+
+    stream: StreamPlan
+    table: str  # TRAITS_TABLE or ALIASES_TABLE
+    op: ClassVar[str] = "filter_map"
+
+    def detail(self) -> str:
+        if self.table == TRAITS_TABLE:
+            return f"person traits of identify/context.traits, latest per ({self.stream.user}, key) of the batch"
+        return f"aliases: alias previousId, or anonymousId of a message with a userId -> {self.stream.user}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +242,10 @@ def flow_of(streams: tuple[StreamPlan, ...], rollups: tuple[RollupPlan, ...]) ->
         if s.raw_table:
             name = step_id(s.name, "raw", s.version)
             steps += (RawEvents(name, "parse", s), *_flushed(name, name, s.raw_table, "stack events"))
+        if s.user:  # people are keyed by the user column (rta/compiler/people_ddl.py)
+            for kind, table in (("traits", TRAITS_TABLE), ("aliases", ALIASES_TABLE)):
+                name = step_id(s.name, kind, s.version)
+                steps += (PeopleRows(name, "parse", s, table), *_flushed(name, name, table, "stack events"))
     for r in rollups:
         name = step_id(r.name, r.version)
         partials = step_id(name, "partials")

@@ -40,6 +40,7 @@ __all__ = [
     "TRAITS_COLUMNS",
     "TRAITS_TABLE",
     "PeopleJoin",
+    "erased_ids",
     "id_hash",
     "latest_aliases",
     "latest_traits",
@@ -71,23 +72,33 @@ def latest_aliases() -> exp.Select:
     return exp.select(_col("anonymous"), exp.alias_(person, "person")).from_(exp.to_table(ALIASES_TABLE)).group_by(_col("anonymous"))
 
 
-def latest_traits(params: Params, keys: Iterable[str] | None = None, persons: Iterable[str] | None = None) -> exp.Select:
-    """``(person, key, value, updated)``: the latest value of each trait, optionally of some keys or persons only."""
+def latest_traits(params: Params, keys: Iterable[str] | None = None, ids: Iterable[str] | None = None) -> exp.Select:
+    """``(person, key, value, updated)``: the latest value of each trait of each person.
+
+    Traits an anonymous id had before it was aliased count for the person it was aliased to (the
+    latest value of a key over all their ids wins). ``keys`` and ``ids`` (stored ids, the person's
+    own and aliased ones) narrow it.
+    """
+    raw, alias = "_t", ALIAS_REF
+    person = exp.If(
+        this=exp.EQ(this=_col("person", alias), expression=exp.Literal.string("")), true=_col("person", raw), false=_col("person", alias)
+    )
     select = (
         exp.select(
-            _col("person"),
-            _col("key"),
-            exp.alias_(exp.func("argMax", _col("value"), _col("updated")), "value"),
-            exp.alias_(exp.func("max", _col("updated")), "updated"),
+            exp.alias_(person, "person"),
+            exp.alias_(_col("key", raw), "key"),
+            exp.alias_(exp.func("argMax", _col("value", raw), _col("updated", raw)), "value"),
+            exp.alias_(exp.func("max", _col("updated", raw)), "updated"),
         )
-        .from_(exp.to_table(TRAITS_TABLE))
+        .from_(exp.to_table(TRAITS_TABLE).as_(raw))
+        .join(latest_aliases().subquery(alias), on=exp.EQ(this=_col("anonymous", alias), expression=_col("person", raw)), join_type="LEFT")
         .group_by(_col("person"), _col("key"))
     )
     conditions: list[exp.Expr] = []
     if keys is not None:
-        conditions.append(_col("key").isin(*(params.add(k, "String") for k in keys)))
-    if persons is not None:
-        conditions.append(_col("person").isin(*(params.add(p, "String") for p in persons)))
+        conditions.append(_col("key", raw).isin(*(params.add(k, "String") for k in keys)))
+    if ids is not None:
+        conditions.append(_col("person", raw).isin(*(params.add(i, "String") for i in ids)))
     return select.where(exp.and_(*conditions)) if conditions else select
 
 
@@ -137,16 +148,19 @@ class PeopleJoin:
         if not self._keys:
             return select
         columns: list[exp.Expr] = [_col("person")]
-        wanted = []
         for i, key in enumerate(self._keys):
-            bound = self._params.add(key, "String")
-            is_key = exp.EQ(this=_col("key"), expression=bound)
-            wanted.append(bound.copy())
+            is_key = exp.EQ(this=_col("key"), expression=self._params.add(key, "String"))
             latest = exp.func("argMaxIf", _col("value"), _col("updated"), is_key)
             # A person without the trait is NULL, not '' (so is an event whose person has no traits: a Nullable's default).
             had = exp.GT(this=exp.func("countIf", is_key.copy()), expression=exp.Literal.number(0))
-            value = exp.If(this=had, true=latest, false=exp.null())
-            columns.append(exp.alias_(value, f"t{i}"))
-        traits = exp.select(*columns).from_(exp.to_table(TRAITS_TABLE)).where(_col("key").isin(*wanted)).group_by(_col("person"))
+            columns.append(exp.alias_(exp.If(this=had, true=latest, false=exp.null()), f"t{i}"))
+        latest_rows = latest_traits(self._params, self._keys).subquery("_latest")
+        traits = exp.select(*columns).from_(latest_rows).group_by(_col("person"))
         on_traits = exp.EQ(this=_col("person", TRAITS_REF), expression=self.person())
         return select.join(traits.subquery(TRAITS_REF), on=on_traits, join_type="LEFT")
+
+
+def erased_ids() -> exp.Select:
+    """``(id_hash, at)``: every erased id's hash and its latest erasure, which the flow drops replayed events by."""
+    hashed = exp.alias_(exp.func("arrayJoin", _col("id_hashes")), "id_hash")
+    return exp.select(hashed, exp.alias_(exp.func("max", _col("at")), "at")).from_(exp.to_table(ERASURES_TABLE)).group_by(_col("id_hash"))

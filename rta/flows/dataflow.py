@@ -20,11 +20,13 @@ from bytewax.inputs import Source
 from bytewax.operators import KeyedStream
 
 from rta.compiler import flow_steps as fs
+from rta.compiler.people_ddl import TRAITS_TABLE
 from rta.compiler.plan import Plan, RollupPlan, StreamPlan
 from rta.errors import CompilationError
 from rta.flows.events import Normalized, normalize, read_json_lines, read_lines
 from rta.flows.flush import GroupFlush, TableBatch, concat
 from rta.flows.partials import MINUTE, merge_partials, partials
+from rta.flows.people import Erasures, alias_rows, drop_erased, trait_rows
 from rta.flows.properties import raw_arrow, raw_frame
 from rta.flows.quarantine import set_aside
 from rta.flows.sink import StoreSink
@@ -93,6 +95,14 @@ def raw_rows(stream: StreamPlan, parsed: Parsed) -> TableBatch | None:
     return TableBatch(parsed.key, parsed.partition, raw_frame(parsed.result.events, stream), parsed.flush)
 
 
+def people_rows(stream: StreamPlan, table: str, parsed: Parsed) -> TableBatch | None:
+    """One batch's rows for a people table (empty ones too: they may carry the flush mark)."""
+    if parsed.stream != stream.name:
+        return None
+    rows = (trait_rows if table == TRAITS_TABLE else alias_rows)(parsed.result.events, stream)
+    return TableBatch(parsed.key, parsed.partition, rows, parsed.flush)
+
+
 def outcome_rows(parsed: Parsed, stream: StreamPlan, now: datetime) -> TableBatch:
     """The tally of outcomes (accepted, late, future, invalid) of one batch, in the minute it was seen.
 
@@ -131,6 +141,7 @@ class _Runtime:
     sink: StoreSink
     stats: FlowStats
     clock: Clock
+    erasures: Erasures
 
 
 def _input(step: fs.Input, *, rt: _Runtime) -> Stream[SourceBatch]:
@@ -145,8 +156,11 @@ def _parse(step: fs.Parse, up: Stream[SourceBatch], *, rt: _Runtime) -> Stream[P
     streams = {s.name: s for s in step.streams}
 
     def parse(batch: SourceBatch) -> Parsed:
-        result = parse_batch(batch, streams[batch.stream], rt.clock())
+        stream = streams[batch.stream]
+        result = parse_batch(batch, stream, rt.clock())
         rt.stats.parsed(sum(result.outcomes.values()), result.outcomes, result.errors)
+        if erased := rt.erasures.current():  # a replay of erased people's events (rta/flows/people.py)
+            result = Normalized(drop_erased(result.events, stream, erased), result.outcomes, result.errors)
         return Parsed(batch.key, batch.stream, result, batch.partition, batch.flush)
 
     return op.map(step.step_id, up, parse)
@@ -159,6 +173,10 @@ def _outcomes(step: fs.Outcomes, up: Stream[Parsed], *, rt: _Runtime) -> Stream[
 
 def _raw(step: fs.RawEvents, up: Stream[Parsed], *, rt: _Runtime) -> Stream[TableBatch]:
     return op.filter_map(step.step_id, up, partial(raw_rows, step.stream))
+
+
+def _people(step: fs.PeopleRows, up: Stream[Parsed], *, rt: _Runtime) -> Stream[TableBatch]:
+    return op.filter_map(step.step_id, up, partial(people_rows, step.stream, step.table))
 
 
 def _partials(step: fs.Partials, up: Stream[Parsed], *, rt: _Runtime) -> Stream[TableBatch]:
@@ -195,6 +213,7 @@ BUILDERS: dict[type[fs.FlowStep], Callable[..., Stream[Any] | None]] = {
     fs.Parse: _parse,
     fs.Outcomes: _outcomes,
     fs.RawEvents: _raw,
+    fs.PeopleRows: _people,
     fs.Partials: _partials,
     fs.Route: _route,
     fs.Flush: _flush,
@@ -211,10 +230,14 @@ def build_dataflow(
     stats: FlowStats,
     *,
     clock: Clock = utcnow,
+    erasures: Erasures | None = None,
 ) -> Dataflow:
-    """The dataflow of ``plan``: each of ``plan.flow``'s steps, built by its entry in :data:`BUILDERS`."""
+    """The dataflow of ``plan``: each of ``plan.flow``'s steps, built by its entry in :data:`BUILDERS`.
+
+    ``erasures``: the erased ids whose replayed events are dropped (none without it).
+    """
     flow = Dataflow("rta")
-    rt = _Runtime(flow, [source] if isinstance(source, Source) else list(source), sink, stats, clock)
+    rt = _Runtime(flow, [source] if isinstance(source, Source) else list(source), sink, stats, clock, erasures or Erasures(None))
     built: dict[str, Stream[Any] | None] = {}
     for step in plan.flow:
         build = BUILDERS.get(type(step))

@@ -13,8 +13,10 @@ from bytewax.recovery import RecoveryConfig, init_db_dir
 from bytewax.testing import cluster_main, run_main
 from clickhouse_connect.driver.client import Client
 
+from rta.compiler.people_ddl import has_people
 from rta.compiler.plan import Plan
 from rta.flows.dataflow import Clock, build_dataflow, utcnow
+from rta.flows.people import Erasures
 from rta.flows.sink import StoreSink
 from rta.flows.sources import SourceBatch
 from rta.flows.stats import FlowStats
@@ -46,7 +48,9 @@ def run_flow(
         return (sibling(client) if writer else None) or client  # type: ignore[arg-type,return-value]
 
     sink = StoreSink(connect, stats, local=client is not None, durable=recovery is not None)
-    flow = build_dataflow(plan, source, sink, stats, clock=clock)
+    # Erased people's events are dropped if the source replays them; read on a session of its own.
+    reader = (sibling(client) or client) if client is not None and has_people(plan.streams) else None
+    flow = build_dataflow(plan, source, sink, stats, clock=clock, erasures=Erasures(reader))
     config = None
     if recovery is not None:
         if not recovery.is_dir():
@@ -68,6 +72,8 @@ def run_flow(
         else:
             cluster_main(flow, cluster[0], cluster[1], epoch_interval=timedelta(seconds=1), recovery_config=config)
     finally:
+        if reader is not None and reader is not client:
+            reader.close()
         done.set()
         if ticker:
             ticker.join()

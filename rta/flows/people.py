@@ -1,0 +1,126 @@
+"""People through the flow: trait and alias rows of each batch, and erased ids dropped on replay.
+
+Pure Polars over the normalized events (:func:`rta.flows.events.normalize`): the stream's user
+column (userId, else anonymousId), its time, and the people fields ``_tk``/``_tv`` (flattened
+traits), ``_type`` (the Segment call), ``_anon`` (anonymousId) and ``_prev`` (an alias's previousId).
+The rows go through flush groups like raw events, so a replay adds nothing (docs/architecture.md,
+"Idempotent writes"); the tables keep the latest value per key (:mod:`rta.compiler.people_ddl`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+
+import polars as pl
+from clickhouse_connect.driver.client import Client
+
+from rta.compiler.plan import StreamPlan
+from rta.contract.people import ALIASES_COLUMNS, ERASURES_TABLE, TRAITS_COLUMNS, erased_ids, id_hash
+
+_TIME = pl.Datetime("ms", "UTC")
+TRAITS_SCHEMA: dict[str, pl.DataType] = {"person": pl.String(), "key": pl.String(), "value": pl.String(), "updated": _TIME}
+ALIASES_SCHEMA: dict[str, pl.DataType] = {"anonymous": pl.String(), "person": pl.String(), "at": _TIME}
+assert tuple(TRAITS_SCHEMA) == tuple(c for c, _ in TRAITS_COLUMNS) and tuple(ALIASES_SCHEMA) == tuple(c for c, _ in ALIASES_COLUMNS)
+
+
+def _has(events: pl.DataFrame, *names: str) -> bool:
+    return all(n in events.columns for n in names)
+
+
+def trait_rows(events: pl.DataFrame, stream: StreamPlan) -> pl.DataFrame:
+    """``(person, key, value, updated)``: each trait an event set, the latest per person and key of the batch."""
+    user = stream.user
+    if user is None or not _has(events, "_tk", "_tv") or events.is_empty():
+        return pl.DataFrame(schema=TRAITS_SCHEMA)
+    rows = (
+        events.lazy()
+        .select(
+            pl.col(user).alias("person"), pl.col("_tk").alias("key"), pl.col("_tv").alias("value"), pl.col(stream.time).alias("updated")
+        )
+        .filter(pl.col("person").is_not_null() & (pl.col("person") != "") & (pl.col("key").list.len() > 0))
+        .explode("key", "value")
+        # The batch's latest value per key; ties (one time) keep the later event, as the store's merge would.
+        .group_by("person", "key", maintain_order=True)
+        .agg(pl.col("value").sort_by("updated", maintain_order=True).last(), pl.col("updated").max())
+        .collect()
+    )
+    return rows.select(pl.col(c).cast(t) for c, t in TRAITS_SCHEMA.items())
+
+
+def alias_rows(events: pl.DataFrame, stream: StreamPlan) -> pl.DataFrame:
+    """``(anonymous, person, at)``: ``alias`` calls link previousId to userId; any message with both ids links anonymousId."""
+    user = stream.user
+    if user is None or events.is_empty() or not _has(events, "_anon", "_prev"):
+        return pl.DataFrame(schema=ALIASES_SCHEMA)
+    person, at = pl.col(user), pl.col(stream.time)
+    aliased = events.filter((pl.col("_type") == "alias") if "_type" in events.columns else pl.lit(False))
+    links = pl.concat(
+        [
+            aliased.select(pl.col("_prev").alias("anonymous"), person.alias("person"), at.alias("at")),
+            events.select(pl.col("_anon").alias("anonymous"), person.alias("person"), at.alias("at")),
+        ]
+    )
+    valid = pl.col("anonymous").is_not_null() & (pl.col("anonymous") != "") & pl.col("person").is_not_null() & (pl.col("person") != "")
+    rows = (
+        links.filter(valid & (pl.col("anonymous") != pl.col("person")))
+        .group_by("anonymous", maintain_order=True)
+        .agg(pl.col("person").sort_by("at", maintain_order=True).last(), pl.col("at").max())
+    )
+    return rows.select(pl.col(c).cast(t) for c, t in ALIASES_SCHEMA.items())
+
+
+def drop_erased(events: pl.DataFrame, stream: StreamPlan, erased: dict[str, datetime]) -> pl.DataFrame:
+    """``events`` without those of an erased id (user or anonymous id) at or before its erasure.
+
+    ``erased`` maps id hashes (:func:`rta.contract.people.id_hash`) to erasure times. Only the
+    batch's distinct ids are hashed, and only when something was erased.
+    """
+    if not erased or stream.user is None or events.is_empty():
+        return events
+    keep = pl.lit(True)
+    for column in (stream.user, "_anon"):
+        if column not in events.columns:
+            continue
+        ids = events[column].drop_nulls().unique()
+        hit = [(i, erased[h]) for i in ids.to_list() if (h := id_hash(i)) in erased]
+        if not hit:
+            continue
+        until = pl.col(column).replace_strict([i for i, _ in hit], [t for _, t in hit], default=None, return_dtype=_TIME)
+        keep = keep & ~(until.is_not_null() & (pl.col(stream.time) <= until)).fill_null(False)
+    return events.filter(keep)
+
+
+class Erasures:
+    """The erased ids the flow drops, read from the store at start and again every ``every`` seconds.
+
+    Reads happen on the flow's thread when a batch asks and the last read is older than
+    ``every`` (keep it simple: a request erased while the flow runs is in force within that time).
+    Without a client (a cluster process that does not own the store) nothing is dropped.
+    """
+
+    def __init__(self, client: Client | None, *, every: float = 10.0) -> None:
+        self._client = client
+        self._every = every
+        self._read_at = -float("inf")
+        self._erased: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def current(self) -> dict[str, datetime]:
+        """The id hashes erased and when, refreshed when stale."""
+        if self._client is None:
+            return self._erased
+        with self._lock:
+            if time.monotonic() - self._read_at >= self._every:
+                self._erased = self._read(self._client)
+                self._read_at = time.monotonic()
+            return self._erased
+
+    @staticmethod
+    def _read(client: Client) -> dict[str, datetime]:
+        exists = "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = {table:String}"
+        if not client.query(exists, parameters={"table": ERASURES_TABLE}).result_rows[0][0]:
+            return {}
+        rows = client.query(erased_ids().sql(dialect="clickhouse")).result_rows
+        return {str(h): (at if at.tzinfo else at.replace(tzinfo=UTC)) for h, at in rows}
