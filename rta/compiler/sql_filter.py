@@ -8,8 +8,11 @@ from typing import Any
 import sqlglot.expressions as exp
 
 from rta.dsl import expr as ex
-from rta.errors import UnsupportedFilter
+from rta.dsl.filter_kinds import dimension_problem
+from rta.errors import QueryError, UnsupportedFilter
 
+# Literal text matching, case-sensitive: functions, never LIKE (whose % and _ in user text are patterns).
+_TEXT_FUNCTIONS = {"startswith": "startsWith", "endswith": "endsWith"}
 _COMPARE: dict[str, type[exp.Binary]] = {"==": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}
 
 
@@ -21,6 +24,14 @@ def _type_of(value: ex.Scalar) -> str:
     if isinstance(value, float):
         return "Float64"
     return "String"
+
+
+def _list_type(values: tuple[ex.Scalar, ...]) -> str:
+    """One element type for an ``IN`` list: a float among integers makes them all Float64."""
+    types = {_type_of(v) for v in values}
+    if types == {"Int64", "Float64"}:
+        return "Float64"
+    return _type_of(values[0]) if len(types) == 1 else "String"
 
 
 class Params:
@@ -46,7 +57,11 @@ def filter_sql(node: ex.Expr, params: Params, *, as_string: frozenset[str] = fro
     """Translate a filter; fields in ``as_string`` are compared as strings (dimensions).
 
     ``table`` qualifies column names, so output aliases of the same name cannot capture them.
+    Missing values follow SQL's three-valued logic, as the Polars translation does (``rta/dsl/expr.py``).
     """
+    problem = dimension_problem(node, as_string) if as_string else None
+    if problem is not None:
+        raise QueryError(problem)
 
     def column(name: str) -> exp.Column:
         return exp.column(exp.to_identifier(name), table=exp.to_identifier(table) if table else None)
@@ -58,9 +73,20 @@ def filter_sql(node: ex.Expr, params: Params, *, as_string: frozenset[str] = fro
                 value = str(v) if typ == "String" else v
                 return _COMPARE[op](this=column(f), expression=params.add(value, typ))
             case ex.IsIn(field=f, values=vs):
-                typ = "String" if f in as_string else _type_of(vs[0])
-                items = [str(v) for v in vs] if typ == "String" else list(vs)
+                typ = "String" if f in as_string else _list_type(vs)
+                items = [str(v) for v in vs] if typ == "String" else [float(v) for v in vs] if typ == "Float64" else list(vs)
                 return exp.In(this=column(f), field=params.add(items, f"Array({typ})"))
+            case ex.Between(field=f, low=lo, high=hi):
+                text = f in as_string
+                low, high = (params.add(str(v), "String") if text else params.add(v, _type_of(v)) for v in (lo, hi))
+                return exp.Paren(this=exp.Between(this=column(f), low=low, high=high))
+            case ex.IsNull(field=f):
+                return exp.Anonymous(this="isNull", expressions=[column(f)])
+            case ex.TextMatch(field=f, op="contains", text=t):
+                found = exp.Anonymous(this="position", expressions=[column(f), params.add(t, "String")])
+                return exp.GT(this=found, expression=exp.Literal.number(0))
+            case ex.TextMatch(field=f, op=op, text=t):
+                return exp.Anonymous(this=_TEXT_FUNCTIONS[op], expressions=[column(f), params.add(t, "String")])
             case ex.And(left=a, right=b):
                 return exp.and_(visit(a), visit(b), copy=False)  # fresh nodes: copying them is wasted time
             case ex.Or(left=a, right=b):
@@ -68,7 +94,10 @@ def filter_sql(node: ex.Expr, params: Params, *, as_string: frozenset[str] = fro
             case ex.Not(operand=o):
                 return exp.not_(exp.Paren(this=visit(o)), copy=False)
         name = type(n).__name__
-        msg = f"no ClickHouse translation for filter node {name!r}; filters are built from col(...) comparisons, .isin(), &, | and ~"
+        msg = (
+            f"no ClickHouse translation for filter node {name!r}; filters are built from col(...) comparisons, "
+            ".isin(), .between(), .is_null(), .contains(), .startswith(), .endswith(), &, | and ~"
+        )
         raise UnsupportedFilter(msg)
 
     return visit(node)

@@ -7,6 +7,12 @@ A node's ``repr`` is its dataclass repr and must stay so: a rollup's version has
 its parts, filters included (``rta/compiler/naming.py``), so another repr would rename every
 table of a filtered metric. How a filter *shows* is :meth:`Expr.code`, the ``col(...)`` code
 that builds it, which ``str()``, Jupyter and the reprs of metrics and alerts use.
+
+Missing values follow SQL's three-valued logic, in ClickHouse and in Polars alike: a comparison,
+``isin``, ``between`` or text match on a missing value is *unknown*, ``~unknown`` is unknown, and a
+filter keeps a row only when it is true. So ``~(col("revenue") > 10)`` keeps neither events with
+revenue above 10 nor events without revenue; ``col("revenue").is_null()`` asks for those.
+Dimensions are text and a missing one is ``""`` (never null): compare them with strings.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from rta.errors import DefinitionError
 
 Scalar: TypeAlias = str | int | float | bool
 CompareOp = Literal["==", "!=", "<", "<=", ">", ">="]
+TextOp = Literal["contains", "startswith", "endswith"]
 
 
 class Expr(ABC):
@@ -100,6 +107,40 @@ class IsIn(Expr):
 
 
 @dataclass(frozen=True, slots=True)
+class Between(Expr):
+    """``low <= field <= high`` (both ends included, as SQL ``BETWEEN``)."""
+
+    field: str
+    low: Scalar
+    high: Scalar
+
+    def fields(self) -> frozenset[str]:
+        return frozenset({self.field})
+
+
+@dataclass(frozen=True, slots=True)
+class IsNull(Expr):
+    """The field has no value (measures only: a missing dimension is ``""``)."""
+
+    field: str
+
+    def fields(self) -> frozenset[str]:
+        return frozenset({self.field})
+
+
+@dataclass(frozen=True, slots=True)
+class TextMatch(Expr):
+    """The field's text contains, starts with or ends with ``text``: literal and case-sensitive."""
+
+    field: str
+    op: TextOp
+    text: str
+
+    def fields(self) -> frozenset[str]:
+        return frozenset({self.field})
+
+
+@dataclass(frozen=True, slots=True)
 class _Connective(Expr):
     """Two operands joined (:class:`And`, :class:`Or`)."""
 
@@ -138,7 +179,7 @@ def _level(expr: Expr) -> int:
         return 2
     if isinstance(expr, Compare):
         return 0  # `a == 1 & b` would read as `a == (1 & b)`: comparisons are always parenthesized as operands
-    return 3 if isinstance(expr, Not) else 4
+    return 3 if isinstance(expr, Not) and not isinstance(expr.operand, IsNull) else 4  # is_not_null() is a call
 
 
 def _code(expr: Expr, values: int | None) -> str:
@@ -149,6 +190,14 @@ def _code(expr: Expr, values: int | None) -> str:
     match expr:
         case Compare(field=f, op=op, value=v):
             return f"col({quoted(f)}) {op} {quoted(v)}"
+        case Between(field=f, low=lo, high=hi):
+            return f"col({quoted(f)}).between({quoted(lo)}, {quoted(hi)})"
+        case IsNull(field=f):
+            return f"col({quoted(f)}).is_null()"
+        case Not(operand=IsNull(field=f)):
+            return f"col({quoted(f)}).is_not_null()"
+        case TextMatch(field=f, op=op, text=t):
+            return f"col({quoted(f)}).{op}({quoted(t)})"
         case IsIn(field=f, values=vs):
             shown = [quoted(v) for v in (vs if values is None else vs[:values])]
             if len(shown) < len(vs):
@@ -216,6 +265,46 @@ class Col:
             msg = f"col({self.name!r}).isin() got an empty list; a filter that matches nothing is almost surely a mistake"
             raise DefinitionError(msg)
         return IsIn(self.name, items)
+
+    def between(self, low: Scalar, high: Scalar) -> Between:
+        """``low <= field <= high``, both ends included; both strings or both numbers, ``low <= high``."""
+        lo, hi = _check_scalar(low, self.name), _check_scalar(high, self.name)
+        if isinstance(lo, bool) or isinstance(hi, bool) or isinstance(lo, str) != isinstance(hi, str):
+            msg = f"col({self.name!r}).between({lo!r}, {hi!r}) takes two numbers or two strings; e.g. col('revenue').between(10, 50)"
+            raise DefinitionError(msg)
+        if lo > hi:  # type: ignore[operator]  # same kind, checked above
+            msg = f"col({self.name!r}).between({lo!r}, {hi!r}) matches nothing: low is above high; swap them"
+            raise DefinitionError(msg)
+        return Between(self.name, lo, hi)
+
+    def is_null(self) -> IsNull:
+        """The field has no value (a measure the event did not carry)."""
+        return IsNull(self.name)
+
+    def is_not_null(self) -> Not:
+        """The field has a value: ``~col(x).is_null()``."""
+        return Not(IsNull(self.name))
+
+    def _text(self, op: TextOp, text: object) -> TextMatch:
+        if not isinstance(text, str) or not text:
+            msg = (
+                f"col({self.name!r}).{op}() takes non-empty literal text (not a pattern), got {text!r}; "
+                f"e.g. col({self.name!r}).{op}('/blog')"
+            )
+            raise DefinitionError(msg)
+        return TextMatch(self.name, op, text)
+
+    def contains(self, text: str) -> TextMatch:
+        """The field's text contains ``text`` (literal, case-sensitive; never a pattern)."""
+        return self._text("contains", text)
+
+    def startswith(self, text: str) -> TextMatch:
+        """The field's text starts with ``text`` (literal, case-sensitive)."""
+        return self._text("startswith", text)
+
+    def endswith(self, text: str) -> TextMatch:
+        """The field's text ends with ``text`` (literal, case-sensitive)."""
+        return self._text("endswith", text)
 
 
 def col(name: str) -> Col:

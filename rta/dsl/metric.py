@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Literal, TypeAlias
 from rta.dsl.aggregates import Aggregation, Count
 from rta.dsl.context import latest, register
 from rta.dsl.expr import Expr
+from rta.dsl.filter_kinds import check_filter_kinds
 from rta.dsl.names import check_name
 from rta.dsl.shown import CELL, ITEMS, LINE, card, code, cut, listed, quoted
 from rta.dsl.stream import Stream
@@ -212,6 +213,7 @@ def metric(
             raise DefinitionError(msg)
         for field_name in sorted(where.fields()):
             source.kind_of(field_name, owner=f"{owner} where=")
+        check_filter_kinds(where, source.fields, f"{owner} where=")
     result = Metric(name, source, what, None, where, unit, description)
     register(result)
     return result

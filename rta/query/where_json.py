@@ -18,10 +18,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any, get_args
 
 from rta.dsl import expr as ex
-from rta.errors import QueryError
+from rta.errors import DefinitionError, QueryError
 from rta.query.client_values import refused, shown, text
+from rta.query.where_text import parse_item
 
 OPS: tuple[str, ...] = get_args(ex.CompareOp)
+TEXT_OPS: tuple[str, ...] = get_args(ex.TextOp)
 MAX_FILTER_NODES = 1_000  # a filter deeper or larger than this is a hostile client, not an analyst
 
 
@@ -72,6 +74,8 @@ def _node(value: object, budget: _Budget) -> ex.Expr:
         return _all(ex.And if op == "and" else ex.Or, [_node(t, budget) for t in terms])
     if keys == {"not"}:
         return ex.Not(_node(value["not"], budget))
+    if len(keys) == 2 and "field" in keys and keys - {"field"} <= {"between", "is_null", *TEXT_OPS}:
+        return _call(text("where field", value["field"], "'country'"), value)
     if keys in ({"field", "op", "value"}, {"field", "in"}):
         field = text("where field", value["field"], "'country'")
         if "in" in value:
@@ -84,6 +88,26 @@ def _node(value: object, budget: _Budget) -> ex.Expr:
             raise refused(f"where op {shown(op)} is not a comparison; valid ops are: {' '.join(OPS)}")
         return ex.Compare(field, op, _scalar(f"where {field} {op}", value["value"]))
     return _shorthand(value, budget)
+
+
+def _call(field: str, value: dict[str, Any]) -> ex.Expr:
+    """``between``, ``is_null`` and the text matches, built (and checked) by ``col(field)``."""
+    (kind,) = set(value) - {"field"}
+    arg = value[kind]
+    try:
+        if kind == "between":
+            if not isinstance(arg, list | tuple) or len(arg) != 2:
+                raise refused(f"where {{'field': {field!r}, 'between': ...}} takes [low, high], got {shown(arg)}")
+            return ex.col(field).between(*(_scalar(f"where {field} between", v) for v in arg))
+        if kind == "is_null":
+            if not isinstance(arg, bool):
+                raise refused(f"where {{'field': {field!r}, 'is_null': ...}} takes true or false, got {shown(arg)}")
+            return ex.col(field).is_null() if arg else ex.col(field).is_not_null()
+        matched = text(f"where {field} {kind}", arg, "'/blog'")
+        column = ex.col(field)
+        return {"contains": column.contains, "startswith": column.startswith, "endswith": column.endswith}[kind](matched)
+    except DefinitionError as error:  # the builder's reason, as a 400
+        raise refused(f"where: {error}") from None
 
 
 def _shorthand(value: Mapping[Any, object], budget: _Budget) -> ex.Expr:
@@ -105,7 +129,7 @@ def _shorthand(value: Mapping[Any, object], budget: _Budget) -> ex.Expr:
 
 
 def _items(items: Sequence[object], budget: _Budget) -> ex.Expr:
-    """Query-string items: ``dim=value``, ``dim=a,b``, or a JSON filter object."""
+    """Query-string items: compact text (:data:`~rta.query.where_text.WHERE_TEXT`) or a JSON filter object."""
     terms: list[ex.Expr] = []
     grouped: dict[str, list[str]] = {}
     for item in items:
@@ -117,10 +141,12 @@ def _items(items: Sequence[object], budget: _Budget) -> ex.Expr:
                 raise refused(f"where={shown(raw)} is not a JSON filter object") from None
             terms.append(_node(decoded, budget))
             continue
-        name, sep, values = raw.partition("=")
-        if not sep or not name.strip() or not values.strip():
-            raise refused(f"where takes dim=value or dim=a,b, got {shown(item)}")
-        grouped.setdefault(name.strip(), []).extend(v.strip() for v in values.split(",") if v.strip())
+        budget.take()
+        term = parse_item(raw)
+        if isinstance(term, ex.Expr):
+            terms.append(term)
+        else:
+            grouped.setdefault(term[0], []).extend(term[1])
     if grouped:
         terms.append(_shorthand(grouped, budget))
     return _all(ex.And, terms)
@@ -146,6 +172,12 @@ def where_json(node: ex.Expr) -> dict[str, Any]:
         return {"field": node.field, "op": node.op, "value": node.value}
     if isinstance(node, ex.IsIn):
         return {"field": node.field, "in": list(node.values)}
+    if isinstance(node, ex.Between):
+        return {"field": node.field, "between": [node.low, node.high]}
+    if isinstance(node, ex.IsNull):
+        return {"field": node.field, "is_null": True}
+    if isinstance(node, ex.TextMatch):
+        return {"field": node.field, node.op: node.text}
     if isinstance(node, ex.Not):
         return {"not": where_json(node.operand)}
     if isinstance(node, ex.And | ex.Or):
@@ -171,6 +203,12 @@ FILTER_SCHEMA: dict[str, Any] = {
          "properties": {"field": {"type": "string"}, "op": {"enum": list(OPS)}, "value": _SCALAR}},
         {"type": "object", "required": ["field", "in"],
          "properties": {"field": {"type": "string"}, "in": {"type": "array", "items": _SCALAR}}},
+        {"type": "object", "required": ["field", "between"], "description": "low <= field <= high, both ends included.",
+         "properties": {"field": {"type": "string"}, "between": {"type": "array", "items": _SCALAR, "minItems": 2, "maxItems": 2}}},
+        {"type": "object", "required": ["field", "is_null"], "description": "The field has no value (true) or has one (false).",
+         "properties": {"field": {"type": "string"}, "is_null": {"type": "boolean"}}},
+        *({"type": "object", "required": ["field", op], "description": f"Literal, case-sensitive text match ({op}).",
+           "properties": {"field": {"type": "string"}, op: {"type": "string", "minLength": 1}}} for op in TEXT_OPS),
         {"type": "object", "required": ["and"], "properties": {"and": {"type": "array", "items": _FILTER}}},
         {"type": "object", "required": ["or"], "properties": {"or": {"type": "array", "items": _FILTER}}},
         {"type": "object", "required": ["not"], "properties": {"not": _FILTER}},
