@@ -75,7 +75,12 @@ def query(
     total: Annotated[bool, typer.Option("--total", help="One row per group over the whole range (same as --grain total).")] = False,
     by: Annotated[list[str] | None, typer.Option(help="Split by a dimension (repeatable).")] = None,
     where: Annotated[
-        list[str] | None, typer.Option(help="Filter dim=value or dim=a,b, or a JSON filter tree (repeatable; all must hold).")
+        list[str] | None,
+        typer.Option(
+            help="Filter (repeatable; all must hold): dim=a,b, dim!=a,b, revenue>10 (>= < <=), between(revenue,10,50), "
+            "contains(path,text), startswith(path,/blog), endswith(path,.html), is_null(revenue), is_not_null(revenue), "
+            "or a JSON filter tree."
+        ),
     ] = None,
     compare: Annotated[str | None, typer.Option(help="previous_period, previous_day, previous_week or previous_year.")] = None,
     top: Annotated[int | None, typer.Option(help="Keep the N largest groups of --by.")] = None,

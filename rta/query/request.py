@@ -142,7 +142,9 @@ OPTIONS: tuple[Option, ...] = (
            "Bucket size; total gives one row per group over the whole range."),
     Option("by", lambda v: names("by", v, "by=country,device"), {"type": "string"}, "Dimensions, comma-separated.", listed=True),
     Option("where", parse_where, {"type": "string"},
-           'dim=value or dim=a,b (repeat for more), or a JSON filter such as {"or": [{"field": "country", "in": ["US"]}, '
+           'dim=value or dim=a,b (repeat for more; all must hold), dim!=a,b, revenue>10 (>= < <=), between(revenue,10,50), '
+           'contains(path,text), startswith(path,/blog), endswith(path,.html), is_null(revenue), is_not_null(revenue), '
+           'or a JSON filter such as {"or": [{"field": "country", "in": ["US"]}, '
            '{"not": {"field": "device", "op": "==", "value": "bot"}}]}.', listed=True),
     Option("compare", choice("compare", COMPARES, "unknown compare={}; valid values are: {}"), {"type": "string", "enum": list(COMPARES)},
            "Adds <metric>_previous columns from the earlier range."),
