@@ -117,6 +117,12 @@ def _report(ws: WorkspaceBase, tmp: Path) -> dict[str, str]:
     return {p.name: p.read_text() for p in sorted((tmp / "data").iterdir())} | {"html": str(bool(files))}
 
 
+def _person(ws: WorkspaceBase) -> list[object]:
+    user = str(ws.read(f"SELECT min(user_id) AS u FROM {ws.plan.stream('events').raw_table}", {})["u"][0])
+    p = ws.person(user, limit=5)
+    return [p.ids, dict(p.traits), p.first_seen, p.last_seen, p.events, p.timeline]
+
+
 MATRIX: dict[str, Callable[[WorkspaceBase], object]] = {
     "plan": lambda ws: ws.plan.ddl_sql(),
     "project": lambda ws: ws.project.root,
@@ -133,6 +139,8 @@ MATRIX: dict[str, Callable[[WorkspaceBase], object]] = {
     "data_version": lambda ws: ws.data_version(),
     "alerts": _alerts,
     "dashboard": _board,
+    "person": lambda ws: _person(ws),
+    "people": lambda ws: ws.people.limit(5).collect().to_polars(),
 }
 
 

@@ -29,6 +29,7 @@ from sqlglot.errors import ErrorLevel
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from rta.compiler.ddl import ALERT_HISTORY_TABLE, STATS_TABLE
+from rta.compiler.people_ddl import ALIASES_TABLE, TRAITS_TABLE, has_people
 from rta.compiler.plan import Plan
 from rta.errors import QueryError, did_you_mean
 from rta.query.console_functions import check_function, check_name, refusal
@@ -72,6 +73,8 @@ def table_aliases(plan: Plan) -> dict[str, str]:
             names[t.table] = t.table
     if plan.definitions.alerts:
         names |= {"alert_history": ALERT_HISTORY_TABLE, ALERT_HISTORY_TABLE: ALERT_HISTORY_TABLE}
+    if has_people(plan.streams):  # traits and aliases (erasure records stay out: they are not analysts' data)
+        names |= {"person_traits": TRAITS_TABLE, TRAITS_TABLE: TRAITS_TABLE, "person_aliases": ALIASES_TABLE, ALIASES_TABLE: ALIASES_TABLE}
     return names
 
 

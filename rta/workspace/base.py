@@ -24,6 +24,7 @@ from rta.dsl.shown import block, card, listed
 from rta.errors import QueryError
 from rta.project import Project
 from rta.query.adhoc import AdhocQuery, events_query, rollup_query
+from rta.query.people import PeopleQuery, Person, person
 from rta.query.protocol import Answer, Explanation, Freshness
 from rta.query.request import Asked
 from rta.query.result import MetricFrame
@@ -112,6 +113,16 @@ class WorkspaceBase(ABC):
     def rollup(self, name: str, grain: str) -> AdhocQuery:
         """An ad-hoc query over one rollup table; aggregate metrics by name."""
         return rollup_query(self.plan, name, grain, self.read)
+
+    def person(self, person_id: str, *, limit: int = 100) -> Person:
+        """A person: ids (their user id and the anonymous ids aliased to it), traits (latest per key),
+        first and last seen, and their newest ``limit`` events as a timeline."""
+        return person(self.plan, self.read, person_id, limit=limit)
+
+    @property
+    def people(self) -> PeopleQuery:
+        """People with traits, newest updated first: ``ws.people.where(col("person.plan") == "pro").limit(50)``."""
+        return PeopleQuery(self.plan, self.read)
 
     @property
     def alerts(self) -> WorkspaceAlerts:

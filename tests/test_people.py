@@ -1,0 +1,186 @@
+"""People: trait and alias rows of the flow, ws.person and ws.people, person.<trait> over raw events."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+import sqlglot.expressions as exp
+
+import rta
+from rta import col
+from rta.compiler.people_ddl import ALIASES_TABLE, TRAITS_TABLE
+from rta.compiler.sql_filter import Params
+from rta.contract.people import PeopleJoin, id_hash
+from rta.errors import QueryError
+from rta.flows.frames import BatchSource
+from rta.flows.people import alias_rows, drop_erased, trait_rows
+from rta.flows.runner import run_flow
+from rta.flows.sources import SourceBatch
+from rta.ingest.segment import validate
+from rta.query.bound import bound_sql
+from rta.query.console import check_sql, table_aliases
+from tests.conftest import ROOT, shop_plan
+
+pytestmark = pytest.mark.core
+PLAN = shop_plan()
+STREAM = PLAN.stream("events")
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+T = pl.Datetime("ms", "UTC")
+
+
+def _at(minutes_ago: float) -> datetime:
+    return NOW - timedelta(minutes=minutes_ago)
+
+
+def _frame(rows: list[dict[str, object]]) -> pl.DataFrame:
+    schema = {"timestamp": T, "user_id": pl.String, "_tk": pl.List(pl.String), "_tv": pl.List(pl.String)}
+    schema |= {"_type": pl.String, "_anon": pl.String, "_prev": pl.String}
+    return pl.DataFrame([{k: r.get(k) for k in schema} for r in rows], schema=schema)
+
+
+def test_traits_keep_the_latest_value_per_person_and_key_of_a_batch():
+    events = _frame(
+        [
+            {"timestamp": _at(3), "user_id": "u1", "_tk": ["plan", "email"], "_tv": ["free", "a@x"]},
+            {"timestamp": _at(1), "user_id": "u1", "_tk": ["plan"], "_tv": ["pro"]},
+            {"timestamp": _at(2), "user_id": "u1", "_tk": ["plan"], "_tv": ["team"]},  # older than "pro": loses
+            {"timestamp": _at(1), "user_id": "u2", "_tk": [], "_tv": []},
+            {"timestamp": _at(1), "user_id": None, "_tk": ["plan"], "_tv": ["x"]},  # nobody to keep it for
+            {"timestamp": _at(1), "user_id": "u3"},
+        ]
+    )
+    rows = trait_rows(events, STREAM).sort("person", "key")
+    assert rows.rows() == [("u1", "email", "a@x", _at(3)), ("u1", "plan", "pro", _at(1))]
+    assert rows.schema == {"person": pl.String, "key": pl.String, "value": pl.String, "updated": T}
+
+
+def test_aliases_link_previous_ids_and_anonymous_ids_of_identified_messages():
+    events = _frame(
+        [
+            {"timestamp": _at(5), "user_id": "a0", "_anon": "a0", "_type": "track"},  # anonymous only: no link
+            {"timestamp": _at(4), "user_id": "u1", "_anon": "a1", "_type": "identify"},
+            {"timestamp": _at(3), "user_id": "u1", "_prev": "a2", "_type": "alias"},
+            {"timestamp": _at(2), "user_id": "u2", "_prev": "a3", "_type": "track"},  # previousId of a non-alias call: ignored
+            {"timestamp": _at(1), "user_id": "u9", "_anon": "a1", "_type": "track"},  # a later link of a1 wins
+        ]
+    )
+    rows = alias_rows(events, STREAM).sort("anonymous")
+    assert rows.rows() == [("a1", "u9", _at(1)), ("a2", "u1", _at(3))]
+    assert alias_rows(events.clear(), STREAM).is_empty() and trait_rows(events.clear(), STREAM).is_empty()
+
+
+def test_events_of_erased_ids_at_or_before_the_erasure_are_dropped():
+    events = _frame(
+        [{"timestamp": _at(m), "user_id": u, "_anon": a} for m, u, a in [(9, "u1", None), (1, "u1", None), (9, "x", "a1"), (9, "u2", None)]]
+    )
+    kept = drop_erased(events, STREAM, {id_hash("u1"): _at(5), id_hash("a1"): _at(5)})
+    assert kept.select("user_id", "timestamp").rows() == [("u1", _at(1)), ("u2", _at(9))]
+    assert drop_erased(events, STREAM, {}) is events
+
+
+def _messages() -> list[dict[str, object]]:
+    def at(m: float) -> str:
+        return _at(m).isoformat()
+
+    return [
+        {"type": "track", "event": "page_view", "anonymousId": "a1", "messageId": "m1", "timestamp": at(30), "properties": {"path": "/"}},
+        {"type": "identify", "userId": "u1", "anonymousId": "a1", "messageId": "m2", "timestamp": at(20),
+         "traits": {"plan": "free", "email": "x@y.z"}},
+        {"type": "identify", "userId": "u1", "messageId": "m3", "timestamp": at(10), "traits": {"plan": "pro"}},
+        {"type": "alias", "userId": "u1", "previousId": "a2", "messageId": "m4", "timestamp": at(5)},
+        {"type": "track", "event": "purchase", "userId": "u1", "messageId": "m5", "timestamp": at(1),
+         "properties": {"revenue": 10, "coupon": "X"}, "context": {"traits": {"company": {"size": 5}}}},
+        {"type": "identify", "userId": "u2", "messageId": "m6", "timestamp": at(3), "traits": {"plan": "free", "company": {"size": 50}}},
+        {"type": "track", "event": "page_view", "userId": "u2", "messageId": "m7", "timestamp": at(2)},
+    ]  # fmt: skip
+
+
+def lines(messages: list[dict[str, object]]) -> bytes:
+    """The collect API's log lines for Segment messages."""
+    checked = validate(json.dumps(messages).encode(), STREAM, now=NOW)
+    assert not checked.rejected
+    return b"\n".join(checked.lines)
+
+
+@pytest.fixture
+def people_ws(client, store_dsn, tmp_path, monkeypatch):
+    (tmp_path / "metrics").mkdir()
+    shutil.copy(ROOT / "metrics" / "shop.py", tmp_path / "metrics" / "shop.py")
+    monkeypatch.setenv("RTA_CLICKHOUSE_DSN", store_dsn)
+    ws = rta.connect(tmp_path)
+    run_flow(ws.plan, BatchSource([SourceBatch("people:1", "events", lines(_messages()))]), ws.client, clock=lambda: NOW)
+    return ws
+
+
+def test_a_person_has_their_traits_ids_and_timeline(people_ws):
+    person = people_ws.person("u1")
+    assert person.id == "u1" and person.ids == ("u1", "a1", "a2")
+    assert dict(person.traits) == {"email": "x@y.z", "plan": "pro", "company.size": "5"}
+    assert (person.first_seen, person.last_seen, person.events) == (_at(30), _at(1), 5)
+    timeline = person.timeline
+    assert timeline["time"].to_list() == [_at(m) for m in (1, 5, 10, 20, 30)]  # newest first, the anonymous visit too
+    assert timeline["event"].to_list()[0] == "purchase" and timeline["id"].to_list()[-1] == "a1"
+    assert "coupon=X" in repr(person) and "3 ids" not in repr(person) and "(2 aliased)" in repr(person)
+    assert "<table" in person._repr_html_() and "purchase" in person._repr_html_()
+    assert people_ws.person("u1", limit=2).timeline.height == 2
+    assert people_ws.person("a1").ids == ("u1", "a1", "a2")  # an anonymous id is its person
+
+
+def test_an_unknown_person_says_so(people_ws):
+    with pytest.raises(QueryError, match="no person 'nobody': no events, traits or aliases carry that id"):
+        people_ws.person("nobody")
+    with pytest.raises(QueryError, match="non-empty string"):
+        people_ws.person("")
+
+
+def test_people_are_listed_and_filtered_by_traits(people_ws):
+    everyone = people_ws.people.collect()
+    assert everyone.ids == ["u1", "u2"]  # the most recently updated first (u1's company.size came with the purchase)
+    assert dict(everyone.people[0][1]) == {"email": "x@y.z", "plan": "pro", "company.size": "5"}
+    assert [seen for _, _, seen in everyone.people] == [_at(1), _at(2)]
+    assert people_ws.people.where(col("person.plan") == "pro").collect().ids == ["u1"]
+    assert people_ws.people.where(col("person.company.size") > 10).collect().ids == ["u2"]
+    assert people_ws.people.where(col("person.email").is_null()).collect().ids == ["u2"]
+    assert people_ws.people.limit(1).collect().ids == ["u1"]
+    nobody = people_ws.people.where(col("person.plan") == "enterprise").collect()
+    assert len(nobody) == 0 and "nobody" in repr(nobody)
+    frame = everyone.to_polars()
+    assert frame.columns == ["person", "last_seen", "person.company.size", "person.email", "person.plan"]
+    with pytest.raises(QueryError, match="write col\\('person.plan'\\)"):
+        people_ws.people.where(col("plan") == "pro")
+    with pytest.raises(QueryError, match="positive number of people"):
+        people_ws.people.limit(0)
+
+
+def test_trait_values_are_parameters_never_sql(people_ws):
+    sql, params = people_ws.people.where(col("person.plan") == "x' OR 1=1 --").to_sql()
+    assert "OR 1=1" not in sql and "x' OR 1=1 --" in params.values() and "plan" not in sql
+    assert people_ws.people.where(col("person.plan") == "x' OR 1=1 --").collect().ids == []
+
+
+def test_events_by_a_trait_of_their_person(people_ws):
+    """person.<trait> over raw events: a visitor's events before sign-up count for the person they became."""
+    raw = STREAM.raw_table
+    params = Params()
+    people = PeopleJoin(exp.column("user_id", table="e"), params)
+    plan_ = exp.alias_(people.trait("plan"), "plan")
+    select = exp.select(plan_, exp.alias_(exp.func("count"), "n")).from_(exp.to_table(raw).as_("e"))
+    select = people.join(select).group_by(exp.column("plan")).order_by(exp.column("plan"))
+    sql = select.sql(dialect="clickhouse")
+    assert people_ws.read(sql, params.values).rows() == [("free", 2), ("pro", 5)]
+    # The same statement passes the SQL console, which a workspace asking another process's store goes through.
+    check_sql(bound_sql(sql, params.values), table_aliases(people_ws.plan))
+
+
+def test_replaying_a_batch_adds_no_people_rows(people_ws):
+    def counts() -> tuple[int, int]:
+        read = people_ws.read
+        return tuple(int(read(f"SELECT count() AS n FROM {t}", {})["n"][0]) for t in (TRAITS_TABLE, ALIASES_TABLE))  # type: ignore[return-value]
+
+    before = counts()
+    run_flow(people_ws.plan, BatchSource([SourceBatch("people:1", "events", lines(_messages()))]), people_ws.client, clock=lambda: NOW)
+    assert counts() == before == (5, 2)  # one row per person and key of the batch
