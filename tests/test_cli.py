@@ -248,8 +248,8 @@ def test_keys_create_list_revoke(project):
     assert "read" in listing and "dashboards" in listing and "active" in listing and created.stdout.strip() not in listing
     assert "revoked read key" in rta("keys", "revoke", key_id, "-p", str(project)).output
     assert "revoked 20" in rta("keys", "list", "-p", str(project)).output
-    bad = runner.invoke(app, ["keys", "create", "admin", "-p", str(project)])
-    assert bad.exit_code == 2 and "unknown key kind 'admin'; valid kinds are: read, write" in bad.output
+    bad = runner.invoke(app, ["keys", "create", "root", "-p", str(project)])
+    assert bad.exit_code == 2 and "unknown key kind 'root'; valid kinds are: read, write, share, admin" in bad.output
     missing = runner.invoke(app, ["keys", "revoke", "nope", "-p", str(project)])
     assert missing.exit_code == 2 and "no key with id 'nope'" in missing.output
 

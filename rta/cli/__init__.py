@@ -12,6 +12,7 @@ from rta.cli import bench, project, reports, run, send, share
 from rta.cli.alerts import alerts_app
 from rta.cli.common import RtaGroup
 from rta.cli.keys import keys_app
+from rta.cli.people import people_app
 
 app = typer.Typer(help="rta: real-time analytics with metrics as code.", no_args_is_help=True, add_completion=False, cls=RtaGroup)
 app.command()(project.init)
@@ -27,6 +28,7 @@ app.command()(project.sql)
 app.command()(project.suggest)
 app.command()(bench.bench)
 app.add_typer(keys_app, name="keys")
+app.add_typer(people_app, name="people")
 app.add_typer(run.serve_app, name="serve")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(reports.reports_app, name="reports")

@@ -14,7 +14,7 @@ keys_app = typer.Typer(help="API keys: read keys query, write keys only ingest."
 
 @keys_app.command("create")
 def keys_create(
-    kind: Annotated[str, typer.Argument(help="read (queries, dashboards) or write (ingest only).")],
+    kind: Annotated[str, typer.Argument(help="read (queries, dashboards), write (ingest only) or admin (erase people only).")],
     project: ProjectOpt = Path("."),
     name: Annotated[str, typer.Option(help="What the key is for.")] = "",
 ) -> None:

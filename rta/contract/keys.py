@@ -19,9 +19,9 @@ from typing import Literal
 
 from rta.errors import ConfigError
 
-Kind = Literal["read", "write", "share"]
-# share keys open one dashboard's page (named dashboard:NAME) and nothing else
-KINDS: tuple[Kind, ...] = ("read", "write", "share")
+Kind = Literal["read", "write", "share", "admin"]
+# share keys open one dashboard's page (named dashboard:NAME) and nothing else; admin keys erase people and nothing else
+KINDS: tuple[Kind, ...] = ("read", "write", "share", "admin")
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ import pyarrow as pa
 from rta.contract.http import HttpError, KeyGate, error_body, read_body
 from rta.contract.keys import KeyStore
 from rta.errors import BackendError, RtaError
+from rta.query.people_api import ADMITTED, PeopleApi
 from rta.query.protocol import Answer, Workspace
 from rta.query.request import FILTER_SCHEMA, QueryRequest, openapi_body, openapi_parameters, text
 
@@ -58,7 +59,7 @@ class QueryApi:
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rta-api")
         self._encodings: OrderedDict[tuple[int, str], tuple[pl.DataFrame, bytes]] = OrderedDict()
         self._encoding_lock = threading.Lock()
-        self.routes: dict[tuple[str, str], tuple[Handler, bool]] = {
+        self.routes: dict[tuple[str, str], tuple[Handler, bool | KeyGate]] = {
             ("GET", "/v1/health"): (self._health, False),
             ("GET", "/openapi.json"): (lambda _: OPENAPI, False),
             ("GET", "/docs"): (lambda _: _docs_page(), False),
@@ -69,6 +70,7 @@ class QueryApi:
             ("POST", "/v1/sql"): (self._sql, True),
             ("GET", "/v1/explain"): (self._explain, True),
             ("POST", "/v1/explain"): (self._explain, True),
+            **PeopleApi(workspace, keys).routes(),  # a person (read key), erasure (admin key)
         }
 
     async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]) -> None:
@@ -108,11 +110,12 @@ class QueryApi:
                 raise HttpError(405, f"{method} is not allowed on {path}")
             raise HttpError(404, f"no endpoint {path}; see /openapi.json")
         handler, needs_key = route
-        if needs_key:
-            self.gate.admit(headers)
+        key = (needs_key if isinstance(needs_key, KeyGate) else self.gate).admit(headers) if needs_key else None
         params: dict[str, Any] = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if method == "POST":
             params |= await self._json_body(headers, receive)
+        if isinstance(needs_key, KeyGate):  # the route's own gate: its handler learns who called (set last: no client can)
+            params[ADMITTED] = key
         loop = asyncio.get_running_loop()
         if handler == self._query:  # parsed once; cache hits are answered on the event loop, with no thread hop
             request = QueryRequest.from_params(params)

@@ -23,7 +23,7 @@ from rta.dsl.expr import Expr
 from rta.errors import QueryError
 from rta.query.people_shown import PeopleList, Person
 
-__all__ = ["PeopleList", "PeopleQuery", "Person", "person", "person_ids"]
+__all__ = ["PeopleList", "PeopleQuery", "Person", "UnknownPerson", "person", "person_ids"]
 
 Reader = Callable[[str, Mapping[str, object]], pl.DataFrame]
 TIMELINE_LIMIT = 100
@@ -41,6 +41,10 @@ def _sql(select: exp.Expr) -> str:
 def _kept(plan: Plan) -> tuple[StreamPlan, ...]:
     """Streams whose raw events name a user: where a person's events are."""
     return tuple(s for s in plan.streams if s.raw_table and s.user)
+
+
+class UnknownPerson(QueryError):
+    """Nothing is stored under a person's id (never seen, or erased)."""
 
 
 def _check(plan: Plan) -> None:
@@ -124,7 +128,7 @@ def person(plan: Plan, read: Reader, person_id: str, *, limit: int = TIMELINE_LI
     timeline, first, last, total = _timeline(plan, read, ids, limit)
     if not traits and not total and len(ids) == 1:
         msg = f"no person {person_id!r}: no events, traits or aliases carry that id; ws.people.limit(20) lists people with traits"
-        raise QueryError(msg)
+        raise UnknownPerson(msg)
     return Person(ids[0], ids, traits, first, last, total, timeline)
 
 
