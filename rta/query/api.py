@@ -26,6 +26,7 @@ from rta.contract.http import HttpError, KeyGate, error_body, read_body
 from rta.contract.keys import KeyStore
 from rta.errors import BackendError, RtaError
 from rta.query.people_api import ADMITTED, PeopleApi
+from rta.query.people_api import OPENAPI_PATHS as PEOPLE_PATHS
 from rta.query.protocol import Answer, Workspace
 from rta.query.request import FILTER_SCHEMA, QueryRequest, openapi_body, openapi_parameters, text
 
@@ -296,7 +297,10 @@ _TABLE = {
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "rta query API", "version": "1"},
-    "components": {"securitySchemes": {"readKey": {"type": "http", "scheme": "bearer"}}, "schemas": {"Filter": FILTER_SCHEMA}},
+    "components": {
+        "securitySchemes": {"readKey": {"type": "http", "scheme": "bearer"}, "adminKey": {"type": "http", "scheme": "bearer"}},
+        "schemas": {"Filter": FILTER_SCHEMA},
+    },
     "security": [{"readKey": []}],
     "paths": {
         "/v1/query": {
@@ -335,5 +339,6 @@ OPENAPI: dict[str, Any] = {
         },
         "/v1/definitions": {"get": {"summary": "Streams, metrics and rollups", "responses": {"200": {"description": "Definitions"}}}},
         "/v1/health": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "OK"}}}},
+        **PEOPLE_PATHS,
     },
 }

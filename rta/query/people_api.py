@@ -82,3 +82,23 @@ class PeopleApi:
         if not isinstance(client, Client):
             raise HttpError(409, "this process does not hold the store, so it cannot erase; ask the process that does (rta run)")
         return erase(client, self.ws.plan, _one(params, "id"), f"admin key {key.id} ({key.name})").as_json()
+
+
+_ID = {"name": "id", "in": "query", "required": True, "schema": {"type": "string"}, "description": "A user id or an anonymous id."}
+OPENAPI_PATHS: dict[str, Any] = {
+    PERSON_PATH: {
+        "get": {
+            "summary": "A person: ids, traits (latest per key), first/last seen, newest events",
+            "parameters": [_ID, {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 100}}],
+            "responses": {"200": {"description": "The person"}, "404": {"description": "Nothing is stored under that id"}},
+        }
+    },
+    DELETE_PATH: {
+        "post": {
+            "summary": "Erase a person: traits, aliases and raw events of all their ids (rollups hold no personal data and stay)",
+            "security": [{"adminKey": []}],
+            "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"id": {"type": "string"}}}}}},
+            "responses": {"200": {"description": "What was removed"}, "403": {"description": "Not an admin key"}},
+        }
+    },
+}
