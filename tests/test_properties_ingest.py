@@ -145,3 +145,30 @@ def test_loaded_json_lines_keep_their_properties_unless_declared_only(client, tm
             assert rows == [("f1", {"plan": "pro"}, {}, None), ("f2", {"cart.items": "2"}, {"cart.items": 2.0}, 3.0)]
         else:
             assert rows == [("f1", {}, {}, None), ("f2", {}, {}, 3.0)]
+
+
+def test_ad_hoc_queries_filter_and_break_down_by_any_property(client, tmp_path):
+    from rta.dsl.aggregates import count, distinct, total
+    from rta.dsl.expr import col
+    from rta.query.adhoc import events_query
+
+    apply(PLAN, client)
+    frame = _events(6, plan=["pro", "free", "pro", None, "pro", "free"], seats=[1, 2, 3, 4, 5, 6])
+    _load(client, [frame])
+
+    def run(sql: str, params: dict[str, object]) -> pl.DataFrame:
+        return pl.from_arrow(client.query_arrow(sql, parameters=params))  # type: ignore[return-value]
+
+    events = events_query(PLAN, STREAM, run)
+    by_plan = (
+        events.where(col("prop.seats") > 1)
+        .group_by("prop.plan")
+        .agg(n=count(), seats=total("prop.seats"), users=distinct("user_id"))
+        .order_by("prop.plan")
+        .collect()
+    )
+    assert by_plan.rows() == [("free", 2, 8.0, 2), ("pro", 2, 8.0, 2), (None, 1, 4.0, 1)]
+    assert events.where(col("prop.plan").is_null()).agg(n=count()).collect().item() == 1
+    assert events.where(col("prop.plan").startswith("fr"), col("prop.seats").between(2, 6)).agg(n=count()).collect().item() == 2
+    with pytest.raises(Exception, match="undeclared properties are prop.<name>"):
+        events.group_by("plan")

@@ -161,7 +161,7 @@ class AggregationKind(Generic[A]):
     #: quantiles rank and alert by merging the whole range's states instead).
     range_total: RangeTotal | None
     #: The exact aggregate over raw events (ad-hoc queries): the field's column, None for count().
-    exact_sql: Callable[[A, exp.Column | None], exp.Expr]
+    exact_sql: Callable[[A, exp.Expr | None], exp.Expr]
     #: The exact Polars aggregate (the oracle): the field (None for count()) and the metric's filter.
     exact_polars: Callable[[A, pl.Expr | None, pl.Expr], pl.Expr]
     #: The metric's value from its parts' merged states, in the order of ``parts``.

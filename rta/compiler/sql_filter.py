@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import sqlglot.expressions as exp
@@ -48,38 +49,52 @@ class Params:
         return exp.Placeholder(this=name, kind=_data_type(type_).copy())
 
 
+Resolver = Callable[[str, bool], exp.Expr | None]
+_NUMERIC = frozenset({"Int64", "Float64"})
+
+
 @functools.lru_cache(maxsize=64)
 def _data_type(type_: str) -> exp.DataType:
     return exp.DataType.build(type_, dialect="clickhouse")
 
 
-def filter_sql(node: ex.Expr, params: Params, *, as_string: frozenset[str] = frozenset(), table: str | None = None) -> exp.Expr:
+def filter_sql(
+    node: ex.Expr,
+    params: Params,
+    *,
+    as_string: frozenset[str] = frozenset(),
+    table: str | None = None,
+    resolve: Resolver | None = None,
+) -> exp.Expr:
     """Translate a filter; fields in ``as_string`` are compared as strings (dimensions).
 
     ``table`` qualifies column names, so output aliases of the same name cannot capture them.
+    ``resolve(field, numeric)`` gives the expression of a field that is no column (an undeclared
+    property: its text, or its number when compared with a number), or None for a column.
     Missing values follow SQL's three-valued logic, as the Polars translation does (``rta/dsl/expr.py``).
     """
     problem = dimension_problem(node, as_string) if as_string else None
     if problem is not None:
         raise QueryError(problem)
 
-    def column(name: str) -> exp.Column:
-        return exp.column(exp.to_identifier(name), table=exp.to_identifier(table) if table else None)
+    def column(name: str, numeric: bool = False) -> exp.Expr:
+        found = resolve(name, numeric) if resolve is not None else None
+        return found if found is not None else exp.column(exp.to_identifier(name), table=exp.to_identifier(table) if table else None)
 
     def visit(n: ex.Expr) -> exp.Expr:
         match n:
             case ex.Compare(field=f, op=op, value=v):
                 typ = "String" if f in as_string else _type_of(v)
                 value = str(v) if typ == "String" else v
-                return _COMPARE[op](this=column(f), expression=params.add(value, typ))
+                return _COMPARE[op](this=column(f, typ in _NUMERIC), expression=params.add(value, typ))
             case ex.IsIn(field=f, values=vs):
                 typ = "String" if f in as_string else _list_type(vs)
                 items = [str(v) for v in vs] if typ == "String" else [float(v) for v in vs] if typ == "Float64" else list(vs)
-                return exp.In(this=column(f), field=params.add(items, f"Array({typ})"))
+                return exp.In(this=column(f, typ in _NUMERIC), field=params.add(items, f"Array({typ})"))
             case ex.Between(field=f, low=lo, high=hi):
-                text = f in as_string
+                text = f in as_string or isinstance(lo, str)
                 low, high = (params.add(str(v), "String") if text else params.add(v, _type_of(v)) for v in (lo, hi))
-                return exp.Paren(this=exp.Between(this=column(f), low=low, high=high))
+                return exp.Paren(this=exp.Between(this=column(f, not text), low=low, high=high))
             case ex.IsNull(field=f):
                 return exp.Anonymous(this="isNull", expressions=[column(f)])
             case ex.TextMatch(field=f, op="contains", text=t):

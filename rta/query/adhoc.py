@@ -19,6 +19,7 @@ import sqlglot.expressions as exp
 
 from rta.compiler.aggregations import aggregation_of
 from rta.compiler.plan import GrainTable, Plan, RollupPlan, StreamPlan
+from rta.compiler.properties import PROP_PREFIX, number_value, text_value
 from rta.compiler.sql_filter import Params, filter_sql
 from rta.dsl import aggregates as agg
 from rta.dsl.durations import parse_duration
@@ -30,10 +31,18 @@ from rta.query.planner import Choice
 Runner = Callable[[str, dict[str, object]], pl.DataFrame]
 
 
-def _raw_aggregate(a: agg.Aggregation, table: str) -> exp.Expr:
+def _property(name: str, table: str, numeric: bool) -> exp.Expr | None:
+    """An undeclared property's text (or number) in the raw events, read from the maps; None for a column."""
+    if not name.startswith(PROP_PREFIX):
+        return None
+    key = name.removeprefix(PROP_PREFIX)
+    return number_value(key, table) if numeric else text_value(key, table)
+
+
+def _raw_aggregate(a: agg.Aggregation, table: str, column: Callable[[str, bool], exp.Expr]) -> exp.Expr:
     """Raw events are exact: uniqExact and quantileExact, not the rollups' sketches."""
     # Qualified: ClickHouse would substitute an output alias of the same name (nesting aggregates).
-    field = exp.column(exp.to_identifier(a.field), table=exp.to_identifier(table)) if a.field else None
+    field = column(a.field, not isinstance(a, agg.Distinct)) if a.field else None  # distinct counts of texts; the rest of numbers
     try:
         return aggregation_of(a).exact_sql(a, field)
     except UnsupportedAggregation as err:
@@ -68,8 +77,13 @@ class AdhocQuery:
     limit_rows: int | None = None
 
     def _check(self, name: str, what: str) -> str:
+        if self.source.rollup is None and name.startswith(PROP_PREFIX) and len(name) > len(PROP_PREFIX):
+            return name  # any property, declared or not: raw events keep them all
         if name not in self.source.columns:
-            msg = f"{what}: unknown column {name!r} in {self.source.table}; {did_you_mean(name, list(self.source.columns))}"
+            hint = did_you_mean(name, list(self.source.columns))
+            if self.source.rollup is None:
+                hint += f"; undeclared properties are {PROP_PREFIX}<name>, e.g. {PROP_PREFIX}plan"
+            msg = f"{what}: unknown column {name!r} in {self.source.table}; {hint}"
             raise QueryError(msg)
         return name
 
@@ -156,8 +170,8 @@ class AdhocQuery:
         params = Params()
         table = self.source.table
 
-        def column(name: str) -> exp.Column:
-            return exp.column(exp.to_identifier(name), table=exp.to_identifier(table))
+        def column(name: str, numeric: bool = False) -> exp.Expr:
+            return _property(name, table, numeric) or exp.column(exp.to_identifier(name), table=exp.to_identifier(table))
 
         time = column(self.source.time)
         outputs: list[exp.Expr] = []
@@ -169,11 +183,15 @@ class AdhocQuery:
         outputs += [exp.alias_(column(k), k) for k in self.keys]
         groups += [column(k) for k in self.keys]
         for alias, a in self.aggregates:
-            value = metric_value(Choice(self.source.rollup, self.source.grain_table), a) if isinstance(a, str) else _raw_aggregate(a, table)  # type: ignore[arg-type]
+            if isinstance(a, str):
+                value = metric_value(Choice(self.source.rollup, self.source.grain_table), a)  # type: ignore[arg-type]
+            else:
+                value = _raw_aggregate(a, table, column)
             outputs.append(exp.alias_(value, alias))
         if not outputs:
             outputs = [exp.Star()]
-        conditions = [filter_sql(f, params, as_string=self.source.dims, table=table) for f in self.filters]
+        resolve = (lambda name, numeric: _property(name, table, numeric)) if self.source.rollup is None else None
+        conditions = [filter_sql(f, params, as_string=self.source.dims, table=table, resolve=resolve) for f in self.filters]
         raw = self.source.rollup is None
         time_type = "DateTime64(3, 'UTC')" if raw else "DateTime('UTC')"
         if self.start is not None and self.end is not None:
