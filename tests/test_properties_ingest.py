@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -172,3 +173,25 @@ def test_ad_hoc_queries_filter_and_break_down_by_any_property(client, tmp_path):
     assert events.where(col("prop.plan").startswith("fr"), col("prop.seats").between(2, 6)).agg(n=count()).collect().item() == 2
     with pytest.raises(Exception, match="undeclared properties are prop.<name>"):
         events.group_by("plan")
+
+
+def test_ws_properties_lists_every_property_with_its_type_and_share(client, tmp_path):
+    from rta.query.properties import properties
+
+    apply(PLAN, client)
+    frame = _events(4, plan=["pro", "free", None, "pro"], seats=[1, 2, 3, None], beta=[True, False, True, None])
+    frame = frame.with_columns(code=pl.Series(["7", "x", "9", "y"]))
+    _load(client, [frame])
+
+    def run(sql: str, params: Mapping[str, object]) -> pl.DataFrame:
+        return pl.from_arrow(client.query_arrow(sql, parameters=dict(params)))  # type: ignore[return-value]
+
+    found = properties(STREAM, run, NOW + timedelta(minutes=1))
+    rows = {r["name"]: (r["type"], r["declared"], r["events"], r["share"]) for r in found.iter_rows(named=True)}
+    assert rows["country"] == ("string", True, 4, 1.0) and rows["revenue"] == ("number", True, 4, 1.0)
+    assert rows["load_ms"] == ("number", True, 0, 0.0)
+    assert rows["prop.plan"] == ("string", False, 3, 0.75)
+    assert rows["prop.seats"] == ("number", False, 3, 0.75)
+    assert rows["prop.beta"] == ("boolean", False, 3, 0.75)
+    assert rows["prop.code"] == ("string", False, 4, 1.0)
+    assert found.filter(pl.col("name") == "prop.plan")["examples"].to_list() == [["free", "pro"]]

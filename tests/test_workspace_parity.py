@@ -141,6 +141,7 @@ MATRIX: dict[str, Callable[[WorkspaceBase], object]] = {
     "dashboard": _board,
     "person": lambda ws: _person(ws),
     "people": lambda ws: ws.people.limit(5).collect().to_polars(),
+    "properties": lambda ws: ws.properties(now=QUERY_NOW),
 }
 
 

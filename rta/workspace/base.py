@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,7 @@ from rta.errors import QueryError
 from rta.project import Project
 from rta.query.adhoc import AdhocQuery, events_query, rollup_query
 from rta.query.people import PeopleQuery, Person, person
+from rta.query.properties import properties as stream_properties
 from rta.query.protocol import Answer, Explanation, Freshness
 from rta.query.request import Asked
 from rta.query.result import MetricFrame
@@ -109,6 +110,16 @@ class WorkspaceBase(ABC):
         """An ad-hoc query over a stream's raw events."""
         self.project.definitions.stream(name)
         return events_query(self.plan, self.plan.stream(name), self.read)
+
+    def properties(self, stream: str | None = None, *, now: datetime | None = None) -> pl.DataFrame:
+        """Every property of a stream's raw events over the last 7 days (or its raw retention): name (``prop.<key>``
+        when undeclared), type (string, number, boolean, mixed), declared or not, events carrying it, share, examples."""
+        name = stream or (self.plan.streams[0].name if len(self.plan.streams) == 1 else None)
+        if name is None:
+            msg = f"the project has streams {[s.name for s in self.plan.streams]}; pick one with ws.properties(stream=...)"
+            raise QueryError(msg)
+        self.project.definitions.stream(name)
+        return stream_properties(self.plan.stream(name), self.read, now or datetime.now(UTC))
 
     def rollup(self, name: str, grain: str) -> AdhocQuery:
         """An ad-hoc query over one rollup table; aggregate metrics by name."""
