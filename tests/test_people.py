@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 import sqlglot.expressions as exp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import rta
 from rta import col
@@ -23,7 +25,9 @@ from rta.flows.sources import SourceBatch
 from rta.ingest.segment import validate
 from rta.query.bound import bound_sql
 from rta.query.console import check_sql, table_aliases
-from tests.conftest import ROOT, shop_plan
+from rta.query.people import person
+from rta.store.schema import apply
+from tests.conftest import ROOT, clear_store, shop_plan
 
 pytestmark = pytest.mark.core
 PLAN = shop_plan()
@@ -184,3 +188,68 @@ def test_replaying_a_batch_adds_no_people_rows(people_ws):
     before = counts()
     run_flow(people_ws.plan, BatchSource([SourceBatch("people:1", "events", lines(_messages()))]), people_ws.client, clock=lambda: NOW)
     assert counts() == before == (5, 2)  # one row per person and key of the batch
+
+
+_IDS = st.sampled_from(["u0", "u1", "u2"]) | st.none()
+_ANON = st.sampled_from(["a0", "a1", "a2", "a3"]) | st.none()
+_TRAITS = st.dictionaries(st.sampled_from(["k0", "k1", "k2"]), st.sampled_from(["v0", "v1", "v2"]), max_size=2)
+_MESSAGE = st.tuples(st.sampled_from(["identify", "alias", "track"]), _IDS, _ANON, _TRAITS)
+
+
+def _segment(kind: str, user: str | None, anon: str | None, traits: dict[str, str], at: datetime, i: int) -> dict[str, object] | None:
+    message: dict[str, object] = {"type": kind, "messageId": f"m{i}", "timestamp": at.isoformat()}
+    if kind == "alias":
+        if user is None or anon is None:
+            return None
+        return message | {"userId": user, "previousId": anon}
+    if user is None and anon is None:
+        return None
+    message |= {"userId": user} if user else {}
+    message |= {"anonymousId": anon} if anon else {}
+    if kind == "identify":
+        return message | {"traits": traits}
+    return message | {"event": "page_view", "context": {"traits": traits}}
+
+
+def _oracle(messages: list[dict[str, object]]) -> tuple[dict[str, tuple[str, ...]], dict[str, dict[str, str]]]:
+    """Each user's ids and traits, brute force: the latest link of each anonymous id wins, then the latest value of each key."""
+    links: dict[str, tuple[datetime, str]] = {}
+    timed = sorted(messages, key=lambda m: str(m["timestamp"]))
+    for m in timed:
+        at = datetime.fromisoformat(str(m["timestamp"]))
+        anon = m.get("previousId") if m["type"] == "alias" else m.get("anonymousId")
+        if anon and m.get("userId") and anon != m["userId"]:
+            links[str(anon)] = (at, str(m["userId"]))
+    owner = {a: u for a, (_, u) in links.items()}
+    users = {str(m["userId"]) for m in messages if m.get("userId")}
+    ids = {u: (u, *sorted(a for a, p in owner.items() if p == u)) for u in users}
+    traits: dict[str, dict[str, str]] = {u: {} for u in users}
+    for m in timed:
+        given = m.get("traits") or (m.get("context") or {}).get("traits") or {}  # type: ignore[union-attr]
+        who = str(m.get("userId") or m.get("anonymousId"))
+        person = owner.get(who, who)
+        if m["type"] != "alias" and person in traits:
+            traits[person].update(given)  # type: ignore[arg-type]
+    return ids, traits
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_MESSAGE, min_size=1, max_size=25), st.integers(1, 3), st.randoms(use_true_random=False))
+def test_people_equal_the_brute_force_oracle(client, shown, batches, rng):
+    """Any identify/alias/track sequence, in shuffled batches: each user's ids and latest traits are the oracle's."""
+    clear_store(client)
+    apply(PLAN, client)
+    made = [_segment(k, u, a, t, _at(60 - i), i) for i, (k, u, a, t) in enumerate(shown)]
+    messages = [m for m in made if m is not None]
+    rng.shuffle(messages)
+    size = -(-len(messages) // batches) if messages else 1
+    source = [SourceBatch(f"p:{i}", "events", lines(messages[i : i + size])) for i in range(0, len(messages), size)]
+    run_flow(PLAN, BatchSource(source), client, clock=lambda: NOW)
+
+    def read(sql: str, params):  # type: ignore[no-untyped-def]
+        return pl.from_arrow(client.query_arrow(sql, parameters=dict(params)))
+
+    ids, traits = _oracle(messages)
+    for user in ids:
+        found = person(PLAN, read, user)
+        assert (found.ids, dict(found.traits)) == (ids[user], traits[user]), messages
