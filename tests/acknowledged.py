@@ -9,6 +9,7 @@ Polars reader.
 from __future__ import annotations
 
 import json
+import math
 import random
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -194,9 +195,17 @@ def _flattened(values: dict[str, Any], declared: frozenset[str]) -> tuple[dict[s
     for path, value in _paths({k: v for k, v in values.items() if k not in declared}, "", 1):
         texts[path] = value if not isinstance(value, bool) else ("true" if value else "false")
         numbers.pop(path, None)
-        if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 1.7e308:
+        if isinstance(value, int | float) and not isinstance(value, bool) and _finite_float(value):
             numbers[path] = float(value)
     return texts, numbers
+
+
+def _finite_float(value: int | float) -> bool:
+    """Whether a JSON number is also a 64-bit float: 1.7e308 is, 1e400 and 10**309 are not."""
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def same_value(text: str, value: Any) -> bool:

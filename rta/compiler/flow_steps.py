@@ -228,11 +228,19 @@ def flow_of(streams: tuple[StreamPlan, ...], rollups: tuple[RollupPlan, ...]) ->
     outcomes__route              key_on     <- outcomes
     outcomes__flush              stateful   <- outcomes__route
     outcomes__unkey              key_rm     <- outcomes__flush
+    events__traits__... filter_map <- parse
+    events__traits__...__route key_on <- events__traits__...
+    events__traits__...__flush stateful <- events__traits__...__route
+    events__traits__...__unkey key_rm <- events__traits__...__flush
+    events__aliases__... filter_map <- parse
+    events__aliases__...__route key_on <- events__aliases__...
+    events__aliases__...__flush stateful <- events__aliases__...__route
+    events__aliases__...__unkey key_rm <- events__aliases__...__flush
     traffic__...__partials       filter_map <- parse
     traffic__...__route          key_on     <- traffic__...__partials
     traffic__...__flush          stateful   <- traffic__...__route
     traffic__...__unkey          key_rm     <- traffic__...__flush
-    writes                       merge      <- outcomes__unkey, traffic__...__unkey
+    writes                       merge      <- outcomes__unkey, events__traits__...__unkey, events__aliases__...__unkey, traffic__...__unkey
     route                        key_on     <- writes
     store__write                 output     <- route
     """
