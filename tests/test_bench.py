@@ -28,3 +28,28 @@ def test_flow_bench_prints_every_peer_and_mode_with_equal_stored_events(metrics:
     for mode in ("rollups only", "rollups + raw"):
         rta, native = rows[(mode, "rta")], rows[(mode, "clickhouse")]
         assert rta[-1] == native[-1] and int(rta[-1].replace(",", "")) > 10_000  # the same events in both stores
+
+
+RAW_QUESTIONS = {
+    "24h purchases by prop.plan",
+    "24h purchases by country (declared)",
+    "24h purchases by plan",
+    "7d purchases by person.plan",
+}
+
+
+def test_query_bench_times_the_raw_events_questions_beside_their_peers():
+    cmd = [sys.executable, str(BENCH / "query.py"), "--days", "1", "--events-per-day", "100000", "--users", "5000"]
+    cmd += ["--runs", "2", "--raw-runs", "2", "--connections", ""]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]  # the bench exits when an rta answer differs from the peer's
+    table = out.stdout.split("Queries that need raw events", 1)[1].splitlines()
+    rows = [(line[:38].strip(), line[38:80].strip()) for line in table if line[:1].isdigit()]
+    assert RAW_QUESTIONS <= {q for q, _ in rows}, table
+    assert ("24h purchases by prop.plan", "rta: ad-hoc builder (props map)") in rows
+    assert {how for q, how in rows if q.startswith("24h purchases by plan") or q.startswith("7d purchases by users")} == {
+        "ClickHouse: MergeTree, plan a column",
+        "ClickHouse: MergeTree JOIN users",
+    }
+    assert "raw events: 100,000 in the last 24 h, 100,000/day in the 6 days before" in out.stdout
+    assert any(line.startswith("goal: 24h by an undeclared property") for line in table)
