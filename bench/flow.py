@@ -1,6 +1,6 @@
 """Flow throughput: rta vs the textbook Bytewax flow vs ClickHouse-native, in one run.
 
-    python bench/flow.py [--events 1000000] [--textbook-events 100000]
+    python bench/flow.py [--events 1000000] [--textbook-events 100000] [--modes lines,props --peers rta --repeat 3]
 
 Generates demo shop events as JSON lines (timestamps spread over the last ``--span`` seconds:
 the default 9 s is the density of the 10-billion-events/day target, ~116K events/s; a longer
@@ -16,7 +16,10 @@ each peer in its own process (one chdb data dir per process; peak memory is per 
               same rollup tables from raw rows (-If/-State combinators).
 
 Each runs twice: rollups only, and keeping raw events too (ClickHouse-native keeps raw
-events by nature; without them its raw table is a Null table).
+events by nature; without them its raw table is a Null table). rta runs on the collect API's
+lines too, without and with undeclared properties (``--modes``). On a shared machine, run each
+mode several times (``--repeat``): runs are interleaved and the table shows medians, with the CPU
+time per event of the timed part (user + system, every thread: less sensitive than the clock to other processes).
 
 Data dirs stay until the end and runs are ``--settle`` seconds apart: on ext4 without a
 journal (this machine's root), creating files within seconds of thousands being deleted scans
@@ -64,6 +67,12 @@ def _client(data: Path, plan):  # type: ignore[no-untyped-def]
     return client
 
 
+def _cpu() -> float:
+    """CPU seconds this process has used (user + system, every thread: ClickHouse's included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _stored(client, plan) -> int:  # type: ignore[no-untyped-def]
     """Events counted in the traffic rollup's day table (a check that every peer wrote the same)."""
     rollup = plan.rollups[0]
@@ -81,10 +90,10 @@ def run_rta(path: Path, data: Path, raw: bool, events: int) -> dict:
 
     plan = _plan(raw)
     client = _client(data, plan)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     stats = run_flow(plan, FileSource([path], plan.streams[0]), client)
-    seconds = time.perf_counter() - start
-    return {"events": stats.events_in, "seconds": seconds, "stored": _stored(client, plan)}
+    seconds, cpu = time.perf_counter() - start, _cpu() - cpu
+    return {"events": stats.events_in, "seconds": seconds, "cpu": cpu, "stored": _stored(client, plan)}
 
 
 # --- the textbook flow: one event per item, keyed tumbling windows ---------------------------
@@ -239,10 +248,10 @@ def run_textbook(path: Path, data: Path, raw: bool, events: int) -> dict:
             op.map("raw", timed, lambda e: (stream.raw_table, {c: e["_ts"] if c == stream.time else e.get(c) for c in raw_cols}))
         )
     op.output("store", op.merge("all", *outputs), Sink())
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     run_main(flow)
-    seconds = time.perf_counter() - start
-    return {"events": events, "seconds": seconds, "stored": _stored(client, plan), "late_dropped": late["n"]}
+    seconds, cpu = time.perf_counter() - start, _cpu() - cpu
+    return {"events": events, "seconds": seconds, "cpu": cpu, "stored": _stored(client, plan), "late_dropped": late["n"]}
 
 
 # --- ClickHouse-native: raw rows in, materialized views build the rollups ---------------------
@@ -282,7 +291,7 @@ def run_clickhouse(path: Path, data: Path, raw: bool, events: int) -> dict:
                 f"SELECT {start_of[table.grain]}({ts}) AS bucket, {columns} FROM {stream.raw_table} GROUP BY {keys}"
             )
     settings = {"input_format_skip_unknown_fields": 1, "date_time_input_format": "best_effort"}
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     with path.open("rb") as handle:
         carry = b""
         while chunk := carry + handle.read(16 * 1024 * 1024):
@@ -291,8 +300,8 @@ def run_clickhouse(path: Path, data: Path, raw: bool, events: int) -> dict:
             client.raw_insert(stream.raw_table, insert_block=body, fmt="JSONEachRow", settings=settings)
             if not body:
                 break
-    seconds = time.perf_counter() - start
-    return {"events": events, "seconds": seconds, "stored": _stored(client, plan)}
+    seconds, cpu = time.perf_counter() - start, _cpu() - cpu
+    return {"events": events, "seconds": seconds, "cpu": cpu, "stored": _stored(client, plan)}
 
 
 def _native_aggregate(flow_op: str, field: str | None, cond: str, params: tuple[float, ...]) -> str:
@@ -372,6 +381,10 @@ def _generate_lines(path: Path, n: int, span_ms: int, properties: bool) -> None:
             out.write(types.encode(line) + b"\n")
 
 
+MODES = {"rollups": 0, "raw": 1, "lines": 2, "props": 3}  # lines, props: rta only
+LABELS = {0: "rollups only", 1: "rollups + raw", 2: "API lines + raw", 3: "API lines + raw + props"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -391,6 +404,12 @@ def main() -> None:
         default=1,
         help="also run rta on the collect API's lines, without and with 8 undeclared properties per event (0: skip)",
     )
+    parser.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help=f"modes to run, of {', '.join(MODES)} (lines and props: rta on the collect API's lines, without and with properties)",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each mode, interleaved; the table shows medians")
     parser.add_argument("--run", choices=list(RUNNERS), help=argparse.SUPPRESS)
     parser.add_argument("--raw", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
@@ -405,6 +424,13 @@ def main() -> None:
         print(json.dumps(result))
         return
 
+    unknown = set(args.modes.split(",")) - set(MODES)
+    if unknown:
+        raise SystemExit(f"unknown mode(s) {', '.join(sorted(unknown))}; the modes are {', '.join(MODES)}")
+    modes = {MODES[m] for m in args.modes.split(",")}
+    if not args.properties:
+        modes -= {2, 3}
+    peers = args.peers.split(",")
     work = Path(tempfile.mkdtemp(prefix="rta-bench-"))
     try:
         path = work / "events.jsonl"
@@ -412,53 +438,53 @@ def main() -> None:
         _generate(path, args.events, int(args.span * 1000))
         density = args.events / args.span
         print(f"{path.stat().st_size / 1e6:,.0f} MB of JSON lines, {density:,.0f} events per second of event time\n", file=sys.stderr)
-        runs = [(raw, peer, path) for raw in (0, 1) for peer in args.peers.split(",")]
-        if args.properties and "rta" in args.peers.split(","):
+        runs = [(raw, peer, path) for raw in (0, 1) if raw in modes for peer in peers]
+        if "rta" in peers:
             for mode, with_properties in ((2, False), (3, True)):
+                if mode not in modes:
+                    continue
                 lines = work / f"lines-{mode}.jsonl"
                 print(f"writing the collect API's lines ({'with' if with_properties else 'without'} properties) ...", file=sys.stderr)
                 _generate_lines(lines, args.events, int(args.span * 1000), with_properties)
                 runs.append((mode, "rta", lines))
-        rows = []
-        for raw, peer, source in runs:
-            n = args.textbook_events if peer == "textbook" else args.events
-            data = work / f"{peer}-{raw}"
-            cmd = [
-                sys.executable,
-                __file__,
-                "--run",
-                peer,
-                "--raw",
-                str(int(raw > 0)),
-                "--file",
-                str(source),
-                "--data",
-                str(data),
-                "--events",
-                str(n),
-                "--metrics",
-                str(definitions),
-            ]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if out.returncode != 0:
-                print(out.stderr[-2000:], file=sys.stderr)
-                raise SystemExit(f"{peer} failed")
-            result = json.loads(out.stdout.strip().splitlines()[-1])
-            rows.append((raw, peer, result))
-            time.sleep(args.settle)
-        print(f"{'mode':<24}{'peer':<12}{'events':>12}{'seconds':>9}{'events/s':>13}{'peak MB':>9}{'rta is':>10}  stored events")
-        labels = {0: "rollups only", 1: "rollups + raw", 2: "API lines + raw", 3: "API lines + raw + props"}
-        for raw in sorted({m for m, _, _ in rows}):
-            base = next(r for m, p, r in rows if m == min(raw, 2) and p == "rta")  # props are compared to the same lines without
-            for mode, peer, r in (row for row in rows if row[0] == raw):
-                rate = r["events"] / r["seconds"]
-                ratio = (base["events"] / base["seconds"]) / rate
-                extra = f"  (late, dropped: {r['late_dropped']:,})" if "late_dropped" in r else ""
-                label = labels[mode]
-                numbers = f"{r['events']:>12,}{r['seconds']:>9.2f}{rate:>13,.0f}{r['peak_mb']:>9,.0f}{ratio:>9.1f}x"
-                print(f"{label:<24}{peer:<12}{numbers}  {r['stored']:,}{extra}")
+        results: dict[tuple[int, str], list[dict]] = {}
+        for attempt in range(args.repeat):
+            for raw, peer, source in runs:
+                n = args.textbook_events if peer == "textbook" else args.events
+                data = work / f"{peer}-{raw}-{attempt}"
+                cmd = [sys.executable, __file__, "--run", peer, "--raw", str(int(raw > 0)), "--file", str(source), "--data", str(data)]
+                cmd += ["--events", str(n), "--metrics", str(definitions)]
+                out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                if out.returncode != 0:
+                    print(out.stderr[-2000:], file=sys.stderr)
+                    raise SystemExit(f"{peer} failed")
+                result = json.loads(out.stdout.strip().splitlines()[-1])
+                results.setdefault((raw, peer), []).append(result)
+                rate = result["events"] / result["seconds"]
+                print(f"run {attempt + 1}/{args.repeat}: {LABELS[raw]}, {peer}: {rate:,.0f} events/s", file=sys.stderr)
+                time.sleep(args.settle)
+        _report(results, args.repeat)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _report(results: dict[tuple[int, str], list[dict]], repeat: int) -> None:
+    """One row per mode and peer: the median run (by seconds) of ``repeat``; ratios against rta's."""
+    median = {key: sorted(rs, key=lambda r: r["seconds"])[len(rs) // 2] for key, rs in results.items()}
+    if repeat > 1:
+        print(f"medians of {repeat} interleaved runs per row")
+    header = f"{'mode':<24}{'peer':<12}{'events':>12}{'seconds':>9}{'events/s':>13}{'cpu us/ev':>10}{'peak MB':>9}{'rta is':>10}"
+    print(header + "  stored events" + ("  (all runs, events/s)" if repeat > 1 else ""))
+    for (mode, peer), r in sorted(median.items(), key=lambda item: item[0][0]):  # modes in order, peers as given
+        base = median.get((min(mode, 2), "rta"), r)  # props are compared to the same lines without
+        rate = r["events"] / r["seconds"]
+        ratio = (base["events"] / base["seconds"]) / rate
+        cpu = r["cpu"] / r["events"] * 1e6
+        extra = f"  (late, dropped: {r['late_dropped']:,})" if "late_dropped" in r else ""
+        if repeat > 1:
+            extra += "  (" + ", ".join(f"{x['events'] / x['seconds']:,.0f}" for x in results[(mode, peer)]) + ")"
+        numbers = f"{r['events']:>12,}{r['seconds']:>9.2f}{rate:>13,.0f}{cpu:>10.1f}{r['peak_mb']:>9,.0f}{ratio:>9.1f}x"
+        print(f"{LABELS[mode]:<24}{peer:<12}{numbers}  {r['stored']:,}{extra}")
 
 
 if __name__ == "__main__":
