@@ -144,7 +144,9 @@ def oracle_query(
         assert m.aggregation is not None
         exprs.append(_oracle_expr(m.name, m.aggregation, _keep(m.name, m.where)))
     keys = ["bucket", *by]
-    frame = events.filter(keep).with_columns(bucket, *(pl.col(d).fill_null("") for d in by)).group_by(keys).agg(exprs)
+    # Declared dimensions hold '' for a missing value; an undeclared property or a trait stays missing (a group of its own).
+    declared = [d for d in by if not d.startswith(("prop.", "person."))]
+    frame = events.filter(keep).with_columns(bucket, *(pl.col(d).fill_null("") for d in declared)).group_by(keys).agg(exprs)
     from rta.query.metric_query import formula_expr
 
     frame = frame.with_columns(formula_expr(m).alias(m.name) for m in found if m.formula is not None)

@@ -120,12 +120,20 @@ def test_load_then_query_in_every_format(project, client, tmp_path):
 
 
 @pytest.mark.store
+def test_a_query_no_rollup_answers_is_answered_from_raw_events_and_says_so(project, client):
+    result = runner.invoke(app, ["query", "page_views", "--by", "path", "--where", "revenue>10", "--last", "1d", "-p", str(project)])
+    assert result.exit_code == 0, result.output
+    assert "note: answered from raw events (rta_events_raw_" in result.stderr and "splits or filters by path" in result.stderr
+    assert "path" in result.stdout
+
+
+@pytest.mark.store
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["query", "pageviews"], "no metric named 'pageviews'; did you mean 'page_views'?"),
         (["query", "page_views", "--by", "contry"], "cannot split or filter page_views by 'contry'; did you mean 'country'?"),
-        (["query", "page_views", "--by", "path"], "no rollup answers 'page_views' at grain '1d' by ['path']"),
+        (["query", "page_views", "--by", "path", "--last", "45d"], "no rollup answers 'page_views' at grain '1d' by ['path']"),
         (["query", "page_views", "--grain", "5m"], "unknown grain '5m'; valid grains are: auto, 1m, 1h, 1d"),
         (["query", "page_views", "--last", "a week"], "invalid time range (last): got 'a week'"),
         (["query", "page_views", "--where", "country"], "where takes dim=value or dim=a,b, got 'country'"),

@@ -23,6 +23,7 @@ composition here cannot drift from the one that runs.
 from __future__ import annotations
 
 import os
+import types
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -38,7 +39,8 @@ from rta.compiler.aggregations import aggregation_of
 from rta.errors import QueryError
 from rta.query.adhoc import events_query, rollup_query
 from rta.query.metric_query import COMPARE_SHIFT, MetricQuery, _tables, make_query, run_query, stored_sql, top_sql
-from rta.query.planner import Choice
+from rta.query.planner import Choice, RawChoice
+from rta.query.raw_metrics import raw_metrics_sql
 from rta.query.request import QueryRequest
 from tests.conftest import QUERY_NOW, shop_plan
 
@@ -72,8 +74,11 @@ def _rendered(sql: str, params: dict[str, object]) -> list[str]:
     return ["-- params: " + (", ".join(f"{k}={v!r}" for k, v in params.items()) or "none"), sql]
 
 
-def _select(q: MetricQuery, choice: Choice, names: list[str], *, totals: bool) -> list[str]:
-    select, params = stored_sql(q, choice, names, totals=totals)
+def _select(q: MetricQuery, choice: Choice | RawChoice, names: list[str], *, totals: bool) -> list[str]:
+    if isinstance(choice, RawChoice):  # the planner's raw-events fallback
+        select, params = raw_metrics_sql(PLAN, q, choice, names, totals=totals)
+    else:
+        select, params = stored_sql(q, choice, names, totals=totals)
     return _rendered(select.sql(dialect="clickhouse"), params)
 
 
@@ -86,10 +91,12 @@ def _ranked(q: MetricQuery) -> list[str]:
         lines = [line for choice, names in tables.items() for line in _select(q, choice, names, totals=True)]
         return [*lines, f"-- then each table's series, filtered to the top {q.top} groups by {ranked.name} in the totals above"]
     home = next(choice for choice, names in tables.items() if ranked.name in names)
-    select, params = stored_sql(q, home, tables.pop(home))
+    names = tables.pop(home)
+    select, params = raw_metrics_sql(PLAN, q, home, names) if isinstance(home, RawChoice) else stored_sql(q, home, names)
     lines = _rendered(top_sql(select, q.by, ranked.name, total_sql.sql, q.top or 0).sql(dialect="clickhouse"), params)
     if tables:
-        lines.append(f"-- then {', '.join(c.table.table for c in tables)}, filtered to the groups above")
+        names = [c.table if isinstance(c, RawChoice) else c.table.table for c in tables]
+        lines.append(f"-- then {', '.join(names)}, filtered to the groups above")
     return lines
 
 
@@ -177,6 +184,11 @@ class _RecordingClient:
         assert isinstance(select, exp.Select), sql
         columns = select.named_selects
         return pa.table({name: pa.array([], pa.null()) for name in columns})
+
+    def query(self, sql: str, parameters: dict[str, object]) -> object:
+        """The raw-events fallback asks which properties have materialized columns: none here."""
+        assert "system.columns" in sql, sql
+        return types.SimpleNamespace(result_rows=[])
 
 
 def test_run_query_sends_the_fixtures_statements() -> None:

@@ -129,8 +129,12 @@ def test_auto_grain(ws, last, grain):
 def test_minute_data_beyond_retention_falls_back_to_hours(ws):
     explained = ws.explain("page_views", start=NOW - timedelta(days=8), end=NOW - timedelta(days=7, hours=20), now=NOW)
     assert explained.query.grain == "1h"
-    with pytest.raises(QueryError, match=r"no rollup answers 'page_views' at grain '1m'.*1m kept 7d"):
-        ws.query("page_views", start=NOW - timedelta(days=8), end=NOW - timedelta(days=7, hours=20), grain="1m", now=NOW)
+    # minutes 8 days back: past the minute tables' 7 days, within the raw events' 30
+    minutes = ws.explain("page_views", start=NOW - timedelta(days=8), end=NOW - timedelta(days=7, hours=20), grain="1m", now=NOW)
+    assert [e.raw_because for e in minutes.executed] == ["no rollup of page_views by nothing keeps grain 1m for data 8d old"]
+    beyond = r"no rollup answers 'page_views' at grain '1m'.*1m kept 7d.*kept 30d and this range starts 40d ago"
+    with pytest.raises(QueryError, match=beyond):
+        ws.query("page_views", start=NOW - timedelta(days=40), end=NOW - timedelta(days=39, hours=20), grain="1m", now=NOW)
 
 
 def test_final_buckets_and_freshness(ws, events):
@@ -149,7 +153,7 @@ def test_explain_names_tables_and_what_they_read(ws):
     first = ws.explain(["page_views", "visitors"], last="2d", grain="1h", by="country", now=NOW)
     tables = {e.table for e in first.executed}
     assert any(t.startswith("rta_traffic_1h_") for t in tables) and any(t.startswith("rta_audience_1h_") for t in tables)
-    assert all(e.rows_read > 0 and e.bytes_read > 0 for e in first.executed)
+    assert all(e.rows_read > 0 for e in first.executed)  # rows scanned, by ClickHouse's estimate when embedded
     assert first.cache == "miss"
     again = ws.explain(["page_views", "visitors"], last="2d", grain="1h", by="country", now=NOW)
     assert again.cache == "hit" and "cache hit" in str(again)
@@ -176,7 +180,7 @@ def test_concurrent_identical_queries_run_once(ws):
         ({"metrics": "revenue", "order_by": "visitors"}, "order_by='visitors' is not among the metrics asked for: revenue"),
         ({"metrics": "revenue", "start": NOW, "end": NOW - timedelta(hours=1)}, "the time range is empty"),
         ({"metrics": "revenue", "where": {"country": []}}, r"where=\{'country': \[\]\} matches nothing"),
-        ({"metrics": "revenue", "where": col("path") == "/"}, "no rollup answers 'revenue'"),
+        ({"metrics": "revenue", "where": col("path") == "/", "last": "45d"}, "no rollup answers 'revenue'.*raw events .* kept 30d"),
     ],
 )
 def test_query_errors(ws, kwargs, message):

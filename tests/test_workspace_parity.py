@@ -61,6 +61,7 @@ QUERIES: list[tuple[Any, dict[str, Any]]] = [
     ("page_views", {**RANGE, "grain": "1d", "where": col("country").isin(["US", "DE"]) & ~(col("device") == "mobile")}),
     ("page_views", {**RANGE, "grain": "1d", "by": "device", "where": (col("country") == "US") | (col("campaign") != "none")}),
     (QueryRequest.of("revenue", **RANGE, grain="1h", where={"device": ["desktop", "tablet"]}), {}),
+    (["revenue", "visitors"], {**RANGE, "grain": "1d", "by": "path", "where": col("revenue") > 20}),  # from raw events
 ]
 
 
@@ -70,6 +71,7 @@ def test_query_and_answer(pair: Any, metrics: Any, options: dict[str, Any]) -> N
     _same(direct.query(metrics, now=QUERY_NOW, **options), remote.query(metrics, now=QUERY_NOW, **options))
     here, there = direct.answer(metrics, now=QUERY_NOW, **options), remote.answer(metrics, now=QUERY_NOW, **options)
     _same(here.frame, there.frame)
+    assert here.notice == there.notice and (here.notice is not None) == ("by" in options and options["by"] == "path")
     assert (here.query.grain, here.query.start, here.query.end) == (there.query.grain, there.query.start, there.query.end)
 
 
@@ -93,7 +95,8 @@ def _adhoc(ws: WorkspaceBase) -> list[pl.DataFrame]:
 
 def _explained(ws: WorkspaceBase) -> Any:
     e = ws.explain("revenue", now=QUERY_NOW, cache=False, **RANGE, by="country")
-    return [x.table for x in e.executed], e.query.grain, str(e).splitlines()[0]
+    raw = ws.explain("revenue", now=QUERY_NOW, cache=False, **RANGE, by="path")
+    return [x.table for x in e.executed], e.query.grain, str(e).splitlines()[0], [(x.table, x.raw_because) for x in raw.executed]
 
 
 def _alerts(ws: WorkspaceBase) -> list[object]:

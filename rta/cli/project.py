@@ -73,7 +73,7 @@ def query(
     last: Annotated[str, typer.Option(help="Time range back from now, e.g. 24h, 7d.")] = "7d",
     grain: Annotated[str, typer.Option(help="Bucket size: auto, 1m, 1h, 1d, or total (one row per group).")] = "auto",
     total: Annotated[bool, typer.Option("--total", help="One row per group over the whole range (same as --grain total).")] = False,
-    by: Annotated[list[str] | None, typer.Option(help="Split by a dimension (repeatable).")] = None,
+    by: Annotated[list[str] | None, typer.Option(help="Split by a dimension, prop.<property> or person.<trait> (repeatable).")] = None,
     where: Annotated[
         list[str] | None,
         typer.Option(
@@ -87,7 +87,8 @@ def query(
     explain: Annotated[bool, typer.Option(help="Tell which tables answered and what they read.")] = False,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
-    """Print metrics by time bucket (or one row per group with --total) from the rollups."""
+    """Print metrics by time bucket (or one row per group with --total) from the rollups, or from raw
+    events where no rollup answers (--by prop.plan, --by person.plan, --where 'revenue>10')."""
     from rta.query.request import QueryRequest
     from rta.workspace import connect
 
@@ -95,10 +96,12 @@ def query(
     ws = connect(project)
     # Explaining first answers from the store (a cache miss); the query then reads the cache.
     explained = ws.explain(asked) if explain else None
-    frame = ws.query(asked)
+    answer = ws.answer(asked)
     if explained is not None:
         typer.echo(str(explained), err=True)
-    print_frame(frame, fmt)
+    elif answer.notice is not None:  # the explanation says it already
+        typer.echo(f"note: {answer.notice}", err=True)
+    print_frame(answer.frame, fmt)
 
 
 def sql(

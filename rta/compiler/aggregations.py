@@ -148,6 +148,12 @@ def _kept(field: pl.Expr | None, keep: pl.Expr) -> pl.Expr:
     return field.filter(keep & field.is_not_null())
 
 
+def _sketch(part: PartKind, field: exp.Expr | None) -> exp.Expr:
+    """The part's own aggregate over raw values (``uniqCombined64(12)(x)``): what merging its states gives."""
+    name = part.merge.removesuffix("Merge")
+    return exp.ParameterizedAgg(this=name, expressions=[exp.Literal.number(p) for p in part.params], params=[field])
+
+
 @dataclass(frozen=True, slots=True)
 class AggregationKind(Generic[A]):
     """Everything about one aggregation node, one field per layer that needs it."""
@@ -166,6 +172,9 @@ class AggregationKind(Generic[A]):
     exact_polars: Callable[[A, pl.Expr | None, pl.Expr], pl.Expr]
     #: The metric's value from its parts' merged states, in the order of ``parts``.
     value: Callable[[Sequence[exp.Expr]], exp.Expr] = _only
+    #: The aggregate over raw events that answers as the merged parts do (the planner's raw-events
+    #: fallback): the same sketch where the parts keep one, else None for ``exact_sql``.
+    sketch_sql: Callable[[A, exp.Expr | None], exp.Expr] | None = None
     #: Its values are whole numbers (counts, distinct counts): answered as integers, never 17.0.
     integral: bool = False
 
@@ -223,6 +232,7 @@ AGGREGATIONS: dict[type[agg.Aggregation], AggregationKind[Any]] = {
             exact_sql=lambda _, field: exp.func("uniqExact", field),
             exact_polars=lambda _, field, keep: _kept(field, keep).n_unique(),
             integral=True,
+            sketch_sql=lambda _, field: _sketch(UNIQ_PART, field),
         ),
         AggregationKind(
             agg.Quantile,
@@ -231,10 +241,22 @@ AGGREGATIONS: dict[type[agg.Aggregation], AggregationKind[Any]] = {
             range_total=None,
             exact_sql=lambda a, field: exp.ParameterizedAgg(this="quantileExact", expressions=[exp.Literal.number(a.q)], params=[field]),
             exact_polars=lambda a, field, keep: _kept(field, keep).quantile(a.q, interpolation="linear"),
+            sketch_sql=lambda a, field: _sketch(digest_part(a.q), field),
         ),
     )
 }
 _BY_NAME = {node.__name__: a for node, a in AGGREGATIONS.items()}
+
+
+def raw_sql(node: agg.Aggregation, field: exp.Expr | None) -> exp.Expr:
+    """The aggregate over raw events answering as ``node``'s rollup parts do: the same sketch, else exact.
+
+    >>> from rta.dsl.aggregates import distinct
+    >>> raw_sql(distinct("user_id"), exp.column("user_id")).sql("clickhouse")
+    'uniqCombined64(12)(user_id)'
+    """
+    record = aggregation_of(node)
+    return (record.sketch_sql or record.exact_sql)(node, field)
 
 
 def aggregation_of(node: agg.Aggregation) -> AggregationKind[Any]:

@@ -19,7 +19,7 @@ import sqlglot.expressions as exp
 
 from rta.compiler.aggregations import aggregation_of
 from rta.compiler.plan import GrainTable, Plan, RollupPlan, StreamPlan
-from rta.compiler.properties import PROP_PREFIX, number_value, text_value
+from rta.compiler.properties import PERSON_PREFIX, PROP_PREFIX
 from rta.compiler.sql_filter import Params, filter_sql
 from rta.dsl import aggregates as agg
 from rta.dsl.durations import parse_duration
@@ -27,16 +27,9 @@ from rta.dsl.expr import Expr
 from rta.errors import DefinitionError, QueryError, UnsupportedAggregation, did_you_mean
 from rta.query.metric_query import metric_value
 from rta.query.planner import Choice
+from rta.query.raw_columns import RawColumns, is_raw_only
 
 Runner = Callable[[str, dict[str, object]], pl.DataFrame]
-
-
-def _property(name: str, table: str, numeric: bool) -> exp.Expr | None:
-    """An undeclared property's text (or number) in the raw events, read from the maps; None for a column."""
-    if not name.startswith(PROP_PREFIX):
-        return None
-    key = name.removeprefix(PROP_PREFIX)
-    return number_value(key, table) if numeric else text_value(key, table)
 
 
 def _raw_aggregate(a: agg.Aggregation, table: str, column: Callable[[str, bool], exp.Expr]) -> exp.Expr:
@@ -59,6 +52,7 @@ class _Source:
     dims: frozenset[str]  # compared as strings in filters
     rollup: RollupPlan | None = None
     grain_table: GrainTable | None = None
+    stream: StreamPlan | None = None  # raw events: their properties and people's traits are columns too
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +71,14 @@ class AdhocQuery:
     limit_rows: int | None = None
 
     def _check(self, name: str, what: str) -> str:
-        if self.source.rollup is None and name.startswith(PROP_PREFIX) and len(name) > len(PROP_PREFIX):
-            return name  # any property, declared or not: raw events keep them all
+        if self.source.rollup is None and is_raw_only(name):
+            return name  # any property, declared or not, and any trait of the event's person: raw events keep them all
         if name not in self.source.columns:
             hint = did_you_mean(name, list(self.source.columns))
             if self.source.rollup is None:
-                hint += f"; undeclared properties are {PROP_PREFIX}<name>, e.g. {PROP_PREFIX}plan"
+                hint += (
+                    f"; undeclared properties are {PROP_PREFIX}<name>, e.g. {PROP_PREFIX}plan, and people's traits {PERSON_PREFIX}<trait>"
+                )
             msg = f"{what}: unknown column {name!r} in {self.source.table}; {hint}"
             raise QueryError(msg)
         return name
@@ -169,9 +165,12 @@ class AdhocQuery:
         """The ClickHouse SQL and its parameters."""
         params = Params()
         table = self.source.table
+        raw = RawColumns(self.source.stream, params) if self.source.stream is not None else None
 
         def column(name: str, numeric: bool = False) -> exp.Expr:
-            return _property(name, table, numeric) or exp.column(exp.to_identifier(name), table=exp.to_identifier(table))
+            if raw is not None:
+                return raw.column(name, numeric)
+            return exp.column(exp.to_identifier(name), table=exp.to_identifier(table))
 
         time = column(self.source.time)
         outputs: list[exp.Expr] = []
@@ -190,16 +189,17 @@ class AdhocQuery:
             outputs.append(exp.alias_(value, alias))
         if not outputs:
             outputs = [exp.Star()]
-        resolve = (lambda name, numeric: _property(name, table, numeric)) if self.source.rollup is None else None
+        resolve = raw.resolve if raw is not None else None
         conditions = [filter_sql(f, params, as_string=self.source.dims, table=table, resolve=resolve) for f in self.filters]
-        raw = self.source.rollup is None
-        time_type = "DateTime64(3, 'UTC')" if raw else "DateTime('UTC')"
+        time_type = "DateTime64(3, 'UTC')" if raw is not None else "DateTime('UTC')"
         if self.start is not None and self.end is not None:
             for op, when in ((exp.GTE, self.start), (exp.LT, self.end)):
                 # Rollup buckets are whole seconds: ClickHouse refuses a DateTime parameter with a fraction.
-                written = when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if raw else when.strftime("%Y-%m-%d %H:%M:%S")
+                written = when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if raw is not None else when.strftime("%Y-%m-%d %H:%M:%S")
                 conditions.append(op(this=time, expression=params.add(written, time_type)))
         select = exp.select(*outputs).from_(exp.to_table(self.source.table))
+        if raw is not None:
+            select = raw.join(select)
         if conditions:
             select = select.where(exp.and_(*conditions))
         if groups and self.aggregates:
@@ -228,7 +228,9 @@ def events_query(plan: Plan, stream: StreamPlan, run: Runner) -> AdhocQuery:
         )
         raise QueryError(msg)
     columns = (stream.time, *(f for f in (stream.insert_id, stream.user) if f), *stream.dims, *stream.measures)
-    source = _Source(stream.raw_table, stream.time, columns, frozenset(stream.dims) | {f for f in (stream.user, stream.insert_id) if f})
+    source = _Source(
+        stream.raw_table, stream.time, columns, frozenset(stream.dims) | {f for f in (stream.user, stream.insert_id) if f}, stream=stream
+    )
     return AdhocQuery(source, run)
 
 

@@ -204,7 +204,14 @@ class QueryApi:
         return {
             "query": {"grain": q.grain, "start": q.start, "end": q.end, "total": q.total},
             "executed": [
-                {"table": e.table, "sql": e.sql, "rows_read": e.rows_read, "bytes_read": e.bytes_read, "seconds": e.seconds}
+                {
+                    "table": e.table,
+                    "sql": e.sql,
+                    "rows_read": e.rows_read,
+                    "bytes_read": e.bytes_read,
+                    "seconds": e.seconds,
+                    "raw_because": e.raw_because,
+                }
                 for e in explained.executed
             ],  # fmt: skip
             "seconds": explained.seconds,
@@ -215,6 +222,8 @@ class QueryApi:
     def _reply(answer: Answer) -> tuple[pl.DataFrame, dict[str, Any]]:
         q = answer.query
         meta = {"grain": q.grain, "start": q.start, "end": q.end, "cache": "hit" if answer.cache_hit else "miss"}
+        if answer.notice is not None:  # raw events answered: said in one line
+            meta["notice"] = answer.notice
         return answer.frame, meta
 
     def _sql(self, params: dict[str, Any]) -> pl.DataFrame:

@@ -22,8 +22,12 @@ from rta.dsl import expr as ex
 from rta.dsl.durations import GRAINS, parse_duration
 from rta.dsl.metric import Arith, Metric
 from rta.errors import DefinitionError, QueryError, did_you_mean
-from rta.query.planner import Choice, auto_grain, choose
+from rta.query.planner import Choice, RawChoice, auto_grain, route, why_raw
+from rta.query.raw_columns import is_raw_only, property_key
+from rta.query.raw_metrics import integral, raw_metrics_sql
 from rta.query.request import QueryRequest
+from rta.store.client import is_embedded, rows_scanned
+from rta.store.properties import materialized
 
 COMPARE_SHIFT = {"previous_period": None, "previous_day": 86400, "previous_week": 7 * 86400, "previous_year": 364 * 86400}
 # Times the store can hold: ClickHouse DateTime runs from 1970-01-01 to 2106-02-07 06:28:15 UTC
@@ -70,12 +74,24 @@ def make_query(plan: Plan, request: QueryRequest | str | Sequence[str], *, now: 
     found = [plan.definitions.metric(n) for n in names]
     splits, condition = r.by, r.where
     _unique("by", splits, "split by each dimension once")
-    streams = {b.stream.name for m in found for b in m.base_metrics() if b.stream}
-    dims = sorted({d for s in plan.streams if s.name in streams for d in s.dims})
-    for name in (*splits, *(sorted(condition.fields()) if condition is not None else ())):
-        if name not in dims:
-            msg = f"cannot split or filter {', '.join(names)} by {name!r}; {did_you_mean(name, dims)}"
+    streams = [s for s in plan.streams if s.name in {b.stream.name for m in found for b in m.base_metrics() if b.stream}]
+    dims = sorted({d for s in streams for d in s.dims})
+    raw = all(s.raw_table is not None for s in streams)  # raw events answer what no rollup can
+    measures = sorted({m for s in streams for m in s.measures}) if raw else []
+    for name, split in (*((n, True) for n in splits), *((n, False) for n in (sorted(condition.fields()) if condition is not None else ()))):
+        if name in dims or (raw and (is_raw_only(name) or (not split and name in measures))):
+            continue
+        if is_raw_only(name) or name in measures:
+            kept = ", ".join(s.name for s in streams if s.raw_table is None)
+            what = "split by" if split else "filter"
+            msg = (
+                f"cannot {what} {', '.join(names)} by {name!r}: only raw events have it, "
+                f"and stream {kept} keeps none; declare it with keep_raw='30d'"
+            )
             raise QueryError(msg)
+        hint = did_you_mean(name, dims + measures) + "; undeclared properties are prop.<name>, people's traits person.<name>"
+        msg = f"cannot split or filter {', '.join(names)} by {name!r}; {hint}"
+        raise QueryError(msg)
     if r.top is not None and not 1 <= r.top <= MAX_TOP:
         msg = f"top= takes a positive number of groups, got {r.top!r}; ask for 1 to {MAX_TOP:,}"
         raise QueryError(msg)
@@ -172,33 +188,53 @@ class Executed:
     rows_read: int
     bytes_read: int
     seconds: float
+    raw_because: str | None = None  # set when raw events answered: why no rollup did
 
 
 def fetch(
     client: Client,
     q: MetricQuery,
-    choice: Choice,
+    choice: Choice | RawChoice,
     metrics: Sequence[str],
     *,
     totals: bool = False,
     rank: tuple[str, str] | None = None,
     log: list[Executed] | None = None,
+    plan: Plan | None = None,
+    now: datetime | None = None,
 ) -> pl.DataFrame:
-    """Run :func:`stored_sql`; columns ``bucket`` (UTC; absent for totals), the ``by`` dimensions, one per metric.
+    """Run :func:`stored_sql` (or, for raw events, :func:`~rta.query.raw_metrics.raw_metrics_sql`, which needs
+    ``plan``); columns ``bucket`` (UTC; absent for totals), the ``by`` dimensions, one per metric.
 
     ``rank=(metric, total)`` keeps the top ``q.top`` groups by that metric's range total (:func:`top_sql`).
     """
-    select, params = stored_sql(q, choice, metrics, totals=totals)
+    reason = None
+    if isinstance(choice, RawChoice):
+        assert plan is not None
+        used = [n for n in (*q.by, *(q.where.fields() if q.where is not None else ())) if property_key(n) is not None]
+        select, params = raw_metrics_sql(
+            plan, q, choice, metrics, totals=totals, materialized=materialized(client, choice.table) if used else frozenset()
+        )
+        age = int(((now or datetime.now(UTC)) - q.start).total_seconds())
+        reason = why_raw(plan, metrics[0], q.grain, q.dims, age)
+    else:
+        select, params = stored_sql(q, choice, metrics, totals=totals)
     if rank is not None and q.top is not None:
         select = top_sql(select, q.by, *rank, q.top)
     sql = select.sql(dialect="clickhouse")
     if log is not None:  # explain: run it once more through the path that reports what was read
         summary = client.query(sql, parameters=params).summary or {}
         read_rows, read_bytes = int(summary.get("read_rows", 0)), int(summary.get("read_bytes", 0))
-        log.append(Executed(choice.table.table, sql, read_rows, read_bytes, int(summary.get("elapsed_ns", 0)) / 1e9))
+        if is_embedded(client):  # chdb counts the rows it returns: ask ClickHouse what the SELECT scans
+            read_rows, read_bytes = rows_scanned(client, sql, params), 0  # and has no count of bytes scanned
+        table = choice.table if isinstance(choice, RawChoice) else choice.table.table
+        log.append(Executed(table, sql, read_rows, read_bytes, int(summary.get("elapsed_ns", 0)) / 1e9, reason))
     frame = pl.from_arrow(client.query_arrow(sql, parameters=params))
     assert isinstance(frame, pl.DataFrame)
-    columns = [pl.col(d).cast(pl.String) for d in q.by] + [pl.col(m).cast(_dtype(choice, m)) for m in metrics]
+    types = (
+        {m: pl.Int64 if integral(plan, m) else pl.Float64 for m in metrics} if plan is not None and isinstance(choice, RawChoice) else {}
+    )
+    columns = [pl.col(d).cast(pl.String) for d in q.by] + [pl.col(m).cast(types.get(m) or _dtype(choice, m)) for m in metrics]  # type: ignore[arg-type]
     if not totals:  # DateTime arrives through Arrow as uint32 seconds
         columns.insert(0, (pl.col("t").cast(pl.Int64) * 1000).cast(pl.Datetime("ms", "UTC")).alias("bucket"))
     return frame.select(columns)
@@ -244,17 +280,30 @@ def _stored(plan: Plan, q: MetricQuery) -> list[Metric]:
     return list(dict.fromkeys(b for n in q.metrics for b in plan.definitions.metric(n).base_metrics()))
 
 
-def _tables(plan: Plan, q: MetricQuery, now: datetime) -> dict[Choice, list[str]]:
+def _tables(plan: Plan, q: MetricQuery, now: datetime) -> dict[Choice | RawChoice, list[str]]:
     """The table answering each stored metric, and the metrics each table answers."""
     age = int((now - q.start).total_seconds())
-    tables: dict[Choice, list[str]] = {}
+    tables: dict[Choice | RawChoice, list[str]] = {}
     for base in _stored(plan, q):
-        tables.setdefault(choose(plan, base.name, q.grain, q.dims, age), []).append(base.name)
+        tables.setdefault(route(plan, base.name, q.grain, q.dims, age), []).append(base.name)
     return tables
 
 
+def raw_answered(plan: Plan, q: MetricQuery, now: datetime | None = None) -> str | None:
+    """One line saying that raw events answer ``q`` and why, or None when rollups answer all of it."""
+    now = now or datetime.now(UTC)
+    raw = [(c, names) for c, names in _tables(plan, q, now).items() if isinstance(c, RawChoice)]
+    if not raw:
+        return None
+    age = int((now - q.start).total_seconds())
+    why = "; ".join(why_raw(plan, names[0], q.grain, q.dims, age) for _, names in raw)
+    return f"answered from raw events ({', '.join(c.table for c, _ in raw)}): {why}"
+
+
 def _fetch_all(client: Client, plan: Plan, q: MetricQuery, now: datetime, *, totals: bool, log: list[Executed] | None) -> pl.DataFrame:
-    frames = [fetch(client, q, choice, names, totals=totals, log=log) for choice, names in _tables(plan, q, now).items()]
+    frames = [
+        fetch(client, q, choice, names, totals=totals, log=log, plan=plan, now=now) for choice, names in _tables(plan, q, now).items()
+    ]
     return _joined(frames, ([] if totals else ["bucket"]) + list(q.by))
 
 
@@ -270,17 +319,21 @@ def _fetch_top(client: Client, plan: Plan, q: MetricQuery, now: datetime, log: l
         return _fetch_all(client, plan, replace(q, where=_and(q.where, _groups_filter(leaders))), now, totals=False, log=log)
     tables = _tables(plan, q, now)
     home = next(choice for choice, names in tables.items() if ranked.name in names)
-    frames = [fetch(client, q, home, tables.pop(home), rank=(ranked.name, total.sql), log=log)]
+    frames = [fetch(client, q, home, tables.pop(home), rank=(ranked.name, total.sql), log=log, plan=plan, now=now)]
     if tables:  # metrics stored elsewhere: the same groups
         q_top = replace(q, where=_and(q.where, _groups_filter(frames[0].select(q.by).unique(maintain_order=True))))
-        frames += [fetch(client, q_top, choice, names, log=log) for choice, names in tables.items()]
+        frames += [fetch(client, q_top, choice, names, log=log, plan=plan, now=now) for choice, names in tables.items()]
     return _joined(frames, ["bucket", *q.by])
 
 
 def _joined(frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
     joined = frames[0]
     for frame in frames[1:]:
-        joined = joined.join(frame, on=keys, how="full", coalesce=True) if keys else pl.concat([joined, frame], how="horizontal")
+        joined = (
+            joined.join(frame, on=keys, how="full", coalesce=True, nulls_equal=True)
+            if keys
+            else pl.concat([joined, frame], how="horizontal")
+        )
     return joined
 
 
@@ -305,7 +358,7 @@ def _fill(plan: Plan, q: MetricQuery, frame: pl.DataFrame) -> pl.DataFrame:
         }
     )
     grid = buckets.join(groups, how="cross") if groups is not None else buckets
-    filled = grid.join(frame, on=["bucket", *q.by], how="left")
+    filled = grid.join(frame, on=["bucket", *q.by], how="left", nulls_equal=True)  # a property's missing value is a group too
     # Empty buckets mean zero for counts, totals and distinct counts; for min, max, averages, quantiles "no value".
     zeros = [m.name for m in _stored(plan, q) if m.aggregation is not None and aggregation_of(m.aggregation).zero_when_empty]
     return filled.with_columns(pl.col(zeros).fill_null(0)) if zeros else filled
@@ -334,7 +387,7 @@ def run_query(
         earlier = replace(q, start=q.start - timedelta(seconds=shift), end=q.end - timedelta(seconds=shift), compare=None, top=None)
         previous = run_query(client, plan, earlier, now=now, log=log).with_columns(pl.col("bucket") + timedelta(seconds=shift))
         renamed = previous.select(*keys, *(pl.col(m).alias(f"{m}_previous") for m in q.metrics))
-        frame = frame.join(renamed, on=keys, how="left")
+        frame = frame.join(renamed, on=keys, how="left", nulls_equal=True)
     order = [pl.col(q.order_by).sum().over(q.by)] if q.order_by and q.by else []
     columns = [*keys, *q.metrics, *(f"{m}_previous" for m in q.metrics if q.compare)]
     result = frame.select(columns)
@@ -353,7 +406,9 @@ def _run_total(client: Client, plan: Plan, q: MetricQuery, now: datetime, log: l
         shift = COMPARE_SHIFT[q.compare] or int((q.end - q.start).total_seconds())
         earlier = replace(q, start=q.start - timedelta(seconds=shift), end=q.end - timedelta(seconds=shift), compare=None, top=None)
         previous = _run_total(client, plan, earlier, now, log).select(*q.by, *(pl.col(m).alias(f"{m}_previous") for m in q.metrics))
-        frame = frame.join(previous, on=list(q.by), how="left") if q.by else pl.concat([frame, previous], how="horizontal")
+        frame = (
+            frame.join(previous, on=list(q.by), how="left", nulls_equal=True) if q.by else pl.concat([frame, previous], how="horizontal")
+        )
     result = frame.select(*q.by, *q.metrics, *(f"{m}_previous" for m in q.metrics if q.compare))
     ranked = q.order_by or q.metrics[0]
     result = result.sort(ranked, descending=True, nulls_last=True) if q.by else result
@@ -374,13 +429,14 @@ def _groups_filter(groups: pl.DataFrame) -> ex.Expr:
     """A filter matching exactly the given dimension combinations."""
     if groups.is_empty():
         return ex.IsIn(groups.columns[0], ("\x00no group\x00",))
-    if groups.width == 1:
-        return ex.IsIn(groups.columns[0], tuple(v or "" for v in groups.to_series()))
+    # A group whose property or trait is missing (raw events: NULL) matches only events without it.
+    if groups.width == 1 and groups.to_series().null_count() == 0:
+        return ex.IsIn(groups.columns[0], tuple(groups.to_series()))
     node: ex.Expr | None = None
     for row in groups.iter_rows(named=True):
         term: ex.Expr | None = None
         for name, value in row.items():
-            term = _and(term, ex.Compare(name, "==", value or ""))
+            term = _and(term, ex.IsNull(name) if value is None else ex.Compare(name, "==", value))
         assert term is not None
         node = term if node is None else ex.Or(node, term)
     assert node is not None

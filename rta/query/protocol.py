@@ -97,7 +97,7 @@ class Explanation:
 
     def __str__(self) -> str:
         lines = [f"grain {self.query.grain}, {self.query.start:%Y-%m-%d %H:%M} to {self.query.end:%Y-%m-%d %H:%M} UTC, cache {self.cache}"]
-        lines += [f"  {e.table}: {e.rows_read:,} rows, {e.bytes_read:,} bytes read in {e.seconds * 1000:.1f} ms" for e in self.executed]
+        lines += [f"  {_read(e)}" for e in self.executed]
         lines.append(f"total {self.seconds * 1000:.1f} ms")
         return "\n".join(lines)
 
@@ -120,7 +120,7 @@ class Explanation:
             f"{self.seconds * 1000:.1f} ms, cache {self.cache}"
         )
         asked = "; ".join(f"{key} {value}" for key, value in self._asked(ITEMS) if value and key != "by")
-        reads = [f"{e.table}: {e.rows_read:,} rows, {e.bytes_read:,} bytes read in {e.seconds * 1000:.1f} ms" for e in self.executed]
+        reads = [_read(e) for e in self.executed]
         return block(header, [*([asked] if asked else []), *(reads or ["no SELECT ran (the cache answered)"])])
 
     def _repr_html_(self) -> str:
@@ -133,7 +133,8 @@ class Explanation:
         reads = html_table(
             ["table", "rows read", "bytes read", "ms", "SQL"],
             [
-                (e.table, f"{e.rows_read:,}", f"{e.bytes_read:,}", f"{e.seconds * 1000:.1f}",
+                (f"raw events {e.table}: {e.raw_because}" if e.raw_because else e.table, f"{e.rows_read:,}",
+                 f"{e.bytes_read:,}" if e.bytes_read else "", f"{e.seconds * 1000:.1f}",
                  Html(f"<details><summary>SQL</summary>{code(e.sql, 2000)}</details>"))
                 for e in self.executed
             ],
@@ -141,13 +142,22 @@ class Explanation:
         return card("Explanation", listed(q.metrics, 20), rows, extra=[reads] if self.executed else ())
 
 
+def _read(e: Executed) -> str:
+    """One SELECT: its table and what it read; raw events say so, and why no rollup answered."""
+    size = f", {e.bytes_read:,} bytes" if e.bytes_read else ""  # the embedded engine counts no bytes scanned
+    if e.raw_because:
+        return f"raw events {e.table}: {e.rows_read:,} rows scanned{size} in {e.seconds * 1000:.1f} ms ({e.raw_because})"
+    return f"{e.table}: {e.rows_read:,} rows{size} read in {e.seconds * 1000:.1f} ms"
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A query's frame, the checked query, and whether the cache answered it."""
+    """A query's frame, the checked query, whether the cache answered it, and a notice (raw events answered, and why)."""
 
     frame: pl.DataFrame
     query: MetricQuery
     cache_hit: bool
+    notice: str | None = None
 
 
 class Workspace(Protocol):

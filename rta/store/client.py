@@ -48,6 +48,18 @@ def connect(dsn: str, **settings: Any) -> Client:
         raise BackendError(msg) from err
 
 
+def is_embedded(client: Client) -> bool:
+    """Whether ``client`` runs ClickHouse in this process (chdb), whose statistics count the rows it
+    returns as "read": explanations estimate what it scans instead (:func:`rows_scanned`)."""
+    return type(client).__name__ == "ChdbClient"
+
+
+def rows_scanned(client: Client, sql: str, params: dict[str, object]) -> int:
+    """The rows ``sql`` reads from its tables by ClickHouse's own estimate (``EXPLAIN ESTIMATE``: whole granules)."""
+    rows = client.query(f"EXPLAIN ESTIMATE {sql}", parameters=params).named_results()
+    return sum(int(r["rows"]) for r in rows)
+
+
 def sibling(client: Client) -> Client | None:
     """Another client to ``client``'s store, with its own session, so that both run queries at
     once; None when ``client`` was not made by :func:`connect`."""

@@ -87,7 +87,7 @@ class RemoteWorkspace(WorkspaceBase):
         asked = make_query(self.plan, request, now=now)  # refused here, before the trip, as the owner would
         frame, meta = self._frame("/v1/query", request.to_json())
         q = replace(asked, grain=meta["grain"], start=datetime.fromisoformat(meta["start"]), end=datetime.fromisoformat(meta["end"]))
-        return Answer(frame, q, meta.get("cache") == "hit")
+        return Answer(frame, q, meta.get("cache") == "hit", meta.get("notice"))
 
     def cached_answer(self, metrics: Asked, **options: object) -> Answer | None:
         """None: this process keeps no results of its own (the owner caches them)."""
@@ -100,7 +100,9 @@ class RemoteWorkspace(WorkspaceBase):
         found = self._json("/v1/explain", request.to_json())
         meta = found["query"]
         q = replace(asked, grain=meta["grain"], start=datetime.fromisoformat(meta["start"]), end=datetime.fromisoformat(meta["end"]))
-        executed = tuple(Executed(e["table"], e["sql"], e["rows_read"], e["bytes_read"], e["seconds"]) for e in found["executed"])
+        executed = tuple(
+            Executed(e["table"], e["sql"], e["rows_read"], e["bytes_read"], e["seconds"], e.get("raw_because")) for e in found["executed"]
+        )
         return Explanation(q, executed, found["seconds"], found["cache"])
 
     def sql(self, text: str) -> pl.DataFrame:

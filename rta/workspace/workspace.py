@@ -27,7 +27,7 @@ from rta.errors import BackendError, QueryError
 from rta.project import Project, load_project
 from rta.query.cache import QueryCache
 from rta.query.console import ConsoleLimits, check_sql, table_aliases
-from rta.query.metric_query import Executed, MetricQuery, make_query, run_query
+from rta.query.metric_query import Executed, MetricQuery, make_query, raw_answered, run_query
 from rta.query.protocol import Answer, Explanation, Freshness
 from rta.query.request import Asked
 from rta.query.shared_cache import RedisResults
@@ -168,14 +168,14 @@ class Workspace(WorkspaceBase):
         now = now or datetime.now(UTC)
         q = make_query(self.plan, metrics, now=now, **options)
         frame, hit = self._cached(q, cache, now, None)
-        return Answer(frame, q, hit)
+        return Answer(frame, q, hit, raw_answered(self.plan, q, now))
 
     def cached_answer(self, metrics: Asked, **options: object) -> Answer | None:
         """The answer if this process has it cached, without touching the store (never blocks)."""
         now = datetime.now(UTC)
         q = make_query(self.plan, metrics, now=now, **options)
         frame = self.cache.peek(self._cache_key(q, now))
-        return None if frame is None else Answer(frame, q, True)
+        return None if frame is None else Answer(frame, q, True, raw_answered(self.plan, q, now))
 
     def explain(self, metrics: Asked, *, cache: bool = True, now: datetime | None = None, **options: object) -> Explanation:
         """Answer the query and tell which tables served it, what they read, how long it took."""

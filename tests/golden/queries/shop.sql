@@ -56,7 +56,8 @@ SELECT toStartOfInterval(bucket, INTERVAL 86400 SECOND) AS t, SUM(revenue__sum) 
 SELECT toStartOfInterval(bucket, INTERVAL 3600 SECOND) AS t, SUM(page_views__n) AS page_views FROM rta_traffic_overall_1h_925a1046 WHERE bucket >= {p0: DateTime('UTC')} AND bucket < {p1: DateTime('UTC')} GROUP BY t ORDER BY t
 
 -- query: metrics=page_views start=2026-11-18T00:00:00Z end=2026-11-18T05:00:00Z grain=1m
-error: no rollup answers 'page_views' at grain '1m' by nothing for data 10d old; rollups holding it: traffic (by country, device, campaign; 1m kept 7d, 1h kept 90d, 1d kept 1825d); traffic_overall (by nothing; 1m kept 7d, 1h kept 90d, 1d kept 1825d); add the dimensions or grain to a rollup, or ask for a coarser grain
+-- params: p0='2026-11-18 00:00:00.000', p1='2026-11-18 05:00:00.000', p2='page_view'
+SELECT toDateTime(toStartOfInterval(rta_events_raw_692edbae.timestamp, INTERVAL 60 SECOND)) AS t, COUNT(CASE WHEN rta_events_raw_692edbae.event = {p2: String} THEN 1 ELSE NULL END) AS "page_views" FROM rta_events_raw_692edbae WHERE rta_events_raw_692edbae.timestamp >= {p0: DateTime64(3, 'UTC')} AND rta_events_raw_692edbae.timestamp < {p1: DateTime64(3, 'UTC')} GROUP BY t ORDER BY t
 
 # explicit minutes within retention
 -- query: metrics=purchases start=2026-11-28T11:00:00Z end=2026-11-28T12:00:00Z grain=1m
@@ -90,7 +91,8 @@ SELECT toStartOfInterval(bucket, INTERVAL 3600 SECOND) AS t, country, SUM(revenu
 SELECT toStartOfInterval(bucket, INTERVAL 3600 SECOND) AS t, campaign, uniqCombined64Merge(12)(visitors__uniq) AS visitors FROM rta_audience_by_campaign_1h_01e908c6 WHERE bucket >= {p0: DateTime('UTC')} AND bucket < {p1: DateTime('UTC')} GROUP BY t, campaign ORDER BY t, campaign
 
 -- query: metrics=visitors last=6h grain=1m by=campaign
-error: no rollup answers 'visitors' at grain '1m' by ['campaign'] for data 0d old; rollups holding it: audience (by country, device; 1m kept 7d, 1h kept 90d, 1d kept 1825d); audience_overall (by nothing; 1m kept 7d, 1h kept 90d, 1d kept 1825d); audience_by_campaign (by country, device, campaign; 1h kept 90d, 1d kept 1825d); add the dimensions or grain to a rollup, or ask for a coarser grain
+-- params: p0='2026-11-28 06:30:00.000', p1='2026-11-28 12:30:00.000'
+SELECT toDateTime(toStartOfInterval(rta_events_raw_692edbae.timestamp, INTERVAL 60 SECOND)) AS t, rta_events_raw_692edbae.campaign AS "campaign", COALESCE(uniqCombined64(12)(rta_events_raw_692edbae.user_id), 0) AS "visitors" FROM rta_events_raw_692edbae WHERE rta_events_raw_692edbae.timestamp >= {p0: DateTime64(3, 'UTC')} AND rta_events_raw_692edbae.timestamp < {p1: DateTime64(3, 'UTC')} GROUP BY t, "campaign" ORDER BY t, "campaign"
 
 # by two dimensions
 -- query: metrics=revenue,purchases last=7d grain=1d by=country,device
@@ -188,13 +190,13 @@ SELECT country, uniqCombined64Merge(12)(visitors__uniq) AS visitors FROM rta_aud
 
 # refused requests name the bad value
 -- query: metrics=revenue last=7d by=user_id
-error: cannot split or filter revenue by 'user_id'; valid names are: 'campaign', 'country', 'device', 'event', 'path'
+error: cannot split or filter revenue by 'user_id'; valid names are: 'campaign', 'country', 'device', 'event', 'load_ms', 'path', 'revenue'; undeclared properties are prop.<name>, people's traits person.<name>
 
 -- query: metrics=revenue last=7d grain=1w
 error: unknown grain '1w'; valid grains are: auto, 1m, 1h, 1d, total
 
 -- query: metrics=visitors last=100d grain=1h
-error: no rollup answers 'visitors' at grain '1h' by nothing for data 100d old; rollups holding it: audience (by country, device; 1m kept 7d, 1h kept 90d, 1d kept 1825d); audience_overall (by nothing; 1m kept 7d, 1h kept 90d, 1d kept 1825d); audience_by_campaign (by country, device, campaign; 1h kept 90d, 1d kept 1825d); add the dimensions or grain to a rollup, or ask for a coarser grain
+error: no rollup answers 'visitors' at grain '1h' by nothing for data 100d old; rollups holding it: audience (by country, device; 1m kept 7d, 1h kept 90d, 1d kept 1825d); audience_overall (by nothing; 1m kept 7d, 1h kept 90d, 1d kept 1825d); audience_by_campaign (by country, device, campaign; 1h kept 90d, 1d kept 1825d); add the dimensions or grain to a rollup, or ask for a coarser grain; raw events of 'events' are kept 30d and this range starts 100d ago
 
 # ad-hoc queries over raw events: exact aggregates, qualified columns
 -- adhoc: events.last("7d", now=NOW).where(col("event") == "purchase").group_by("country", every="1d").agg(orders=count(), revenue=total("revenue")).order_by("revenue", descending=True).limit(10)
@@ -217,3 +219,32 @@ SELECT toStartOfInterval(rta_traffic_1h_b0f2c154.bucket, INTERVAL 3600 SECOND) A
 -- adhoc: rollup("audience_by_campaign", "1d").group_by("campaign").agg("visitors", "buyers").order_by("visitors", descending=True)
 -- params: none
 SELECT rta_audience_by_campaign_1d_01e908c6.campaign AS campaign, uniqCombined64Merge(12)(visitors__uniq) AS visitors, uniqCombined64Merge(12)(buyers__uniq) AS buyers FROM rta_audience_by_campaign_1d_01e908c6 GROUP BY rta_audience_by_campaign_1d_01e908c6.campaign ORDER BY visitors DESC
+
+# the raw-events fallback: an undeclared property no rollup has (a missing key is NULL, its own group)
+-- query: metrics=purchases,revenue last=24h grain=1h by=prop.plan
+-- params: p0='2026-11-27 12:00:00.000', p1='2026-11-28 13:00:00.000', p2='purchase', p3='purchase'
+SELECT toDateTime(toStartOfInterval(rta_events_raw_692edbae.timestamp, INTERVAL 3600 SECOND)) AS t, CASE WHEN mapContains(rta_events_raw_692edbae."props", 'plan') THEN rta_events_raw_692edbae."props"['plan'] ELSE NULL END AS "prop.plan", COUNT(CASE WHEN rta_events_raw_692edbae.event = {p2: String} THEN 1 ELSE NULL END) AS "purchases", COALESCE(SUM(CASE WHEN rta_events_raw_692edbae.event = {p3: String} THEN rta_events_raw_692edbae.revenue ELSE NULL END), 0) AS "revenue" FROM rta_events_raw_692edbae WHERE rta_events_raw_692edbae.timestamp >= {p0: DateTime64(3, 'UTC')} AND rta_events_raw_692edbae.timestamp < {p1: DateTime64(3, 'UTC')} GROUP BY t, "prop.plan" ORDER BY t, "prop.plan"
+
+# a comparison on a measure and a nested property
+-- query: metrics=purchases last=7d grain=1d by=country where=revenue>10 where=prop.cart.discount>=5
+-- params: p0='2026-11-21 00:00:00.000', p1='2026-11-29 00:00:00.000', p2=10, p3=5, p4='purchase'
+SELECT toDateTime(toStartOfInterval(rta_events_raw_692edbae.timestamp, INTERVAL 86400 SECOND)) AS t, rta_events_raw_692edbae.country AS "country", COUNT(CASE WHEN rta_events_raw_692edbae.event = {p4: String} THEN 1 ELSE NULL END) AS "purchases" FROM rta_events_raw_692edbae WHERE rta_events_raw_692edbae.timestamp >= {p0: DateTime64(3, 'UTC')} AND rta_events_raw_692edbae.timestamp < {p1: DateTime64(3, 'UTC')} AND (rta_events_raw_692edbae.revenue > {p2: Int64} AND CASE WHEN mapContains(rta_events_raw_692edbae."props_num", 'cart.discount') THEN rta_events_raw_692edbae."props_num"['cart.discount'] ELSE NULL END >= {p3: Int64}) GROUP BY t, "country" ORDER BY t, "country"
+
+# a person trait: the latest trait of the event's person, aliased anonymous ids included
+-- query: metrics=revenue,visitors last=7d grain=1d where=person.plan=pro
+-- params: p0='2026-11-21 00:00:00.000', p1='2026-11-29 00:00:00.000', p2='pro', p3='purchase', p4='plan', p5='plan'
+SELECT toDateTime(toStartOfInterval(rta_events_raw_692edbae.timestamp, INTERVAL 86400 SECOND)) AS t, COALESCE(SUM(CASE WHEN rta_events_raw_692edbae.event = {p3: String} THEN rta_events_raw_692edbae.revenue ELSE NULL END), 0) AS "revenue", COALESCE(uniqCombined64(12)(rta_events_raw_692edbae.user_id), 0) AS "visitors" FROM rta_events_raw_692edbae LEFT JOIN (SELECT anonymous, argMax(person, at) AS person FROM rta_person_aliases GROUP BY anonymous) AS _rta_alias ON _rta_alias.anonymous = rta_events_raw_692edbae.user_id LEFT JOIN (SELECT person, CASE WHEN countIf(key = {p4: String}) > 0 THEN argMaxIf(value, updated, key = {p4: String}) ELSE NULL END AS t0 FROM (SELECT CASE WHEN _rta_alias.person = '' THEN _t.person ELSE _rta_alias.person END AS person, _t.key AS key, argMax(_t.value, _t.updated) AS value, MAX(_t.updated) AS updated FROM rta_person_traits AS _t LEFT JOIN (SELECT anonymous, argMax(person, at) AS person FROM rta_person_aliases GROUP BY anonymous) AS _rta_alias ON _rta_alias.anonymous = _t.person WHERE _t.key IN ({p5: String}) GROUP BY person, key) AS _latest GROUP BY person) AS _rta_traits ON _rta_traits.person = CASE WHEN _rta_alias.person = '' THEN rta_events_raw_692edbae.user_id ELSE _rta_alias.person END WHERE rta_events_raw_692edbae.timestamp >= {p0: DateTime64(3, 'UTC')} AND rta_events_raw_692edbae.timestamp < {p1: DateTime64(3, 'UTC')} AND _rta_traits.t0 = {p2: String} GROUP BY t ORDER BY t
+
+# top groups by a distinct count from raw events: the rollups' sketch, ranked by merging the range
+-- query: metrics=visitors last=24h grain=1h by=path top=3
+-- params: p0='2026-11-27 12:00:00.000', p1='2026-11-28 13:00:00.000'
+SELECT rta_events_raw_692edbae.path AS "path", COALESCE(uniqCombined64(12)(rta_events_raw_692edbae.user_id), 0) AS "visitors" FROM rta_events_raw_692edbae WHERE rta_events_raw_692edbae.timestamp >= {p0: DateTime64(3, 'UTC')} AND rta_events_raw_692edbae.timestamp < {p1: DateTime64(3, 'UTC')} GROUP BY "path" ORDER BY "path"
+-- then each table's series, filtered to the top 3 groups by visitors in the totals above
+
+# beyond the raw events' 30 days: the error says which rollup to add
+-- query: metrics=page_views last=45d grain=1d by=path
+error: no rollup answers 'page_views' at grain '1d' by ['path'] for data 45d old; rollups holding it: traffic (by country, device, campaign; 1m kept 7d, 1h kept 90d, 1d kept 1825d); traffic_overall (by nothing; 1m kept 7d, 1h kept 90d, 1d kept 1825d); add the dimensions or grain to a rollup, or ask for a coarser grain; raw events of 'events' are kept 30d and this range starts 45d ago; add rollup("by_path", [page_views], by=['path']) to keep the answer
+
+-- adhoc: events.last("24h", now=NOW).group_by("person.plan").agg(n=count(), revenue=total("revenue"))
+-- params: p0='2026-11-27 12:30:00.000', p1='2026-11-28 12:30:01.000', p2='plan', p3='plan'
+SELECT _rta_traits.t0 AS "person.plan", COUNT() AS n, SUM(rta_events_raw_692edbae.revenue) AS revenue FROM rta_events_raw_692edbae LEFT JOIN (SELECT anonymous, argMax(person, at) AS person FROM rta_person_aliases GROUP BY anonymous) AS _rta_alias ON _rta_alias.anonymous = rta_events_raw_692edbae.user_id LEFT JOIN (SELECT person, CASE WHEN countIf(key = {p2: String}) > 0 THEN argMaxIf(value, updated, key = {p2: String}) ELSE NULL END AS t0 FROM (SELECT CASE WHEN _rta_alias.person = '' THEN _t.person ELSE _rta_alias.person END AS person, _t.key AS key, argMax(_t.value, _t.updated) AS value, MAX(_t.updated) AS updated FROM rta_person_traits AS _t LEFT JOIN (SELECT anonymous, argMax(person, at) AS person FROM rta_person_aliases GROUP BY anonymous) AS _rta_alias ON _rta_alias.anonymous = _t.person WHERE _t.key IN ({p3: String}) GROUP BY person, key) AS _latest GROUP BY person) AS _rta_traits ON _rta_traits.person = CASE WHEN _rta_alias.person = '' THEN rta_events_raw_692edbae.user_id ELSE _rta_alias.person END WHERE rta_events_raw_692edbae.timestamp >= {p0: DateTime64(3, 'UTC')} AND rta_events_raw_692edbae.timestamp < {p1: DateTime64(3, 'UTC')} GROUP BY _rta_traits.t0
