@@ -127,6 +127,7 @@ def test_purchases_by_an_undeclared_property_equal_the_oracle(loaded):
     want = _oracle(ws, oracle, ["purchases", "revenue"], "1h", "24h", by=["prop.plan"])
     assert set(got["prop.plan"].to_list()) == {"free", "pro", "team", None}  # events without it are a group of their own
     assert got.schema["purchases"] == pl.Int64
+    assert got.summary().endswith("answered from raw events (rta_events_raw_692edbae): no rollup of purchases splits or filters by prop.plan")
     _assert_same(got.drop("final"), want, ["bucket", "prop.plan"], ["purchases", "revenue"])
 
 

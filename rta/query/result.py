@@ -62,6 +62,9 @@ def _value(point: tuple[int, float]) -> float:
 class MetricFrame(pl.DataFrame):
     """A query result: ``bucket``, dimensions, metrics (and ``final``)."""
 
+    #: Set on the frame a query returns when raw events answered it, and why (frames derived from it drop it).
+    notice: str | None = None
+
     def metric_columns(self) -> list[str]:
         """The numeric columns, metrics first."""
         return [c for c, t in self.schema.items() if t.is_numeric()]
@@ -99,7 +102,7 @@ class MetricFrame(pl.DataFrame):
         if "final" in self.columns and self.schema["final"] == pl.Boolean:
             pending = self.height - int(self["final"].sum())
             rows += f" ({pending:,} not final)" if pending else " (all final)"
-        return "; ".join([*parts, rows])
+        return "; ".join([*parts, rows, *([self.notice] if self.notice else [])])
 
     def __repr__(self) -> str:
         return self.summary() + "\n" + super().__repr__()

@@ -96,7 +96,10 @@ class WorkspaceBase(ABC):
         ``compare="previous_period"|"previous_day"|"previous_week"|"previous_year"``, ``top=N``
         (with ``by``), ``order_by=metric``, ``fill_gaps=True``.
         """
-        return MetricFrame(self.answer(metrics, cache=cache, now=now, **options).frame)
+        answer = self.answer(metrics, cache=cache, now=now, **options)
+        frame = MetricFrame(answer.frame)
+        frame.notice = answer.notice
+        return frame
 
     @property
     def events(self) -> AdhocQuery:
