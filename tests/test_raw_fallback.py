@@ -127,7 +127,9 @@ def test_purchases_by_an_undeclared_property_equal_the_oracle(loaded):
     want = _oracle(ws, oracle, ["purchases", "revenue"], "1h", "24h", by=["prop.plan"])
     assert set(got["prop.plan"].to_list()) == {"free", "pro", "team", None}  # events without it are a group of their own
     assert got.schema["purchases"] == pl.Int64
-    assert got.summary().endswith("answered from raw events (rta_events_raw_692edbae): no rollup of purchases splits or filters by prop.plan")
+    assert got.summary().endswith(
+        "answered from raw events (rta_events_raw_692edbae): no rollup of purchases splits or filters by prop.plan"
+    )
     _assert_same(got.drop("final"), want, ["bucket", "prop.plan"], ["purchases", "revenue"])
 
 
@@ -213,3 +215,37 @@ def test_raw_events_answer_what_the_rollups_answer(loaded, asked):
     keys = [c for c in ("bucket", *q.by) if c in from_rollups.columns]
     assert from_raw.schema == from_rollups.schema
     _assert_same(from_raw, from_rollups, keys, list(q.metrics))
+
+
+raw_filters = st.sampled_from(
+    [
+        None,
+        col("prop.plan") == "pro",
+        col("prop.plan").isin(["free", "team"]),
+        col("prop.plan").is_null(),
+        col("prop.cart.discount") > 12.5,
+        col("prop.cart.discount").between(5, 20) & (col("country") != "US"),
+        col("revenue") >= 30,
+        ~(col("revenue") < 50),
+        col("person.plan") == "enterprise",
+        col("person.plan").is_null() | (col("prop.plan") == "free"),
+        col("path").startswith("/p"),
+    ]
+)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    metrics=st.lists(
+        st.sampled_from(["page_views", "purchases", "revenue", "biggest_order", "avg_load_ms"]), min_size=1, max_size=3, unique=True
+    ),
+    grain=st.sampled_from(["1h", "1d"]),
+    by=st.lists(st.sampled_from(["prop.plan", "person.plan", "country", "path"]), max_size=2, unique=True),
+    where=raw_filters,
+)
+def test_any_raw_events_query_equals_the_oracle(loaded, metrics, grain, by, where):
+    """Random splits and filters by properties, traits, measures and dimensions, over events some of which came late."""
+    ws, oracle = loaded
+    got = ws.query(metrics, last="24h", grain=grain, by=by, where=where, now=NOW, fill_gaps=False, cache=False)
+    want = _oracle(ws, oracle, metrics, grain, "24h", by=by, where=where)
+    _assert_same(got.drop("final"), want, ["bucket", *by], metrics)
