@@ -51,6 +51,8 @@ def test_rules_read_like_sentences(shop):
         (lambda e, r: alert("a", r.over("5m") > 1, quiet_hours=("25:00", "07:00")), r"times as HH:MM, got '25:00'"),
         (lambda e, r: alert("a", r.over("5m") > 1, pending="1m", for_="1m"), r"pending= and for_= are the same setting"),
         (lambda e, r: alert("a", no_events(e, "5m"), by="country"), r"cannot be split or filtered"),
+        (lambda e, r: alert("a", r.over("5m") > 1, where=col("country") > 5), r"alert 'a' where=: .*dimension 'country' with 5"),
+        (lambda e, r: alert("a", r.over("5m") > 1, where=col("revenue") > 5), r"cannot split or filter by 'revenue'"),
         (lambda e, r: alert("a", r > 5), r"compare a window of metric 'errors', not the metric: for example errors.over\('5m'\) > 5"),
         (lambda e, r: alert("a", True), r"expected a condition such as"),
         (lambda e, r: no_events(e).window.vs("1w"), r"cannot be compared with a baseline"),

@@ -16,6 +16,7 @@ from rta.dsl.channels import Channel, Log, channel, shown_channel
 from rta.dsl.context import latest, register
 from rta.dsl.durations import parse_duration
 from rta.dsl.expr import Expr
+from rta.dsl.filter_kinds import check_filter_kinds
 from rta.dsl.metric import Metric
 from rta.dsl.names import check_name
 from rta.dsl.shown import LINE, card, code, cut, listed, span
@@ -305,10 +306,13 @@ def alert(
     if condition.window.metric is None and fields:
         msg = f"{owner}: no_events() counts every arriving event; it cannot be split or filtered (by=, where=)"
         raise DefinitionError(msg)
+    # Rules are evaluated every minute from rollups, which keep dimensions only (never the raw-events fallback).
     for field_name in fields:
         if field_name not in stream.dimensions:
             msg = f"{owner}: cannot split or filter by {field_name!r}; {did_you_mean(field_name, list(stream.dimensions))}"
             raise DefinitionError(msg)
+    if isinstance(where, Expr):
+        check_filter_kinds(where, stream.fields, f"{owner} where=")
     targets = notify if isinstance(notify, list | tuple) else [notify]
     if not targets:
         msg = f"{owner}: notify= is empty; give at least one channel, for example 'log'"
