@@ -249,3 +249,39 @@ def test_any_raw_events_query_equals_the_oracle(loaded, metrics, grain, by, wher
     got = ws.query(metrics, last="24h", grain=grain, by=by, where=where, now=NOW, fill_gaps=False, cache=False)
     want = _oracle(ws, oracle, metrics, grain, "24h", by=by, where=where)
     _assert_same(got.drop("final"), want, ["bucket", *by], metrics)
+
+
+def test_the_rest_api_answers_from_raw_events_and_says_so_in_meta(loaded, tmp_path):
+    import socket
+
+    import httpx
+
+    from rta.contract.keys import KeyStore
+    from rta.query.api import QueryApi, serve_in_thread
+
+    ws, oracle = loaded
+    keys = KeyStore(tmp_path / "keys")
+    _, read = keys.create("read", "test")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _, stop = serve_in_thread(QueryApi(ws, keys), port=port)
+    try:
+        where = json.dumps({"and": [{"field": "revenue", "op": ">", "value": 20}, {"field": "person.plan", "op": "==", "value": "pro"}]})
+        params = {"metrics": "purchases,revenue", "by": "prop.plan", "grain": "total", "where": where,
+                  "start": (NOW - timedelta(hours=24)).isoformat(), "end": NOW.isoformat()}  # fmt: skip
+        answer = httpx.get(f"http://127.0.0.1:{port}/v1/query", params=params, headers={"Authorization": f"Bearer {read}"}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["meta"]["notice"].startswith("answered from raw events (") and "prop.plan" in body["meta"]["notice"]
+        got = pl.DataFrame(body["data"]).select("prop.plan", "purchases", "revenue")
+        filtered = (col("revenue") > 20) & (col("person.plan") == "pro")
+        want = ws.query(["purchases", "revenue"], start=NOW - timedelta(hours=24), end=NOW, grain="total", by="prop.plan", where=filtered)
+        _assert_same(got, want.select("prop.plan", "purchases", "revenue"), ["prop.plan"], ["purchases", "revenue"])
+        assert want["purchases"].sum() > 0
+        bad = httpx.get(
+            f"http://127.0.0.1:{port}/v1/query", params={"metrics": "revenue", "by": "prop."}, headers={"Authorization": f"Bearer {read}"}
+        )
+        assert bad.status_code == 400 and "prop.<name>" in bad.json()["error"]
+    finally:
+        stop()

@@ -97,13 +97,13 @@ def _beyond_raw(plan: Plan, metric: str, dims: set[str], age: int) -> str:
 
 
 def why_raw(plan: Plan, metric: str, grain: str, dims: set[str], age: int) -> str:
-    """Why no rollup answers ``metric``, for explanations: the first of what is missing."""
+    """Why no rollup answers ``metric``, for explanations: what is missing, the first kind found."""
     holders = [r for r in plan.rollups if r.metric_parts(metric)]
     if not holders:
         return f"no rollup holds {metric}"
-    for name in sorted(dims):
-        if not any(name in r.dims for r in holders):
-            return f"no rollup of {metric} splits or filters by {name}"
+    missing = [name for name in sorted(dims) if not any(name in r.dims for r in holders)]
+    if missing:
+        return f"no rollup of {metric} splits or filters by {', '.join(missing)}"
     if not any(dims <= set(r.dims) for r in holders):
         return f"no one rollup of {metric} has all of {', '.join(sorted(dims))}"
     return f"no rollup of {metric} by {', '.join(sorted(dims)) or 'nothing'} keeps grain {grain} for data {_age(age)} old"
