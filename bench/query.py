@@ -487,11 +487,10 @@ def _people_sql(ws, start: datetime, end: datetime) -> tuple[str, dict]:  # type
     return people.join(select).sql(dialect="clickhouse"), params.values
 
 
-def _peer_sql(start: datetime, end: datetime, *, join_users: bool) -> tuple[str, dict]:  # type: ignore[type-arg]
-    """The peer: plan an ordinary column of the events, or of a users table joined to them."""
-    plan, join = ("u.plan", f" LEFT JOIN {PEER_USERS} AS u ON u.user_id = e.user_id") if join_users else ("e.plan", "")
+def _plain_sql(start: datetime, end: datetime, table: str, plan: str, join: str = "") -> tuple[str, dict]:  # type: ignore[type-arg]
+    """Purchases by a plan column, written by hand: the purchase filter in WHERE, so only purchases are grouped (or joined)."""
     sql = (
-        f"SELECT toStartOfHour(e.timestamp) AS bucket, {plan} AS plan, count() AS purchases FROM {PEER_EVENTS} AS e{join} "
+        f"SELECT toStartOfHour(e.timestamp) AS bucket, {plan} AS plan, count() AS purchases FROM {table} AS e{join} "
         f"WHERE e.event = 'purchase' AND e.timestamp >= toDateTime64('{_sql_time(start)}', 3, 'UTC') "
         f"AND e.timestamp < toDateTime64('{_sql_time(end)}', 3, 'UTC') GROUP BY bucket, plan"
     )
@@ -503,26 +502,35 @@ def raw_ways(ws) -> tuple[list[tuple[Way, int]], list[str]]:  # type: ignore[no-
     day, week = 86400, 7 * 86400
     prop_q, person_q = "24h purchases by prop.plan", "7d purchases by person.plan"
     fallback = "rta: raw-events fallback (ws.query)"
+    raw = ws.plan.streams[0].raw_table
+    users = f" LEFT JOIN {PEER_USERS} AS u ON u.user_id = e.user_id"
     ways, notes = [], []
     if (why := _unanswered(ws, "prop.plan")) is None:
         ways.append((_by_query(ws, prop_q, fallback, "prop.plan"), day))
     else:
         notes.append(f"ws.query(by='prop.plan') does not answer yet ({why}): the ad-hoc builder stands in for the fallback")
     ways.append((_by_sql(ws, lambda s, e: _adhoc_sql(ws, s, e), prop_q, "rta: ad-hoc builder (props map)", "prop.plan"), day))
+    # rta's storage asked the peer's way: what the fallback's SQL could cost on the same table.
+    hand = _by_sql(ws, lambda s, e: _plain_sql(s, e, raw, 'e."prop.plan"'), prop_q, "rta raw table by hand: prop.plan column", "plan")
+    ways.append((hand, day))
     table = ws.explain("purchases", last="24h", by="country", grain=RAW_GRAIN, cache=False).executed[0].table
     rollup = next(f"{r.name} {t.grain}" for r in ws.plan.rollups for t in r.tables if t.table == table)
     ways.append((_by_query(ws, "24h purchases by country (declared)", f"rta: rollup {rollup}", "country"), day))
     peer = _by_sql(
-        ws, lambda s, e: _peer_sql(s, e, join_users=False), "24h purchases by plan", "ClickHouse: MergeTree, plan a column", "plan"
+        ws, lambda s, e: _plain_sql(s, e, PEER_EVENTS, "e.plan"), "24h purchases by plan", "ClickHouse: MergeTree, plan a column", "plan"
     )
     ways.append((peer, day))
     if (why := _unanswered(ws, "person.plan")) is None:
         ways.append((_by_query(ws, person_q, fallback, "person.plan"), week))
     else:
         notes.append(f"ws.query(by='person.plan') does not answer yet ({why}): rta's people join (PeopleJoin) stands in")
-        ways.append((_by_sql(ws, lambda s, e: _people_sql(ws, s, e), person_q, "rta: PeopleJoin SQL (stand-in)", "plan"), week))
+    ways.append((_by_sql(ws, lambda s, e: _people_sql(ws, s, e), person_q, "rta raw table by hand: PeopleJoin", "plan"), week))
     peer = _by_sql(
-        ws, lambda s, e: _peer_sql(s, e, join_users=True), "7d purchases by users.plan", "ClickHouse: MergeTree JOIN users", "plan"
+        ws,
+        lambda s, e: _plain_sql(s, e, PEER_EVENTS, "u.plan", users),
+        "7d purchases by users.plan",
+        "ClickHouse: MergeTree JOIN users",
+        "plan",
     )
     ways.append((peer, week))
     return ways, notes
@@ -551,34 +559,37 @@ def check_raw_answers(ways: list[tuple[Way, int]]) -> None:
                 raise SystemExit(msg)
 
 
-def time_raw_questions(ws, runs: int) -> tuple[list[tuple[str, str, float, float, int]], list[str]]:  # type: ignore[no-untyped-def]
+def time_raw_questions(ws, runs: int, week_runs: int) -> tuple[list[tuple[str, str, float, float, int]], list[str]]:  # type: ignore[no-untyped-def]
     """(question, how, p50 ms, p99 ms, rows scanned) of every way, run in turns; and notes."""
     ways, notes = raw_ways(ws)
     check_raw_answers(ways)
-    samples: list[list[float]] = [[] for _ in ways]
-    for _ in range(runs):  # in turns, so a neighbour's load falls on every way alike
-        for (way, span), taken in zip(ways, samples, strict=True):
-            now = datetime.now(UTC)
-            began = time.perf_counter()
-            way.run(now - timedelta(seconds=span), now)
-            taken.append((time.perf_counter() - began) * 1000)
     rows = []
-    for (way, span), taken in zip(ways, samples, strict=True):
-        now = datetime.now(UTC)
-        rows.append((way.question, way.how, *_percentiles(taken), way.read(now - timedelta(seconds=span), now)))
+    for span in sorted({s for _, s in ways}):
+        group = [w for w, s in ways if s == span]
+        samples: list[list[float]] = [[] for _ in group]
+        for _ in range(runs if span <= 86400 else week_runs):  # in turns, so a neighbour's load falls on every way alike
+            for way, taken in zip(group, samples, strict=True):
+                now = datetime.now(UTC)
+                began = time.perf_counter()
+                way.run(now - timedelta(seconds=span), now)
+                taken.append((time.perf_counter() - began) * 1000)
+        for way, taken in zip(group, samples, strict=True):
+            now = datetime.now(UTC)
+            rows.append((way.question, way.how, *_percentiles(taken), way.read(now - timedelta(seconds=span), now)))
     return rows, notes
 
 
-def print_raw_questions(ws, runs: int, per_day: int, older_per_day: int) -> None:  # type: ignore[no-untyped-def]
+def print_raw_questions(ws, runs: int, week_runs: int, per_day: int, older_per_day: int) -> None:  # type: ignore[no-untyped-def]
     """The raw-events questions' table, what the raw events are, and the goal."""
     from rta.contract.people import TRAITS_TABLE
 
     raw = ws.plan.streams[0].raw_table
     events = ws.client.query(f"SELECT count() FROM {raw}").result_rows[0][0]
     people, traits = ws.client.query(f"SELECT uniqExact(person), count() FROM {TRAITS_TABLE}").result_rows[0]
-    rows, notes = time_raw_questions(ws, runs)
+    rows, notes = time_raw_questions(ws, runs, week_runs)
     keys = len(TEXT_PROPS) + len(NUMBER_PROPS)
-    print(f"\nQueries that need raw events ({keys} undeclared properties per event; {runs} runs each, in turns)")
+    turns = f"runs in turns: {runs} per 24 h question, {week_runs} per 7 d"
+    print(f"\nQueries that need raw events ({keys} undeclared properties per event; {turns})")
     print(
         f"raw events: {per_day:,} in the last 24 h, {older_per_day:,}/day in the {RAW_DAYS - 1} days before: {events:,} rows in "
         f"{RAW_DAYS} days; {people:,} people with {traits:,} trait rows"
@@ -588,13 +599,12 @@ def print_raw_questions(ws, runs: int, per_day: int, older_per_day: int) -> None
     print(f"{'question':<38}{'answered by':<42}{'p50 ms':>9}{'p99 ms':>9}{'rows scanned':>15}")
     for question, how, p50, p99, scanned in rows:
         print(f"{question:<38}{how:<42}{p50:>9.1f}{p99:>9.1f}{scanned:>15,}")
-    ours = rows[0]
-    verdict = "met" if ours[3] <= GOAL_MS else "missed"
-    at = "" if per_day == GOAL_RATE else f"; measured at {per_day:,} events/day, not the goal's rate"
-    print(
-        f"goal: 24h by an undeclared property at {GOAL_RATE:,} events/day, p99 <= {GOAL_MS:,.0f} ms on 2 cores: "
-        f"{verdict} ({ours[1]}: p99 {ours[3]:,.1f} ms{at})"
-    )
+    _, how, _, p99, _ = rows[0]
+    goal = f"goal: 24h by an undeclared property at {GOAL_RATE:,} events/day, p99 <= {GOAL_MS:,.0f} ms on 2 cores"
+    if per_day == GOAL_RATE:
+        print(f"{goal}: {'met' if p99 <= GOAL_MS else 'missed'} ({how}: p99 {p99:,.1f} ms)")
+    else:
+        print(f"{goal}: not judged, measured at {per_day:,} events/day ({how}: p99 {p99:,.1f} ms)")
 
 
 _WRK_SCRIPT = """
@@ -749,7 +759,8 @@ def main() -> None:
     parser.add_argument(
         "--raw-events-per-day", type=int, help=f"events/day of the {RAW_DAYS - 1} raw days before the last (default: --events-per-day)"
     )
-    parser.add_argument("--raw-runs", type=int, default=20, help="timed runs per raw-events question (p99 of 20 is the slowest)")
+    parser.add_argument("--raw-runs", type=int, default=20, help="timed runs per 24-hour raw-events question (p99 of 20 is the slowest)")
+    parser.add_argument("--week-runs", type=int, default=10, help="timed runs per 7-day raw-events question (each scans the week)")
     parser.add_argument("--connections", default="4,16,64,256", help="load-test steps (concurrent connections)")
     parser.add_argument("--load-seconds", type=int, default=10)
     parser.add_argument("--refresh", type=float, default=60.0, help="seconds between a user's dashboard refreshes")
@@ -786,7 +797,7 @@ def main() -> None:
         print(f"{'question':<42}{'answered by':<31}{'p50 ms':>9}{'p99 ms':>9}")
         for name, how, p50, p99 in time_queries(ws, args.runs) + time_live(ws, args.runs, args.events_per_day):
             print(f"{name:<42}{how:<31}{p50:>9.1f}{p99:>9.1f}")
-        print_raw_questions(ws, args.raw_runs, args.events_per_day, older)
+        print_raw_questions(ws, args.raw_runs, args.week_runs, args.events_per_day, older)
         steps = [int(c) for c in args.connections.split(",") if c]
         if steps:
             _load_tables(ws, steps, args.load_seconds, args.events_per_day, args.refresh)
