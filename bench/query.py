@@ -216,6 +216,22 @@ def build_raw(client, plan, now: datetime, per_day: int, older_per_day: int, use
     return taken
 
 
+RAW_BYTES_PER_EVENT = 105  # measured at 10M events/day: 68 B in rta's raw table (maps + materialized columns), 33 B in the peer's
+
+
+def _older_rate(work: Path, per_day: int, older: int) -> int:
+    """The rate of the raw days before the last: ``older``, or lower when that would not fit on the disk (said on stdout)."""
+    free = shutil.disk_usage(work).free
+    room = free * 0.6 / RAW_BYTES_PER_EVENT - per_day  # events that fit beside the last day (merges need room to rewrite parts)
+    fits = int(room / (RAW_DAYS - 1)) // 1_000_000 * 1_000_000
+    if older <= fits:
+        return older
+    if fits <= 0:
+        raise SystemExit(f"raw events at {per_day:,}/day do not fit in the {free / 1e9:.0f} GB free; ask for fewer --events-per-day")
+    print(f"note: the {RAW_DAYS - 1} raw days before the last at {fits:,} events/day, not {older:,}: {free / 1e9:.0f} GB free hold no more")
+    return fits
+
+
 def build_people(client, now: datetime, users: int = USERS) -> float:  # type: ignore[no-untyped-def]
     """Traits of ``users`` people in ``rta_person_traits``, as the flow writes them, and the peer's users table; returns seconds taken.
 
@@ -579,19 +595,23 @@ def time_raw_questions(ws, runs: int, week_runs: int) -> tuple[list[tuple[str, s
     return rows, notes
 
 
-def print_raw_questions(ws, runs: int, week_runs: int, per_day: int, older_per_day: int) -> None:  # type: ignore[no-untyped-def]
-    """The raw-events questions' table, what the raw events are, and the goal."""
+def print_raw_questions(ws, runs: int, week_runs: int) -> None:  # type: ignore[no-untyped-def]
+    """The raw-events questions' table, what the raw events are (counted, so a kept folder is described right), and the goal."""
     from rta.contract.people import TRAITS_TABLE
 
     raw = ws.plan.streams[0].raw_table
-    events = ws.client.query(f"SELECT count() FROM {raw}").result_rows[0][0]
+    last, older = ws.client.query(
+        f"SELECT countIf(timestamp >= end - INTERVAL 1 DAY), countIf(timestamp < end - INTERVAL 1 DAY) "
+        f"FROM {raw}, (SELECT toStartOfHour(max(timestamp)) + INTERVAL 1 HOUR AS end FROM {raw})"
+    ).result_rows[0]
+    per_day, older_per_day = int(last), int(older) // (RAW_DAYS - 1)
     people, traits = ws.client.query(f"SELECT uniqExact(person), count() FROM {TRAITS_TABLE}").result_rows[0]
     rows, notes = time_raw_questions(ws, runs, week_runs)
     keys = len(TEXT_PROPS) + len(NUMBER_PROPS)
     turns = f"runs in turns: {runs} per 24 h question, {week_runs} per 7 d"
     print(f"\nQueries that need raw events ({keys} undeclared properties per event; {turns})")
     print(
-        f"raw events: {per_day:,} in the last 24 h, {older_per_day:,}/day in the {RAW_DAYS - 1} days before: {events:,} rows in "
+        f"raw events: {per_day:,} in the last 24 h, {older_per_day:,}/day in the {RAW_DAYS - 1} days before: {last + older:,} rows in "
         f"{RAW_DAYS} days; {people:,} people with {traits:,} trait rows"
     )
     for note in notes:
@@ -601,7 +621,7 @@ def print_raw_questions(ws, runs: int, week_runs: int, per_day: int, older_per_d
         print(f"{question:<38}{how:<42}{p50:>9.1f}{p99:>9.1f}{scanned:>15,}")
     _, how, _, p99, _ = rows[0]
     goal = f"goal: 24h by an undeclared property at {GOAL_RATE:,} events/day, p99 <= {GOAL_MS:,.0f} ms on 2 cores"
-    if per_day == GOAL_RATE:
+    if per_day >= GOAL_RATE:
         print(f"{goal}: {'met' if p99 <= GOAL_MS else 'missed'} ({how}: p99 {p99:,.1f} ms)")
     else:
         print(f"{goal}: not judged, measured at {per_day:,} events/day ({how}: p99 {p99:,.1f} ms)")
@@ -780,8 +800,8 @@ def main() -> None:
             print(f"building {args.days} days at {args.events_per_day:,} events/day ...", file=sys.stderr)
             taken = build(ws.client, ws.plan, args.days, args.events_per_day, now, args.users)
             print(f"  rollups built in {taken:.0f} s", file=sys.stderr)
-        older = args.raw_events_per_day or args.events_per_day
         if not ws.client.query(f"EXISTS TABLE {PEER_EVENTS}").result_rows[0][0]:
+            older = _older_rate(work, args.events_per_day, args.raw_events_per_day or args.events_per_day)
             print(f"raw events: {RAW_DAYS} days, the last at {args.events_per_day:,}/day, the others at {older:,}/day ...", file=sys.stderr)
             ws.client.command(f"TRUNCATE TABLE {ws.plan.streams[0].raw_table}")  # a folder kept from before the peer existed
             taken = build_raw(ws.client, ws.plan, now, args.events_per_day, older, args.users)
@@ -797,7 +817,7 @@ def main() -> None:
         print(f"{'question':<42}{'answered by':<31}{'p50 ms':>9}{'p99 ms':>9}")
         for name, how, p50, p99 in time_queries(ws, args.runs) + time_live(ws, args.runs, args.events_per_day):
             print(f"{name:<42}{how:<31}{p50:>9.1f}{p99:>9.1f}")
-        print_raw_questions(ws, args.raw_runs, args.week_runs, args.events_per_day, older)
+        print_raw_questions(ws, args.raw_runs, args.week_runs)
         steps = [int(c) for c in args.connections.split(",") if c]
         if steps:
             _load_tables(ws, steps, args.load_seconds, args.events_per_day, args.refresh)
