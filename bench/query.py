@@ -602,7 +602,7 @@ def print_raw_questions(ws, runs: int, week_runs: int) -> None:  # type: ignore[
     raw = ws.plan.streams[0].raw_table
     last, older = ws.client.query(
         f"SELECT countIf(timestamp >= end - INTERVAL 1 DAY), countIf(timestamp < end - INTERVAL 1 DAY) "
-        f"FROM {raw}, (SELECT toStartOfHour(max(timestamp)) + INTERVAL 1 HOUR AS end FROM {raw})"
+        f"FROM {raw}, (SELECT toStartOfHour(max(timestamp)) + INTERVAL 1 HOUR AS end FROM {raw}) AS newest"
     ).result_rows[0]
     per_day, older_per_day = int(last), int(older) // (RAW_DAYS - 1)
     people, traits = ws.client.query(f"SELECT uniqExact(person), count() FROM {TRAITS_TABLE}").result_rows[0]
