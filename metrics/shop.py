@@ -8,6 +8,7 @@ from rta import (
     count,
     dashboard,
     distinct,
+    funnel,
     kpi,
     maximum,
     metric,
@@ -58,6 +59,17 @@ rollup("audience", [visitors, buyers], by=["country", "device"], keep={"1m": "7d
 rollup("audience_overall", [visitors, buyers], keep={"1m": "7d", "1h": "90d", "1d": "5y"})
 # Campaign filters on the dashboard need visitors by campaign too: hours and days are enough there.
 rollup("audience_by_campaign", [visitors, buyers], by=["country", "device", "campaign"], keep={"1h": "90d", "1d": "5y"})
+
+# A funnel counts people, not events: who viewed a page, then added to cart, then bought, within an hour
+# (`ws.funnel("checkout", last="7d", by="device")`, `rta funnel checkout`); answered exactly from raw events.
+funnel(
+    "checkout",
+    [col("event") == "page_view", col("event") == "add_to_cart", col("event") == "purchase"],
+    names=["viewed", "added to cart", "bought"],
+    within="1h",
+    by=["device"],
+    description="page view, then add to cart, then purchase, within an hour",
+)
 
 # Alerts are judged on final minutes, as soon as the watermark passes them; `rta run` logs
 # them (add notify=webhook("https://…") or email(...) to page someone).

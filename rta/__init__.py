@@ -8,6 +8,7 @@ from rta.dsl import count as count
 from rta.dsl import dashboard as dashboard
 from rta.dsl import distinct as distinct
 from rta.dsl import email as email
+from rta.dsl import funnel as funnel
 from rta.dsl import kpi as kpi
 from rta.dsl import maximum as maximum
 from rta.dsl import metric as metric
@@ -36,6 +37,7 @@ __all__ = [
     "count",
     "distinct",
     "email",
+    "funnel",
     "maximum",
     "metric",
     "minimum",

@@ -1,12 +1,18 @@
-"""Test helpers for analysts and for rta itself: a source of frames and a brute-force oracle.
+"""Test helpers for analysts and for rta itself: a source of frames and brute-force oracles.
 
 The oracle recomputes every metric of a rollup from raw events with plain Polars, the slow
 obvious way, so rollups read back from the store can be compared with it. Its filters are judged
 row by row in Python (:func:`holds`), not by the flow's Polars translation it checks.
+
+The funnel oracle (:func:`oracle_funnel`), for ``ws.funnel``: per person (aliases merged), events
+sorted by (time, insert id), every possible first event tried and the chain from it built step by
+step (its earliest next event); the person reaches the highest step any start reaches, and the
+latest start that does gives the times and the breakdown. Nothing is shared with the SQL.
 """
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -20,6 +26,7 @@ from rta.dsl import aggregates as agg
 from rta.dsl import expr as ex
 from rta.dsl.durations import GRAINS
 from rta.dsl.expr import Expr
+from rta.dsl.funnel import Funnel
 from rta.flows.frames import BatchSource as BatchSource  # the sources moved to the flow; tests import them here too
 from rta.flows.frames import frame_batches as frame_batches
 
@@ -151,3 +158,120 @@ def oracle_query(
 
     frame = frame.with_columns(formula_expr(m).alias(m.name) for m in found if m.formula is not None)
     return frame.select(*keys, *metrics).sort(keys)
+
+
+# --- funnels ------------------------------------------------------------------------------------
+
+
+def _chain(events: list[dict[str, Any]], masks: list[int], j: int, n: int, w: int, order: str) -> list[int]:
+    """Positions of the chain started at event ``j`` (``order`` ordered or strict)."""
+    chain, last = [j], j
+    for k in range(1, n):
+        if order == "strict":
+            p = last + 1
+            if p < len(events) and masks[p] >> k & 1 and events[p]["_ms"] - events[j]["_ms"] <= w:
+                chain.append(p)
+                last = p
+                continue
+            break
+        found = next((p for p in range(last + 1, len(events)) if masks[p] >> k & 1 and events[p]["_ms"] - events[j]["_ms"] <= w), None)
+        if found is None:
+            break
+        chain.append(found)
+        last = found
+    return chain
+
+
+def _any(events: list[dict[str, Any]], masks: list[int], j: int, n: int, w: int) -> list[int]:
+    """Times (ms) at which the window from event ``j`` first holds each of the steps done in it, sorted."""
+    first: dict[int, int] = {}
+    for p in range(j, len(events)):
+        if events[p]["_ms"] - events[j]["_ms"] > w:
+            continue
+        for k in range(n):
+            if masks[p] >> k & 1 and k not in first:
+                first[k] = events[p]["_ms"]
+    return sorted(first.values())
+
+
+def person_funnel(events: list[dict[str, Any]], funnel: Funnel) -> tuple[int, list[int], int]:
+    """One person's sorted events -> (highest step, the times of its steps in ms, the position of the first)."""
+    n, w = len(funnel.steps), funnel.within_seconds * 1000
+    masks = [sum(1 << k for k, step in enumerate(funnel.steps) if holds(step, e) is True) for e in events]
+    best: tuple[int, list[int], int] = (0, [], -1)
+    for j in range(len(events)):
+        if funnel.order == "any":
+            if masks[j] == 0:
+                continue
+            times = _any(events, masks, j, n, w)
+        else:
+            if not masks[j] & 1:
+                continue
+            times = [events[p]["_ms"] for p in _chain(events, masks, j, n, w, funnel.order)]
+        if len(times) >= best[0]:  # the latest start of those reaching the highest step
+            best = (len(times), times, j)
+    return best
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    """Linear interpolation between the closest ranks (R-7, numpy's default)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    at = q * (len(ordered) - 1)
+    low = math.floor(at)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (at - low)
+
+
+def oracle_funnel(
+    funnel: Funnel,
+    events: pl.DataFrame,
+    start: datetime,
+    end: datetime,
+    *,
+    aliases: Mapping[str, str] | None = None,
+    by: Sequence[str] = (),
+    where: Expr | None = None,
+) -> pl.DataFrame:
+    """What ``ws.funnel`` should return for ``events`` (the stream's fields, ``prop.*`` and ``person.*`` columns)."""
+    stream = funnel.stream
+    aliases = aliases or {}
+    people: dict[str, list[dict[str, Any]]] = {}
+    for row in events.iter_rows(named=True):
+        when = row[stream.time]
+        if not (start <= when < end) or (where is not None and holds(where, row) is not True):
+            continue
+        user = row[stream.user]  # type: ignore[index]
+        row["_ms"] = int(when.timestamp() * 1000)
+        people.setdefault(aliases.get(user, user), []).append(row)
+    n = len(funnel.steps)
+    reached: dict[tuple[Any, ...], list[list[float]]] = {}  # group -> per step, each person's seconds from the step before
+    counts: dict[tuple[Any, ...], list[int]] = {}
+    for rows in people.values():
+        rows.sort(key=lambda r: (r["_ms"], r.get(stream.insert_id or "", "") or ""))
+        level, times, j = person_funnel(rows, funnel)
+        if level == 0:
+            continue
+        group = tuple(rows[j][b] for b in by)
+        counts.setdefault(group, [0] * n)
+        reached.setdefault(group, [[] for _ in range(n)])
+        for k in range(level):
+            counts[group][k] += 1
+            if k > 0:
+                reached[group][k].append((times[k] - times[k - 1]) / 1000)
+    out: list[dict[str, Any]] = []
+    for group in sorted(counts, key=lambda g: tuple((v is None, v or "") for v in g)):
+        c = counts[group]
+        for k in range(n):
+            name = f"{k + 1} of {n} steps" if funnel.order == "any" else funnel.names[k]
+            out.append({
+                "step": k + 1, "name": name, **dict(zip(by, group, strict=True)), "people": c[k],
+                "conversion": c[k] / c[0], "step_conversion": 1.0 if k == 0 else (c[k] / c[k - 1] if c[k - 1] else None),
+                "drop_off": 0 if k == 0 else c[k - 1] - c[k],
+                "median_seconds": None if k == 0 else _quantile(reached[group][k], 0.5),
+                "p90_seconds": None if k == 0 else _quantile(reached[group][k], 0.9),
+            })  # fmt: skip
+    schema = {"step": pl.Int64, "name": pl.String, **dict.fromkeys(by, pl.String), "people": pl.Int64, "conversion": pl.Float64,
+              "step_conversion": pl.Float64, "drop_off": pl.Int64, "median_seconds": pl.Float64, "p90_seconds": pl.Float64}  # fmt: skip
+    return pl.DataFrame(out, schema=schema, orient="row") if out else pl.DataFrame(schema=schema)

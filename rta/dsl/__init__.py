@@ -22,6 +22,8 @@ from rta.dsl.dashboard import timeseries as timeseries
 from rta.dsl.definitions import Definitions as Definitions
 from rta.dsl.definitions import definitions as definitions
 from rta.dsl.expr import col as col
+from rta.dsl.funnel import Funnel as Funnel
+from rta.dsl.funnel import funnel as funnel
 from rta.dsl.metric import Metric as Metric
 from rta.dsl.metric import metric as metric
 from rta.dsl.rollup import Rollup as Rollup

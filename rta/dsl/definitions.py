@@ -8,6 +8,7 @@ from typing import Protocol, TypeVar
 
 from rta.dsl.alert import Alert
 from rta.dsl.dashboard import Dashboard
+from rta.dsl.funnel import Funnel
 from rta.dsl.metric import Metric
 from rta.dsl.rollup import Rollup
 from rta.dsl.schedule import ReportSchedule
@@ -26,6 +27,7 @@ class Definitions:
     alerts: tuple[Alert, ...] = ()
     dashboards: tuple[Dashboard, ...] = ()
     reports: tuple[ReportSchedule, ...] = ()
+    funnels: tuple[Funnel, ...] = ()
 
     def metric(self, name: str) -> Metric:
         """The metric called ``name``; the error lists the valid names."""
@@ -43,10 +45,15 @@ class Definitions:
         """The stream called ``name``."""
         return _named(self.streams, name, "stream")
 
+    def funnel(self, name: str) -> Funnel:
+        """The funnel called ``name``."""
+        return _named(self.funnels, name, "funnel")
+
     def _kinds(self) -> list[tuple[str, tuple[_Named, ...]]]:
         return [
             ("stream", self.streams), ("metric", self.metrics), ("rollup", self.rollups),
             ("alert", self.alerts), ("dashboard", self.dashboards), ("report", self.reports),
+            ("funnel", self.funnels),
         ]  # fmt: skip
 
     def __repr__(self) -> str:
@@ -92,8 +99,9 @@ def definitions(items: Iterable[object]) -> Definitions:
     alerts: dict[str, Alert] = {}
     dashboards: dict[str, Dashboard] = {}
     reports: dict[str, ReportSchedule] = {}
+    funnels: dict[str, Funnel] = {}
 
-    def add(table: dict, item: Stream | Metric | Rollup | Alert | Dashboard | ReportSchedule, kind: str) -> None:  # type: ignore[type-arg]
+    def add(table: dict, item: Stream | Metric | Rollup | Alert | Dashboard | ReportSchedule | Funnel, kind: str) -> None:  # type: ignore[type-arg]
         known = table.get(item.name)
         if known is not None and known != item:
             msg = f"two different {kind}s are named {item.name!r}; {kind} names must be unique in a project"
@@ -127,6 +135,9 @@ def definitions(items: Iterable[object]) -> Definitions:
             add(dashboards, item, "dashboard")
         elif isinstance(item, ReportSchedule):
             add(reports, item, "report")
+        elif isinstance(item, Funnel):
+            add(streams, item.stream, "stream")
+            add(funnels, item, "funnel")
     return Definitions(
         tuple(streams.values()),
         tuple(metrics.values()),
@@ -134,4 +145,5 @@ def definitions(items: Iterable[object]) -> Definitions:
         tuple(alerts.values()),
         tuple(dashboards.values()),
         tuple(reports.values()),
+        tuple(funnels.values()),
     )

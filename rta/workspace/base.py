@@ -24,6 +24,8 @@ from rta.dsl.shown import block, card, listed
 from rta.errors import QueryError
 from rta.project import Project
 from rta.query.adhoc import AdhocQuery, events_query, rollup_query
+from rta.query.funnel_answer import FunnelExplanation, answer_funnel, explain_funnel
+from rta.query.funnel_request import FunnelRequest
 from rta.query.people import PeopleQuery, Person, person
 from rta.query.properties import properties as stream_properties
 from rta.query.protocol import Answer, Explanation, Freshness
@@ -132,6 +134,25 @@ class WorkspaceBase(ABC):
         """A person: ids (their user id and the anonymous ids aliased to it), traits (latest per key),
         first and last seen, and their newest ``limit`` events as a timeline."""
         return person(self.plan, self.read, person_id, limit=limit)
+
+    def funnel(self, name: str | FunnelRequest, *, now: datetime | None = None, **options: object) -> pl.DataFrame:
+        """A declared funnel over raw events: one row per step (and ``by`` group) with the people entering it,
+        ``conversion`` (of step 1), ``step_conversion`` (of the step before), ``drop_off``, and the median and p90
+        seconds from the step before. People are counted exactly, aliased anonymous ids as their user.
+
+        Options (:class:`rta.query.funnel_request.FunnelRequest`): ``last="7d"`` or ``start=``/``end=``,
+        ``by=`` (dimensions, ``prop.<key>``, ``person.<trait>``; read at the first step; default the funnel's),
+        ``where=`` (a filter of the events, or ``{field: value}``). ``ws.funnel("checkout", last="7d", by="device")``.
+        """
+        return answer_funnel(self.plan, self.read, self._funnel_request(name, options), now)
+
+    def explain_funnel(self, name: str | FunnelRequest, *, now: datetime | None = None, **options: object) -> FunnelExplanation:
+        """Run a funnel and say what ran: its SQL, the raw events it scans (ClickHouse's estimate) and the time."""
+        return explain_funnel(self.plan, self.read, self._funnel_request(name, options), now)
+
+    @staticmethod
+    def _funnel_request(name: str | FunnelRequest, options: dict[str, object]) -> FunnelRequest:
+        return name if isinstance(name, FunnelRequest) else FunnelRequest.of(name, **options)
 
     @property
     def people(self) -> PeopleQuery:

@@ -1,0 +1,285 @@
+"""Funnels: answered from raw events in ClickHouse, checked against the brute-force oracle of ``rta.testing``.
+
+Events go in through the collect API's contract (``validate`` makes the log lines the flow reads),
+in shuffled batches: anonymous visits later aliased to a user (identify with both ids, and alias
+calls), ties on timestamps, repeated steps, steps outside the window, undeclared properties and traits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import shutil
+import time
+import urllib.request
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
+from typer.testing import CliRunner
+
+import rta
+from rta import col, stream
+from rta.cli import app
+from rta.errors import DefinitionError, QueryError
+from rta.flows.frames import BatchSource
+from rta.flows.runner import run_flow
+from rta.flows.sources import SourceBatch
+from rta.ingest.segment import validate
+from rta.query.funnel_answer import make_funnel_query, shape, statement
+from rta.query.funnel_request import FunnelRequest
+from rta.testing import oracle_funnel
+from rta.workspace.owner import RUN_FILE
+from rta.workspace.remote import RemoteWorkspace
+from tests.conftest import ROOT, clear_store
+
+pytestmark = pytest.mark.store
+NOW = datetime.now(UTC).replace(second=0, microsecond=0)  # near the real clock: the CLI asks for the last days from now
+STEPS = ["page_view", "add_to_cart", "purchase"]
+NAMES = [*STEPS, "click"]
+FIXED = col("user_id").startswith("f")  # the fixture's people; the property test adds others (prefix h)
+EXAMPLES = itertools.count()  # a fresh prefix per example: a repeated batch key would be dropped as a replay
+
+
+def _person_messages(rng: random.Random, prefix: str, people: int, events: int, spread: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Track messages over ``spread`` seconds before NOW (whole seconds, so ties happen), half of each anonymous person's
+    visits before they identify; identify (both ids, a trait) and alias calls. Returns the messages and the aliases."""
+    messages: list[dict[str, Any]] = []
+    aliases: dict[str, str] = {}
+    for p in range(people):
+        user, anon = f"{prefix}u{p}", f"{prefix}a{p}"
+        merged = p % 3 != 0  # a third of the people never identify
+        for n in range(rng.randint(1, events)):
+            at = NOW - timedelta(seconds=rng.randint(1, spread))
+            who = {"anonymousId": anon} if merged and n % 2 == 0 else {"userId": user if merged else anon}
+            properties: dict[str, Any] = {"device": rng.choice(["mobile", "desktop"])}
+            if rng.random() < 0.7:
+                properties["plan"] = rng.choice(["free", "pro"])
+            messages.append({"type": "track", "event": rng.choice(NAMES), **who, "messageId": f"{prefix}m{p}-{n}",
+                             "timestamp": at.isoformat(), "properties": properties})  # fmt: skip
+        if merged:
+            at = (NOW - timedelta(seconds=rng.randint(1, spread))).isoformat()
+            if p % 3 == 1:
+                call = {"type": "identify", "userId": user, "anonymousId": anon, "traits": {"plan": rng.choice(["basic", "gold"])}}
+            else:
+                call = {"type": "alias", "userId": user, "previousId": anon}
+            messages.append({**call, "messageId": f"{prefix}i{p}", "timestamp": at})
+            aliases[anon] = user
+    return messages, aliases
+
+
+def _oracle_rows(messages: list[dict[str, Any]]) -> tuple[pl.DataFrame, dict[str, str]]:
+    """Every message as the event the stream keeps: identify and alias calls too (event 'identify', 'alias')."""
+    traits = {m["userId"]: m["traits"]["plan"] for m in messages if m["type"] == "identify"}
+    rows = []
+    for m in messages:
+        props = m.get("properties", {})
+        user = m.get("userId") or m.get("anonymousId")
+        rows.append({"timestamp": datetime.fromisoformat(m["timestamp"]), "event": m.get("event", m["type"]), "user_id": user,
+                     "insert_id": m["messageId"], "device": props.get("device", ""), "prop.plan": props.get("plan")})  # fmt: skip
+    frame = pl.DataFrame(rows, schema_overrides={"timestamp": pl.Datetime("ms", "UTC")})
+    return frame, traits
+
+
+def _load(ws: Any, messages: list[dict[str, Any]], cuts: list[int], key: str) -> None:
+    plan = ws.plan.stream("events")
+    batches = []
+    for n, (a, b) in enumerate(zip([0, *cuts], [*cuts, len(messages)], strict=True)):
+        if a == b:
+            continue
+        checked = validate(json.dumps(messages[a:b]).encode(), plan, now=NOW)
+        assert not checked.rejected, checked.rejected
+        batches.append(SourceBatch(f"{key}:{n}", "events", b"\n".join(checked.lines)))
+    run_flow(ws.plan, BatchSource(batches), ws.client, clock=lambda: NOW)
+
+
+def _with_traits(frame: pl.DataFrame, traits: dict[str, str], aliases: dict[str, str]) -> pl.DataFrame:
+    person = pl.col("user_id").replace(aliases)
+    return frame.with_columns(person.replace_strict(traits, default=None, return_dtype=pl.String).alias("person.plan"))
+
+
+@pytest.fixture(scope="module")
+def loaded(_session_client, store_dsn, tmp_path_factory):  # type: ignore[no-untyped-def]
+    clear_store(_session_client)
+    project = tmp_path_factory.mktemp("funnels")
+    (project / "metrics").mkdir()
+    shutil.copy(ROOT / "metrics" / "shop.py", project / "metrics" / "shop.py")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RTA_CLICKHOUSE_DSN", store_dsn)
+        ws = rta.connect(project, serve=False)
+    rng = random.Random(19)
+    messages, aliases = _person_messages(rng, "f", people=400, events=12, spread=4 * 3600)
+    rng.shuffle(messages)  # shuffled arrival: late events land in later batches
+    _load(ws, messages, sorted(rng.sample(range(1, len(messages)), 6)), "fixed")
+    frame, traits = _oracle_rows(messages)
+    return ws, _with_traits(frame, traits, aliases), aliases, project, store_dsn
+
+
+def _asked(ws: Any, funnel: Any, **options: Any) -> pl.DataFrame:
+    q = make_funnel_query(ws.plan, FunnelRequest.of("checkout", **options), NOW)
+    q = replace(q, funnel=funnel)
+    sql, params = statement(ws.plan, q)
+    return shape(q, ws.read(sql, params))
+
+
+def _same(got: pl.DataFrame, want: pl.DataFrame) -> None:
+    assert_frame_equal(got, want, check_exact=False, rel_tol=1e-9, abs_tol=1e-9)
+
+
+@pytest.mark.parametrize("order", ["ordered", "strict", "any"])
+@pytest.mark.parametrize(
+    ("by", "where"), [((), None), (("device",), None), (("prop.plan",), col("device") == "mobile"), (("person.plan",), None)]
+)
+def test_the_answer_equals_the_oracle(loaded, order, by, where):  # type: ignore[no-untyped-def]
+    ws, events, aliases, *_ = loaded
+    funnel = replace(ws.plan.definitions.funnel("checkout"), order=order, within="10m", within_seconds=600)
+    where = FIXED if where is None else FIXED & where
+    got = _asked(ws, funnel, last="1d", by=list(by), where=where)
+    start, end = NOW - timedelta(days=1), NOW
+    want = oracle_funnel(funnel, events, start, end, aliases=aliases, by=by, where=where)
+    assert want.height >= 3 and want["people"][0] > 50  # not an empty answer equal to an empty oracle
+    _same(got, want)
+
+
+def test_the_declared_funnel_through_the_workspace(loaded):  # type: ignore[no-untyped-def]
+    ws, events, aliases, *_ = loaded
+    started = time.perf_counter()
+    got = ws.funnel("checkout", last="1d", where=FIXED, now=NOW)
+    seconds = time.perf_counter() - started
+    funnel = ws.plan.definitions.funnel("checkout")
+    _same(got, oracle_funnel(funnel, events, NOW - timedelta(days=1), NOW, aliases=aliases, by=["device"], where=FIXED))
+    assert got.columns[:3] == ["step", "name", "device"] and got["name"].to_list()[:3] == ["viewed", "added to cart", "bought"]
+    assert got.filter(pl.col("step") == 3)["people"].sum() > 0 and seconds < 10
+    explained = ws.explain_funnel("checkout", last="1d", now=NOW)
+    assert explained.rows_scanned >= events.height and "arrayFold" in explained.sql and "raw events rta_events_raw_" in str(explained)
+
+
+def test_aliased_anonymous_visits_count_as_their_user(loaded):  # type: ignore[no-untyped-def]
+    ws, events, aliases, *_ = loaded
+    funnel = ws.plan.definitions.funnel("checkout")
+    got = ws.funnel("checkout", last="1d", by=[], where=FIXED, now=NOW)
+    # Without the aliases, anonymous ids would be people of their own.
+    unmerged = oracle_funnel(funnel, events, NOW - timedelta(days=1), NOW, where=FIXED)
+    assert got["people"][0] == oracle_funnel(funnel, events, NOW - timedelta(days=1), NOW, aliases=aliases, where=FIXED)["people"][0]
+    assert got["people"][0] < unmerged["people"][0]
+
+
+@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_any_events_in_any_batches_equal_the_oracle(loaded, data):  # type: ignore[no-untyped-def]
+    ws, *_ = loaded
+    seed = data.draw(st.integers(0, 10**6))
+    rng = random.Random(seed)
+    prefix = f"h{next(EXAMPLES)}x"
+    messages, aliases = _person_messages(
+        rng, prefix, people=data.draw(st.integers(1, 6)), events=10, spread=data.draw(st.sampled_from([20, 300]))
+    )
+    rng.shuffle(messages)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(messages)), max_size=4)))
+    _load(ws, messages, cuts, prefix)
+    frame, traits = _oracle_rows(messages)
+    events = _with_traits(frame, traits, aliases)
+    within = data.draw(st.sampled_from([("5s", 5), ("1m", 60), ("1h", 3600)]))
+    steps = data.draw(st.sampled_from([STEPS, ["page_view", "page_view", "purchase"], ["click", "add_to_cart"]]))
+    mine = col("user_id").startswith(prefix)
+    for order in ("ordered", "strict", "any"):
+        funnel = replace(ws.plan.definitions.funnel("checkout"), order=order, steps=tuple(col("event") == s for s in steps),
+                         names=tuple(steps), within=within[0], within_seconds=within[1])  # fmt: skip
+        got = _asked(ws, funnel, last="1d", by=["device"], where=mine)
+        _same(got, oracle_funnel(funnel, events, NOW - timedelta(days=1), NOW, aliases=aliases, by=["device"], where=mine))
+
+
+def test_definition_mistakes_fail_when_defined():
+    events = stream("events", dimensions={"event": str, "device": str}, keep_raw="30d")
+    view, buy = col("event") == "view", col("event") == "buy"
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"steps": [view]}, "at least 2 steps, got 1 step"),
+        ({"steps": view}, "a list of at least 2 steps"),
+        ({"within": "1 hour"}, "invalid within= of funnel 'f'"),
+        ({"within": "0m"}, "write a positive number and a unit"),
+        ({"order": "sequential"}, "order='sequential' is not one of 'ordered', 'strict', 'any'"),
+        ({"by": ["colour"]}, "funnel 'f' by=: stream 'events' has no field 'colour'"),
+        ({"steps": [view, col("evnt") == "buy"]}, "step 2: stream 'events' has no field 'evnt'; did you mean 'event'"),
+        ({"steps": [view, col("event") > 3]}, "compares the dimension 'event' with 3"),
+        ({"steps": [view, "buy"]}, "step 2: expected a filter"),
+        ({"names": ["a"]}, "names= takes one non-empty name per step (2)"),
+        ({"by": ["device", "device"]}, "by= repeats a field"),
+    ]
+    for change, message in cases:
+        with pytest.raises(DefinitionError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            rta.funnel("f", **{"steps": [view, buy], "stream": events, **change})
+    with pytest.raises(DefinitionError, match="keeps no raw events"):
+        rta.funnel("f", [view, buy], stream=stream("nokeep", dimensions={"event": str}))
+    with pytest.raises(DefinitionError, match="invalid funnel name"):
+        rta.funnel("Checkout!", [view, buy], stream=events)
+    ok = rta.funnel("f", [view, buy], by="prop.plan", stream=events)  # any property and trait is readable
+    assert ok.by == ("prop.plan",) and ok.names == ('col("event") == "view"', 'col("event") == "buy"')
+
+
+def test_query_mistakes_are_refused_with_the_fix(loaded):  # type: ignore[no-untyped-def]
+    ws, *_ = loaded
+    with pytest.raises(QueryError, match="no funnel named 'chekout'; did you mean 'checkout'"):
+        ws.funnel("chekout")
+    with pytest.raises(QueryError, match="has no field 'colour'"):
+        ws.funnel("checkout", by="colour")
+    with pytest.raises(QueryError, match="unknown funnel option 'grain'"):
+        ws.funnel("checkout", grain="1h")
+    with pytest.raises(QueryError, match="raw events of 'events' are kept 30d"):
+        ws.funnel("checkout", last="90d")
+
+
+def test_the_cli_prints_the_funnel(loaded):  # type: ignore[no-untyped-def]
+    ws, events, aliases, project, dsn = loaded
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RTA_CLICKHOUSE_DSN", dsn)
+        result = CliRunner().invoke(
+            app,
+            [
+                "funnel",
+                "checkout",
+                "-p",
+                str(project),
+                "--last",
+                "2d",
+                "--by",
+                "device",
+                "--where",
+                "startswith(user_id,f)",
+                "--format",
+                "json",
+                "--explain",
+            ],
+        )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    funnel = ws.plan.definitions.funnel("checkout")
+    want = oracle_funnel(funnel, events, NOW - timedelta(days=2), NOW + timedelta(days=1), aliases=aliases, by=["device"], where=FIXED)
+    assert [(r["step"], r["device"], r["people"]) for r in rows] == list(want.select("step", "device", "people").iter_rows())
+    assert "rows scanned" in result.stderr and "arrayFold" in result.stderr
+
+
+def test_rest_and_remote_answer_the_same(loaded):  # type: ignore[no-untyped-def]
+    ws, *_ = loaded
+    url = ws.serve()
+    try:
+        key = json.loads((ws.project.root / RUN_FILE).read_text())["key"]
+        remote = RemoteWorkspace(ws.project, url, key, "the test's workspace")
+        options = {"last": "1d", "by": "prop.plan", "where": col("device") == "mobile", "now": NOW}
+        _same(remote.funnel("checkout", **options), ws.funnel("checkout", **options))
+        assert remote.explain_funnel("checkout", **options).sql == ws.explain_funnel("checkout", **options).sql
+        query = f"funnel=checkout&end={urllib.request.quote(NOW.isoformat())}&last=1d&by=device&where=device%3Dmobile"
+        request = urllib.request.Request(f"{url}/v1/funnel?{query}", headers={"Authorization": f"Bearer {key}"})
+        with urllib.request.urlopen(request) as response:
+            body = json.loads(response.read())
+        want = ws.funnel("checkout", last="1d", by="device", where={"device": "mobile"}, now=NOW)
+        assert body["data"] == want.to_dicts() and body["meta"]["funnel"] == "checkout"
+        with pytest.raises(QueryError, match="unknown funnel option"):
+            remote.funnel("checkout", grain="1h")
+    finally:
+        ws.stop_serving()
