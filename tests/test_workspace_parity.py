@@ -145,6 +145,8 @@ MATRIX: dict[str, Callable[[WorkspaceBase], object]] = {
     "person": lambda ws: _person(ws),
     "people": lambda ws: ws.people.limit(5).collect().to_polars(),
     "properties": lambda ws: ws.properties(now=QUERY_NOW),
+    "funnel": lambda ws: ws.funnel("checkout", **RANGE, by="country", where=col("device") != "bot"),
+    "explain_funnel": lambda ws: [(e := ws.explain_funnel("checkout", **RANGE)).sql, e.rows_scanned, e.start, e.end, e.by],
 }
 
 

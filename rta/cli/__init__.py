@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from rta.cli import bench, project, reports, run, send, share
+from rta.cli import bench, funnels, project, reports, run, send, share
 from rta.cli.alerts import alerts_app
 from rta.cli.common import RtaGroup
 from rta.cli.keys import keys_app
@@ -22,6 +22,7 @@ app.command()(run.run)
 app.command("flow-worker", hidden=True)(run.flow_worker)
 app.command()(send.send)
 app.command()(project.query)
+app.command()(funnels.funnel)
 app.command()(reports.report)
 app.command()(share.share)
 app.command()(project.sql)

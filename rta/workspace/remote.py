@@ -25,6 +25,8 @@ import pyarrow as pa
 from rta.errors import BackendError, QueryError
 from rta.project import Project
 from rta.query.bound import bound_sql
+from rta.query.funnel_answer import FunnelExplanation, make_funnel_query
+from rta.query.funnel_request import FunnelRequest
 from rta.query.metric_query import Executed, make_query
 from rta.query.protocol import Answer, Explanation, Freshness
 from rta.query.request import Asked, QueryRequest
@@ -104,6 +106,21 @@ class RemoteWorkspace(WorkspaceBase):
             Executed(e["table"], e["sql"], e["rows_read"], e["bytes_read"], e["seconds"], e.get("raw_because")) for e in found["executed"]
         )
         return Explanation(q, executed, found["seconds"], found["cache"])
+
+    def _funnel_asked(self, name: str | FunnelRequest, now: datetime | None, options: dict[str, object]) -> FunnelRequest:
+        request = self._funnel_request(name, options)
+        make_funnel_query(self.plan, request, now)  # refused here, before the trip, as the owner would
+        # The owner reads the range back from its own clock; a caller's `now` ends the range there.
+        return request.but(end=now) if now is not None and request.end is None else request
+
+    def funnel(self, name: str | FunnelRequest, *, now: datetime | None = None, **options: object) -> pl.DataFrame:
+        """Same as :meth:`Workspace.funnel`, answered by the process that holds the store (``/v1/funnel``)."""
+        return self._frame("/v1/funnel", self._funnel_asked(name, now, options).to_json())[0]
+
+    def explain_funnel(self, name: str | FunnelRequest, *, now: datetime | None = None, **options: object) -> FunnelExplanation:
+        """Same as :meth:`Workspace.explain_funnel`: the owner runs it and says what it read."""
+        asked = self._funnel_asked(name, now, options).but(explain=True)
+        return FunnelExplanation.from_json(self._json("/v1/funnel", asked.to_json()))
 
     def sql(self, text: str) -> pl.DataFrame:
         """Same as :meth:`Workspace.sql`."""
