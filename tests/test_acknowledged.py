@@ -123,12 +123,23 @@ def test_every_accepted_event_is_read_back_once_with_what_was_sent(harness, case
         else:  # the API's own clock (no timestamp, or skew-corrected by sentAt)
             assert int(before.timestamp() * 1000) - 1000 <= moment <= int(after.timestamp() * 1000) + 1000
         props, numbers, traits = want.pop("_props"), want.pop("_nums"), want.pop("_traits")
-        for keys, texts, sent in (("_pk", "_pv", props), ("_tk", "_tv", traits)):
-            stored = dict(zip(row[keys] or [], row[texts] or [], strict=True))
+        for field, sent in (("_p", props), ("_tr", traits)):  # JSON objects as text, or null for none
+            stored = _object(row[field])
+            assert all(type(v) is str for v in stored.values()), (message, row)
             assert stored.keys() == sent.keys() and all(same_value(stored[k], v) for k, v in sent.items()), (message, row)
-        assert dict(zip(row["_nk"] or [], row["_nv"] or [], strict=True)) == numbers, (message, row)
+        stored_numbers = _object(row["_n"])
+        assert all(type(v) is float for v in stored_numbers.values()) and stored_numbers == numbers, (message, row)
         got = {k: row[k] for k in want}
         assert got == want, (message, row)
+
+
+def _object(text: str | None) -> dict:
+    """A line's property object (``_p``, ``_n``, ``_tr``): a JSON object written as text, never an empty one (left out)."""
+    if text is None:
+        return {}
+    value = json.loads(text)
+    assert isinstance(value, dict) and value, text
+    return value
 
 
 def test_a_pretty_printed_body_is_counted(harness):

@@ -41,19 +41,19 @@ def _at(minutes_ago: float) -> datetime:
 
 
 def _frame(rows: list[dict[str, object]]) -> pl.DataFrame:
-    schema = {"timestamp": T, "user_id": pl.String, "_tk": pl.List(pl.String), "_tv": pl.List(pl.String)}
-    schema |= {"_type": pl.String, "_anon": pl.String, "_prev": pl.String}
+    schema = {"timestamp": T, "user_id": pl.String, "_tr": pl.String, "_type": pl.String, "_anon": pl.String, "_prev": pl.String}
     return pl.DataFrame([{k: r.get(k) for k in schema} for r in rows], schema=schema)
 
 
 def test_traits_keep_the_latest_value_per_person_and_key_of_a_batch():
     events = _frame(
         [
-            {"timestamp": _at(3), "user_id": "u1", "_tk": ["plan", "email"], "_tv": ["free", "a@x"]},
-            {"timestamp": _at(1), "user_id": "u1", "_tk": ["plan"], "_tv": ["pro"]},
-            {"timestamp": _at(2), "user_id": "u1", "_tk": ["plan"], "_tv": ["team"]},  # older than "pro": loses
-            {"timestamp": _at(1), "user_id": "u2", "_tk": [], "_tv": []},
-            {"timestamp": _at(1), "user_id": None, "_tk": ["plan"], "_tv": ["x"]},  # nobody to keep it for
+            {"timestamp": _at(3), "user_id": "u1", "_tr": '{"plan":"free","email":"a@x"}'},
+            {"timestamp": _at(1), "user_id": "u1", "_tr": '{"plan":"pro"}'},
+            {"timestamp": _at(2), "user_id": "u1", "_tr": '{"plan":"team"}'},  # older than "pro": loses
+            {"timestamp": _at(1), "user_id": "u2", "_tr": "{}"},
+            {"timestamp": _at(1), "user_id": "u2", "_tr": '{"plan": 3}'},  # not what the API writes: sets nothing
+            {"timestamp": _at(1), "user_id": None, "_tr": '{"plan":"x"}'},  # nobody to keep it for
             {"timestamp": _at(1), "user_id": "u3"},
         ]
     )

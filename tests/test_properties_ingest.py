@@ -8,20 +8,25 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rta.compiler.properties import MAX_MATERIALIZED
 from rta.contract.properties import MAX_KEY, MAX_PROPERTIES, Flat, PropertyError, flatten
+from rta.contract.segment import message_types
 from rta.flows.frames import BatchSource, frame_batches
 from rta.flows.runner import run_flow
+from rta.flows.sources import SourceBatch
 from rta.ingest.segment import validate
 from rta.store import properties as store_properties
 from rta.store.schema import apply
-from tests.conftest import shop_plan
+from tests.conftest import clear_store, shop_plan
 
 pytestmark = pytest.mark.core
 PLAN = shop_plan()
 STREAM = PLAN.stream("events")
 RAW = STREAM.raw_table
+STREAM_DECLARED = message_types(STREAM).declared
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 # (what a client sends, the paths with their texts, the numeric paths with their numbers)
@@ -41,8 +46,7 @@ FLATTENED = [
 @pytest.mark.parametrize(("sent", "texts", "numbers"), FLATTENED)
 def test_properties_are_flattened_to_dotted_paths(sent, texts, numbers):
     flat = flatten(sent, frozenset({"revenue", "country"}))
-    assert dict(zip(flat.keys, flat.texts, strict=True)) == texts
-    assert dict(zip(flat.number_keys, flat.numbers, strict=True)) == numbers
+    assert flat.texts == texts and flat.numbers == numbers
 
 
 def test_too_many_properties_or_too_long_a_name_refuse_the_event_and_say_why():
@@ -50,7 +54,7 @@ def test_too_many_properties_or_too_long_a_name_refuse_the_event_and_say_why():
         flatten({f"k{i}": i for i in range(MAX_PROPERTIES + 1)})
     with pytest.raises(PropertyError, match=f"the limit is {MAX_KEY}"):
         flatten({"x" * (MAX_KEY + 1): 1})
-    assert flatten({f"k{i}": i for i in range(MAX_PROPERTIES)}).keys[-1] == f"k{MAX_PROPERTIES - 1}"
+    assert list(flatten({f"k{i}": i for i in range(MAX_PROPERTIES)}).texts)[-1] == f"k{MAX_PROPERTIES - 1}"
     assert not flatten({}) and isinstance(flatten(None), Flat)
 
 
@@ -62,10 +66,49 @@ def _message(i: int, **properties: object) -> dict[str, object]:
 def test_a_bad_property_refuses_only_its_event_and_names_it():
     body = json.dumps([_message(0, plan="pro"), _message(1, **{"y" * 300: 1}), _message(2, **{f"k{i}": i for i in range(1_001)})])
     checked = validate(body.encode(), STREAM, now=NOW)
-    assert len(checked.lines) == 1 and b'"_pk":["plan"]' in checked.lines[0]
+    assert len(checked.lines) == 1 and checked.lines[0].endswith(b',"_p":"{\\"plan\\":\\"pro\\"}"}')
     fields = [(r.index, r.field) for r in checked.rejected]
     assert fields == [(1, "properties." + "y" * 40 + "..."), (2, "properties")]
     assert "300 characters" in checked.rejected[0].reason and "the limit is 1,000" in checked.rejected[1].reason
+
+
+# Texts and numbers that break a hand-made reader: escapes, control characters, line and paragraph
+# separators, characters beyond the BMP, empty strings and keys, JSON's own punctuation.
+TRICKY_TEXTS = ['a"b', "a\\", "x\ny\r\t", "\x00\x01\x1f\x7f", "\u2028\u2029", "Ünï ✓ \U0001f600", "", '":,{}[]', "\\u0041"]
+TRICKY_NUMBERS = [0.0, -0.0, 0.1, 1e-7, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, -1e300, 9007199254740993, 2**63, 10**30]
+
+
+def _stored_properties(client, messages: list[dict[str, object]]) -> dict[str, tuple[dict, dict]]:
+    """The collect API's lines of ``messages`` through the flow: each event's maps as the raw table holds them."""
+    checked = validate(json.dumps(messages).encode(), STREAM, now=NOW)
+    assert not checked.rejected, checked.rejected
+    run_flow(PLAN, BatchSource([SourceBatch("tricky:1", "events", b"\n".join(checked.lines))]), client, clock=lambda: NOW)
+    rows = client.query(f"SELECT insert_id, props, props_num FROM {RAW}", settings={"output_format_arrow_string_as_string": 1})
+    return {i: (p, n) for i, p, n in rows.result_rows}
+
+
+def test_the_raw_tables_maps_hold_exactly_what_the_api_flattened(client):
+    """ClickHouse parses the line's JSON texts at insert: every text and number arrives as the API wrote it."""
+    apply(PLAN, client)
+    values: list[object] = [*TRICKY_TEXTS, *TRICKY_NUMBERS, True, None, ["a", 1], {"deep": {"er": "x"}}]
+    messages = [_message(i, **{"v": v, 'k"ey\\': v, "": v, "ü.ñ": v}) for i, v in enumerate(values)]
+    stored = _stored_properties(client, messages)
+    for message in messages:
+        flat = flatten(message["properties"], STREAM_DECLARED)  # type: ignore[arg-type]
+        assert stored[str(message["messageId"])] == (flat.texts, flat.numbers), message
+
+
+@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.dictionaries(st.text(max_size=6), st.text(max_size=12) | st.floats(allow_nan=False, allow_infinity=False), max_size=4),
+                min_size=1, max_size=12))  # fmt: skip
+def test_any_property_texts_arrive_in_the_maps_as_sent(client, properties):
+    clear_store(client)
+    apply(PLAN, client)
+    messages = [{**_message(i), "properties": {**p, "country": "FR"}} for i, p in enumerate(properties)]
+    stored = _stored_properties(client, messages)
+    for message in messages:
+        flat = flatten(message["properties"], STREAM_DECLARED)  # type: ignore[arg-type]
+        assert stored[str(message["messageId"])] == (flat.texts, flat.numbers), message
 
 
 def _load(client, frames: list[pl.DataFrame]) -> None:
@@ -114,6 +157,23 @@ def test_new_keys_get_columns_that_answer_like_the_maps_even_for_rows_written_be
     assert MAX_MATERIALIZED == 64  # the limit in production
 
 
+def test_numbers_get_columns_after_the_texts_have_no_room_left(client, monkeypatch):
+    apply(PLAN, client)
+    monkeypatch.setattr(store_properties, "MAX_MATERIALIZED", 1)
+    _load(client, [_events(2, plan=["pro", "free"]), _events(2, 2, seats=[1, 2], tier=["a", "b"])])
+    assert store_properties.materialized(client, RAW) == {"prop.plan", "num.seats"}
+    assert client.query(f"SELECT sum(`num.seats`), count(`prop.plan`) FROM {RAW}").result_rows == [(3.0, 2)]
+
+
+def test_an_insert_that_gives_neither_the_texts_nor_the_maps_stores_empty_maps(client):
+    apply(PLAN, client)
+    client.command(f"INSERT INTO {RAW} (timestamp, insert_id, user_id) VALUES (now64(3), 'bare', 'u')")
+    client.raw_insert(RAW, ["timestamp", "insert_id", "user_id"], fmt="JSONEachRow", settings={"input_format_skip_unknown_fields": 1},
+                      insert_block=b'{"timestamp": "2026-12-01 12:00:00", "insert_id": "flat", "user_id": "u", "plan": "x"}\n')  # fmt: skip
+    rows = client.query(f"SELECT insert_id, props, props_num FROM {RAW} ORDER BY insert_id").result_rows
+    assert rows == [("bare", {}, {}), ("flat", {}, {})]
+
+
 def test_a_raw_table_from_an_older_rta_gets_the_maps_at_start(client):
     client.command(
         f"CREATE TABLE {RAW} (timestamp DateTime64(3, 'UTC'), insert_id String, user_id String, event LowCardinality(String)) "
@@ -124,6 +184,22 @@ def test_a_raw_table_from_an_older_rta_gets_the_maps_at_start(client):
     _load(client, [_events(1, plan=["pro"])])
     rows = client.query(f"SELECT insert_id, props FROM {RAW} ORDER BY insert_id").result_rows
     assert rows == [("before", {}), ("i0", {"plan": "pro"})]
+
+
+def test_a_raw_table_whose_maps_the_flow_filled_itself_parses_the_texts_after_start(client):
+    """An rta of before the line's JSON texts made the maps without DEFAULTs: the start adds them, and the texts' source columns."""
+    client.command(
+        f"CREATE TABLE {RAW} (timestamp DateTime64(3, 'UTC'), insert_id String, user_id String, "
+        "props Map(LowCardinality(String), String), props_num Map(LowCardinality(String), Float64)) ENGINE = MergeTree ORDER BY timestamp"
+    )
+    apply(PLAN, client)
+    kinds = dict(client.query(f"SELECT name, default_kind FROM system.columns WHERE table = '{RAW}'").result_rows)
+    assert (kinds["_p"], kinds["_n"], kinds["props"], kinds["props_num"]) == ("EPHEMERAL", "EPHEMERAL", "DEFAULT", "DEFAULT")
+    _load(client, [_events(1, plan=["pro"], seats=[2])])
+    assert client.query(f"SELECT props, props_num FROM {RAW}").result_rows == [({"plan": "pro", "seats": "2"}, {"seats": 2.0})]
+    apply(PLAN, client)  # nothing left to change
+    again = dict(client.query(f"SELECT name, default_kind FROM system.columns WHERE table = '{RAW}'").result_rows)
+    assert {name: again[name] for name in kinds} == kinds
 
 
 def test_loaded_json_lines_keep_their_properties_unless_declared_only(client, tmp_path):

@@ -8,7 +8,7 @@ import sqlglot.expressions as exp
 
 from rta.compiler.aggregations import SKETCHES
 from rta.compiler.plan import GrainTable, Part, RollupPlan, StreamPlan
-from rta.compiler.properties import PROPS, PROPS_NUM, PROPS_NUM_TYPE, PROPS_TYPE
+from rta.compiler.properties import PROPS, PROPS_JSON, PROPS_NUM, PROPS_NUM_JSON, PROPS_NUM_TYPE, PROPS_TYPE
 
 DEDUP_WINDOW = 10_000  # insert blocks remembered per table for insert_deduplication_token
 STATS_TABLE = "rta_ingest_stats"
@@ -68,6 +68,14 @@ def _create_table(
     return exp.Create(this=schema, kind="TABLE", exists=True, properties=exp.Properties(expressions=props))
 
 
+# Every undeclared property (rta/compiler/properties.py): the maps, parsed at insert from the JSON
+# texts the flow passes in EPHEMERAL columns (an insert that gives the maps themselves keeps them;
+# one that gives neither gets empty maps, but a format that leaves fields out row by row, such as
+# JSONEachRow, must then name its columns: ClickHouse computes such rows' defaults without the
+# EPHEMERAL columns, and fails).
+_MAPS = ((PROPS, PROPS_TYPE, PROPS_JSON), (PROPS_NUM, PROPS_NUM_TYPE, PROPS_NUM_JSON))
+
+
 def raw_table(stream: StreamPlan) -> exp.Create:
     """Raw events of a stream: a MergeTree with a TTL."""
     assert stream.raw_table is not None and stream.raw_ttl_seconds is not None
@@ -75,9 +83,10 @@ def raw_table(stream: StreamPlan) -> exp.Create:
     columns += [(f, "String") for f in (stream.insert_id, stream.user) if f]
     columns += [(d, "LowCardinality(String)") for d in stream.dims]
     columns += [(m, "Nullable(Float64)") for m in stream.measures]
-    columns += [(PROPS, PROPS_TYPE), (PROPS_NUM, PROPS_NUM_TYPE)]  # every undeclared property (rta/compiler/properties.py)
+    columns += [(text, "String") for _, _, text in _MAPS]  # before the maps: their DEFAULTs read them
+    columns += [(name, kind) for name, kind, _ in _MAPS]
     time = _column(stream.time)
-    return _create_table(
+    create = _create_table(
         stream.raw_table,
         columns,
         "MergeTree",
@@ -85,6 +94,12 @@ def raw_table(stream: StreamPlan) -> exp.Create:
         order_by=[time],
         ttl=_ttl(exp.func("toDateTime", time), stream.raw_ttl_seconds),
     )
+    definitions = {c.name: c for c in create.this.expressions if isinstance(c, exp.ColumnDef)}
+    for name, kind, text in _MAPS:
+        definitions[text].set("constraints", [exp.ColumnConstraint(kind=exp.EphemeralColumnConstraint())])
+        parsed = exp.Anonymous(this="JSONExtract", expressions=[_column(text), exp.Literal.string(kind)])
+        definitions[name].set("constraints", [exp.ColumnConstraint(kind=exp.DefaultColumnConstraint(this=parsed))])
+    return create
 
 
 def input_table(rollup: RollupPlan) -> exp.Create:

@@ -1,7 +1,8 @@
 """How undeclared properties are stored in a raw-events table, and how a query reads one.
 
 Every raw-events table keeps the properties a stream does not declare in two maps: ``props``
-(every property's text) and ``props_num`` (the numeric ones, as numbers). Properties the flow sees
+(every property's text) and ``props_num`` (the numeric ones, as numbers), parsed by ClickHouse at
+insert from the JSON texts the flow passes along (``_p``, ``_n``). Properties the flow sees
 often get *materialized* columns, ``prop.<key>`` and ``num.<key>``, computed by ClickHouse from the
 maps at insert. A materialized column is always right: for parts written before it existed,
 ClickHouse computes it from the map when it is read; it is only faster (docs/architecture.md,
@@ -17,6 +18,10 @@ import sqlglot.expressions as exp
 
 PROPS = "props"
 PROPS_NUM = "props_num"
+# What the flow inserts instead: the line's JSON objects as text, in EPHEMERAL columns the maps'
+# DEFAULTs parse (ClickHouse's JSONExtract, at insert): the flow never reads a property.
+PROPS_JSON = "_p"
+PROPS_NUM_JSON = "_n"
 PROPS_TYPE = "Map(LowCardinality(String), String)"
 PROPS_NUM_TYPE = "Map(LowCardinality(String), Float64)"
 PROP_PREFIX = "prop."  # how queries name an undeclared property: prop.plan

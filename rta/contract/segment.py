@@ -122,7 +122,7 @@ class MessageTypes:
     message: type  # one message, typed: unknown keys refused, fields nobody reads skipped
     batch: type  # ``{"batch": [message, ...], "context": ...}``
     line: type  # what the log holds for one message
-    declared: frozenset[str]  # the properties the stream reads itself; all others are flattened into the line's lists
+    declared: frozenset[str]  # the properties the stream reads itself; all others are flattened into the line's _p and _n
 
     def encode(self, line: Any) -> bytes:
         """One log line (without its newline)."""
@@ -136,7 +136,7 @@ _ENCODER = msgspec.json.Encoder()
 def message_types(stream: StreamPlan) -> MessageTypes:
     """The types built from ``stream``'s properties and :data:`CONTEXT` (one set per stream)."""
     properties = _struct("Properties", property_fields(stream))
-    # context.traits is read for people (flattened into the line's _tk/_tv), never written in the line's context.
+    # context.traits is read for people (flattened into the line's _tr), never written in the line's context.
     context = _struct("Context", CONTEXT, {"traits": Traits})
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [
         ("type", Literal[TYPES]),
@@ -168,7 +168,7 @@ def message_types(stream: StreamPlan) -> MessageTypes:
             ("properties", properties | None, None),
             ("context", context | None, None),
             ("previousId", str | None, None),
-            *((field.lstrip("_"), list[float] if field == "_nv" else list[str], []) for field in LINE_FIELDS),
+            *((field.lstrip("_"), str | None, None) for field in LINE_FIELDS),  # JSON objects, as text (rta.contract.properties)
         ],
         rename={"t": "_t", "id": "_id", "ip": "_ip", **{field.lstrip("_"): field for field in LINE_FIELDS}},
         omit_defaults=True,
@@ -183,5 +183,5 @@ def line_schema(stream: StreamPlan) -> dict[str, pl.DataType]:
     schema["properties"] = pl.Struct(_polars(property_fields(stream)))
     schema["context"] = pl.Struct(_polars(CONTEXT))
     schema["previousId"] = pl.String()
-    schema |= {field: pl.List(pl.Float64() if field == "_nv" else pl.String()) for field in LINE_FIELDS}
+    schema |= dict.fromkeys(LINE_FIELDS, pl.String())  # each a JSON object's text, read as it is
     return schema

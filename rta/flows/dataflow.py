@@ -190,7 +190,7 @@ def _route(step: fs.Route, up: Stream[Any], *, rt: _Runtime) -> KeyedStream[Any]
 
 
 def _flush(step: fs.Flush, up: KeyedStream[TableBatch], *, rt: _Runtime) -> KeyedStream[Write]:
-    if step.rollup is None:  # raw events (their property lists become maps) and outcome tallies
+    if step.rollup is None:  # raw events (their property texts go to the maps' EPHEMERAL sources) and outcome tallies
         return op.stateful(step.step_id, up, partial(GroupFlush, step.table, concat, to_arrow=raw_arrow))
     return op.stateful(step.step_id, up, partial(GroupFlush, step.table, partial(merge_partials, step.rollup)))
 

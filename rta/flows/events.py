@@ -17,11 +17,12 @@ import numpy as np
 import polars as pl
 
 from rta.compiler.plan import StreamPlan
+from rta.contract.properties import LINE_FIELDS
 from rta.contract.segment import EVENT_NAMES, PAGE_PARTS, line_schema, utm_field
 from rta.flows.enrich import AGENT_PARTS, agent, country_of, map_unique
 from rta.flows.iso_time import parse_iso8601
 from rta.flows.partials import MINUTE
-from rta.flows.properties import kept_columns, line_lists
+from rta.flows.properties import kept_columns, line_properties
 
 USER_ALIASES = ("userId", "anonymous_id", "anonymousId", "distinct_id")
 INSERT_ID_ALIASES = ("messageId", "message_id", "$insert_id")
@@ -139,18 +140,17 @@ def _present(schema: dict[str, pl.DataType], data: bytes) -> dict[str, pl.DataTy
 
 
 def _unlisted(schema: dict[str, pl.DataType], data: bytes) -> dict[str, pl.DataType]:
-    """``schema`` without the line's lists and ids no line of ``data`` has: the API writes each pair whole or not at all.
+    """``schema`` without the line's property texts and ids no line of ``data`` has.
 
-    Lists cost most when absent (a scan each); one search per pair is far cheaper.
+    An absent field costs a scan of the chunk; one search for its name is far cheaper.
     """
-    for names in _LISTED:
-        if b'"%s"' % names[0].encode() not in data:
-            for name in names:
-                schema.pop(name, None)
+    for name in _LISTED:
+        if b'"%s"' % name.encode() not in data:
+            schema.pop(name, None)
     return schema
 
 
-_LISTED = (("_pk", "_pv"), ("_nk", "_nv"), ("_tk", "_tv"), ("previousId",))
+_LISTED = (*LINE_FIELDS, "previousId")
 
 
 def _flat(data: bytes) -> bool:
@@ -178,12 +178,12 @@ def read_json_lines(data: bytes, stream: StreamPlan, *, properties: bool = False
 
     Returns the frame of good lines, the number of bad lines and a few of their errors. With
     ``properties``, lines the collect API did not write keep their undeclared properties too, at
-    about 10 us per event instead of 1 (:func:`rta.flows.properties.line_lists`); the API's lines
-    carry theirs already.
+    about 10 us per event instead of 1 (:func:`rta.flows.properties.line_properties`); the API's
+    lines carry theirs already.
     """
     frame, bad = read_lines(data, stream)
     if properties and frame.height and b'"_t"' not in data:
-        frame = frame.with_columns(line_lists(data, [i for i, _, _ in bad], stream))
+        frame = frame.with_columns(line_properties(data, [i for i, _, _ in bad], stream))
     errors = tuple(f"line {i + 1} of the batch: {reason}: {line[:120]!r}" for i, line, reason in bad[:5])
     return frame, len(bad), errors
 

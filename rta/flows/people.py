@@ -1,8 +1,9 @@
 """People through the flow: trait and alias rows of each batch, and erased ids dropped on replay.
 
-Pure Polars over the normalized events (:func:`rta.flows.events.normalize`): the stream's user
-column (userId, else anonymousId), its time, and the people fields ``_tk``/``_tv`` (flattened
-traits), ``_type`` (the Segment call), ``_anon`` (anonymousId) and ``_prev`` (an alias's previousId).
+Polars over the normalized events (:func:`rta.flows.events.normalize`): the stream's user column
+(userId, else anonymousId), its time, and the people fields ``_tr`` (flattened traits, a JSON
+object as text, decoded only for the events that carry one), ``_type`` (the Segment call),
+``_anon`` (anonymousId) and ``_prev`` (an alias's previousId).
 The rows go through flush groups like raw events, so a replay adds nothing (docs/architecture.md,
 "Idempotent writes"); the tables keep the latest value per key (:mod:`rta.compiler.people_ddl`).
 """
@@ -13,15 +14,18 @@ import threading
 import time
 from datetime import UTC, datetime
 
+import msgspec
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
 from rta.compiler.plan import StreamPlan
 from rta.contract.people import ALIASES_COLUMNS, ERASURES_TABLE, TRAITS_COLUMNS, erased_ids, id_hash
+from rta.contract.properties import TRAITS_JSON
 
 _TIME = pl.Datetime("ms", "UTC")
 TRAITS_SCHEMA: dict[str, pl.DataType] = {"person": pl.String(), "key": pl.String(), "value": pl.String(), "updated": _TIME}
 ALIASES_SCHEMA: dict[str, pl.DataType] = {"anonymous": pl.String(), "person": pl.String(), "at": _TIME}
+_DECODE_TRAITS = msgspec.json.Decoder(dict[str, str]).decode
 assert tuple(TRAITS_SCHEMA) == tuple(c for c, _ in TRAITS_COLUMNS) and tuple(ALIASES_SCHEMA) == tuple(c for c, _ in ALIASES_COLUMNS)
 
 
@@ -32,21 +36,37 @@ def _has(events: pl.DataFrame, *names: str) -> bool:
 def trait_rows(events: pl.DataFrame, stream: StreamPlan) -> pl.DataFrame:
     """``(person, key, value, updated)``: each trait an event set, the latest per person and key of the batch."""
     user = stream.user
-    if user is None or not _has(events, "_tk", "_tv") or events.is_empty():
+    if user is None or not _has(events, TRAITS_JSON) or events.is_empty():
         return pl.DataFrame(schema=TRAITS_SCHEMA)
+    person = pl.col(user)
+    given = events.filter(pl.col(TRAITS_JSON).is_not_null() & person.is_not_null() & (person != ""))
+    if given.is_empty():
+        return pl.DataFrame(schema=TRAITS_SCHEMA)
+    traits = [_traits(text) for text in given[TRAITS_JSON].to_list()]  # identify calls, mostly: a few events of a batch
     rows = (
-        events.lazy()
+        given.lazy()
         .select(
-            pl.col(user).alias("person"), pl.col("_tk").alias("key"), pl.col("_tv").alias("value"), pl.col(stream.time).alias("updated")
+            person.alias("person"),
+            pl.Series("key", [list(t) for t in traits], pl.List(pl.String())),
+            pl.Series("value", [list(t.values()) for t in traits], pl.List(pl.String())),
+            pl.col(stream.time).alias("updated"),
         )
-        .filter(pl.col("person").is_not_null() & (pl.col("person") != "") & (pl.col("key").list.len() > 0))
         .explode("key", "value")
+        .filter(pl.col("key").is_not_null())
         # The batch's latest value per key; ties (one time) keep the later event, as the store's merge would.
         .group_by("person", "key", maintain_order=True)
         .agg(pl.col("value").sort_by("updated", maintain_order=True).last(), pl.col("updated").max())
         .collect()
     )
     return rows.select(pl.col(c).cast(t) for c, t in TRAITS_SCHEMA.items())
+
+
+def _traits(text: str) -> dict[str, str]:
+    """A line's traits (``_tr``): the API writes them; a line from elsewhere that spells them wrong sets none."""
+    try:
+        return _DECODE_TRAITS(text)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return {}
 
 
 def alias_rows(events: pl.DataFrame, stream: StreamPlan) -> pl.DataFrame:

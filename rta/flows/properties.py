@@ -1,31 +1,30 @@
-"""Undeclared properties through the flow: the log's lists in, the raw table's maps out.
+"""Undeclared properties through the flow: the line's JSON texts in, the same texts out to the raw table.
 
-The collect API writes every undeclared property as parallel lists in the line (``_pk``/``_pv``,
-``_nk``/``_nv``; :mod:`rta.contract.properties`); the flow passes them along untouched and turns
-them into the raw table's ``props``/``props_num`` maps at the last moment, in Arrow, from the
-lists' own buffers: no value is looked at. Frames loaded with ``ws.load`` carry properties as
-extra columns; they get the same lists here.
+The collect API writes every undeclared property into the line as JSON objects written as text
+(``_p`` paths -> texts, ``_n`` paths -> numbers, ``_tr`` traits; :mod:`rta.contract.properties`).
+The flow reads each as one string and passes it along untouched; ClickHouse parses ``_p``/``_n``
+into the raw table's ``props``/``props_num`` maps at insert (:func:`rta.compiler.ddl.raw_table`):
+no value is looked at in Python. Frames loaded with ``ws.load`` carry properties as extra columns,
+and JSON lines the API did not write carry them wherever they like: both get the same texts here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import msgspec
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from rta.compiler.plan import StreamPlan
-from rta.compiler.properties import PROPS, PROPS_NUM
-from rta.contract.properties import LINE_FIELDS, PropertyError, flatten
+from rta.contract.properties import LINE_FIELDS, PROPS_JSON, PROPS_NUM_JSON, PropertyError, flatten, line_texts
 
-# What normalize() keeps beside the stream's columns: the property and trait lists, and for
+# What normalize() keeps beside the stream's columns: the property and trait texts, and for
 # people the call's type, its anonymous id and an alias's previous id.
 PEOPLE_FIELDS = {"_type": "type", "_anon": "anonymousId", "_prev": "previousId"}
 KEPT = (*LINE_FIELDS, *PEOPLE_FIELDS)
 _DECODE = msgspec.json.Decoder().decode
-_TEXTS = pl.List(pl.String())
-_NUMBERS = pl.List(pl.Float64())
-_DTYPES: dict[str, pl.DataType] = {f: _NUMBERS if f == "_nv" else _TEXTS for f in LINE_FIELDS} | dict.fromkeys(PEOPLE_FIELDS, pl.String())
+_DTYPES: dict[str, pl.DataType] = dict.fromkeys(KEPT, pl.String())
 # Names of a flat event or a frame that are not properties: ids, times, the Segment envelope.
 _ENVELOPE = frozenset({"type", "event", "name", "userId", "anonymousId", "previousId", "messageId", "message_id", "$insert_id",
                        "anonymous_id", "distinct_id", "timestamp", "originalTimestamp", "sentAt", "receivedAt", "properties",
@@ -33,25 +32,25 @@ _ENVELOPE = frozenset({"type", "event", "name", "userId", "anonymousId", "previo
 
 
 def kept_columns(frame: pl.DataFrame, stream: StreamPlan) -> list[pl.Expr]:
-    """The expressions normalize() adds: the line's lists (or a frame's extra columns as lists), the people fields."""
-    columns = []
+    """The expressions normalize() adds: the line's JSON texts (or a frame's extra columns as such texts), the people fields."""
+    columns: dict[str, pl.Expr] = {}
     for name, dtype in _DTYPES.items():
         source = PEOPLE_FIELDS.get(name, name)
         present = source in frame.columns and frame.schema[source] == dtype
-        columns.append((pl.col(source) if present else pl.lit(None, dtype)).alias(name))
-    if "_pk" not in frame.columns:
+        columns[name] = (pl.col(source) if present else pl.lit(None, dtype)).alias(name)
+    if PROPS_JSON not in frame.columns:
         extra = [c for c in frame.columns if c not in _ENVELOPE and c not in _declared(stream) and not c.startswith("_")]
         if extra:
-            columns[:4] = _frame_lists(frame, extra)
-    return columns
+            columns |= _frame_texts(frame, extra)
+    return list(columns.values())
 
 
 def _declared(stream: StreamPlan) -> set[str]:
     return {stream.time, *stream.dims, *stream.measures, *(f for f in (stream.user, stream.insert_id) if f)}
 
 
-def _frame_lists(frame: pl.DataFrame, extra: list[str]) -> list[pl.Expr]:
-    """A frame's extra columns as the line's lists: texts of every non-null value, numbers of the numeric ones."""
+def _frame_texts(frame: pl.DataFrame, extra: list[str]) -> dict[str, pl.Expr]:
+    """A frame's extra columns as the line's ``_p``/``_n``: the text of every non-null value, the number of every finite numeric one."""
     texts, numbers = [], []
     for name in extra:
         dtype = frame.schema[name]
@@ -60,30 +59,38 @@ def _frame_lists(frame: pl.DataFrame, extra: list[str]) -> list[pl.Expr]:
             text = value.cast(pl.String)
         else:
             text = value.cast(pl.String, strict=False)
-        texts.append((name, text))
+        key = msgspec.json.encode(name).decode() + ":"
+        texts.append(pl.when(text.is_not_null()).then(pl.lit(key) + _json_string(text)))
         if dtype.is_numeric():
-            numbers.append((name, value.cast(pl.Float64)))
-    keys = [pl.when(text.is_not_null()).then(pl.lit(name)) for name, text in texts]
-    number_keys = [pl.when(number.is_not_null() & number.is_finite()).then(pl.lit(name)) for name, number in numbers]
-    finite = [pl.when(number.is_finite()).then(number) for _, number in numbers]
-    return [
-        pl.concat_list(keys).list.drop_nulls().alias("_pk"),
-        pl.concat_list([t for _, t in texts]).list.drop_nulls().alias("_pv"),
-        (pl.concat_list(number_keys).list.drop_nulls() if numbers else pl.lit([], _TEXTS)).alias("_nk"),
-        (pl.concat_list(finite).list.drop_nulls() if numbers else pl.lit([], _NUMBERS)).alias("_nv"),
-    ]
+            number = value.cast(pl.Float64)
+            numbers.append(pl.when(number.is_finite()).then(pl.lit(key) + number.cast(pl.String)))  # a number's text is JSON
+    return {PROPS_JSON: _object(texts).alias(PROPS_JSON), PROPS_NUM_JSON: _object(numbers).alias(PROPS_NUM_JSON)}
 
 
-def line_lists(data: bytes, bad: list[int], stream: StreamPlan) -> pl.DataFrame:
-    """The property and trait lists of JSON lines the collect API did not write (``rta load``, a producer's own topic).
+def _json_string(text: pl.Expr) -> pl.Expr:
+    """``text`` as a JSON string literal, escapes and all (Polars' own JSON writer, without the object around it)."""
+    return pl.struct(v=text).struct.json_encode().str.strip_prefix('{"v":').str.strip_suffix("}")
+
+
+def _object(members: Sequence[pl.Expr]) -> pl.Expr:
+    """``{member,...}`` of the non-null members, null when there are none (the line leaves an empty object out)."""
+    if not members:
+        return pl.lit(None, pl.String)
+    joined = pl.concat_str(members, separator=",", ignore_nulls=True)
+    return pl.when(joined != "").then(pl.lit("{") + joined + pl.lit("}"))
+
+
+def line_properties(data: bytes, bad: list[int], stream: StreamPlan) -> pl.DataFrame:
+    """The property and trait texts of JSON lines the collect API did not write (``rta load``, a producer's own topic).
 
     Their keys are unknown until each line is read, so each good line is decoded once more (about
-    1-2 us per event, for lines of files: the API's lines carry their lists already). A flat
+    1-2 us per event, for lines of files: the API's lines carry their texts already). A flat
     event's extra top-level fields are properties too, as a loaded frame's extra columns are.
     """
     skip = frozenset(_declared(stream)) | _ENVELOPE
     declared = frozenset((*stream.dims, *stream.measures))
-    rows: list[tuple[list[str], list[str], list[str], list[float], list[str], list[str]]] = []
+    rows: list[tuple[str | None, str | None, str | None]] = []
+    none = (None, None, None)
     lines = [line for line in data.split(b"\n") if line.strip()]
     dropped = set(bad)
     for index, line in enumerate(lines):
@@ -94,7 +101,7 @@ def line_lists(data: bytes, bad: list[int], stream: StreamPlan) -> pl.DataFrame:
         except (msgspec.DecodeError, ValueError):  # read by Polars (a big number), not by msgspec: no properties kept
             event = None
         if not isinstance(event, dict):
-            rows.append(([], [], [], [], [], []))
+            rows.append(none)
             continue
         given = event.get("properties")
         extra = {k: v for k, v in event.items() if k not in skip and not k.startswith("_")}
@@ -102,46 +109,19 @@ def line_lists(data: bytes, bad: list[int], stream: StreamPlan) -> pl.DataFrame:
         shared = context.get("traits") if isinstance(context, dict) else None
         traits = {**(shared if isinstance(shared, dict) else {}), **(own if isinstance(own, dict) else {})}
         try:
-            flat = flatten({**extra, **given} if isinstance(given, dict) else extra, declared)
-            people = flatten(traits, what="traits")
+            texts = line_texts(flatten({**extra, **given} if isinstance(given, dict) else extra, declared), flatten(traits, what="traits"))
         except PropertyError:  # a file's line has no one to answer: its declared fields still count
-            rows.append(([], [], [], [], [], []))
-            continue
-        rows.append((flat.keys, flat.texts, flat.number_keys, flat.numbers, people.keys, people.texts))
-    return pl.DataFrame(rows, schema={f: _DTYPES[f] for f in LINE_FIELDS}, orient="row")
+            texts = none
+        rows.append(texts)
+    return pl.DataFrame(rows, schema=dict.fromkeys(LINE_FIELDS, pl.String()), orient="row")
 
 
 def raw_frame(events: pl.DataFrame, stream: StreamPlan) -> pl.DataFrame:
-    """The raw table's columns of normalized events, the property lists still as lists (see :func:`raw_arrow`)."""
+    """The raw table's columns of normalized events, the properties as the line's JSON texts (see :func:`raw_arrow`)."""
     columns = [stream.time, *(f for f in (stream.insert_id, stream.user) if f), *stream.dims, *stream.measures]
-    return events.select(*columns, "_pk", "_pv", "_nk", "_nv")
+    return events.select(*columns, PROPS_JSON, PROPS_NUM_JSON)
 
 
 def raw_arrow(frame: pl.DataFrame) -> pa.Table:
-    """Rows for the raw table: the lists become the ``props``/``props_num`` maps, sharing their buffers."""
-    table = frame.to_arrow()
-    if "_pk" not in table.column_names:
-        return table
-    props = _map(table["_pk"], table["_pv"])
-    numbers = _map(table["_nk"], table["_nv"])
-    kept = table.drop_columns(["_pk", "_pv", "_nk", "_nv"])
-    return kept.append_column(PROPS, props).append_column(PROPS_NUM, numbers)
-
-
-def _map(keys: pa.ChunkedArray, values: pa.ChunkedArray) -> pa.Array:
-    k, v = _list(keys), _list(values)
-    start = k.offsets[0]
-    offsets = pc.subtract(k.offsets, start) if start.as_py() else k.offsets
-    return pa.MapArray.from_arrays(offsets, k.flatten(), v.flatten())
-
-
-def _list(column: pa.ChunkedArray) -> pa.ListArray:
-    """One list array with 32-bit offsets and empty lists for nulls (a map has no null entry)."""
-    array = column.combine_chunks()
-    item = array.type.value_type
-    if pa.types.is_large_string(item):
-        item = pa.string()
-    array = array.cast(pa.list_(item))
-    if array.null_count:
-        array = pc.fill_null(array, pa.scalar([], array.type))
-    return array
+    """Rows for the raw table: ``_p``/``_n`` go to its EPHEMERAL columns, which the maps' DEFAULTs parse."""
+    return frame.to_arrow()

@@ -14,9 +14,9 @@ from typing import Any
 import msgspec
 
 from rta.compiler.plan import StreamPlan
-from rta.contract.properties import PropertyError, flatten
+from rta.contract.properties import PropertyError, flatten, line_texts
 from rta.contract.segment import MAX_EVENT_BYTES, MAX_EVENTS, Limits, message_types
-from rta.ingest.segment import RequestError, located, merged_traits, property_lists, without_traits
+from rta.ingest.segment import RequestError, located, merged_traits, without_traits
 
 
 class _RawBatch(msgspec.Struct, gc=False):
@@ -70,10 +70,10 @@ class FastPath:
             for i, (m, at) in enumerate(zip(messages, settled, strict=True)):
                 given = m.properties
                 properties = None if given is None else msgspec.convert(given, types.properties)
-                lists = property_lists(flatten(given, declared), flatten(merged_traits(m.context, m.traits), what="traits"))
+                texts = line_texts(flatten(given, declared), flatten(merged_traits(m.context, m.traits), what="traits"))
                 out.append(encode(line(at, ids[i], m.type, ip if ip and not located(properties, m.context) else None,
                                        m.event, m.userId, m.anonymousId, properties, without_traits(m.context), m.previousId,
-                                       *lists)))  # fmt: skip
+                                       *texts)))  # fmt: skip
         except (msgspec.ValidationError, PropertyError):  # a declared property of the wrong type, too many properties...
             return None
         return out, ids

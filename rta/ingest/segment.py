@@ -25,7 +25,7 @@ import msgspec
 
 from rta.compiler.plan import StreamPlan
 from rta.contract.http import HttpError
-from rta.contract.properties import EMPTY, Flat, PropertyError, flatten
+from rta.contract.properties import EMPTY, Flat, PropertyError, flatten, line_texts
 from rta.contract.segment import (
     KNOWN_KEYS,
     MAX_EVENT_BYTES,
@@ -318,7 +318,7 @@ def _event(
     at = _event_time(message, now, limits)
     ip = client_ip if client_ip and "country" in stream.dims and not located(properties, typed_context) else None
     line = types.line(at, insert_id, kind, ip, name, user, anonymous, properties, without_traits(typed_context), previous,
-                      *property_lists(flat, traits_flat))  # fmt: skip
+                      *line_texts(flat, traits_flat))  # fmt: skip
     return types.encode(line), insert_id
 
 
@@ -347,13 +347,8 @@ def merged_traits(context: Any, traits: dict[str, Any] | None) -> dict[str, Any]
 
 
 def without_traits(context: Any) -> Any:
-    """The context as the line keeps it: its traits travel flattened, in ``_tk``/``_tv``."""
+    """The context as the line keeps it: its traits travel flattened, in ``_tr``."""
     return context if context is None or context.traits is None else msgspec.structs.replace(context, traits=None)
-
-
-def property_lists(flat: Flat, traits: Flat) -> tuple[list[str], list[str], list[str], list[float], list[str], list[str]]:
-    """The line's lists (:data:`rta.contract.properties.LINE_FIELDS`), in order."""
-    return flat.keys, flat.texts, flat.number_keys, flat.numbers, traits.keys, traits.texts
 
 
 def validate(

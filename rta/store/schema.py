@@ -18,11 +18,14 @@ def apply(plan: Plan, client: Client) -> int:
     forget()  # materialized property columns are read again from the tables made here
     for statement in plan.ddl:
         client.command(statement.sql(dialect="clickhouse"))
-    rows = client.query("SELECT table, name FROM system.columns WHERE database = currentDatabase()").result_rows
-    have = {(str(table), str(name)) for table, name in rows}
+    rows = client.query("SELECT table, name, default_kind FROM system.columns WHERE database = currentDatabase()").result_rows
+    have = {(str(table), str(name)) for table, name, _ in rows}
+    plain = {(str(table), str(name)) for table, name, kind in rows if not kind}
     for statement in plan.ddl:
         for alter in _missing_columns(statement, have):
             client.command(alter.sql(dialect="clickhouse"))
+        for command in _missing_defaults(statement, plain):
+            client.command(command)
     rows = client.query("SELECT table, name FROM system.projections WHERE database = currentDatabase()").result_rows
     projected = {(str(table), str(name)) for table, name in rows}
     for statement in plan.ddl:
@@ -53,7 +56,27 @@ def _missing_columns(create: exp.Expr, have: set[tuple[str, str]]) -> list[exp.A
         return []
     table = create.this.this
     return [
-        exp.Alter(this=table.copy(), kind="TABLE", actions=[exp.ColumnDef(this=c.this.copy(), kind=c.args["kind"].copy(), exists=True)])
+        exp.Alter(this=table.copy(), kind="TABLE", actions=[_added(c)])
         for c in create.this.expressions
         if isinstance(c, exp.ColumnDef) and (table.name, c.name) not in have
     ]
+
+
+def _missing_defaults(create: exp.Expr, plain: set[tuple[str, str]]) -> list[str]:
+    """``MODIFY COLUMN`` for columns an older rta made without the DEFAULT they have now (the raw
+    table's property maps, parsed from the flow's JSON texts since then): metadata only."""
+    if not isinstance(create, exp.Create) or create.kind != "TABLE" or not isinstance(create.this, exp.Schema):
+        return []
+    table = create.this.this.name  # identifiers rta made (validated names), never user text; sqlglot has no MODIFY COLUMN
+    return [
+        f"ALTER TABLE {table} MODIFY COLUMN {c.sql(dialect='clickhouse')}"
+        for c in create.this.expressions
+        if isinstance(c, exp.ColumnDef) and (table, c.name) in plain and c.find(exp.DefaultColumnConstraint) is not None
+    ]
+
+
+def _added(column: exp.ColumnDef) -> exp.ColumnDef:
+    """``column`` as ``ADD COLUMN IF NOT EXISTS`` takes it, with its constraints (``EPHEMERAL``, ``DEFAULT ...``)."""
+    added = column.copy()
+    added.set("exists", True)
+    return added

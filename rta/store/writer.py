@@ -34,5 +34,5 @@ class Write:
 def insert(client: Client, write: Write) -> None:
     """Insert ``write`` once; the same token again adds nothing."""
     settings = {**_SETTINGS, "insert_deduplication_token": write.token}
-    materialize_new(client, write.table, write.rows)  # raw events: columns for new properties first
     client.insert_arrow(write.table, write.rows, settings=settings)
+    materialize_new(client, write.table, write.rows)  # raw events: columns for the properties it brought

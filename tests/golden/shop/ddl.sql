@@ -22,8 +22,10 @@ CREATE TABLE IF NOT EXISTS rta_events_raw_692edbae (
   path LowCardinality(String),
   revenue Nullable(Float64),
   load_ms Nullable(Float64),
-  props Map(LowCardinality(String), String),
-  props_num Map(LowCardinality(String), Float64)
+  _p String EPHEMERAL,
+  _n String EPHEMERAL,
+  props Map(LowCardinality(String), String) DEFAULT JSONExtract(_p, 'Map(LowCardinality(String), String)'),
+  props_num Map(LowCardinality(String), Float64) DEFAULT JSONExtract(_n, 'Map(LowCardinality(String), Float64)')
 )
 ENGINE=MergeTree
 PARTITION BY toYYYYMMDD(timestamp)
