@@ -87,8 +87,12 @@ def query(
     explain: Annotated[bool, typer.Option(help="Tell which tables answered and what they read.")] = False,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
-    """Print metrics by time bucket (or one row per group with --total) from the rollups, or from raw
-    events where no rollup answers (--by prop.plan, --by person.plan, --where 'revenue>10')."""
+    """Print metrics by time bucket (or one row per group with --total).
+
+    From the rollups, or from raw events where no rollup answers (--by prop.plan, --by person.plan, --where 'revenue>10').
+
+    By default hourly buckets over the last 7 days; --last 1h --total gives one row per group.
+    """
     from rta.query.request import QueryRequest
     from rta.workspace import connect
 
