@@ -107,7 +107,10 @@ def loaded(_session_client, store_dsn, tmp_path_factory):
 def _assert_same(
     got: pl.DataFrame, want: pl.DataFrame, keys: list[str], metrics: list[str], sketched: frozenset[str] = frozenset()
 ) -> None:
-    got, want = got.sort(keys, nulls_last=True), want.sort(keys, nulls_last=True)
+    # Raw events skip the events no metric counts: groups (and buckets) where every value is 0 or
+    # empty exist only in the oracle's (and a rollup's) answer, so both sides are compared without them.
+    counted = pl.any_horizontal(pl.col(m).fill_null(0) != 0 for m in metrics)
+    got, want = got.filter(counted).sort(keys, nulls_last=True), want.filter(counted).sort(keys, nulls_last=True)
     assert got.select(keys).equals(want.select(keys)), (got.select(keys), want.select(keys))
     for name in metrics:
         for g, w in zip(got[name].to_list(), want[name].to_list(), strict=True):
@@ -214,7 +217,7 @@ def test_raw_events_answer_what_the_rollups_answer(loaded, asked):
     from_raw = run_query(ws.client, raw_only, q, now=NOW)
     keys = [c for c in ("bucket", *q.by) if c in from_rollups.columns]
     assert from_raw.schema == from_rollups.schema
-    _assert_same(from_raw, from_rollups, keys, list(q.metrics))
+    _assert_same(from_raw, from_rollups, keys, list(q.metrics))  # less the all-zero groups only rollups keep
 
 
 raw_filters = st.sampled_from(

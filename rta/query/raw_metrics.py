@@ -43,6 +43,7 @@ def raw_metrics_sql(
     conditions = _in_range(q, time, params)
     if q.where is not None:
         conditions.append(filter_sql(q.where, params, as_string=columns.text_fields, table=columns.table, resolve=columns.resolve))
+    conditions += _any_metric_keeps(plan, columns, params, metrics)
     outputs: list[exp.Expr] = []
     keys: list[exp.Expr] = []
     if not totals:
@@ -64,6 +65,23 @@ def raw_metrics_sql(
 def _metric(plan: Plan, columns: RawColumns, params: Params, name: str) -> exp.Expr:
     """A stored metric over the events its filter keeps: ``aggregate(if(filter, field, NULL))``."""
     return _finished(plan, name, _aggregate(plan, columns, params, name))
+
+
+def _any_metric_keeps(plan: Plan, columns: RawColumns, params: Params, metrics: Sequence[str]) -> list[exp.Expr]:
+    """``WHERE`` the events some metric counts, when every metric has a filter: the scan skips the rest.
+
+    A group therefore exists when some metric counts an event of it (as in PostHog's breakdowns),
+    where a rollup also has groups whose events no metric counts (all zeros). bench/query.py at 10M
+    events/day, with the filter inside the aggregates only: 24 h purchases by prop.plan p50 276 ms
+    against 115 ms for the same question by hand with it in WHERE; 7 d by person.plan 19.8 s against 2.9 s.
+    """
+    wheres = [plan.definitions.metric(m).where for m in metrics]
+    if not wheres or any(w is None for w in wheres):
+        return []
+    kept = [
+        filter_sql(w, params, as_string=columns.text_fields, table=columns.table, resolve=columns.resolve) for w in wheres if w is not None
+    ]
+    return [exp.or_(*kept, copy=False)] if len(kept) > 1 else kept
 
 
 def _aggregate(plan: Plan, columns: RawColumns, params: Params, name: str) -> exp.Expr:
@@ -152,6 +170,7 @@ def _per_person_sql(
     conditions = _in_range(q, time, params)
     if event_where is not None:
         conditions.append(filter_sql(event_where, params, as_string=columns.text_fields, table=columns.table, resolve=columns.resolve))
+    conditions += _any_metric_keeps(plan, columns, params, metrics)
     inner: list[exp.Expr] = [exp.alias_(columns.column(raw.stream.user), "_user")]
     if not totals:
         step = exp.Interval(this=exp.Literal.number(GRAINS[q.grain]), unit=exp.var("SECOND"))

@@ -56,8 +56,8 @@ SELECT toStartOfInterval(bucket, INTERVAL 86400 SECOND) AS t, SUM(revenue__sum) 
 SELECT toStartOfInterval(bucket, INTERVAL 3600 SECOND) AS t, SUM(page_views__n) AS page_views FROM rta_traffic_overall_1h_925a1046 WHERE bucket >= {p0: DateTime('UTC')} AND bucket < {p1: DateTime('UTC')} GROUP BY t ORDER BY t
 
 -- query: metrics=page_views start=2026-11-18T00:00:00Z end=2026-11-18T05:00:00Z grain=1m
--- params: p0='2026-11-18 00:00:00.000', p1='2026-11-18 05:00:00.000', p2='page_view'
-SELECT toDateTime(toStartOfInterval(rta_events_raw_692edbae.timestamp, INTERVAL 60 SECOND)) AS t, COUNT(CASE WHEN rta_events_raw_692edbae.event = {p2: String} THEN 1 ELSE NULL END) AS "page_views" FROM rta_events_raw_692edbae WHERE rta_events_raw_692edbae.timestamp >= {p0: DateTime64(3, 'UTC')} AND rta_events_raw_692edbae.timestamp < {p1: DateTime64(3, 'UTC')} GROUP BY t ORDER BY t
+-- params: p0='2026-11-18 00:00:00.000', p1='2026-11-18 05:00:00.000', p2='page_view', p3='page_view'
+SELECT toDateTime(toStartOfInterval(rta_events_raw_692edbae.timestamp, INTERVAL 60 SECOND)) AS t, COUNT(CASE WHEN rta_events_raw_692edbae.event = {p3: String} THEN 1 ELSE NULL END) AS "page_views" FROM rta_events_raw_692edbae WHERE rta_events_raw_692edbae.timestamp >= {p0: DateTime64(3, 'UTC')} AND rta_events_raw_692edbae.timestamp < {p1: DateTime64(3, 'UTC')} AND rta_events_raw_692edbae.event = {p2: String} GROUP BY t ORDER BY t
 
 # explicit minutes within retention
 -- query: metrics=purchases start=2026-11-28T11:00:00Z end=2026-11-28T12:00:00Z grain=1m
@@ -222,13 +222,13 @@ SELECT rta_audience_by_campaign_1d_01e908c6.campaign AS campaign, uniqCombined64
 
 # the raw-events fallback: an undeclared property no rollup has (a missing key is NULL, its own group)
 -- query: metrics=purchases,revenue last=24h grain=1h by=prop.plan
--- params: p0='2026-11-27 12:00:00.000', p1='2026-11-28 13:00:00.000', p2='purchase', p3='purchase'
-SELECT toDateTime(toStartOfInterval(rta_events_raw_692edbae.timestamp, INTERVAL 3600 SECOND)) AS t, CASE WHEN mapContains(rta_events_raw_692edbae."props", 'plan') THEN rta_events_raw_692edbae."props"['plan'] ELSE NULL END AS "prop.plan", COUNT(CASE WHEN rta_events_raw_692edbae.event = {p2: String} THEN 1 ELSE NULL END) AS "purchases", COALESCE(SUM(CASE WHEN rta_events_raw_692edbae.event = {p3: String} THEN rta_events_raw_692edbae.revenue ELSE NULL END), 0) AS "revenue" FROM rta_events_raw_692edbae WHERE rta_events_raw_692edbae.timestamp >= {p0: DateTime64(3, 'UTC')} AND rta_events_raw_692edbae.timestamp < {p1: DateTime64(3, 'UTC')} GROUP BY t, "prop.plan" ORDER BY t, "prop.plan"
+-- params: p0='2026-11-27 12:00:00.000', p1='2026-11-28 13:00:00.000', p2='purchase', p3='purchase', p4='purchase', p5='purchase'
+SELECT toDateTime(toStartOfInterval(rta_events_raw_692edbae.timestamp, INTERVAL 3600 SECOND)) AS t, CASE WHEN mapContains(rta_events_raw_692edbae."props", 'plan') THEN rta_events_raw_692edbae."props"['plan'] ELSE NULL END AS "prop.plan", COUNT(CASE WHEN rta_events_raw_692edbae.event = {p4: String} THEN 1 ELSE NULL END) AS "purchases", COALESCE(SUM(CASE WHEN rta_events_raw_692edbae.event = {p5: String} THEN rta_events_raw_692edbae.revenue ELSE NULL END), 0) AS "revenue" FROM rta_events_raw_692edbae WHERE rta_events_raw_692edbae.timestamp >= {p0: DateTime64(3, 'UTC')} AND rta_events_raw_692edbae.timestamp < {p1: DateTime64(3, 'UTC')} AND (rta_events_raw_692edbae.event = {p2: String} OR rta_events_raw_692edbae.event = {p3: String}) GROUP BY t, "prop.plan" ORDER BY t, "prop.plan"
 
 # a comparison on a measure and a nested property
 -- query: metrics=purchases last=7d grain=1d by=country where=revenue>10 where=prop.cart.discount>=5
--- params: p0='2026-11-21 00:00:00.000', p1='2026-11-29 00:00:00.000', p2=10, p3=5, p4='purchase'
-SELECT toDateTime(toStartOfInterval(rta_events_raw_692edbae.timestamp, INTERVAL 86400 SECOND)) AS t, rta_events_raw_692edbae.country AS "country", COUNT(CASE WHEN rta_events_raw_692edbae.event = {p4: String} THEN 1 ELSE NULL END) AS "purchases" FROM rta_events_raw_692edbae WHERE rta_events_raw_692edbae.timestamp >= {p0: DateTime64(3, 'UTC')} AND rta_events_raw_692edbae.timestamp < {p1: DateTime64(3, 'UTC')} AND (rta_events_raw_692edbae.revenue > {p2: Int64} AND CASE WHEN mapContains(rta_events_raw_692edbae."props_num", 'cart.discount') THEN rta_events_raw_692edbae."props_num"['cart.discount'] ELSE NULL END >= {p3: Int64}) GROUP BY t, "country" ORDER BY t, "country"
+-- params: p0='2026-11-21 00:00:00.000', p1='2026-11-29 00:00:00.000', p2=10, p3=5, p4='purchase', p5='purchase'
+SELECT toDateTime(toStartOfInterval(rta_events_raw_692edbae.timestamp, INTERVAL 86400 SECOND)) AS t, rta_events_raw_692edbae.country AS "country", COUNT(CASE WHEN rta_events_raw_692edbae.event = {p5: String} THEN 1 ELSE NULL END) AS "purchases" FROM rta_events_raw_692edbae WHERE rta_events_raw_692edbae.timestamp >= {p0: DateTime64(3, 'UTC')} AND rta_events_raw_692edbae.timestamp < {p1: DateTime64(3, 'UTC')} AND (rta_events_raw_692edbae.revenue > {p2: Int64} AND CASE WHEN mapContains(rta_events_raw_692edbae."props_num", 'cart.discount') THEN rta_events_raw_692edbae."props_num"['cart.discount'] ELSE NULL END >= {p3: Int64}) AND rta_events_raw_692edbae.event = {p4: String} GROUP BY t, "country" ORDER BY t, "country"
 
 # a person trait: the latest trait of the event's person, aliased anonymous ids included
 -- query: metrics=revenue,visitors last=7d grain=1d where=person.plan=pro
