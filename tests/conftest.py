@@ -77,16 +77,21 @@ def shop_events() -> pl.DataFrame:
     return generate(Population(11, users=2_000), 6_000, now_ms - 2 * 86_400_000, now_ms - 60_000, rng, "q")
 
 
-@pytest.fixture(scope="module")
-def shop_ws(_session_client: Client, store_dsn: str, tmp_path_factory: pytest.TempPathFactory, shop_events: pl.DataFrame):  # type: ignore[no-untyped-def]
-    """One loaded store for the module: no test here writes to it."""
-    clear_store(_session_client)
-    project = tmp_path_factory.mktemp("query")
+def shop_project(tmp_path_factory: pytest.TempPathFactory, store_dsn: str, name: str, **options: Any) -> Any:
+    """A workspace on a fresh copy of the shop example, on the session's store (``options`` go to ``rta.connect``)."""
+    project = tmp_path_factory.mktemp(name)
     (project / "metrics").mkdir()
     shutil.copy(ROOT / "metrics" / "shop.py", project / "metrics" / "shop.py")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("RTA_CLICKHOUSE_DSN", store_dsn)
-        workspace = rta.connect(project)
+        return rta.connect(project, **options)
+
+
+@pytest.fixture(scope="module")
+def shop_ws(_session_client: Client, store_dsn: str, tmp_path_factory: pytest.TempPathFactory, shop_events: pl.DataFrame):  # type: ignore[no-untyped-def]
+    """One loaded store for the module: no test here writes to it."""
+    clear_store(_session_client)
+    workspace = shop_project(tmp_path_factory, store_dsn, "query")
     frames = [shop_events.slice(i, 1_000) for i in range(0, shop_events.height, 1_000)]
     run_flow(workspace.plan, BatchSource(frame_batches("events", frames)), workspace.client, clock=lambda: QUERY_NOW)
     return workspace

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import random
-import shutil
 import time
 import urllib.request
 from dataclasses import replace
@@ -37,7 +36,7 @@ from rta.query.funnel_request import FunnelRequest
 from rta.testing import oracle_funnel
 from rta.workspace.owner import RUN_FILE
 from rta.workspace.remote import RemoteWorkspace
-from tests.conftest import ROOT, clear_store
+from tests.conftest import clear_store, shop_project
 
 pytestmark = pytest.mark.store
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)  # near the real clock: the CLI asks for the last days from now
@@ -107,18 +106,13 @@ def _with_traits(frame: pl.DataFrame, traits: dict[str, str], aliases: dict[str,
 @pytest.fixture(scope="module")
 def loaded(_session_client, store_dsn, tmp_path_factory):  # type: ignore[no-untyped-def]
     clear_store(_session_client)
-    project = tmp_path_factory.mktemp("funnels")
-    (project / "metrics").mkdir()
-    shutil.copy(ROOT / "metrics" / "shop.py", project / "metrics" / "shop.py")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("RTA_CLICKHOUSE_DSN", store_dsn)
-        ws = rta.connect(project, serve=False)
+    ws = shop_project(tmp_path_factory, store_dsn, "funnels", serve=False)
     rng = random.Random(19)
     messages, aliases = _person_messages(rng, "f", people=400, events=12, spread=4 * 3600)
     rng.shuffle(messages)  # shuffled arrival: late events land in later batches
     _load(ws, messages, sorted(rng.sample(range(1, len(messages)), 6)), "fixed")
     frame, traits = _oracle_rows(messages)
-    return ws, _with_traits(frame, traits, aliases), aliases, project, store_dsn
+    return ws, _with_traits(frame, traits, aliases), aliases, ws.project.root, store_dsn
 
 
 def _asked(ws: Any, funnel: Any, **options: Any) -> pl.DataFrame:

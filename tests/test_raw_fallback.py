@@ -8,7 +8,6 @@ of ``rta.testing``, and with the rollups' own answers where a rollup answers too
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -18,7 +17,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import rta
 from rta import col
 from rta.errors import QueryError
 from rta.flows.demo import Population, generate
@@ -28,7 +26,7 @@ from rta.flows.sources import SourceBatch
 from rta.ingest.segment import validate
 from rta.query.metric_query import make_query, raw_answered, run_query
 from rta.testing import oracle_query
-from tests.conftest import ROOT, clear_store
+from tests.conftest import clear_store, shop_project
 
 pytestmark = pytest.mark.store
 NOW = datetime(2026, 12, 1, 12, 30, tzinfo=UTC)
@@ -83,12 +81,7 @@ def _messages(events: pl.DataFrame, rng: np.random.Generator) -> tuple[list[dict
 @pytest.fixture(scope="module")
 def loaded(_session_client, store_dsn, tmp_path_factory):
     clear_store(_session_client)
-    project = tmp_path_factory.mktemp("fallback")
-    (project / "metrics").mkdir()
-    shutil.copy(ROOT / "metrics" / "shop.py", project / "metrics" / "shop.py")
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("RTA_CLICKHOUSE_DSN", store_dsn)
-        ws = rta.connect(project)
+    ws = shop_project(tmp_path_factory, store_dsn, "fallback")
     rng = np.random.default_rng(7)
     now_ms = int(NOW.timestamp() * 1000)
     events = generate(Population(7, users=USERS), 3_000, now_ms - 26 * 3_600_000, now_ms - 60_000, rng, "f")

@@ -231,18 +231,20 @@ def fetch(
         log.append(Executed(table, sql, read_rows, read_bytes, int(summary.get("elapsed_ns", 0)) / 1e9, reason))
     frame = pl.from_arrow(client.query_arrow(sql, parameters=params))
     assert isinstance(frame, pl.DataFrame)
-    types = (
-        {m: pl.Int64 if integral(plan, m) else pl.Float64 for m in metrics} if plan is not None and isinstance(choice, RawChoice) else {}
-    )
-    columns = [pl.col(d).cast(pl.String) for d in q.by] + [pl.col(m).cast(types.get(m) or _dtype(choice, m)) for m in metrics]  # type: ignore[arg-type]
+    columns = [pl.col(d).cast(pl.String) for d in q.by] + [pl.col(m).cast(_dtype(choice, m, plan)) for m in metrics]
     if not totals:  # DateTime arrives through Arrow as uint32 seconds
         columns.insert(0, (pl.col("t").cast(pl.Int64) * 1000).cast(pl.Datetime("ms", "UTC")).alias("bucket"))
     return frame.select(columns)
 
 
-def _dtype(choice: Choice, metric: str) -> type[pl.DataType]:
+def _dtype(choice: Choice | RawChoice, metric: str, plan: Plan | None) -> type[pl.DataType]:
     """Counts and distinct counts are whole numbers; everything else a float."""
-    return pl.Int64 if stored_as([p.kind for p in choice.rollup.metric_parts(metric)]).integral else pl.Float64
+    if isinstance(choice, RawChoice):
+        assert plan is not None
+        whole = integral(plan, metric)
+    else:
+        whole = stored_as([p.kind for p in choice.rollup.metric_parts(metric)]).integral
+    return pl.Int64 if whole else pl.Float64
 
 
 def top_sql(select: exp.Select, by: Sequence[str], ranked: str, total: str, top: int) -> exp.Select:
