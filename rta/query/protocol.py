@@ -185,6 +185,10 @@ class Workspace(Protocol):
         """Answer the query and tell which tables served it, what they read, how long it took."""
         ...
 
+    def funnel(self, name: str, *, now: datetime | None = None, **options: object) -> pl.DataFrame:
+        """A declared funnel's steps: people entering, conversion, drop-off and time to convert."""
+        ...
+
     def sql(self, text: str) -> pl.DataFrame:
         """One read-only SELECT over the project's tables."""
         ...
