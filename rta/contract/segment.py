@@ -45,6 +45,8 @@ KNOWN_KEYS = frozenset(
 API_FIELDS = ("_t", "_id", "_ip")
 CAMPAIGN_PARTS = ("name", "source", "medium", "term", "content")
 PAGE_PARTS = ("path", "referrer", "url", "title", "search")
+# Dimensions the flow derives from the referrer, the page URL and UTM tags (rta/flows/referrers.py).
+TRAFFIC_DIMS = ("source", "medium", "referrer_host")
 # The context fields the flow reads (dimensions it fills when properties leave them out).
 CONTEXT: dict[str, Any] = {
     "userAgent": str, "ip": str, "locale": str, "location": {"country": str},
@@ -69,6 +71,8 @@ def property_fields(stream: StreamPlan) -> dict[str, type]:
     fields: dict[str, type] = {d: str for d in stream.dims if d != "event"}
     fields |= dict.fromkeys(stream.measures, float)
     fields |= {u: str for d in stream.dims if (u := utm_field(d)) and u not in fields}
+    if any(d in TRAFFIC_DIMS for d in stream.dims):  # a source's medium says "(not set)" when only its source is tagged
+        fields |= {u: str for u in ("utm_source", "utm_medium") if u not in fields}
     return fields
 
 

@@ -18,11 +18,12 @@ import polars as pl
 
 from rta.compiler.plan import StreamPlan
 from rta.contract.properties import LINE_FIELDS
-from rta.contract.segment import EVENT_NAMES, PAGE_PARTS, line_schema, utm_field
+from rta.contract.segment import EVENT_NAMES, PAGE_PARTS, TRAFFIC_DIMS, line_schema, utm_field
 from rta.flows.enrich import AGENT_PARTS, agent, country_of, map_unique
 from rta.flows.iso_time import parse_iso8601
 from rta.flows.partials import MINUTE
 from rta.flows.properties import kept_columns, line_properties
+from rta.flows.referrers import traffic
 
 USER_ALIASES = ("userId", "anonymous_id", "anonymousId", "distinct_id")
 INSERT_ID_ALIASES = ("messageId", "message_id", "$insert_id")
@@ -80,7 +81,7 @@ def _field(frame: pl.DataFrame, *path: str) -> pl.Series | None:
     return column
 
 
-def _implied(frame: pl.DataFrame, dim: str, missing: pl.Series) -> pl.Expr | None:
+def _implied(frame: pl.DataFrame, dim: str, missing: pl.Series, memo: dict[str, pl.DataFrame]) -> pl.Expr | None:
     """Where a Segment message implies ``dim``: its type, context or UTM properties.
 
     User agents and addresses are looked up only for the ``missing`` rows (not stated).
@@ -90,7 +91,11 @@ def _implied(frame: pl.DataFrame, dim: str, missing: pl.Series) -> pl.Expr | Non
         return None if kind is None else pl.lit(kind.replace_strict(list(EVENT_NAMES), list(EVENT_NAMES.values()), default=None))
     part = "name" if dim == "campaign" else dim
     found: list[pl.Series | None] = []
-    if (utm := utm_field(dim)) is not None:
+    if dim in TRAFFIC_DIMS:
+        if "traffic" not in memo:  # source, medium and referrer host come from one derivation
+            memo["traffic"] = _traffic(frame)
+        found = [memo["traffic"][dim]]
+    elif (utm := utm_field(dim)) is not None:
         found = [_field(frame, "context", "campaign", part), _field(frame, "properties", utm)]
     elif dim in PAGE_PARTS:
         found = [_field(frame, "context", "page", dim)]
@@ -109,15 +114,28 @@ def _implied(frame: pl.DataFrame, dim: str, missing: pl.Series) -> pl.Expr | Non
     return pl.coalesce(sources) if sources else None
 
 
-def _dimension(frame: pl.DataFrame, dim: str) -> pl.Expr:
+def _traffic(frame: pl.DataFrame) -> pl.DataFrame:
+    """Source, medium and referrer host of each event (:func:`rta.flows.referrers.traffic`)."""
+    page = ("context", "page")
+    return traffic(
+        _field(frame, *page, "referrer"),
+        _field(frame, *page, "url"),
+        search=_field(frame, *page, "search"),
+        utm_source=[_field(frame, "context", "campaign", "source"), _field(frame, "properties", "utm_source")],
+        utm_medium=[_field(frame, "context", "campaign", "medium"), _field(frame, "properties", "utm_medium")],
+        height=frame.height,
+    )
+
+
+def _dimension(frame: pl.DataFrame, dim: str, memo: dict[str, pl.DataFrame]) -> pl.Expr:
     stated = _coalesce(frame, (dim,), pl.String(), dim)
     if dim == "event":  # a page call is a page view whatever its properties say
-        implied = _implied(frame, dim, pl.Series(dtype=pl.Boolean))
+        implied = _implied(frame, dim, pl.Series(dtype=pl.Boolean), memo)
         return stated if implied is None else pl.coalesce(implied, stated)
     missing = frame.with_columns(_missing=stated.is_null())["_missing"]  # a literal (no source of it) spans every row too
     if not missing.any():  # the usual flat event: nothing to look up
         return stated
-    implied = _implied(frame, dim, missing)
+    implied = _implied(frame, dim, missing, memo)
     return stated if implied is None else pl.coalesce(stated, implied)
 
 
@@ -274,7 +292,8 @@ def normalize(frame: pl.DataFrame, stream: StreamPlan, now: datetime, *, invalid
     stated = stream.time in frame.columns and frame.schema[stream.time] != pl.Null
     time_column = pl.col(stream.time) if stated else pl.lit(None, pl.String).alias(stream.time)
     columns = [time_column]
-    columns += [_dimension(frame, d).fill_null("").alias(d) for d in stream.dims]
+    memo: dict[str, pl.DataFrame] = {}
+    columns += [_dimension(frame, d, memo).fill_null("").alias(d) for d in stream.dims]
     columns += [_coalesce(frame, (m,), pl.Float64(), m).alias(m) for m in stream.measures]
     if stream.user:
         columns.append(_coalesce(frame, _user_fields(stream), pl.String()).alias(stream.user))
