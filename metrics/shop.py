@@ -13,8 +13,10 @@ from rta import (
     maximum,
     metric,
     no_events,
+    paths,
     quantile,
     report,
+    retention,
     rollup,
     stream,
     table,
@@ -70,6 +72,18 @@ funnel(
     by=["device"],
     description="page view, then add to cart, then purchase, within an hour",
 )
+# Retention: of the people who signed up on a day, who viewed a page again 1, 2, ... 6 days later
+# (`ws.retention("signup_return", last="4w")`, `rta retention signup_return`); PostHog's recurring retention.
+retention(
+    "signup_return",
+    start=col("event") == "signup",
+    back=col("event") == "page_view",
+    every="1d",
+    periods=7,
+    description="people who signed up, and who of them came back to view a page each day after",
+)
+# Paths: what people did next after signing up, the most common 4 events (`ws.paths("after_signup")`, `rta paths after_signup`).
+paths("after_signup", after=col("event") == "signup", steps=4, by=["device"], description="the next 4 events after a signup")
 
 # Alerts are judged on final minutes, as soon as the watermark passes them; `rta run` logs
 # them (add notify=webhook("https://…") or email(...) to page someone).

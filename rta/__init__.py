@@ -14,8 +14,10 @@ from rta.dsl import maximum as maximum
 from rta.dsl import metric as metric
 from rta.dsl import minimum as minimum
 from rta.dsl import no_events as no_events
+from rta.dsl import paths as paths
 from rta.dsl import quantile as quantile
 from rta.dsl import report as report
+from rta.dsl import retention as retention
 from rta.dsl import rollup as rollup
 from rta.dsl import slack as slack
 from rta.dsl import stream as stream
@@ -42,8 +44,10 @@ __all__ = [
     "metric",
     "minimum",
     "no_events",
+    "paths",
     "quantile",
     "report",
+    "retention",
     "rollup",
     "slack",
     "stream",

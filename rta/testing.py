@@ -8,6 +8,10 @@ The funnel oracle (:func:`oracle_funnel`), for ``ws.funnel``: per person (aliase
 sorted by (time, insert id), every possible first event tried and the chain from it built step by
 step (its earliest next event); the person reaches the highest step any start reaches, and the
 latest start that does gives the times and the breakdown. Nothing is shared with the SQL.
+
+The retention oracle (:func:`oracle_retention`) puts each person's events in their periods and
+counts, per cohort, who came back in each; the paths oracle (:func:`oracle_paths`) walks each
+person's sorted events from their first anchor. Neither shares code with the SQL either.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -27,6 +31,8 @@ from rta.dsl import expr as ex
 from rta.dsl.durations import GRAINS
 from rta.dsl.expr import Expr
 from rta.dsl.funnel import Funnel
+from rta.dsl.paths import Paths
+from rta.dsl.retention import Retention, period_of
 from rta.flows.frames import BatchSource as BatchSource  # the sources moved to the flow; tests import them here too
 from rta.flows.frames import frame_batches as frame_batches
 
@@ -274,4 +280,115 @@ def oracle_funnel(
             })  # fmt: skip
     schema = {"step": pl.Int64, "name": pl.String, **dict.fromkeys(by, pl.String), "people": pl.Int64, "conversion": pl.Float64,
               "step_conversion": pl.Float64, "drop_off": pl.Int64, "median_seconds": pl.Float64, "p90_seconds": pl.Float64}  # fmt: skip
+    return pl.DataFrame(out, schema=schema, orient="row") if out else pl.DataFrame(schema=schema)
+
+
+# --- retention and paths ------------------------------------------------------------------------
+
+
+def _people(
+    stream: Any, events: pl.DataFrame, start: datetime, end: datetime, aliases: Mapping[str, str], where: Expr | None
+) -> dict[str, list[dict[str, Any]]]:
+    """Each person's events in ``[start, end)`` that pass ``where``, sorted by (time, insert id); aliases merged."""
+    people: dict[str, list[dict[str, Any]]] = {}
+    for row in events.iter_rows(named=True):
+        when = row[stream.time]
+        if not (start <= when < end) or (where is not None and holds(where, row) is not True):
+            continue
+        user = row[stream.user]
+        row["_ms"] = int(when.timestamp() * 1000)
+        people.setdefault(aliases.get(user, user), []).append(row)
+    for rows in people.values():
+        rows.sort(key=lambda r: (r["_ms"], r.get(stream.insert_id or "", "") or ""))
+    return people
+
+
+def _group_key(group: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple((v is None, v or "") for v in group)
+
+
+def oracle_retention(
+    retention: Retention,
+    events: pl.DataFrame,
+    start: datetime,
+    end: datetime,
+    *,
+    aliases: Mapping[str, str] | None = None,
+    by: Sequence[str] = (),
+    where: Expr | None = None,
+) -> pl.DataFrame:
+    """What ``ws.retention`` should return: PostHog's recurring retention, counted person by person."""
+    every = retention.every_seconds
+    first = period_of(start.timestamp(), every)
+    origin = datetime(1970, 1, 5, tzinfo=UTC)
+    widened = origin + timedelta(seconds=first * every)  # the range starts at its first period's start
+    last = period_of((end - timedelta(milliseconds=1)).timestamp(), every)
+    cells: dict[tuple[tuple[Any, ...], int], list[int]] = {}  # (group, cohort) -> people per period
+    for rows in _people(retention.stream, events, widened, end, aliases or {}, where).values():
+        cohorts: dict[int, tuple[Any, ...]] = {}  # period -> the group of its first start event
+        back: set[int] = set()
+        for row in rows:
+            p = period_of(row["_ms"] / 1000, every)
+            if holds(retention.start, row) is True and p not in cohorts:
+                cohorts[p] = tuple(row[b] for b in by)
+            if holds(retention.back, row) is True:
+                back.add(p)
+        for p, group in cohorts.items():
+            counts = cells.setdefault((group, p), [0] * min(retention.periods, last - p + 1))
+            for k in range(len(counts)):
+                counts[k] += k == 0 or p + k in back
+    out = []
+    for group, p in sorted(cells, key=lambda c: (_group_key(c[0]), c[1])):
+        counts = cells[(group, p)]
+        cohort = origin + timedelta(seconds=p * every)
+        for k, people in enumerate(counts):
+            out.append({"cohort": cohort, **dict(zip(by, group, strict=True)), "cohort_size": counts[0], "period": k,
+                        "people": people, "retention": people / counts[0]})  # fmt: skip
+    schema: dict[str, Any] = {"cohort": pl.Datetime("ms", "UTC"), **dict.fromkeys(by, pl.String), "cohort_size": pl.Int64,
+                              "period": pl.Int64, "people": pl.Int64, "retention": pl.Float64}  # fmt: skip
+    return pl.DataFrame(out, schema=schema, orient="row") if out else pl.DataFrame(schema=schema)
+
+
+def person_path(rows: list[dict[str, Any]], paths: Paths) -> tuple[list[str], int] | None:
+    """One person's path (the anchor's label and the next ``steps``, repeats merged) and the anchor's position; None: no anchor."""
+    at = next((j for j, row in enumerate(rows) if holds(paths.after, row) is True), None)
+    if at is None:
+        return None
+    labels: list[str] = []
+    for row in rows[at:]:
+        label = "" if row.get(paths.label) is None else str(row[paths.label])
+        if not labels or labels[-1] != label:
+            labels.append(label)
+    return labels[: paths.steps + 1], at
+
+
+def oracle_paths(
+    paths: Paths,
+    events: pl.DataFrame,
+    start: datetime,
+    end: datetime,
+    *,
+    aliases: Mapping[str, str] | None = None,
+    by: Sequence[str] = (),
+    where: Expr | None = None,
+    top: int = 20,
+) -> pl.DataFrame:
+    """What ``ws.paths`` should return: each person's path from their first anchor, counted per group, the ``top`` kept."""
+    counts: dict[tuple[Any, ...], dict[tuple[str, ...], int]] = {}
+    for rows in _people(paths.stream, events, start, end, aliases or {}, where).values():
+        found = person_path(rows, paths)
+        if found is None:
+            continue
+        path, at = found
+        seen = counts.setdefault(tuple(rows[at][b] for b in by), {})
+        seen[tuple(path)] = seen.get(tuple(path), 0) + 1
+    names = ["start", *(f"step_{k}" for k in range(1, paths.steps + 1))]
+    out = []
+    for group in sorted(counts, key=_group_key):
+        total = sum(counts[group].values())
+        ranked = sorted(counts[group].items(), key=lambda item: (-item[1], list(item[0])))[:top]
+        for labels, people in ranked:
+            steps = dict(zip(names, [*labels, *([None] * (len(names) - len(labels)))], strict=True))
+            out.append({**dict(zip(by, group, strict=True)), **steps, "people": people, "share": people / total})
+    schema = {**dict.fromkeys(by, pl.String), **dict.fromkeys(names, pl.String), "people": pl.Int64, "share": pl.Float64}
     return pl.DataFrame(out, schema=schema, orient="row") if out else pl.DataFrame(schema=schema)

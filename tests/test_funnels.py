@@ -13,7 +13,7 @@ import random
 import time
 import urllib.request
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import polars as pl
@@ -27,80 +27,18 @@ import rta
 from rta import col, stream
 from rta.cli import app
 from rta.errors import DefinitionError, QueryError
-from rta.flows.frames import BatchSource
-from rta.flows.runner import run_flow
-from rta.flows.sources import SourceBatch
-from rta.ingest.segment import validate
 from rta.query.funnel_answer import make_funnel_query, shape, statement
 from rta.query.funnel_request import FunnelRequest
 from rta.testing import oracle_funnel
 from rta.workspace.owner import RUN_FILE
 from rta.workspace.remote import RemoteWorkspace
 from tests.conftest import clear_store, shop_project
+from tests.person_events import NOW, load, oracle_rows, person_messages, with_traits
 
 pytestmark = pytest.mark.store
-NOW = datetime.now(UTC).replace(second=0, microsecond=0)  # near the real clock: the CLI asks for the last days from now
 STEPS = ["page_view", "add_to_cart", "purchase"]
-NAMES = [*STEPS, "click"]
 FIXED = col("user_id").startswith("f")  # the fixture's people; the property test adds others (prefix h)
 EXAMPLES = itertools.count()  # a fresh prefix per example: a repeated batch key would be dropped as a replay
-
-
-def _person_messages(rng: random.Random, prefix: str, people: int, events: int, spread: int) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """Track messages over ``spread`` seconds before NOW (whole seconds, so ties happen), half of each anonymous person's
-    visits before they identify; identify (both ids, a trait) and alias calls. Returns the messages and the aliases."""
-    messages: list[dict[str, Any]] = []
-    aliases: dict[str, str] = {}
-    for p in range(people):
-        user, anon = f"{prefix}u{p}", f"{prefix}a{p}"
-        merged = p % 3 != 0  # a third of the people never identify
-        for n in range(rng.randint(1, events)):
-            at = NOW - timedelta(seconds=rng.randint(1, spread))
-            who = {"anonymousId": anon} if merged and n % 2 == 0 else {"userId": user if merged else anon}
-            properties: dict[str, Any] = {"device": rng.choice(["mobile", "desktop"])}
-            if rng.random() < 0.7:
-                properties["plan"] = rng.choice(["free", "pro"])
-            messages.append({"type": "track", "event": rng.choice(NAMES), **who, "messageId": f"{prefix}m{p}-{n}",
-                             "timestamp": at.isoformat(), "properties": properties})  # fmt: skip
-        if merged:
-            at = (NOW - timedelta(seconds=rng.randint(1, spread))).isoformat()
-            if p % 3 == 1:
-                call = {"type": "identify", "userId": user, "anonymousId": anon, "traits": {"plan": rng.choice(["basic", "gold"])}}
-            else:
-                call = {"type": "alias", "userId": user, "previousId": anon}
-            messages.append({**call, "messageId": f"{prefix}i{p}", "timestamp": at})
-            aliases[anon] = user
-    return messages, aliases
-
-
-def _oracle_rows(messages: list[dict[str, Any]]) -> tuple[pl.DataFrame, dict[str, str]]:
-    """Every message as the event the stream keeps: identify and alias calls too (event 'identify', 'alias')."""
-    traits = {m["userId"]: m["traits"]["plan"] for m in messages if m["type"] == "identify"}
-    rows = []
-    for m in messages:
-        props = m.get("properties", {})
-        user = m.get("userId") or m.get("anonymousId")
-        rows.append({"timestamp": datetime.fromisoformat(m["timestamp"]), "event": m.get("event", m["type"]), "user_id": user,
-                     "insert_id": m["messageId"], "device": props.get("device", ""), "prop.plan": props.get("plan")})  # fmt: skip
-    frame = pl.DataFrame(rows, schema_overrides={"timestamp": pl.Datetime("ms", "UTC")})
-    return frame, traits
-
-
-def _load(ws: Any, messages: list[dict[str, Any]], cuts: list[int], key: str) -> None:
-    plan = ws.plan.stream("events")
-    batches = []
-    for n, (a, b) in enumerate(zip([0, *cuts], [*cuts, len(messages)], strict=True)):
-        if a == b:
-            continue
-        checked = validate(json.dumps(messages[a:b]).encode(), plan, now=NOW)
-        assert not checked.rejected, checked.rejected
-        batches.append(SourceBatch(f"{key}:{n}", "events", b"\n".join(checked.lines)))
-    run_flow(ws.plan, BatchSource(batches), ws.client, clock=lambda: NOW)
-
-
-def _with_traits(frame: pl.DataFrame, traits: dict[str, str], aliases: dict[str, str]) -> pl.DataFrame:
-    person = pl.col("user_id").replace(aliases)
-    return frame.with_columns(person.replace_strict(traits, default=None, return_dtype=pl.String).alias("person.plan"))
 
 
 @pytest.fixture(scope="module")
@@ -108,11 +46,11 @@ def loaded(_session_client, store_dsn, tmp_path_factory):  # type: ignore[no-unt
     clear_store(_session_client)
     ws = shop_project(tmp_path_factory, store_dsn, "funnels", serve=False)
     rng = random.Random(19)
-    messages, aliases = _person_messages(rng, "f", people=400, events=12, spread=4 * 3600)
+    messages, aliases = person_messages(rng, "f", people=400, events=12, spread=4 * 3600)
     rng.shuffle(messages)  # shuffled arrival: late events land in later batches
-    _load(ws, messages, sorted(rng.sample(range(1, len(messages)), 6)), "fixed")
-    frame, traits = _oracle_rows(messages)
-    return ws, _with_traits(frame, traits, aliases), aliases, ws.project.root, store_dsn
+    load(ws, messages, sorted(rng.sample(range(1, len(messages)), 6)), "fixed")
+    frame, traits = oracle_rows(messages)
+    return ws, with_traits(frame, traits, aliases), aliases, ws.project.root, store_dsn
 
 
 def _asked(ws: Any, funnel: Any, **options: Any) -> pl.DataFrame:
@@ -171,14 +109,14 @@ def test_any_events_in_any_batches_equal_the_oracle(loaded, data):  # type: igno
     seed = data.draw(st.integers(0, 10**6))
     rng = random.Random(seed)
     prefix = f"h{next(EXAMPLES)}x"
-    messages, aliases = _person_messages(
+    messages, aliases = person_messages(
         rng, prefix, people=data.draw(st.integers(1, 6)), events=10, spread=data.draw(st.sampled_from([20, 300]))
     )
     rng.shuffle(messages)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(messages)), max_size=4)))
-    _load(ws, messages, cuts, prefix)
-    frame, traits = _oracle_rows(messages)
-    events = _with_traits(frame, traits, aliases)
+    load(ws, messages, cuts, prefix)
+    frame, traits = oracle_rows(messages)
+    events = with_traits(frame, traits, aliases)
     within = data.draw(st.sampled_from([("5s", 5), ("1m", 60), ("1h", 3600)]))
     steps = data.draw(st.sampled_from([STEPS, ["page_view", "page_view", "purchase"], ["click", "add_to_cart"]]))
     mine = col("user_id").startswith(prefix)

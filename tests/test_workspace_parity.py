@@ -147,6 +147,10 @@ MATRIX: dict[str, Callable[[WorkspaceBase], object]] = {
     "properties": lambda ws: ws.properties(now=QUERY_NOW),
     "funnel": lambda ws: ws.funnel("checkout", **RANGE, by="country", where=col("device") != "bot"),
     "explain_funnel": lambda ws: [(e := ws.explain_funnel("checkout", **RANGE)).sql, e.rows_scanned, e.start, e.end, e.by],
+    "retention": lambda ws: ws.retention("signup_return", **RANGE, by="device", where=col("country") != "US"),
+    "explain_retention": lambda ws: [(e := ws.explain_retention("signup_return", **RANGE)).sql, e.rows_scanned, e.start, e.kind],
+    "paths": lambda ws: ws.paths("after_signup", **RANGE, by=(), top=5),
+    "explain_paths": lambda ws: [(e := ws.explain_paths("after_signup", **RANGE, by="country")).sql, e.rows_scanned, e.by],
 }
 
 

@@ -26,6 +26,10 @@ from rta.dsl.funnel import Funnel as Funnel
 from rta.dsl.funnel import funnel as funnel
 from rta.dsl.metric import Metric as Metric
 from rta.dsl.metric import metric as metric
+from rta.dsl.paths import Paths as Paths
+from rta.dsl.paths import paths as paths
+from rta.dsl.retention import Retention as Retention
+from rta.dsl.retention import retention as retention
 from rta.dsl.rollup import Rollup as Rollup
 from rta.dsl.rollup import rollup as rollup
 from rta.dsl.schedule import ReportSchedule as ReportSchedule

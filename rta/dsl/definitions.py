@@ -10,6 +10,8 @@ from rta.dsl.alert import Alert
 from rta.dsl.dashboard import Dashboard
 from rta.dsl.funnel import Funnel
 from rta.dsl.metric import Metric
+from rta.dsl.paths import Paths
+from rta.dsl.retention import Retention
 from rta.dsl.rollup import Rollup
 from rta.dsl.schedule import ReportSchedule
 from rta.dsl.shown import card, listed
@@ -28,6 +30,8 @@ class Definitions:
     dashboards: tuple[Dashboard, ...] = ()
     reports: tuple[ReportSchedule, ...] = ()
     funnels: tuple[Funnel, ...] = ()
+    retentions: tuple[Retention, ...] = ()
+    paths: tuple[Paths, ...] = ()
 
     def metric(self, name: str) -> Metric:
         """The metric called ``name``; the error lists the valid names."""
@@ -49,21 +53,33 @@ class Definitions:
         """The funnel called ``name``."""
         return _named(self.funnels, name, "funnel")
 
+    def retention(self, name: str) -> Retention:
+        """The retention matrix called ``name``."""
+        return _named(self.retentions, name, "retention")
+
+    def path(self, name: str) -> Paths:
+        """The paths called ``name``."""
+        return _named(self.paths, name, "paths")
+
     def _kinds(self) -> list[tuple[str, tuple[_Named, ...]]]:
         return [
             ("stream", self.streams), ("metric", self.metrics), ("rollup", self.rollups),
             ("alert", self.alerts), ("dashboard", self.dashboards), ("report", self.reports),
-            ("funnel", self.funnels),
+            ("funnel", self.funnels), ("retention", self.retentions), ("paths", self.paths),
         ]  # fmt: skip
 
     def __repr__(self) -> str:
         """For example ``Definitions(1 stream, 12 metrics, 5 rollups, 3 alerts, 1 dashboard, 1 report)``."""
-        counts = [f"{len(items)} {kind}{'s' if len(items) != 1 else ''}" for kind, items in self._kinds() if items]
+        counts = [f"{len(items)} {_plural(kind, len(items))}" for kind, items in self._kinds() if items]
         return f"Definitions({', '.join(counts) or 'nothing'})"
 
     def _repr_html_(self) -> str:
-        rows = [(f"{kind}s", listed((i.name for i in items), 30)) for kind, items in self._kinds()]
+        rows = [(_plural(kind, 2), listed((i.name for i in items), 30)) for kind, items in self._kinds()]
         return card("Definitions", repr(self).removeprefix("Definitions(").removesuffix(")"), rows)
+
+
+def _plural(kind: str, n: int) -> str:
+    return kind if n == 1 or kind.endswith("s") else f"{kind}s"
 
 
 class _Named(Protocol):
@@ -100,8 +116,10 @@ def definitions(items: Iterable[object]) -> Definitions:
     dashboards: dict[str, Dashboard] = {}
     reports: dict[str, ReportSchedule] = {}
     funnels: dict[str, Funnel] = {}
+    retentions: dict[str, Retention] = {}
+    paths: dict[str, Paths] = {}
 
-    def add(table: dict, item: Stream | Metric | Rollup | Alert | Dashboard | ReportSchedule | Funnel, kind: str) -> None:  # type: ignore[type-arg]
+    def add(table: dict, item: _Named, kind: str) -> None:  # type: ignore[type-arg]
         known = table.get(item.name)
         if known is not None and known != item:
             msg = f"two different {kind}s are named {item.name!r}; {kind} names must be unique in a project"
@@ -138,6 +156,12 @@ def definitions(items: Iterable[object]) -> Definitions:
         elif isinstance(item, Funnel):
             add(streams, item.stream, "stream")
             add(funnels, item, "funnel")
+        elif isinstance(item, Retention):
+            add(streams, item.stream, "stream")
+            add(retentions, item, "retention")
+        elif isinstance(item, Paths):
+            add(streams, item.stream, "stream")
+            add(paths, item, "paths")
     return Definitions(
         tuple(streams.values()),
         tuple(metrics.values()),
@@ -146,4 +170,6 @@ def definitions(items: Iterable[object]) -> Definitions:
         tuple(dashboards.values()),
         tuple(reports.values()),
         tuple(funnels.values()),
+        tuple(retentions.values()),
+        tuple(paths.values()),
     )

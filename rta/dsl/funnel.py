@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from rta.dsl.context import latest, register
+from rta.dsl.context import register
 from rta.dsl.durations import parse_duration
 from rta.dsl.expr import Expr
-from rta.dsl.filter_kinds import check_filter_kinds
 from rta.dsl.names import check_name
+from rta.dsl.person_fields import check_by, check_person_field, check_person_filter, person_stream
 from rta.dsl.shown import CELL, LINE, card, code, cut, html_table, listed
 from rta.dsl.stream import Stream
 from rta.errors import DefinitionError, did_you_mean
@@ -27,8 +27,6 @@ from rta.errors import DefinitionError, did_you_mean
 FunnelOrder = Literal["ordered", "strict", "any"]
 ORDERS: tuple[FunnelOrder, ...] = ("ordered", "strict", "any")
 MAX_STEPS = 20  # steps are bits of one mask per event, and a funnel of more is a typo
-#: Names a funnel may filter and split by besides the stream's fields: any property, any trait of the person.
-RAW_PREFIXES = ("prop.", "person.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,33 +64,9 @@ class Funnel:
         return card("Funnel", self.name, rows)
 
 
-def _raw_name(name: str) -> bool:
-    return any(name.startswith(p) and len(name) > len(p) for p in RAW_PREFIXES)
-
-
-def check_funnel_field(stream: Stream, name: object, owner: str) -> str:
-    """``name`` if a funnel over ``stream`` can read it (a field, ``prop.<key>``, ``person.<trait>``), else raise."""
-    if not isinstance(name, str):
-        msg = f"{owner}: expected a field name, got {name!r}"
-        raise DefinitionError(msg)
-    if _raw_name(name) or name in stream.fields:
-        return name
-    msg = (
-        f"{owner}: stream {stream.name!r} has no field {name!r}; {did_you_mean(name, list(stream.fields))}; "
-        "undeclared properties are prop.<key> and people's traits person.<trait>"
-    )
-    raise DefinitionError(msg)
-
-
-def check_funnel_filter(stream: Stream, node: object, owner: str) -> Expr:
-    """A filter a funnel can use: an expression over known fields whose values suit their kinds."""
-    if not isinstance(node, Expr):
-        msg = f"{owner}: expected a filter such as col('event') == 'purchase', got {node!r}"
-        raise DefinitionError(msg)
-    for name in sorted(node.fields()):
-        check_funnel_field(stream, name, owner)
-    check_filter_kinds(node, stream.fields, owner)
-    return node
+# The checks every per-person definition shares (rta/dsl/person_fields.py), by the names the compiler and pages import.
+check_funnel_field = check_person_field
+check_funnel_filter = check_person_filter
 
 
 def funnel(
@@ -120,16 +94,7 @@ def funnel(
     """
     check_name(name, what="funnel")
     owner = f"funnel {name!r}"
-    source = stream if stream is not None else latest(Stream)
-    if not isinstance(source, Stream):
-        msg = f"{owner}: no stream to read from; declare a stream first in the same file or pass stream=<your stream>"
-        raise DefinitionError(msg)
-    if source.keep_raw is None or source.user is None:
-        missing = (
-            "keeps no raw events (declare it with keep_raw='30d')" if source.keep_raw is None else "declares no user field (user='user_id')"
-        )
-        msg = f"{owner}: funnels are counted per person from raw events, but stream {source.name!r} {missing}"
-        raise DefinitionError(msg)
+    source = person_stream(stream, owner, "funnels are")
     if isinstance(steps, Expr) or not isinstance(steps, Sequence) or len(steps) < 2:
         got = f"{len(steps)} step" if isinstance(steps, Sequence) and not isinstance(steps, Expr) else repr(steps)
         msg = f"{owner}: a funnel needs a list of at least 2 steps, got {got}; for example [col('event') == 'view', col('event') == 'buy']"
@@ -142,12 +107,7 @@ def funnel(
         msg = f"{owner}: order={order!r} is not one of {', '.join(repr(o) for o in ORDERS)}; {did_you_mean(str(order), list(ORDERS))}"
         raise DefinitionError(msg)
     seconds = parse_duration(within, what=f"within= of {owner}")
-    split = (by,) if isinstance(by, str) else tuple(by)
-    for field in split:
-        check_funnel_field(source, field, f"{owner} by=")
-    if len(set(split)) != len(split):
-        msg = f"{owner}: by= repeats a field: {list(split)!r}"
-        raise DefinitionError(msg)
+    split = check_by(source, by, owner)
     labels = tuple(s.code() for s in checked) if names is None else tuple(names)
     if len(labels) != len(checked) or not all(isinstance(n, str) and n for n in labels):
         msg = f"{owner}: names= takes one non-empty name per step ({len(checked)}), got {list(labels)!r}"

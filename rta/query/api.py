@@ -25,10 +25,10 @@ import pyarrow as pa
 from rta.contract.http import HttpError, KeyGate, error_body, read_body
 from rta.contract.keys import KeyStore
 from rta.errors import BackendError, RtaError
-from rta.query.funnels_api import OPENAPI_PATHS as FUNNEL_PATHS
-from rta.query.funnels_api import FunnelApi
 from rta.query.people_api import ADMITTED, PeopleApi
 from rta.query.people_api import OPENAPI_PATHS as PEOPLE_PATHS
+from rta.query.person_api import OPENAPI_PATHS as PERSON_PATHS
+from rta.query.person_api import PersonApi
 from rta.query.protocol import Answer, Workspace
 from rta.query.request import FILTER_SCHEMA, QueryRequest, openapi_body, openapi_parameters, text
 
@@ -74,7 +74,7 @@ class QueryApi:
             ("GET", "/v1/explain"): (self._explain, True),
             ("POST", "/v1/explain"): (self._explain, True),
             **PeopleApi(workspace, keys).routes(),  # a person (read key), erasure (admin key)
-            **FunnelApi(workspace).routes(),
+            **PersonApi(workspace).routes(),  # funnels, retention, paths
         }
 
     async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[dict]], send: Callable[[dict], Awaitable[None]]) -> None:
@@ -352,6 +352,6 @@ OPENAPI: dict[str, Any] = {
         "/v1/definitions": {"get": {"summary": "Streams, metrics and rollups", "responses": {"200": {"description": "Definitions"}}}},
         "/v1/health": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "OK"}}}},
         **PEOPLE_PATHS,
-        **FUNNEL_PATHS,
+        **PERSON_PATHS,
     },
 }

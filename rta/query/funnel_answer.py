@@ -9,21 +9,19 @@ where nobody got that far.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import polars as pl
 
 from rta.compiler.plan import Plan
-from rta.dsl.funnel import Funnel, check_funnel_field, check_funnel_filter
-from rta.dsl.shown import block, listed
-from rta.errors import DefinitionError, QueryError
-from rta.query.funnel_request import FunnelRequest
+from rta.dsl.expr import Expr
+from rta.dsl.funnel import Funnel
 from rta.query.funnels import funnel_sql
+from rta.query.person_answer import Checked, PersonExplanation, Reader, check_request, definition_of, explain_statement
+from rta.query.person_request import FunnelRequest
 
-Reader = Callable[[str, Mapping[str, object]], pl.DataFrame]
+FunnelExplanation = PersonExplanation  # the name the workspaces use; retention and paths explain the same way
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,39 +32,19 @@ class FunnelQuery:
     start: datetime
     end: datetime
     by: tuple[str, ...]
-    where: object  # an Expr or None
+    where: Expr | None
 
 
 def make_funnel_query(plan: Plan, request: FunnelRequest, now: datetime | None = None) -> FunnelQuery:
     """Check ``request``: the funnel exists, its fields and filter are readable, the range lies within raw retention."""
-    try:
-        found = plan.definitions.funnel(request.funnel)
-        owner = f"funnel {found.name!r}"
-        by = found.by if request.by is None else request.by
-        for name in by:
-            check_funnel_field(found.stream, name, f"{owner} by=")
-        if len(set(by)) != len(by):
-            raise DefinitionError(f"{owner}: by= repeats a field: {list(by)!r}")
-        if request.where is not None:
-            check_funnel_filter(found.stream, request.where, f"{owner} where=")
-    except DefinitionError as err:
-        raise QueryError(str(err)) from None
-    now = now or datetime.now(UTC)
-    start, end = request.span(now)
-    stream = plan.stream(found.stream.name)
-    kept = stream.raw_ttl_seconds
-    if kept is not None and (now - start).total_seconds() > kept + 86400:  # a day's grace: TTLs drop whole parts
-        msg = (
-            f"{owner}: raw events of {stream.name!r} are kept {kept // 86400}d and this range starts "
-            f"{(now - start).days}d ago; ask for a shorter range"
-        )
-        raise QueryError(msg)
-    return FunnelQuery(found, start, end, tuple(by), request.where)
+    found = definition_of(plan.definitions.funnel, request.name)
+    c = check_request(plan, found.stream, found.by, f"funnel {found.name!r}", request, now)
+    return FunnelQuery(found, c.start, c.end, c.by, c.where)
 
 
 def statement(plan: Plan, q: FunnelQuery) -> tuple[str, dict[str, object]]:
     """The ClickHouse SQL of ``q`` and its bound values."""
-    select, params = funnel_sql(q.funnel, plan.stream(q.funnel.stream.name), q.start, q.end, by=q.by, where=q.where)  # type: ignore[arg-type]
+    select, params = funnel_sql(q.funnel, plan.stream(q.funnel.stream.name), q.start, q.end, by=q.by, where=q.where)
     return select.sql(dialect="clickhouse"), params
 
 
@@ -103,47 +81,9 @@ def answer_funnel(plan: Plan, read: Reader, request: FunnelRequest, now: datetim
     return shape(q, read(sql, params))
 
 
-@dataclass(frozen=True, slots=True)
-class FunnelExplanation:
-    """What answering a funnel ran: its statement, the rows it scans (ClickHouse's estimate, whole granules), the time."""
-
-    funnel: str
-    start: datetime
-    end: datetime
-    by: tuple[str, ...]
-    table: str
-    sql: str
-    rows_scanned: int
-    seconds: float
-
-    def as_json(self) -> dict[str, object]:
-        return {"funnel": self.funnel, "start": self.start.isoformat(), "end": self.end.isoformat(), "by": list(self.by),
-                "table": self.table, "sql": self.sql, "rows_scanned": self.rows_scanned, "seconds": self.seconds}  # fmt: skip
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> FunnelExplanation:
-        return cls(str(data["funnel"]), datetime.fromisoformat(str(data["start"])), datetime.fromisoformat(str(data["end"])),
-                   tuple(data["by"]), str(data["table"]), str(data["sql"]), int(data["rows_scanned"]), float(data["seconds"]))  # type: ignore[call-overload,arg-type]  # fmt: skip
-
-    def __str__(self) -> str:
-        split = f" by {listed(self.by)}" if self.by else ""
-        return (
-            f"funnel {self.funnel}{split}, {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC: raw events {self.table}: "
-            f"{self.rows_scanned:,} rows scanned in {self.seconds * 1000:.1f} ms"
-        )
-
-    def __repr__(self) -> str:
-        return block(f"FunnelExplanation: {self}", [self.sql[:2000]])
-
-
 def explain_funnel(plan: Plan, read: Reader, request: FunnelRequest, now: datetime | None = None) -> FunnelExplanation:
     """Run the funnel once, timed, and ask ClickHouse what its statement scans (``EXPLAIN ESTIMATE``)."""
     q = make_funnel_query(plan, request, now)
     sql, params = statement(plan, q)
-    started = time.perf_counter()
-    read(sql, params)
-    seconds = time.perf_counter() - started
-    estimate = read(f"EXPLAIN ESTIMATE {sql}", params)
-    rows = int(estimate["rows"].sum()) if "rows" in estimate.columns and estimate.height else 0
-    table = plan.stream(q.funnel.stream.name).raw_table or ""
-    return FunnelExplanation(q.funnel.name, q.start, q.end, q.by, table, sql, rows, seconds)
+    checked = Checked(q.start, q.end, q.by, q.where)
+    return explain_statement(plan, read, "funnel", q.funnel.name, q.funnel.stream.name, checked, sql, params)

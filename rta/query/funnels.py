@@ -32,34 +32,12 @@ from functools import reduce
 import sqlglot.expressions as exp
 
 from rta.compiler.plan import StreamPlan
-from rta.compiler.sql_filter import Params, filter_sql
 from rta.dsl.expr import Expr
 from rta.dsl.funnel import Funnel
-from rta.query.raw_columns import RawColumns
+from rta.query.person_events import EventRows, at, call, column, if_, lam, quoted
 
-RAW_TIME = "DateTime64(3, 'UTC')"
 E, ACC, K = "_e", "acc", "k"  # the person's sorted events; the fold's state; a step number in arrayMap
-
-
-def _f(name: str, *args: exp.Expr | int) -> exp.Expr:
-    return exp.Anonymous(this=name, expressions=[exp.Literal.number(a) if isinstance(a, int) else a for a in args])
-
-
-def _c(name: str) -> exp.Column:
-    return exp.column(exp.to_identifier(name))
-
-
-def _at(array: exp.Expr, index: exp.Expr | int) -> exp.Expr:
-    """``array[index]``, 1-based (``arrayElement``: sqlglot would shift a bracket's literal index)."""
-    return _f("arrayElement", array, index)
-
-
-def _lam(body: exp.Expr, *names: str) -> exp.Lambda:
-    return exp.Lambda(this=body, expressions=[exp.to_identifier(n) for n in names])
-
-
-def _if(cond: exp.Expr, yes: exp.Expr, no: exp.Expr) -> exp.Expr:
-    return _f("if", cond, yes, no)
+_f, _c, _at, _lam, _if = call, column, at, lam, if_
 
 
 def _steps(n: int, body: exp.Expr) -> exp.Expr:
@@ -193,30 +171,11 @@ def funnel_sql(
     materialized: frozenset[str] = frozenset(),
 ) -> tuple[exp.Select, dict[str, object]]:
     """The funnel's statement: rows ``(by..., step, people, median_seconds, p90_seconds)``, times from the step before."""
-    params = Params()
-    columns = RawColumns(stream, params, materialized)
-
-    def condition(node: Expr) -> exp.Expr:
-        return filter_sql(node, params, as_string=columns.text_fields, table=columns.table, resolve=columns.resolve)
-
-    time = columns.column(stream.time)
-    keep: list[exp.Expr] = [
-        exp.GTE(this=time, expression=params.add(start.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], RAW_TIME)),
-        exp.LT(this=time.copy(), expression=params.add(end.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], RAW_TIME)),
-    ]
-    if where is not None:
-        keep.append(condition(where))
-    bits = [_if(condition(s), exp.Literal.number(1 << i), exp.Literal.number(0)) for i, s in enumerate(funnel.steps)]
+    rows = EventRows(stream, materialized)
+    bits = [_if(rows.condition(s), exp.Literal.number(1 << i), exp.Literal.number(0)) for i, s in enumerate(funnel.steps)]
     mask = _f("toUInt32", reduce(lambda a, b: exp.Add(this=a, expression=b), bits))
-    tie = columns.column(stream.insert_id) if stream.insert_id else exp.Literal.string("")
-    outputs = [
-        exp.alias_(columns.person(), "_person"),
-        exp.alias_(_f("toUnixTimestamp64Milli", time.copy()), "_ts"),
-        exp.alias_(tie, "_tie"),
-        exp.alias_(mask, "_mask"),
-        *(exp.alias_(columns.column(name), f"_b{j}") for j, name in enumerate(by)),
-    ]
-    events = columns.join(exp.select(*outputs).from_(exp.to_table(columns.table)).where(exp.and_(*keep)))
+    events = rows.select(start, end, [exp.alias_(mask, "_mask")], by=by, where=where)
+    params = rows.params
     row = exp.Tuple(expressions=[_c("_ts"), _c("_tie"), _c("_mask"), *(_c(f"_b{j}") for j in range(len(by)))])
     people = exp.select(_c("_person"), exp.alias_(_f("arraySort", _f("groupArray", row)), E)).from_(events.subquery("_events"))
     if funnel.order != "strict":  # only strict needs the events between steps
@@ -232,7 +191,7 @@ def funnel_sql(
         chained.subquery("_chained")
     )
     steps = exp.select(
-        *(exp.column(exp.to_identifier(name, quoted=True)) for name in by),
+        *(quoted(name) for name in by),
         _c("_times"),
         exp.alias_(_f("arrayJoin", _f("range", 1, exp.Add(this=_c("_level"), expression=exp.Literal.number(1)))), K),
     )
@@ -244,7 +203,7 @@ def funnel_sql(
         exp.Div(this=_f("toFloat64", gap), expression=exp.Literal.number(1000)),
         exp.null(),
     )
-    keys = [exp.column(exp.to_identifier(name, quoted=True)) for name in by]
+    keys = [quoted(name) for name in by]
     quantiles = [
         exp.alias_(exp.ParameterizedAgg(this="quantileExactInclusive", expressions=[exp.Literal.number(q)], params=[since.copy()]), alias)
         for q, alias in ((0.5, "median_seconds"), (0.9, "p90_seconds"))

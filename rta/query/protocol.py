@@ -189,6 +189,14 @@ class Workspace(Protocol):
         """A declared funnel's steps: people entering, conversion, drop-off and time to convert."""
         ...
 
+    def retention(self, name: str, *, now: datetime | None = None, **options: object) -> pl.DataFrame:
+        """A declared retention matrix, long: per cohort and period, the cohort's size, the people back and the share."""
+        ...
+
+    def paths(self, name: str, *, now: datetime | None = None, **options: object) -> pl.DataFrame:
+        """Declared paths: the most common sequences after the anchor event, people and share."""
+        ...
+
     def sql(self, text: str) -> pl.DataFrame:
         """One read-only SELECT over the project's tables."""
         ...

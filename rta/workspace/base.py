@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import polars as pl
 
@@ -25,15 +25,20 @@ from rta.errors import QueryError
 from rta.project import Project
 from rta.query.adhoc import AdhocQuery, events_query, rollup_query
 from rta.query.funnel_answer import FunnelExplanation, answer_funnel, explain_funnel
-from rta.query.funnel_request import FunnelRequest
+from rta.query.paths_answer import answer_paths, explain_paths
 from rta.query.people import PeopleQuery, Person, person
+from rta.query.person_answer import PersonExplanation
+from rta.query.person_request import FunnelRequest, PathsRequest, PersonRequest, RetentionRequest
 from rta.query.properties import properties as stream_properties
 from rta.query.protocol import Answer, Explanation, Freshness
 from rta.query.request import Asked
 from rta.query.result import MetricFrame
+from rta.query.retention_answer import answer_retention, explain_retention
 
 # The write time alone can repeat (a backfill on a fixed clock); the tally cannot.
 VERSION_SQL = f"SELECT toUnixTimestamp(max(last_seen)) AS written, sum(events) AS events FROM {STATS_TABLE}"
+
+R = TypeVar("R", bound=PersonRequest)
 
 if TYPE_CHECKING:
     from rta.alerts.view import WorkspaceAlerts
@@ -150,9 +155,42 @@ class WorkspaceBase(ABC):
         """Run a funnel and say what ran: its SQL, the raw events it scans (ClickHouse's estimate) and the time."""
         return explain_funnel(self.plan, self.read, self._funnel_request(name, options), now)
 
+    def retention(self, name: str | RetentionRequest, *, now: datetime | None = None, **options: object) -> pl.DataFrame:
+        """A declared retention matrix over raw events, long: one row per cohort (and ``by`` group) and period with
+        ``cohort`` (its period's start), ``cohort_size``, ``period``, ``people`` back in it and ``retention`` (the share).
+        Period 0 is the cohort itself; later periods count who did the ``back`` event then (PostHog's recurring retention).
+        ``rta.query.retention_answer.wide(frame)`` pivots it to one row per cohort.
+
+        Options (:class:`rta.query.person_request.RetentionRequest`): ``last="8w"`` or ``start=``/``end=`` (widened back
+        to the start of the first period), ``by=``, ``where=``. ``ws.retention("signup_return", last="4w")``.
+        """
+        return answer_retention(self.plan, self.read, self._person_request(RetentionRequest, name, options), now)
+
+    def explain_retention(self, name: str | RetentionRequest, *, now: datetime | None = None, **options: object) -> PersonExplanation:
+        """Run a retention matrix and say what ran: its SQL, the raw events it scans and the time."""
+        return explain_retention(self.plan, self.read, self._person_request(RetentionRequest, name, options), now)
+
+    def paths(self, name: str | PathsRequest, *, now: datetime | None = None, **options: object) -> pl.DataFrame:
+        """Declared paths over raw events: the most common sequences after each person's first anchor event, one row
+        per path (and ``by`` group): ``start`` (the anchor's label), ``step_1``... (null where the path ended),
+        ``people`` and ``share`` (of the people with an anchor).
+
+        Options (:class:`rta.query.person_request.PathsRequest`): ``last="7d"`` or ``start=``/``end=``, ``by=``,
+        ``where=``, ``top=20`` (paths per group). ``ws.paths("after_signup", last="7d")``.
+        """
+        return answer_paths(self.plan, self.read, self._person_request(PathsRequest, name, options), now)
+
+    def explain_paths(self, name: str | PathsRequest, *, now: datetime | None = None, **options: object) -> PersonExplanation:
+        """Run paths and say what ran: its SQL, the raw events it scans and the time."""
+        return explain_paths(self.plan, self.read, self._person_request(PathsRequest, name, options), now)
+
     @staticmethod
     def _funnel_request(name: str | FunnelRequest, options: dict[str, object]) -> FunnelRequest:
-        return name if isinstance(name, FunnelRequest) else FunnelRequest.of(name, **options)
+        return WorkspaceBase._person_request(FunnelRequest, name, options)
+
+    @staticmethod
+    def _person_request(kind: type[R], name: str | R, options: dict[str, object]) -> R:
+        return name if isinstance(name, kind) else kind.of(name, **options)
 
     @property
     def people(self) -> PeopleQuery:

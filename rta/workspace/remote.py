@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 import pyarrow as pa
@@ -26,13 +26,17 @@ from rta.errors import BackendError, QueryError
 from rta.project import Project
 from rta.query.bound import bound_sql
 from rta.query.funnel_answer import FunnelExplanation, make_funnel_query
-from rta.query.funnel_request import FunnelRequest
 from rta.query.metric_query import Executed, make_query
+from rta.query.paths_answer import make_paths_query
+from rta.query.person_answer import PersonExplanation
+from rta.query.person_request import FunnelRequest, PathsRequest, PersonRequest, RetentionRequest
 from rta.query.protocol import Answer, Explanation, Freshness
 from rta.query.request import Asked, QueryRequest
+from rta.query.retention_answer import make_retention_query
 from rta.workspace.base import WorkspaceBase
 
 ARROW = "application/vnd.apache.arrow.stream"
+R = TypeVar("R", bound=PersonRequest)
 
 
 @dataclass(repr=False, eq=False)
@@ -107,20 +111,42 @@ class RemoteWorkspace(WorkspaceBase):
         )
         return Explanation(q, executed, found["seconds"], found["cache"])
 
-    def _funnel_asked(self, name: str | FunnelRequest, now: datetime | None, options: dict[str, object]) -> FunnelRequest:
-        request = self._funnel_request(name, options)
-        make_funnel_query(self.plan, request, now)  # refused here, before the trip, as the owner would
+    def _asked(self, kind: type[R], name: str | R, now: datetime | None, options: dict[str, object]) -> R:
+        request = self._person_request(kind, name, options)
+        checks = {"funnel": make_funnel_query, "retention": make_retention_query, "paths": make_paths_query}
+        checks[kind.kind](self.plan, request, now)  # type: ignore[operator]  # refused here, before the trip, as the owner would
         # The owner reads the range back from its own clock; a caller's `now` ends the range there.
         return request.but(end=now) if now is not None and request.end is None else request
 
+    def _person_frame(self, request: PersonRequest) -> pl.DataFrame:
+        return self._frame(f"/v1/{request.kind}", request.to_json())[0]
+
+    def _person_explained(self, request: PersonRequest) -> PersonExplanation:
+        return PersonExplanation.from_json(self._json(f"/v1/{request.kind}", request.but(explain=True).to_json()))
+
     def funnel(self, name: str | FunnelRequest, *, now: datetime | None = None, **options: object) -> pl.DataFrame:
         """Same as :meth:`Workspace.funnel`, answered by the process that holds the store (``/v1/funnel``)."""
-        return self._frame("/v1/funnel", self._funnel_asked(name, now, options).to_json())[0]
+        return self._person_frame(self._asked(FunnelRequest, name, now, options))
 
     def explain_funnel(self, name: str | FunnelRequest, *, now: datetime | None = None, **options: object) -> FunnelExplanation:
         """Same as :meth:`Workspace.explain_funnel`: the owner runs it and says what it read."""
-        asked = self._funnel_asked(name, now, options).but(explain=True)
-        return FunnelExplanation.from_json(self._json("/v1/funnel", asked.to_json()))
+        return self._person_explained(self._asked(FunnelRequest, name, now, options))
+
+    def retention(self, name: str | RetentionRequest, *, now: datetime | None = None, **options: object) -> pl.DataFrame:
+        """Same as :meth:`Workspace.retention`, answered by the process that holds the store (``/v1/retention``)."""
+        return self._person_frame(self._asked(RetentionRequest, name, now, options))
+
+    def explain_retention(self, name: str | RetentionRequest, *, now: datetime | None = None, **options: object) -> PersonExplanation:
+        """Same as :meth:`Workspace.explain_retention`: the owner runs it and says what it read."""
+        return self._person_explained(self._asked(RetentionRequest, name, now, options))
+
+    def paths(self, name: str | PathsRequest, *, now: datetime | None = None, **options: object) -> pl.DataFrame:
+        """Same as :meth:`Workspace.paths`, answered by the process that holds the store (``/v1/paths``)."""
+        return self._person_frame(self._asked(PathsRequest, name, now, options))
+
+    def explain_paths(self, name: str | PathsRequest, *, now: datetime | None = None, **options: object) -> PersonExplanation:
+        """Same as :meth:`Workspace.explain_paths`: the owner runs it and says what it read."""
+        return self._person_explained(self._asked(PathsRequest, name, now, options))
 
     def sql(self, text: str) -> pl.DataFrame:
         """Same as :meth:`Workspace.sql`."""
