@@ -9,6 +9,7 @@ from rta import (
     dashboard,
     distinct,
     funnel,
+    funnel_bars,
     kpi,
     maximum,
     metric,
@@ -101,6 +102,8 @@ dashboard(
         breakdown(revenue, by="country", top=10),
         breakdown(visitors, by="device", top=5),
         table(page_views, visitors, purchases, revenue, conversion, by="campaign", top=15, title="Campaigns"),
+        # The checkout funnel under the same range and filters; clicking a step splits its people by device.
+        funnel_bars("checkout", by="device", title="Checkout funnel"),
     ],
     filters=["country", "device", "campaign"],
     last="7d",

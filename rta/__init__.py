@@ -9,6 +9,7 @@ from rta.dsl import dashboard as dashboard
 from rta.dsl import distinct as distinct
 from rta.dsl import email as email
 from rta.dsl import funnel as funnel
+from rta.dsl import funnel_bars as funnel_bars
 from rta.dsl import kpi as kpi
 from rta.dsl import maximum as maximum
 from rta.dsl import metric as metric
@@ -29,6 +30,7 @@ from rta.dsl import webhook as webhook
 __all__ = [
     "breakdown",
     "dashboard",
+    "funnel_bars",
     "kpi",
     "table",
     "timeseries",

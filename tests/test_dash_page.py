@@ -112,7 +112,7 @@ def test_the_page_draws_updates_without_reload_and_drills_down(running):
             marks = page.evaluate(
                 "Array.from(document.querySelectorAll('.chart')).map(c => c.querySelectorAll('.mark-line path, .mark-rect path').length)"
             )
-            assert len(marks) == 4 and all(n > 0 for n in marks), marks
+            assert len(marks) == 5 and all(n > 0 for n in marks), marks  # the last: the checkout funnel's bars
             tile = page.locator('.tile[data-metric="purchases"] .value')
             page.wait_for_function("document.querySelector('.tile[data-metric=\"purchases\"] .value').textContent === '20'", timeout=30_000)
             navigations: list[str] = []

@@ -35,4 +35,4 @@ def test_the_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.Monke
     assert errors == []
     if path.stem == "dashboard":
         assert (tmp_path / "shop-report.html").stat().st_size > 500_000  # Vega inline
-        assert len(list((tmp_path / "charts").glob("*.png"))) == 4
+        assert len(list((tmp_path / "charts").glob("*.png"))) == 5  # four metric charts and the checkout funnel

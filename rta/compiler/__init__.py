@@ -9,9 +9,10 @@ from rta.compiler.aggregations import parts_of
 from rta.compiler.naming import table_name, version_of
 from rta.compiler.plan import GrainTable, Part, Plan, RollupPlan, StreamPlan
 from rta.dsl.alert import Alert
-from rta.dsl.dashboard import Dashboard
+from rta.dsl.dashboard import Dashboard, Panel
 from rta.dsl.definitions import Definitions
 from rta.dsl.durations import GRAINS, parse_duration
+from rta.dsl.funnel import check_funnel_field
 from rta.dsl.rollup import Rollup
 from rta.dsl.schedule import ReportSchedule
 from rta.dsl.stream import Stream
@@ -126,6 +127,8 @@ def _check_dashboard(definitions: Definitions, board: Dashboard) -> None:
     """Every panel must be answerable from rollups under any combination of the dashboard's filters and drill-downs."""
     owner = f"dashboard {board.name!r}"
     for panel in board.panels:
+        if panel.funnel is not None:
+            _check_funnel_panel(definitions, board, panel)
         for name in panel.metrics:
             try:
                 metric = definitions.metric(name)
@@ -148,6 +151,18 @@ def _check_dashboard(definitions: Definitions, board: Dashboard) -> None:
                         "(the dashboard's filters and drill-down dimensions); add those dimensions to a rollup of it, or drop the filter"
                     )
                     raise CompilationError(msg)
+
+
+def _check_funnel_panel(definitions: Definitions, board: Dashboard, panel: Panel) -> None:
+    """A funnel panel draws a declared funnel, filtered and split by the dashboard's dimensions: each must be a field of its stream."""
+    owner = f"dashboard {board.name!r}, panel {panel.title!r}"
+    try:
+        found = definitions.funnel(panel.funnel or "")
+        for dim in board.dimensions():
+            check_funnel_field(found.stream, dim, f"{owner} (funnel {found.name!r})")
+    except DefinitionError as err:
+        msg = str(err) if str(err).startswith(owner) else f"{owner}: {err}"
+        raise CompilationError(msg) from None
 
 
 def _check_report(definitions: Definitions, schedule: ReportSchedule) -> None:

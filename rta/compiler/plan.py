@@ -129,7 +129,8 @@ class Plan:
             for panel in board.panels:
                 split = f" by {panel.by} top {panel.top}" if panel.by else ""
                 compare = " vs previous period" if panel.compare else ""
-                lines.append(f"  {panel.kind} {panel.title!r}: {', '.join(panel.metrics)}{split}{compare}\n")
+                shows = panel.funnel or ", ".join(panel.metrics)
+                lines.append(f"  {panel.kind} {panel.title!r}: {shows}{split}{compare}\n")
         for r in self.definitions.reports:
             when = "hourly" if r.every == "1h" else f"every {r.every} at {r.at} {r.tz}"
             extras = "".join(f", {d} in {list(v)}" for d, v in r.where) + (", pdf" if r.pdf else "")

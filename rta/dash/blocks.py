@@ -12,9 +12,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from rta.dash.charts import breakdown_chart, breakdown_rows, metric_colors, series_chart, series_rows, spec, stacked
+from rta.dash.charts import PALETTE, breakdown_chart, breakdown_rows, metric_colors, series_chart, series_rows, spec, stacked
 from rta.dash.data import BoardData, PanelData
 from rta.dash.formats import format_change, format_number
+from rta.dash.funnel_blocks import funnel_rows, funnel_table, funnel_template, split_rows
 
 CSS = """
 :root { --ink:#202124; --muted:#5f6368; --line:#e3e6e8; --up:#188038; --down:#c5221f; --accent:#4c78a8; }
@@ -77,6 +78,7 @@ class Block:
     error: bool = False
     template: dict[str, Any] | None = None  # the chart's validated spec, without data
     datasets: dict[str, list[dict[str, Any]]] | None = None
+    step: str | None = None  # funnels: the funnel whose step a click splits (the page and the widget set View.step)
 
     @property
     def spec(self) -> dict[str, Any] | None:
@@ -151,6 +153,8 @@ def blocks(data: BoardData, *, drill: bool = True) -> list[Block]:
         key = f"p{i}"
         if item.error is not None or item.frame is None:
             out.append(Block(key, panel.title, html=f'<p class="error">{html.escape(item.error or "no data")}</p>', wide=True, error=True))
+        elif panel.kind == "funnel":
+            out += _funnel_blocks(data, item, key, PALETTE[0], drill)
         elif panel.kind == "kpi":
             out.append(Block(key, panel.title, html=_tiles(data, item), wide=True, kpi=True))
         elif panel.kind == "table":
@@ -174,6 +178,43 @@ def blocks(data: BoardData, *, drill: bool = True) -> list[Block]:
     return out
 
 
+def _funnel_blocks(data: BoardData, item: PanelData, key: str, color: str, drill: bool) -> list[Block]:
+    """The funnel's bars with its table under them, and, when one of its steps is clicked, that step's people by a dimension."""
+    assert item.frame is not None and item.panel.funnel is not None
+    panel, view = item.panel, data.view
+    picked = view.step[1] if view.step is not None and view.step[0] == panel.funnel else None
+    select = f"pick_{key}" if drill and panel.by is not None else None
+    chart, template = funnel_template(key, panel.title, color, select, panel.by)
+    rows = {key: funnel_rows(item.frame, picked)}
+    shown = [Block(key, panel.title, html=funnel_table(item.frame), chart=chart, template=template, datasets=rows,
+                   step=panel.funnel if select else None)]  # fmt: skip
+    if picked is None or panel.by is None or item.split is None:
+        return shown
+    name = next((r["name"] for r in rows[key] if r["step"] == picked), None)
+    split_key = f"{key}_step"
+    title = f"{panel.funnel} step {picked}" + (f" ({name})" if name else "") + f": people by {panel.by}"
+    if name is None:
+        error = f"funnel {panel.funnel!r} has {item.frame.height} steps; there is no step {picked} to split"
+        return [*shown, Block(split_key, title, html=f'<p class="error">{html.escape(error)}</p>', wide=True, error=True)]
+    people = split_rows(item.split, panel.by, picked, panel.top)
+    can_drill = drill and panel.by in data.board.dimensions()
+    split_chart, split_template = _template(
+        "breakdown",
+        split_key,
+        ("people",),
+        panel.by,
+        (None,),
+        (color,),
+        False,
+        title,
+        f"pick_{split_key}" if can_drill else None,
+        len(people),
+    )
+    split = Block(split_key, title, chart=split_chart, drill=panel.by if can_drill else None, template=split_template,
+                  datasets={split_key: people})  # fmt: skip
+    return [*shown, split]
+
+
 def header_html(data: BoardData, *, live: bool = False) -> str:
     """Title, range, grain, filters, freshness."""
     board, view = data.board, data.view
@@ -185,6 +226,13 @@ def header_html(data: BoardData, *, live: bool = False) -> str:
         + "</span>"
         for (dim, _), text in zip(view.filters, view.breadcrumb(), strict=True)
     )
+    step = view.step_crumb()
+    if step is not None:  # a clicked funnel step: its split shows until this is removed
+        crumbs += (
+            f'<span class="crumb" data-step="{html.escape(step)}">{html.escape(step)}'
+            + ('<a href="#" data-clear="step" title="remove">×</a>' if live else "")
+            + "</span>"
+        )
     if crumbs and live:
         crumbs += '<span class="crumb"><a href="#" data-clear="*">clear all</a></span>'
     return (

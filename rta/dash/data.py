@@ -38,6 +38,7 @@ from typing import Any, Protocol
 import polars as pl
 
 from rta.compiler.plan import Plan
+from rta.dash.funnel_data import load_funnel
 from rta.dash.view import View
 from rta.dsl.dashboard import Dashboard, Panel
 from rta.dsl.durations import GRAINS
@@ -72,6 +73,8 @@ class QuerySource(Protocol):
 
     def query(self, metrics: str | list[str], **options: Any) -> pl.DataFrame: ...
 
+    def funnel(self, name: str, **options: Any) -> pl.DataFrame: ...
+
     def freshness(self) -> Freshness: ...
 
 
@@ -84,6 +87,7 @@ class PanelData:
     totals: pl.DataFrame | None = None  # tables: the totals row
     error: str | None = None
     options: dict[str, Any] | None = None  # what the frame answered (query options), for checks and exports
+    split: pl.DataFrame | None = None  # funnels: the clicked step's funnel split by the panel's ``by`` (every step, every group)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +200,9 @@ def load_board(source: QuerySource, board: Dashboard, view: View, *, workers: in
         shared = None  # one panel's metric cannot be totalled under this view: each panel asks on its own and says why
     uses: list[dict[str, Ask]] = []  # per panel: its frame's ask and, for tables, its totals' ask
     for panel in panels:
-        if panel.kind == "kpi":
+        if panel.kind == "funnel":
+            uses.append({})  # not a metric query: asked on its own below
+        elif panel.kind == "kpi":
             uses.append({"frame": shared or _ask(panel.metrics, panel_options(panel, view))})
         elif panel.kind == "table":
             uses.append({"frame": _ask(panel.metrics, panel_options(panel, view)), "totals": shared or _own_totals(panel, view)})
@@ -228,9 +234,14 @@ def load_board(source: QuerySource, board: Dashboard, view: View, *, workers: in
         return _final(frame, q, options["end"], watermark), None, options
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rta-dash") as pool:
+        funnels = {i: pool.submit(load_funnel, source, p, view, start, end, now) for i, p in enumerate(panels) if p.kind == "funnel"}
         answers = dict(zip(asks, pool.map(run, asks), strict=True))
     loaded = []
-    for panel, use in zip(panels, uses, strict=True):
+    for i, (panel, use) in enumerate(zip(panels, uses, strict=True)):
+        if i in funnels:
+            f = funnels[i].result()
+            loaded.append(PanelData(f.panel, f.frame, error=f.error, options=f.options, split=f.split))
+            continue
         frame, error, options = answers[use["frame"]]
         totals, totals_error = (answers[use["totals"]][:2]) if "totals" in use else (None, None)
         if error is not None or totals_error is not None:
@@ -250,7 +261,9 @@ def load_board(source: QuerySource, board: Dashboard, view: View, *, workers: in
 
 def top_values(source: QuerySource, board: Dashboard, dim: str, view: View, limit: int = 20) -> list[str]:
     """The most common values of ``dim`` under the other filters (choices for a filter control)."""
-    ranked = next((m for p in board.panels if p.by == dim for m in p.metrics), board.metric_names()[0])
+    ranked = next((m for p in board.panels if p.by == dim for m in p.metrics), next(iter(board.metric_names()), None))
+    if ranked is None:  # only funnels: no metric to rank the values by
+        return []
     others = view.without(dim)
     try:
         frame = source.query(

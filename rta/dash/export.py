@@ -56,7 +56,8 @@ def script_json(value: object) -> str:
 
 def card(block: Block) -> str:
     """A block as a card: its HTML, or a div its chart is drawn into."""
-    inner = block.html if block.chart is None else f'<div id="chart-{block.key}" class="chart"></div>'
+    # A chart with HTML too (a funnel's table) shows both, the table under the chart.
+    inner = block.html if block.chart is None else f'<div id="chart-{block.key}" class="chart"></div>{block.html or ""}'
     title = "" if block.chart is not None else f"<h2>{html.escape(block.title)}</h2>"
     attrs = f' data-drill="{html.escape(block.drill)}"' if block.drill else ""
     if block.kpi:

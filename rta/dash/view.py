@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from rta.dsl.dashboard import GRAIN_CHOICES, Dashboard
 from rta.dsl.durations import parse_duration
+from rta.dsl.funnel import MAX_STEPS
 from rta.errors import DefinitionError, QueryError, did_you_mean
 
 RANGE_PRESETS = ("1h", "24h", "7d", "30d")
@@ -24,7 +25,7 @@ def _tracking(key: str) -> bool:
     return key.startswith("utm_") or key in TRACKING_PARAMS
 
 
-URL_PARAMS = ("last", "start", "end", "grain", "by")  # besides filters; a dimension of one of these names filters only as f.NAME
+URL_PARAMS = ("last", "start", "end", "grain", "by", "step")  # besides filters; a dimension of one of these names filters only as f.NAME
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,7 @@ class View:
     grain: str = "auto"
     filters: tuple[tuple[str, tuple[str, ...]], ...] = ()
     breakdown: str | None = None  # the dimension breakdown panels split by, instead of their own
+    step: tuple[str, int] | None = None  # (funnel, step number): the funnel step whose people are split (a click on a step)
 
     @classmethod
     def of(cls, board: Dashboard) -> View:
@@ -80,6 +82,19 @@ class View:
         """A copy whose breakdown panels split by ``dim`` (None: each panel's own dimension)."""
         return replace(self, breakdown=dim or None)
 
+    def with_step(self, funnel: str | None, step: int | None = None) -> View:
+        """A copy whose funnel panels of ``funnel`` split the people of ``step`` (None: no step is split)."""
+        if funnel is None or step is None:
+            return replace(self, step=None)
+        if isinstance(step, bool) or not isinstance(step, int) or not 1 <= step <= MAX_STEPS:
+            msg = f"funnel {funnel!r}: a step is a number from 1 to {MAX_STEPS}, got {step!r}"
+            raise QueryError(msg)
+        return replace(self, step=(funnel, step))
+
+    def step_crumb(self) -> str | None:
+        """The split step as text: ``checkout step 2``."""
+        return None if self.step is None else f"{self.step[0]} step {self.step[1]}"
+
     def with_filter(self, dim: str, values: str | Sequence[str]) -> View:
         """A copy where ``dim`` is one of ``values`` (an empty list removes the filter)."""
         chosen = (values,) if isinstance(values, str) else tuple(dict.fromkeys(str(v) for v in values))
@@ -121,6 +136,8 @@ class View:
             params["grain"] = [self.grain]
         if self.breakdown:
             params["by"] = [self.breakdown]
+        if self.step is not None:
+            params["step"] = [f"{self.step[0]}:{self.step[1]}"]
         for dim, values in self.filters:
             params[f"f.{dim}"] = list(values)
         return params
@@ -172,6 +189,21 @@ class View:
                 msg = f"dashboard {board.name!r} cannot break down by {dim!r}; {did_you_mean(dim, list(board.dimensions()))}"
                 raise QueryError(msg)
             view = view.with_breakdown(dim)
+        if params.get("step") and params["step"][0]:
+            view = _with_step_param(view, board, params["step"][0])
         for dim, values in filters.items():
             view = view.with_filter(dim, [v for v in values if v])
         return view
+
+
+def _with_step_param(view: View, board: Dashboard, text: str) -> View:
+    """``step=checkout:2`` from a URL: a funnel a panel draws, and a step number."""
+    funnel, _, number = text.rpartition(":")
+    funnels = list(board.funnel_names())
+    if funnel not in funnels:
+        msg = f"dashboard {board.name!r} draws no funnel {funnel or text!r} (step={text!r}); {did_you_mean(funnel or text, funnels)}"
+        raise QueryError(msg)
+    if not number.isdigit():
+        msg = f"step={text!r}: give the funnel and a step number, such as step={funnel}:2"
+        raise QueryError(msg)
+    return view.with_step(funnel, int(number))

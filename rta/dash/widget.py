@@ -121,9 +121,13 @@ class DashboardWidget(w.VBox):  # type: ignore[misc]
         """Narrow every panel to ``dim == value`` (what clicking a bar or a row does)."""
         self._change(lambda view: view.drill(dim, value))
 
+    def split_step(self, funnel: str | None, step: int | None = None) -> None:
+        """Split the people of ``funnel``'s ``step`` by its panel's dimension (what clicking a step does; None: stop)."""
+        self._change(lambda view: view.with_step(funnel, step))
+
     def clear(self, dim: str | None = None) -> None:
-        """Remove the filter on ``dim`` (all filters when None)."""
-        self._change(lambda view: view.without(dim))
+        """Remove the filter on ``dim`` (all filters, and a split funnel step, when None)."""
+        self._change(lambda view: view.without(dim) if dim is not None else view.without().with_step(None))
 
     def _change(self, step: Callable[[View], View]) -> None:
         """Apply ``step`` to the view as it is now (a change made on another thread meanwhile is kept), then redraw."""
@@ -172,10 +176,13 @@ class DashboardWidget(w.VBox):  # type: ignore[misc]
         The point names its dimension (``{"country": "DE"}``), so a message about the chart as it was
         before a redraw still drills by what was clicked."""
         old, new = change["old"] or {}, change["new"] or {}
-        for name in list(self._picks):
+        for name, block in list(self._picks.items()):
             point = _picked(new.get(name))
             if point is None or point == _picked(old.get(name)):
                 continue
+            if block.step is not None and isinstance(point.get("step"), int):  # a funnel's step: split its people
+                self.split_step(block.step, point["step"])
+                return
             for dim, value in point.items():
                 if dim in self.board.dimensions() and value is not None:
                     self.drill(dim, str(value))
@@ -226,12 +233,16 @@ class DashboardWidget(w.VBox):  # type: ignore[misc]
         self.tiles.value = "".join(b.html or "" for b in parts if b.kpi)
         self.errors.value = "".join(f"<b>{html.escape(b.title)}</b>: {b.html}" for b in parts if b.error)
         self._draw_chart([b for b in parts if b.chart is not None])
-        self.tables.children = [self._table(item) for item in data.panels if item.panel.kind == "table" and item.frame is not None]
+        tables = [self._table(item) for item in data.panels if item.panel.kind == "table" and item.frame is not None]
+        steps = [  # a funnel's numbers under the charts, as in the report
+            w.HTML(f"<h4 style='margin:12px 0 4px'>{html.escape(b.title)}</h4>{b.html}") for b in parts if b.chart is not None and b.html
+        ]
+        self.tables.children = [*tables, *steps]
         for listener in self.on_refresh:
             listener(data)
 
     def _draw_chart(self, charts: list[Block]) -> None:
-        self._picks = {f"pick_{b.key}": b for b in charts if b.drill}
+        self._picks = {f"pick_{b.key}": b for b in charts if b.drill or b.step}
         shown = {"charts": [b.template for b in charts], "datasets": {k: v for b in charts for k, v in (b.datasets or {}).items()}}
         if shown == self._shown or not charts:
             return  # nothing changed: no redraw, no flicker, selections kept
@@ -259,6 +270,11 @@ class DashboardWidget(w.VBox):  # type: ignore[misc]
         for (dim, _), text in zip(self.view.filters, self.view.breadcrumb(), strict=True):
             button = w.Button(description=f"{text} ×", tooltip=f"remove the {dim} filter", layout=w.Layout(width="auto"))
             button.on_click(lambda _, dim=dim: self.clear(dim))
+            buttons.append(button)
+        step = self.view.step_crumb()
+        if step is not None:
+            button = w.Button(description=f"{step} ×", tooltip="stop splitting the funnel step", layout=w.Layout(width="auto"))
+            button.on_click(lambda _: self.split_step(None))
             buttons.append(button)
         if buttons:
             clear = w.Button(description="Clear all", button_style="warning", layout=w.Layout(width="auto"))

@@ -16,6 +16,7 @@ from rta.dsl.channels import webhook as webhook
 from rta.dsl.dashboard import Dashboard as Dashboard
 from rta.dsl.dashboard import breakdown as breakdown
 from rta.dsl.dashboard import dashboard as dashboard
+from rta.dsl.dashboard import funnel_bars as funnel_bars
 from rta.dsl.dashboard import kpi as kpi
 from rta.dsl.dashboard import table as table
 from rta.dsl.dashboard import timeseries as timeseries

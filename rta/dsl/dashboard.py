@@ -11,18 +11,20 @@ from typing import Literal
 
 from rta.dsl.context import register
 from rta.dsl.durations import GRAINS, parse_duration
+from rta.dsl.funnel import Funnel
 from rta.dsl.metric import Metric
 from rta.dsl.names import check_name
 from rta.dsl.shown import LINE, ROWS, card, cut, html_table, listed, span
 from rta.errors import DefinitionError
 
-PanelKind = Literal["kpi", "series", "breakdown", "table"]
+PanelKind = Literal["kpi", "series", "breakdown", "table", "funnel"]
 GRAIN_CHOICES = ("auto", *GRAINS)
 
 
 @dataclass(frozen=True, slots=True)
 class Panel:
-    """One tile, chart or table of a dashboard. Build it with :func:`kpi`, :func:`timeseries`, :func:`breakdown` or :func:`table`."""
+    """One tile, chart or table of a dashboard. Build it with :func:`kpi`, :func:`timeseries`, :func:`breakdown`,
+    :func:`table` or :func:`funnel_bars`."""
 
     kind: PanelKind
     metrics: tuple[str, ...]
@@ -30,6 +32,7 @@ class Panel:
     by: str | None = None
     top: int = 10
     compare: bool = False
+    funnel: str | None = None  # funnel panels: the declared funnel they draw (``by`` splits a clicked step)
 
     def titled(self, title: str) -> Panel:
         """A copy with another title."""
@@ -37,6 +40,8 @@ class Panel:
 
     def summary(self) -> str:
         """What the panel shows, for example ``revenue by country top 10``."""
+        if self.funnel is not None:
+            return f"funnel {self.funnel}" + (f", a step's people by {self.by} top {self.top}" if self.by else "")
         split = f" by {self.by} top {self.top}" if self.by else ""
         return f"{listed(self.metrics)}{split}{' vs previous period' if self.compare else ''}"
 
@@ -114,6 +119,24 @@ def table(*metrics: Metric | str, by: str, top: int = 20, title: str | None = No
     return Panel("table", names, title or f"{', '.join(names)} by {by}", by=by, top=_top(top, "table"))
 
 
+def funnel_bars(funnel: Funnel | str, *, by: str | None = None, top: int = 10, title: str | None = None) -> Panel:
+    """Bars of the people reaching each step of a declared funnel, with conversion and drop-off labelled;
+    clicking a step splits its people by ``by`` (the top ``top`` values; the dashboard's breakdown control
+    overrides it). Named for what it draws: ``funnel(...)`` declares the funnel itself.
+
+    >>> funnel_bars("checkout", by="device").summary()
+    "funnel checkout, a step's people by device top 10"
+    """
+    name = funnel.name if isinstance(funnel, Funnel) else funnel
+    if not isinstance(name, str) or not name:
+        msg = f"funnel_bars: expected a funnel or a funnel's name such as 'checkout', got {funnel!r}"
+        raise DefinitionError(msg)
+    if by is not None and (not isinstance(by, str) or not by):
+        msg = f"funnel_bars({name!r}): by= takes a dimension name such as 'device', got {by!r}"
+        raise DefinitionError(msg)
+    return Panel("funnel", (), title or f"{name} funnel", by=by, top=_top(top, "funnel_bars"), funnel=name)
+
+
 @dataclass(frozen=True, slots=True)
 class Dashboard:
     """A named set of panels with viewer filters and a default range. Build it with :func:`dashboard`."""
@@ -130,6 +153,10 @@ class Dashboard:
     def metric_names(self) -> tuple[str, ...]:
         """Every metric a panel shows, once, in panel order."""
         return tuple(dict.fromkeys(m for p in self.panels for m in p.metrics))
+
+    def funnel_names(self) -> tuple[str, ...]:
+        """Every funnel a panel draws, once, in panel order."""
+        return tuple(dict.fromkeys(p.funnel for p in self.panels if p.funnel is not None))
 
     def dimensions(self) -> tuple[str, ...]:
         """Dimensions the dashboard filters or splits by."""
@@ -182,7 +209,7 @@ def dashboard(
         raise DefinitionError(msg)
     for p in panels:
         if not isinstance(p, Panel):
-            msg = f"{owner}: panels= takes kpi(...), timeseries(...), breakdown(...) or table(...), got {p!r}"
+            msg = f"{owner}: panels= takes kpi(...), timeseries(...), breakdown(...), table(...) or funnel_bars(...), got {p!r}"
             raise DefinitionError(msg)
     for f in filters:
         if not isinstance(f, str) or not f:
