@@ -392,3 +392,56 @@ def oracle_paths(
             out.append({**dict(zip(by, group, strict=True)), **steps, "people": people, "share": people / total})
     schema = {**dict.fromkeys(by, pl.String), **dict.fromkeys(names, pl.String), "people": pl.Int64, "share": pl.Float64}
     return pl.DataFrame(out, schema=schema, orient="row") if out else pl.DataFrame(schema=schema)
+
+
+def oracle_sessions(
+    events: pl.DataFrame, *, gap_ms: int = 30 * 60_000, max_ms: int = 24 * 3_600_000, dims: Sequence[str] = (), path: str | None = "path"
+) -> pl.DataFrame:
+    """The sessions of ``events`` (``person``, ``sid``, ``ts``, ``id``, ``event``, ``anon``, the path and ``dims``), brute force.
+
+    Each anonymous id counts as the user it was last seen with (an event carrying both); events with a
+    client session id are one session per id; the others, per person sorted by (time, insert id),
+    open a session when over ``gap_ms`` after the one before or over ``max_ms`` after the session's
+    first. One row per session in the columns of :data:`rta.flows.sessions.SESSION_SCHEMA` and ``dims``.
+    Nothing is shared with the flow's sessionizer (:mod:`rta.flows.sessions`).
+    """
+    rows = events.to_dicts()
+    alias: dict[str, str] = {}
+    for row in sorted(rows, key=lambda r: (r["ts"], r["person"])):
+        if row.get("anon") and row["anon"] != row["person"]:
+            alias[row["anon"]] = row["person"]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        person = alias.get(row["person"], row["person"])
+        key = f"s:{row['sid']}" if row["sid"] else f"p:{person}"
+        groups.setdefault(key, []).append({**row, "person": person})
+    out: list[dict[str, Any]] = []
+    gap, longest = timedelta(milliseconds=gap_ms), timedelta(milliseconds=max_ms)
+    for key, group in groups.items():
+        group.sort(key=lambda r: (r["ts"], r["id"]))
+        sessions: list[list[dict[str, Any]]] = []
+        for row in group:
+            last = sessions[-1] if sessions else None
+            if last is not None and (key.startswith("s:") or (row["ts"] - last[-1]["ts"] <= gap and row["ts"] - last[0]["ts"] <= longest)):
+                last.append(row)
+            else:
+                sessions.append([row])
+        out += [_session_row(key, visit, dims, path) for visit in sessions]
+    from rta.flows.sessions import SESSION_SCHEMA  # the columns only
+
+    schema = {**SESSION_SCHEMA, **dict.fromkeys(dims, pl.String())}
+    return pl.DataFrame(out, schema=schema, orient="row") if out else pl.DataFrame(schema=schema)
+
+
+def _session_row(key: str, visit: list[dict[str, Any]], dims: Sequence[str], path: str | None) -> dict[str, Any]:
+    first, last = visit[0], visit[-1]
+    paged = [r for r in visit if path and r.get(path)]
+    pages = sum(1 for r in visit if r["event"] in ("page_view", "screen_view"))
+    row: dict[str, Any] = {
+        "key": key, "person": first["person"], "sid": first["sid"],
+        "start": first["ts"], "start_id": first["id"], "end": last["ts"], "end_id": last["id"],
+        "events": len(visit), "pages": pages, "interactions": len(visit) - pages,
+    }  # fmt: skip
+    for name, hit in (("entry", paged[0] if paged else None), ("exit", paged[-1] if paged else None)):
+        row |= {name: hit and hit[path or ""], f"{name}_ts": hit and hit["ts"], f"{name}_id": hit and hit["id"]}
+    return row | {d: first[d] for d in dims}
