@@ -193,6 +193,12 @@ class QueryApi:
             "streams": [{"name": s.name, "dimensions": list(s.dimensions), "measures": list(s.measure_names())} for s in defs.streams],
             "metrics": [{"name": m.name, "unit": m.unit, "derived": m.is_derived, "description": m.description} for m in defs.metrics],
             "rollups": [{"name": r.name, "by": list(r.by), "grains": list(r.grains)} for r in defs.rollups],
+            # Per-person answers (/v1/funnel, /v1/retention, /v1/paths): what a client may ask for, with its default breakdown.
+            "funnels": [
+                {"name": f.name, "steps": list(f.names), "within": f.within, "order": f.order, "by": list(f.by)} for f in defs.funnels
+            ],
+            "retentions": [{"name": r.name, "every": r.every, "periods": r.periods, "by": list(r.by)} for r in defs.retentions],
+            "paths": [{"name": p.name, "steps": p.steps, "label": p.label, "by": list(p.by)} for p in defs.paths],
         }
 
     def _query(self, params: dict[str, Any]) -> tuple[pl.DataFrame, dict[str, Any]]:
