@@ -181,6 +181,9 @@ def test_query_mistakes_are_refused_with_the_fix(loaded):  # type: ignore[no-unt
         ws.retention("signup_return", top=3)
     with pytest.raises(QueryError, match="raw events of 'events' are kept 30d"):
         ws.retention("signup_return", last="12w")
+    # Without a range, the matrix's span: 7 periods of a day back from now, widened to the first period's midnight.
+    default = ws.retention("signup_return", now=NOW)
+    assert default["cohort"].min() == (NOW - timedelta(days=7)).replace(hour=0, minute=0) and default["period"].max() == 6
 
 
 def test_the_cli_prints_the_matrix(loaded):  # type: ignore[no-untyped-def]

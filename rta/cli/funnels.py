@@ -16,7 +16,7 @@ from rta.cli.common import Format, ProjectOpt, print_frame
 if TYPE_CHECKING:
     from rta.query.person_request import PersonRequest
 
-LastOpt = Annotated[str | None, typer.Option(help="Time range back from now, e.g. 24h, 7d (default 7d; retention 8w).")]
+LastOpt = Annotated[str | None, typer.Option(help="Time range back from now, e.g. 24h, 7d (default 7d; retention: every x periods).")]
 ByOpt = Annotated[
     list[str] | None,
     typer.Option(help="Break down by a dimension, prop.<property> or person.<trait> (repeatable; default the definition's)."),

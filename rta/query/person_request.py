@@ -140,10 +140,10 @@ class FunnelRequest(PersonRequest):
 
 @dataclass(frozen=True, slots=True)
 class RetentionRequest(PersonRequest):
-    """A retention matrix's request (``last`` defaults to 8 weeks)."""
+    """A retention matrix's request (``last`` defaults to the matrix's span, ``every`` times ``periods``)."""
 
     kind: ClassVar[str] = "retention"
-    default_last: ClassVar[str] = "8w"
+    default_last: ClassVar[str] = "the matrix's span"  # said in help texts; the span itself is the definition's
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,8 @@ def period_start(retention: Retention, number: int) -> datetime:
 def make_retention_query(plan: Plan, request: RetentionRequest, now: datetime | None = None) -> RetentionQuery:
     """Check ``request``: the definition exists, its fields and filter are readable, the range lies within raw retention."""
     found = definition_of(plan.definitions.retention, request.name)
+    if request.last is None and request.start is None:  # the whole triangle: every cohort that can reach its last period
+        request = request.but(last=f"{found.every_seconds * found.periods}s")
     c = check_request(plan, found.stream, found.by, f"retention {found.name!r}", request, now)
     first = period_start(found, period_of(c.start.timestamp(), found.every_seconds))
     return RetentionQuery(found, first, c.end, c.by, c.where)

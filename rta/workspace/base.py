@@ -161,8 +161,9 @@ class WorkspaceBase(ABC):
         Period 0 is the cohort itself; later periods count who did the ``back`` event then (PostHog's recurring retention).
         ``rta.query.retention_answer.wide(frame)`` pivots it to one row per cohort.
 
-        Options (:class:`rta.query.person_request.RetentionRequest`): ``last="8w"`` or ``start=``/``end=`` (widened back
-        to the start of the first period), ``by=``, ``where=``. ``ws.retention("signup_return", last="4w")``.
+        Options (:class:`rta.query.person_request.RetentionRequest`): ``last=`` (default ``every * periods``) or
+        ``start=``/``end=`` (widened back to the start of the first period), ``by=``, ``where=``.
+        ``ws.retention("signup_return", last="4w")``.
         """
         return answer_retention(self.plan, self.read, self._person_request(RetentionRequest, name, options), now)
 
