@@ -1,7 +1,7 @@
 """Dashboard query latency and concurrency: rta's rollups vs the same questions on raw events.
 
     python bench/query.py [--days 7] [--events-per-day 100000000] [--raw-events-per-day N] [--users 1000000]
-                          [--connections 4,16,64,256] [--keep DIR]
+                          [--connections 4,16,64,256] [--keep DIR] [--only all|raw]
 
 Builds the `shop` example's rollups for ``--days`` days at ``--events-per-day`` (default 1/100 of
 the 10-billion-events/day target: ~100M/day, ~200 countries, 4 devices, ~50 campaigns, 6 event
@@ -785,6 +785,7 @@ def main() -> None:
     parser.add_argument("--load-seconds", type=int, default=10)
     parser.add_argument("--refresh", type=float, default=60.0, help="seconds between a user's dashboard refreshes")
     parser.add_argument("--keep", type=Path, help="build into (or reuse) this folder instead of a temporary one")
+    parser.add_argument("--only", choices=("all", "raw"), default="all", help="raw: only the raw-events questions (no dashboards, no load)")
     args = parser.parse_args()
 
     from rta.workspace import connect
@@ -814,11 +815,12 @@ def main() -> None:
         print(f"  background merges settled after {waited:.0f} s", file=sys.stderr)
         size = ws.client.query("SELECT sum(bytes_on_disk) FROM system.parts WHERE active").result_rows[0][0]
         print(f"\n{args.days} days x {args.events_per_day:,} events/day; {size / 1e9:.1f} GB on disk\n")
-        print(f"{'question':<42}{'answered by':<31}{'p50 ms':>9}{'p99 ms':>9}")
-        for name, how, p50, p99 in time_queries(ws, args.runs) + time_live(ws, args.runs, args.events_per_day):
-            print(f"{name:<42}{how:<31}{p50:>9.1f}{p99:>9.1f}")
+        if args.only == "all":
+            print(f"{'question':<42}{'answered by':<31}{'p50 ms':>9}{'p99 ms':>9}")
+            for name, how, p50, p99 in time_queries(ws, args.runs) + time_live(ws, args.runs, args.events_per_day):
+                print(f"{name:<42}{how:<31}{p50:>9.1f}{p99:>9.1f}")
         print_raw_questions(ws, args.raw_runs, args.week_runs)
-        steps = [int(c) for c in args.connections.split(",") if c]
+        steps = [int(c) for c in args.connections.split(",") if c and args.only == "all"]
         if steps:
             _load_tables(ws, steps, args.load_seconds, args.events_per_day, args.refresh)
     finally:

@@ -249,6 +249,16 @@ def test_ad_hoc_queries_filter_and_break_down_by_any_property(client, tmp_path):
     assert events.where(col("prop.plan").startswith("fr"), col("prop.seats").between(2, 6)).agg(n=count()).collect().item() == 2
     with pytest.raises(Exception, match="undeclared properties are prop.<name>"):
         events.group_by("plan")
+    # The load found both keys and gave them columns: a builder told so reads them, with the same answers.
+    from rta.store.properties import materialized
+
+    columns = materialized(client, RAW)
+    assert {"prop.plan", "num.seats"} <= columns
+    fast = events_query(PLAN, STREAM, run, columns)
+    query = fast.where(col("prop.seats") > 1).group_by("prop.plan").agg(n=count(), seats=total("prop.seats"), users=distinct("user_id"))
+    sql, _ = query.to_sql()
+    assert '."prop.plan"' in sql and '."num.seats"' in sql and "props[" not in sql and "props_num[" not in sql, sql
+    assert query.order_by("prop.plan").collect().rows() == by_plan.rows()
 
 
 def test_ws_properties_lists_every_property_with_its_type_and_share(client, tmp_path):

@@ -53,6 +53,7 @@ class _Source:
     rollup: RollupPlan | None = None
     grain_table: GrainTable | None = None
     stream: StreamPlan | None = None  # raw events: their properties and people's traits are columns too
+    materialized: frozenset[str] = frozenset()  # raw events: the property columns the table has (read instead of the maps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +166,7 @@ class AdhocQuery:
         """The ClickHouse SQL and its parameters."""
         params = Params()
         table = self.source.table
-        raw = RawColumns(self.source.stream, params) if self.source.stream is not None else None
+        raw = RawColumns(self.source.stream, params, self.source.materialized) if self.source.stream is not None else None
 
         def column(name: str, numeric: bool = False) -> exp.Expr:
             if raw is not None:
@@ -220,8 +221,9 @@ class AdhocQuery:
         return self.run(sql, params)
 
 
-def events_query(plan: Plan, stream: StreamPlan, run: Runner) -> AdhocQuery:
-    """A builder over a stream's raw events."""
+def events_query(plan: Plan, stream: StreamPlan, run: Runner, materialized: frozenset[str] = frozenset()) -> AdhocQuery:
+    """A builder over a stream's raw events; ``materialized``: the raw table's property columns, read instead of the maps
+    (``prop.plan`` by 10M events: 115 ms from its column against 898 ms from the map)."""
     if stream.raw_table is None:
         msg = (
             f"stream {stream.name!r} keeps no raw events; declare it with keep_raw='30d', or query its rollups with ws.rollup(name, grain)"
@@ -229,7 +231,12 @@ def events_query(plan: Plan, stream: StreamPlan, run: Runner) -> AdhocQuery:
         raise QueryError(msg)
     columns = (stream.time, *(f for f in (stream.insert_id, stream.user) if f), *stream.dims, *stream.measures)
     source = _Source(
-        stream.raw_table, stream.time, columns, frozenset(stream.dims) | {f for f in (stream.user, stream.insert_id) if f}, stream=stream
+        stream.raw_table,
+        stream.time,
+        columns,
+        frozenset(stream.dims) | {f for f in (stream.user, stream.insert_id) if f},
+        stream=stream,
+        materialized=materialized,
     )
     return AdhocQuery(source, run)
 

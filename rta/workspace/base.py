@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TypeVar
 import polars as pl
 
 from rta.compiler.ddl import STATS_TABLE
-from rta.compiler.plan import Plan
+from rta.compiler.plan import Plan, StreamPlan
 from rta.dsl.shown import block, card, listed
 from rta.errors import QueryError
 from rta.project import Project
@@ -119,7 +119,12 @@ class WorkspaceBase(ABC):
     def stream(self, name: str) -> AdhocQuery:
         """An ad-hoc query over a stream's raw events."""
         self.project.definitions.stream(name)
-        return events_query(self.plan, self.plan.stream(name), self.read)
+        stream = self.plan.stream(name)
+        return events_query(self.plan, stream, self.read, self._property_columns(stream))
+
+    def _property_columns(self, stream: StreamPlan) -> frozenset[str]:
+        """The raw table's materialized property columns; a workspace asking another process knows none (the maps answer)."""
+        return frozenset()
 
     def properties(self, stream: str | None = None, *, now: datetime | None = None) -> pl.DataFrame:
         """Every property of a stream's raw events over the last 7 days (or its raw retention): name (``prop.<key>``

@@ -22,6 +22,7 @@ from clickhouse_connect.driver.client import Client
 
 from rta.compiler.ddl import STATS_TABLE
 from rta.compiler.naming import version_of
+from rta.compiler.plan import StreamPlan
 from rta.dsl.durations import GRAINS
 from rta.errors import BackendError, QueryError
 from rta.project import Project, load_project
@@ -33,6 +34,7 @@ from rta.query.request import Asked
 from rta.query.shared_cache import RedisResults
 from rta.store.client import EMBEDDED
 from rta.store.client import connect as connect_store
+from rta.store.properties import materialized
 from rta.store.schema import apply
 from rta.workspace.base import VERSION_SQL, WorkspaceBase
 from rta.workspace.owner import Owner, published, quietly, read_owner
@@ -149,6 +151,9 @@ class Workspace(WorkspaceBase):
             loaded.commit(self.client)  # after every insert landed
         repeats = f"\nskipped {loaded.repeats:,} demo events loaded before" if loaded is not None and loaded.repeats else ""
         return summary(stats) + repeats
+
+    def _property_columns(self, stream: StreamPlan) -> frozenset[str]:
+        return materialized(self.client, stream.raw_table) if stream.raw_table else frozenset()
 
     def freshness(self, now: datetime | None = None, *, stream: str | None = None) -> Freshness:
         """When the flow last wrote and how far its event-time watermark has come (of one stream, or all)."""
