@@ -317,23 +317,27 @@ def oracle_retention(
     by: Sequence[str] = (),
     where: Expr | None = None,
 ) -> pl.DataFrame:
-    """What ``ws.retention`` should return: PostHog's recurring retention, counted person by person."""
+    """What ``ws.retention`` should return: PostHog's recurring (or first-time) retention, counted person by person."""
     every = retention.every_seconds
     first = period_of(start.timestamp(), every)
     origin = datetime(1970, 1, 5, tzinfo=UTC)
     widened = origin + timedelta(seconds=first * every)  # the range starts at its first period's start
     last = period_of((end - timedelta(milliseconds=1)).timestamp(), every)
     cells: dict[tuple[tuple[Any, ...], int], list[int]] = {}  # (group, cohort) -> people per period
-    for rows in _people(retention.stream, events, widened, end, aliases or {}, where).values():
+    first_time = retention.cohort == "first_time"
+    since = origin if first_time else widened  # a first start may lie before the range
+    for rows in _people(retention.stream, events, since, end, aliases or {}, where).values():
         cohorts: dict[int, tuple[Any, ...]] = {}  # period -> the group of its first start event
         back: set[int] = set()
         for row in rows:
             p = period_of(row["_ms"] / 1000, every)
-            if holds(retention.start, row) is True and p not in cohorts:
+            if holds(retention.start, row) is True and p not in cohorts and not (first_time and cohorts):
                 cohorts[p] = tuple(row[b] for b in by)
             if holds(retention.back, row) is True:
                 back.add(p)
         for p, group in cohorts.items():
+            if p < first:  # a first start before the range: no cohort here
+                continue
             counts = cells.setdefault((group, p), [0] * min(retention.periods, last - p + 1))
             for k in range(len(counts)):
                 counts[k] += k == 0 or p + k in back

@@ -61,6 +61,11 @@ class EventRows:
         c = self.columns
         return filter_sql(node, self.params, as_string=c.text_fields, table=c.table, resolve=c.resolve)
 
+    def since(self, when: datetime) -> exp.Expr:
+        """The event is at or after ``when``."""
+        time = self.columns.column(self.stream.time)
+        return exp.GTE(this=time, expression=self.params.add(when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], RAW_TIME))
+
     def select(
         self,
         start: datetime,

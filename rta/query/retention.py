@@ -10,19 +10,21 @@ The statement's levels (docs/architecture.md, "Retention and paths"):
 4. per cohort of theirs, period 0 and every later period ``k < periods`` they came back in;
 5. per breakdown group, cohort and period: people (each counts once per cell).
 
-This is PostHog's *recurring* retention (``rta/dsl/retention.py``). Values are bound parameters.
+This is PostHog's *recurring* retention (``rta/dsl/retention.py``). With ``cohort="first_time"`` the
+start events are read from all the raw events kept (the back events still from the range), and each
+person keeps only their earliest cohort, if it lies in the range. Values are bound parameters.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlglot.expressions as exp
 
 from rta.compiler.plan import StreamPlan
 from rta.dsl.expr import Expr
-from rta.dsl.retention import PERIOD_ORIGIN, Retention
+from rta.dsl.retention import PERIOD_ORIGIN, Retention, period_of
 from rta.query.person_events import EventRows, call, column, if_, lam, quoted
 
 
@@ -44,8 +46,12 @@ def retention_sql(
     rows = EventRows(stream, materialized)
     began, came = rows.condition(retention.start), rows.condition(retention.back)
     flags = [exp.alias_(_flag(began), "_s"), exp.alias_(_flag(came), "_r")]
-    either = exp.or_(rows.condition(retention.start), rows.condition(retention.back))
-    events = rows.select(start, end, flags, by=by, where=where, only=either)
+    first_time = retention.cohort == "first_time"
+    back = rows.condition(retention.back)
+    # First time: a person's first start may lie before the range; their back events there count for no cohort.
+    either = exp.or_(rows.condition(retention.start), exp.and_(back, rows.since(start)) if first_time else back)
+    read_from = datetime.fromtimestamp(PERIOD_ORIGIN, UTC) if first_time else start
+    events = rows.select(read_from, end, flags, by=by, where=where, only=either)
     params = rows.params
     origin, every = params.add(PERIOD_ORIGIN * 1000, "Int64"), params.add(retention.every_seconds * 1000, "Int64")
     one = exp.Literal.number(1)
@@ -61,7 +67,14 @@ def retention_sql(
     lists = [exp.alias_(call("groupArrayIf", cohort, started), "_starts"), exp.alias_(call("groupArrayIf", column("_p"), back), "_backs")]
     person = exp.select(*lists).from_(cells.subquery("_cells")).group_by(column("_person")).having(call("notEmpty", column("_starts")))
     joined = column("_one")
-    unnested = exp.select(exp.alias_(call("arrayJoin", column("_starts")), "_one"), column("_backs")).from_(person.subquery("_person"))
+    starts: exp.Expr = column("_starts")
+    if first_time:  # the earliest cohort only, and only if it lies in the range
+        earliest = call("arraySlice", call("arraySort", starts), 1, 1)
+        c = column("c")
+        number = call("tupleElement", c, 1) if by else c
+        in_range = exp.GTE(this=number, expression=params.add(period_of(start.timestamp(), retention.every_seconds), "Int64"))
+        starts = call("arrayFilter", lam(in_range, "c"), earliest)
+    unnested = exp.select(exp.alias_(call("arrayJoin", starts), "_one"), column("_backs")).from_(person.subquery("_person"))
     cohorts = exp.select(
         exp.alias_(call("tupleElement", joined, 1) if by else joined.copy(), "cohort"),
         *(exp.alias_(call("tupleElement", call("tupleElement", joined.copy(), 2), j + 1), name, quoted=True) for j, name in enumerate(by)),
