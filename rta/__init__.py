@@ -20,6 +20,7 @@ from rta.dsl import quantile as quantile
 from rta.dsl import report as report
 from rta.dsl import retention as retention
 from rta.dsl import rollup as rollup
+from rta.dsl import sessions as sessions
 from rta.dsl import slack as slack
 from rta.dsl import stream as stream
 from rta.dsl import table as table
@@ -51,6 +52,7 @@ __all__ = [
     "report",
     "retention",
     "rollup",
+    "sessions",
     "slack",
     "stream",
     "total",

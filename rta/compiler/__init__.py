@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
-from rta.compiler import ddl, people_ddl
+from rta.compiler import ddl, people_ddl, sessions_ddl
 from rta.compiler.aggregations import parts_of
 from rta.compiler.naming import table_name, version_of
-from rta.compiler.plan import GrainTable, Part, Plan, RollupPlan, StreamPlan
+from rta.compiler.plan import GrainTable, Part, Plan, RollupPlan, SessionPlan, StreamPlan
 from rta.dsl.alert import Alert
 from rta.dsl.dashboard import Dashboard, Panel
 from rta.dsl.definitions import Definitions
@@ -39,7 +39,21 @@ def _stream_plan(stream: Stream) -> StreamPlan:
         raw_ttl_seconds=parse_duration(stream.keep_raw) if stream.keep_raw else None,
         max_lateness_seconds=parse_duration(stream.max_lateness),
         max_future_seconds=MAX_FUTURE_SECONDS,
+        sessions=_session_plan(stream, version),
     )
+
+
+SESSIONS_KEPT_SECONDS = 400 * 86400  # visits outlive raw events: they are what web dashboards read
+
+
+def _session_plan(stream: Stream, version: str) -> SessionPlan | None:
+    if stream.session is None:
+        return None
+    gap, longest, lateness = stream.session.seconds()
+    dims = tuple(d for d in stream.dimensions if d not in ("event", "path"))  # entry and exit pages stand for the path
+    path = "path" if "path" in stream.dimensions else None
+    table = table_name(stream.name, "sessions", version_of(version, gap, longest, dims, path))
+    return SessionPlan(table, gap, longest, lateness, dims, path, SESSIONS_KEPT_SECONDS)
 
 
 def _rollup_plan(rollup: Rollup) -> RollupPlan:
@@ -95,6 +109,7 @@ def compile(definitions: Definitions) -> Plan:  # noqa: A001 - the compiler's on
     rollups = tuple(_rollup_plan(r) for r in definitions.rollups)
     statements = [ddl.stats_table()]
     statements += [ddl.raw_table(s) for s in streams if s.raw_table]
+    statements += [sessions_ddl.sessions_table(s.sessions) for s in streams if s.sessions]
     for r in rollups:
         statements.append(ddl.input_table(r))
         for t in r.tables:

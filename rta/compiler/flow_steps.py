@@ -133,6 +133,21 @@ class Partials(_After):
 
 
 @dataclass(frozen=True, slots=True)
+class Sessionize(_After):
+    """A stream's visits (rta/flows/sessions.py): every batch of it, in one keyed state, joined to the
+    open sessions; the changed visits go out as signed rows. Built as key_on -> stateful_flat_map -> key_rm."""
+
+    stream: StreamPlan
+    op: ClassVar[str] = "stateful_flat_map"
+
+    def detail(self) -> str:
+        plan = self.stream.sessions
+        assert plan is not None
+        open_for = plan.gap_seconds + plan.lateness_seconds
+        return f"{self.stream.name} visits: gap {plan.gap_seconds}s, max {plan.max_seconds}s, open {open_for}s past the watermark"
+
+
+@dataclass(frozen=True, slots=True)
 class Route(_After):
     """Key each item: by its source partition, or every insert to the one store partition."""
 
@@ -254,6 +269,9 @@ def flow_of(streams: tuple[StreamPlan, ...], rollups: tuple[RollupPlan, ...]) ->
             for kind, table in (("traits", TRAITS_TABLE), ("aliases", ALIASES_TABLE)):
                 name = step_id(s.name, kind, s.version)
                 steps += (PeopleRows(name, "parse", s, table), *_flushed(name, name, table, "stack events"))
+        if s.sessions:
+            name = step_id(s.name, s.sessions.table.removeprefix("rta_"))
+            steps += (Sessionize(name, "parse", s), *_flushed(name, name, s.sessions.table, "stack events"))
     for r in rollups:
         name = step_id(r.name, r.version)
         partials = step_id(name, "partials")

@@ -68,6 +68,19 @@ class RollupPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionPlan:
+    """How the flow cuts a stream's events into visits, and the table of their signed rows (rta/flows/sessions.py)."""
+
+    table: str
+    gap_seconds: int
+    max_seconds: int
+    lateness_seconds: int
+    dims: tuple[str, ...]  # the stream's dimensions, of each visit's first event
+    path: str | None  # the dimension giving entry and exit pages
+    ttl_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
 class StreamPlan:
     """How a stream's events are parsed and, when kept, stored raw."""
 
@@ -82,6 +95,7 @@ class StreamPlan:
     raw_ttl_seconds: int | None
     max_lateness_seconds: int
     max_future_seconds: int
+    sessions: SessionPlan | None = None
 
 
 @dataclass(frozen=True, slots=True)

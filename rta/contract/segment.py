@@ -49,7 +49,7 @@ PAGE_PARTS = ("path", "referrer", "url", "title", "search")
 TRAFFIC_DIMS = ("source", "medium", "referrer_host")
 # The context fields the flow reads (dimensions it fills when properties leave them out).
 CONTEXT: dict[str, Any] = {
-    "userAgent": str, "ip": str, "locale": str, "location": {"country": str},
+    "userAgent": str, "ip": str, "locale": str, "location": {"country": str}, "sessionId": str,
     "campaign": dict.fromkeys(CAMPAIGN_PARTS, str), "page": dict.fromkeys(PAGE_PARTS, str),
 }  # fmt: skip
 MAX_IP = 64

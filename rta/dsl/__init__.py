@@ -35,5 +35,7 @@ from rta.dsl.rollup import Rollup as Rollup
 from rta.dsl.rollup import rollup as rollup
 from rta.dsl.schedule import ReportSchedule as ReportSchedule
 from rta.dsl.schedule import report as report
+from rta.dsl.sessions import Sessions as Sessions
+from rta.dsl.sessions import sessions as sessions
 from rta.dsl.stream import Stream as Stream
 from rta.dsl.stream import stream as stream

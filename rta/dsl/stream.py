@@ -9,6 +9,7 @@ from typing import Literal
 from rta.dsl.context import register
 from rta.dsl.durations import parse_duration
 from rta.dsl.names import check_field_name, check_name
+from rta.dsl.sessions import Sessions
 from rta.dsl.shown import LINE, card, cut, listed
 from rta.errors import DefinitionError, did_you_mean
 
@@ -28,6 +29,7 @@ class Stream:
     insert_id: str | None
     keep_raw: str | None
     max_lateness: str
+    session: Sessions | None = None  # visits, cut in the flow (rta/flows/sessions.py)
     _kinds: MappingProxyType[str, FieldKind] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -66,6 +68,8 @@ class Stream:
             parts.append(f"measures {listed(self.measure_names())}")
         if self.keep_raw:
             parts.append(f"keep raw {self.keep_raw}")
+        if self.session:
+            parts.append(f"sessions {self.session.gap}")
         start = f"Stream({self.name!r}: "
         return start + cut("; ".join(parts), LINE - len(start) - 1) + ")"
 
@@ -78,6 +82,7 @@ class Stream:
             ("insert id", self.insert_id),
             ("raw events", f"kept {self.keep_raw}" if self.keep_raw else "not kept"),
             ("max lateness", self.max_lateness),
+            ("sessions", repr(self.session) if self.session else "none"),
         ]
         return card("Stream", self.name, rows)
 
@@ -92,12 +97,15 @@ def stream(
     insert_id: str | None = "insert_id",
     keep_raw: str | None = None,
     max_lateness: str | None = None,
+    session: Sessions | bool | None = None,
 ) -> Stream:
     """Declare an event stream: its time field, dimensions (strings) and measures (numbers).
 
     Fields are read from the top level of each JSON event or from its ``properties`` object.
     ``keep_raw`` keeps raw events for that long; ``max_lateness`` (default: ``keep_raw``, else
     ``"30d"``) is how late an event may arrive and still be counted in its own bucket.
+    ``session`` cuts the events into visits in the flow (``True``: :func:`rta.sessions` defaults,
+    30 minutes of gap, at most 24 hours); session metrics (``visits``, ``bounce_rate``, ...) read them.
 
     >>> events = stream("events", dimensions={"event": str, "country": str}, measures={"revenue": float})
     >>> events.fields["revenue"], events.fields["user_id"]
@@ -123,6 +131,13 @@ def stream(
     lateness = max_lateness or keep_raw or "30d"
     parse_duration(lateness, what=f"max_lateness of stream {name!r}")
     check_name(time, what=f"time field of stream {name!r}")
-    result = Stream(name, time, dims, tuple(pairs), user, insert_id, keep_raw, lateness)
+    visits = Sessions() if session is True else session or None
+    if visits is not None and not isinstance(visits, Sessions):
+        msg = f"stream {name!r}: session= takes sessions(gap=..., max=...) or True, got {session!r}"
+        raise DefinitionError(msg)
+    if visits is not None and not user:
+        msg = f"stream {name!r}: sessions are per person, so the stream needs a user field (user='user_id')"
+        raise DefinitionError(msg)
+    result = Stream(name, time, dims, tuple(pairs), user, insert_id, keep_raw, lateness, visits)
     register(result)
     return result

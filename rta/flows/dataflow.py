@@ -29,6 +29,7 @@ from rta.flows.partials import MINUTE, merge_partials, partials
 from rta.flows.people import Erasures, alias_rows, drop_erased, trait_rows
 from rta.flows.properties import raw_arrow, raw_frame
 from rta.flows.quarantine import set_aside
+from rta.flows.sessions import SessionState, advance, session_input, spec_of
 from rta.flows.sink import StoreSink
 from rta.flows.sources import SourceBatch
 from rta.flows.stats import FlowStats
@@ -179,6 +180,21 @@ def _people(step: fs.PeopleRows, up: Stream[Parsed], *, rt: _Runtime) -> Stream[
     return op.filter_map(step.step_id, up, partial(people_rows, step.stream, step.table))
 
 
+def _sessionize(step: fs.Sessionize, up: Stream[Parsed], *, rt: _Runtime) -> Stream[TableBatch]:
+    # One key holds every person's open visits: a person's events may come from any source partition.
+    stream, spec = step.stream, spec_of(step.stream)
+
+    def visit(state: SessionState | None, parsed: Parsed) -> tuple[SessionState | None, list[TableBatch]]:
+        if parsed.stream != stream.name:
+            return state, []
+        events = session_input(parsed.result.events, stream)
+        state, changes = advance(state or SessionState.empty(spec), events, spec, int(rt.clock().timestamp() * 1000))
+        return state, [TableBatch(parsed.key, parsed.partition, changes, parsed.flush)]
+
+    keyed = op.key_on(f"{step.step_id}__one_key", up, lambda _: "sessions")
+    return op.key_rm(f"{step.step_id}__no_key", op.stateful_flat_map(step.step_id, keyed, visit))
+
+
 def _partials(step: fs.Partials, up: Stream[Parsed], *, rt: _Runtime) -> Stream[TableBatch]:
     return op.filter_map(step.step_id, up, partial(rollup_rows, step.rollup))
 
@@ -215,6 +231,7 @@ BUILDERS: dict[type[fs.FlowStep], Callable[..., Stream[Any] | None]] = {
     fs.RawEvents: _raw,
     fs.PeopleRows: _people,
     fs.Partials: _partials,
+    fs.Sessionize: _sessionize,
     fs.Route: _route,
     fs.Flush: _flush,
     fs.Unkey: _unkey,

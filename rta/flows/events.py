@@ -25,6 +25,7 @@ from rta.flows.partials import MINUTE
 from rta.flows.properties import kept_columns, line_properties
 from rta.flows.referrers import traffic
 
+SESSION_ID = "$session_id"
 USER_ALIASES = ("userId", "anonymous_id", "anonymousId", "distinct_id")
 INSERT_ID_ALIASES = ("messageId", "message_id", "$insert_id")
 TIME = pl.Datetime("ms", "UTC")
@@ -61,7 +62,9 @@ def json_schema(stream: StreamPlan) -> dict[str, pl.DataType]:
     lines = line_schema(stream)
     properties = lines.pop("properties")
     assert isinstance(properties, pl.Struct)
-    schema["properties"] = pl.Struct({**declared, **{f.name: f.dtype for f in properties.fields}})
+    extra = {SESSION_ID: pl.String()} if stream.sessions else {}  # PostHog's session id, top level or in properties
+    schema |= extra
+    schema["properties"] = pl.Struct({**declared, **{f.name: f.dtype for f in properties.fields}, **extra})
     for name, dtype in lines.items():
         schema.setdefault(name, dtype)
     return schema
@@ -137,6 +140,16 @@ def _dimension(frame: pl.DataFrame, dim: str, memo: dict[str, pl.DataFrame]) -> 
         return stated
     implied = _implied(frame, dim, missing, memo)
     return stated if implied is None else pl.coalesce(stated, implied)
+
+
+def _session_id(frame: pl.DataFrame) -> pl.Expr:
+    """The client's session id (``context.sessionId``, else ``$session_id``), ``""`` when none (rta/flows/sessions.py)."""
+    found = [_field(frame, "context", "sessionId"), _field(frame, SESSION_ID), _field(frame, "properties", SESSION_ID)]
+    sources = [pl.lit(f) for f in found if f is not None]
+    return (pl.coalesce(sources) if sources else pl.lit(None, pl.String)).fill_null("").alias(SESSION_COLUMN)
+
+
+SESSION_COLUMN = "_sid"
 
 
 def _present(schema: dict[str, pl.DataType], data: bytes) -> dict[str, pl.DataType]:
@@ -300,6 +313,8 @@ def normalize(frame: pl.DataFrame, stream: StreamPlan, now: datetime, *, invalid
     if stream.insert_id:
         columns.append(_coalesce(frame, ("_id", *_insert_fields(stream)), pl.String()).fill_null("").alias(stream.insert_id))
     columns += kept_columns(frame, stream)
+    if stream.sessions:
+        columns.append(_session_id(frame))
     typed = frame.select(columns)
     if settled is not None and not settled.null_count():  # lines of the log: no time to parse, none to judge
         typed = typed.with_columns(settled.alias(stream.time))

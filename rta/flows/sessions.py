@@ -25,6 +25,8 @@ from datetime import datetime
 
 import polars as pl
 
+from rta.compiler.plan import StreamPlan
+
 TIME = pl.Datetime("ms", "UTC")
 PAGE_EVENTS = ("page_view", "screen_view")
 # A session's own columns; the stream's dimensions follow, taken from its first event.
@@ -212,3 +214,30 @@ def totals(changes: pl.DataFrame, spec: SessionSpec) -> pl.DataFrame:
     wrong = summed.filter(~pl.col("sign").is_in([0, 1]))
     assert wrong.is_empty(), f"signs of a session summed to {wrong['sign'].to_list()[:5]}"
     return summed.filter(pl.col("sign") == 1).drop("sign")
+
+
+def spec_of(stream: StreamPlan) -> SessionSpec:
+    """The sessionizer's settings of a stream that declares sessions."""
+    plan = stream.sessions
+    assert plan is not None, f"stream {stream.name!r} declares no sessions"
+    ms = 1000
+    return SessionSpec(plan.gap_seconds * ms, plan.max_seconds * ms, plan.lateness_seconds * ms, plan.dims, plan.path)
+
+
+def session_input(events: pl.DataFrame, stream: StreamPlan) -> pl.DataFrame:
+    """The sessionizer's columns of normalized events (:func:`rta.flows.events.normalize`).
+
+    Events with neither a person nor a client session id belong to no visit and are left out; a
+    stream without an ``event`` dimension counts every event as a page view.
+    """
+    spec = spec_of(stream)
+    person = pl.col(stream.user).fill_null("") if stream.user else pl.lit("")
+    sid = pl.col("_sid").fill_null("") if "_sid" in events.columns else pl.lit("")
+    anon = pl.col("_anon") if "_anon" in events.columns else pl.lit(None, pl.String)
+    event = pl.col("event") if "event" in events.columns else pl.lit(PAGE_EVENTS[0])
+    iid = pl.col(stream.insert_id).fill_null("") if stream.insert_id else pl.lit("")
+    columns = [
+        person.alias("person"), anon.cast(pl.String).alias("anon"), sid.alias("sid"), pl.col(stream.time).cast(TIME).alias("ts"),
+        iid.alias("id"), event.alias("event"), *(pl.col(d) for d in (*spec.dims, *([spec.path] if spec.path else []))),
+    ]  # fmt: skip
+    return events.select(columns).filter((pl.col("person") != "") | (pl.col("sid") != ""))
