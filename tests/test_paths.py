@@ -211,7 +211,7 @@ def test_rest_and_remote_answer_the_same(loaded):  # type: ignore[no-untyped-def
         with urllib.request.urlopen(urllib.request.Request(f"{url}/v1/definitions", headers=headers)) as response:
             listed = json.loads(response.read())
         assert listed["paths"] == [{"name": "after_signup", "steps": 4, "label": "event", "by": ["device"]}]
-        assert listed["retentions"] == [{"name": "signup_return", "every": "1d", "periods": 7, "by": []}]
+        assert listed["retentions"] == [{"name": "signup_return", "every": "1d", "periods": 7, "cohort": "recurring", "by": []}]
         assert [f["name"] for f in listed["funnels"]] == ["checkout"]
         arrow = urllib.request.Request(f"{url}/v1/paths?{query}", headers={**headers, "Accept": "application/vnd.apache.arrow.stream"})
         with urllib.request.urlopen(arrow) as response:

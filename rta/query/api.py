@@ -197,7 +197,9 @@ class QueryApi:
             "funnels": [
                 {"name": f.name, "steps": list(f.names), "within": f.within, "order": f.order, "by": list(f.by)} for f in defs.funnels
             ],
-            "retentions": [{"name": r.name, "every": r.every, "periods": r.periods, "by": list(r.by)} for r in defs.retentions],
+            "retentions": [
+                {"name": r.name, "every": r.every, "periods": r.periods, "cohort": r.cohort, "by": list(r.by)} for r in defs.retentions
+            ],
             "paths": [{"name": p.name, "steps": p.steps, "label": p.label, "by": list(p.by)} for p in defs.paths],
         }
 
