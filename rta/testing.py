@@ -441,10 +441,11 @@ def _session_row(key: str, visit: list[dict[str, Any]], dims: Sequence[str], pat
     first, last = visit[0], visit[-1]
     paged = [r for r in visit if path and r.get(path)]
     pages = sum(1 for r in visit if r["event"] in ("page_view", "screen_view"))
+    leaves = sum(1 for r in visit if r["event"] in ("page_leave", "$pageleave"))
     row: dict[str, Any] = {
         "key": key, "person": first["person"], "sid": first["sid"],
         "start": first["ts"], "start_id": first["id"], "end": last["ts"], "end_id": last["id"],
-        "events": len(visit), "pages": pages, "interactions": len(visit) - pages,
+        "events": len(visit), "pages": pages, "interactions": len(visit) - pages - leaves,
     }  # fmt: skip
     for name, hit in (("entry", paged[0] if paged else None), ("exit", paged[-1] if paged else None)):
         row |= {name: hit and hit[path or ""], f"{name}_ts": hit and hit["ts"], f"{name}_id": hit and hit["id"]}

@@ -34,7 +34,7 @@ def visitors(seed: int, people: int = 60, *, gap_ms: int = 30 * MINUTE) -> pl.Da
             sid = f"s{p}-{visit}" if rng.random() < 0.2 else ""
             for k in range(size):
                 within = sid or (visit == 0 and identify is not None)  # a client's id lapses after a gap; one visit signs in
-                steps = [0, 0.5, 5, 20, 29.9] if within else [0, 0.5, 5, 20, 29.9, 30.1, 45]
+                steps = [0, 0.1, 0.5, 5, 20, 29.9] if within else [0, 0.1, 0.5, 5, 20, 29.9, 30.1, 45]
                 wait = rng.choice(steps) * gap_ms / (30 * MINUTE) if k else rng.randrange(gap_ms, 8 * gap_ms) / MINUTE
                 at += timedelta(minutes=wait)
                 known = identify is not None and (visit, k) >= (0, identify)
@@ -42,7 +42,7 @@ def visitors(seed: int, people: int = 60, *, gap_ms: int = 30 * MINUTE) -> pl.Da
                 rows.append({
                     "person": user if known else anon, "anon": anon if signs_in or (known and rng.random() < 0.3) else None,
                     "sid": sid, "ts": at, "id": f"e{len(rows):05d}",
-                    "event": rng.choice(["page_view", "page_view", "click", "add_to_cart"]),
+                    "event": rng.choice(["page_view", "page_view", "page_view", "page_leave", "click", "add_to_cart"]),
                     "path": rng.choice(PATHS), "source": rng.choice(["Google", "Direct", "Facebook"]),
                     "country": rng.choice(["FR", "DE", "US"]),
                 })  # fmt: skip

@@ -29,6 +29,8 @@ from rta.compiler.plan import StreamPlan
 
 TIME = pl.Datetime("ms", "UTC")
 PAGE_EVENTS = ("page_view", "screen_view")
+# Neither pages nor interactions: a page left (PostHog's $pageleave) only tells how long it was read.
+LEAVE_EVENTS = ("page_leave", "$pageleave")
 # A session's own columns; the stream's dimensions follow, taken from its first event.
 SESSION_SCHEMA: dict[str, pl.DataType] = {
     "key": pl.String(), "person": pl.String(), "sid": pl.String(),
@@ -84,7 +86,7 @@ def pieces(events: pl.DataFrame, spec: SessionSpec) -> pl.DataFrame:
         end_id=iid,
         events=pl.lit(1, pl.UInt32),
         pages=is_page.cast(pl.UInt32),
-        interactions=(~is_page).cast(pl.UInt32),
+        interactions=(~is_page & ~pl.col("event").is_in(LEAVE_EVENTS).fill_null(False)).cast(pl.UInt32),
         entry=pl.when(has_path).then(path),
         entry_ts=pl.when(has_path).then(ts),
         entry_id=pl.when(has_path).then(iid),

@@ -30,7 +30,8 @@ from rta.query.cache import QueryCache
 from rta.query.console import ConsoleLimits, check_sql, table_aliases
 from rta.query.metric_query import Executed, MetricQuery, make_query, raw_answered, run_query
 from rta.query.protocol import Answer, Explanation, Freshness
-from rta.query.request import Asked
+from rta.query.request import Asked, QueryRequest
+from rta.query.session_metrics import asks_sessions, make_session_query, run_session_query
 from rta.query.shared_cache import RedisResults
 from rta.store.client import EMBEDDED
 from rta.store.client import connect as connect_store
@@ -171,7 +172,12 @@ class Workspace(WorkspaceBase):
     def answer(self, metrics: Asked, *, cache: bool = True, now: datetime | None = None, **options: object) -> Answer:
         """Like :meth:`query`, with the checked query and whether the cache answered."""
         now = now or datetime.now(UTC)
-        q = make_query(self.plan, metrics, now=now, **options)
+        request = metrics if isinstance(metrics, QueryRequest) else QueryRequest.of(metrics, **options)
+        if asks_sessions(self.plan, request):  # visits, bounce rate, ...: from the stream's visits (rta/query/session_metrics.py)
+            visits = make_session_query(self.plan, request, now=now)
+            frame, hit = self._cached(visits, cache, now, None)
+            return Answer(frame, visits, hit)
+        q = make_query(self.plan, request, now=now)
         frame, hit = self._cached(q, cache, now, None)
         return Answer(frame, q, hit, raw_answered(self.plan, q, now))
 
@@ -193,6 +199,8 @@ class Workspace(WorkspaceBase):
 
     def _cached(self, q: MetricQuery, cache: bool, now: datetime, log: list[Executed] | None) -> tuple[pl.DataFrame, bool]:
         def compute() -> pl.DataFrame:
+            if asks_sessions(self.plan, QueryRequest(q.metrics)):
+                return self._with_final(run_session_query(self.client, self.plan, q), q, now)
             return self._with_final(run_query(self.client, self.plan, q, now=now, log=log), q, now)
 
         if not cache:

@@ -1,0 +1,102 @@
+"""Session metrics from the flow's visits equal the same metrics computed from the oracle's sessions."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import timedelta
+
+import polars as pl
+import pytest
+
+import rta
+from rta.errors import QueryError
+from rta.flows.runner import run_flow
+from rta.flows.sessions import SessionSpec
+from rta.testing import BatchSource, frame_batches, oracle_sessions
+from tests.test_sessions import MINUTE, T0, WEB, _flow_frame, arrive, visitors
+
+pytestmark = [pytest.mark.store, pytest.mark.flow]
+SPEC = SessionSpec(30 * MINUTE, 24 * 3_600_000, 20 * MINUTE, ("source", "country"), "path")
+NOW = T0 + timedelta(days=3)
+
+
+@pytest.fixture(scope="module")
+def web(_session_client, store_dsn, tmp_path_factory):
+    from tests.conftest import clear_store
+
+    clear_store(_session_client)
+    project = tmp_path_factory.mktemp("web")
+    (project / "metrics").mkdir()
+    (project / "metrics" / "web.py").write_text(WEB)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RTA_CLICKHOUSE_DSN", store_dsn)
+        ws = rta.connect(project)
+    events = visitors(21, people=150)
+    frames = [_flow_frame(b) for b in arrive(events, SPEC, 21, max_batch=500)]
+    run_flow(ws.plan, BatchSource(frame_batches("web", frames)), ws.client, clock=lambda: NOW)
+    visits = oracle_sessions(events, gap_ms=SPEC.gap_ms, max_ms=SPEC.max_ms, dims=SPEC.dims)
+    return ws, visits
+
+
+def expected(visits: pl.DataFrame, grain: str | None, by: list[str], keep: pl.Expr | None = None) -> pl.DataFrame:
+    """The metrics, brute force in Python, per bucket of the visit's start (``grain``; None: the whole range)."""
+    rows = (visits if keep is None else visits.filter(keep)).to_dicts()
+    groups: dict[tuple, list[dict]] = {}
+    step = {"1m": 60, "1h": 3600, "1d": 86400}.get(grain or "", 0)
+    for v in rows:
+        bucket = v["start"].timestamp() // step * step if step else None
+        groups.setdefault((bucket, *(v[b] for b in by)), []).append(v)
+    out = []
+    for key, group in groups.items():
+        durations = [(v["end"] - v["start"]).total_seconds() for v in group]
+        bounces = sum(1 for v, d in zip(group, durations, strict=True) if v["pages"] <= 1 and v["interactions"] == 0 and d < 10)
+        out.append({
+            "bucket": key[0], **dict(zip(by, key[1:], strict=True)), "visits": len(group), "bounces": bounces,
+            "bounce_rate": bounces / len(group), "visit_duration": sum(durations) / len(group),
+            "median_visit_duration": statistics.median(durations), "pages_per_visit": sum(v["pages"] for v in group) / len(group),
+        })  # fmt: skip
+    return pl.DataFrame(out).sort(["bucket", *by])
+
+
+METRICS = ["visits", "bounces", "bounce_rate", "visit_duration", "median_visit_duration", "pages_per_visit"]
+
+
+def _compare(got: pl.DataFrame, want: pl.DataFrame, by: list[str], bucketed: bool) -> None:
+    got = got.filter(pl.col("visits") > 0)  # filled buckets hold no visit
+    keys = (["bucket"] if bucketed else []) + by
+    got = got.with_columns((pl.col("bucket").dt.epoch("s").cast(pl.Float64)).alias("bucket")) if bucketed else got
+    want = want if bucketed else want.drop("bucket")
+    assert got.height == want.height
+    joined = want.join(got, on=keys, how="left", suffix="_got", nulls_equal=True)
+    for m in METRICS:
+        assert joined[f"{m}_got"].to_list() == pytest.approx(joined[m].to_list(), rel=1e-9), m
+
+
+@pytest.mark.parametrize(("grain", "by"), [("1h", []), ("1m", ["source"]), ("1d", ["country", "source"]), ("1h", ["entry"])])
+def test_each_metric_at_each_grain_and_split_equals_the_oracle(web, grain, by):
+    ws, visits = web
+    got = ws.query(METRICS, start=T0, end=NOW, grain=grain, by=by, now=NOW)
+    oracle = visits.rename({"entry": "entry"}).with_columns(pl.col("entry").fill_null("")) if "entry" in by else visits
+    want = expected(oracle, grain, by)
+    if "entry" in by:
+        got = got.with_columns(pl.col("entry").fill_null(""))
+    _compare(got, want, by, bucketed=True)
+
+
+def test_a_filter_and_a_total_over_the_range(web):
+    ws, visits = web
+    got = ws.query(METRICS, start=T0, end=NOW, grain="total", by="country", where={"source": "Google"}, now=NOW)
+    _compare(got, expected(visits, None, ["country"], pl.col("source") == "Google"), ["country"], bucketed=False)
+    [total] = ws.query("visits", start=T0, end=NOW, grain="total", now=NOW)["visits"].to_list()
+    assert total == visits.height > 300
+
+
+def test_top_groups_and_the_errors_name_what_visits_have(web):
+    ws, visits = web
+    top = ws.query("visits", start=T0, end=NOW, grain="total", by="country", top=2, now=NOW)
+    counts = visits.group_by("country").len().sort("len", descending=True).head(2)
+    assert top.select("country", "visits").rows() == counts.rows()
+    with pytest.raises(QueryError, match="visits have source, country, entry, exit"):
+        ws.query("visits", last="1d", by="device", now=NOW)
+    with pytest.raises(QueryError, match="compare="):
+        ws.query("visits", last="1d", compare="previous_day", now=NOW)
