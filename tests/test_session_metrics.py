@@ -100,3 +100,36 @@ def test_top_groups_and_the_errors_name_what_visits_have(web):
         ws.query("visits", last="1d", by="device", now=NOW)
     with pytest.raises(QueryError, match="compare="):
         ws.query("visits", last="1d", compare="previous_day", now=NOW)
+
+
+def test_rest_and_remote_answer_session_metrics_as_the_workspace_does(web):
+    import json
+    import urllib.parse
+    import urllib.request
+
+    from rta.workspace.owner import RUN_FILE
+    from rta.workspace.remote import RemoteWorkspace
+
+    ws, _ = web
+    url = ws.serve()
+    try:
+        key = json.loads((ws.project.root / RUN_FILE).read_text())["key"]
+        remote = RemoteWorkspace(ws.project, url, key, "the test's workspace")
+        options = {"start": T0, "end": NOW, "grain": "total", "by": "source", "now": NOW}
+        assert remote.query(METRICS, **options).drop("final").equals(ws.query(METRICS, **options).drop("final"))
+        query = urllib.parse.urlencode(
+            {"metrics": "visits", "by": "entry", "grain": "total", "start": T0.isoformat(), "end": NOW.isoformat()}
+        )
+        request = urllib.request.Request(f"{url}/v1/query?{query}", headers={"Authorization": f"Bearer {key}"})
+        with urllib.request.urlopen(request) as response:
+            body = json.loads(response.read())
+        want = ws.query("visits", start=T0, end=NOW, grain="total", by="entry", now=NOW)
+        assert sorted((r["entry"] or "", r["visits"]) for r in body["data"]) == sorted(
+            (e or "", v) for e, v in want.select("entry", "visits").rows()
+        )
+        bad = urllib.request.Request(f"{url}/v1/query?metrics=visits&by=device", headers={"Authorization": f"Bearer {key}"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(bad)
+        assert refused.value.code == 400 and b"visits have source" in refused.value.read()
+    finally:
+        ws.stop_serving()

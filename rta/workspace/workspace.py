@@ -184,7 +184,12 @@ class Workspace(WorkspaceBase):
     def cached_answer(self, metrics: Asked, **options: object) -> Answer | None:
         """The answer if this process has it cached, without touching the store (never blocks)."""
         now = datetime.now(UTC)
-        q = make_query(self.plan, metrics, now=now, **options)
+        request = metrics if isinstance(metrics, QueryRequest) else QueryRequest.of(metrics, **options)
+        if asks_sessions(self.plan, request):
+            visits = make_session_query(self.plan, request, now=now)
+            found = self.cache.peek(self._cache_key(visits, now))
+            return None if found is None else Answer(found, visits, True)
+        q = make_query(self.plan, request, now=now)
         frame = self.cache.peek(self._cache_key(q, now))
         return None if frame is None else Answer(frame, q, True, raw_answered(self.plan, q, now))
 
