@@ -247,3 +247,66 @@ def test_visits_through_the_flow_into_the_store_equal_the_oracle(client, tmp_pat
     signs = client.query(f"SELECT countIf(s NOT IN (0, 1)), count() FROM (SELECT sum(sign) AS s FROM {table} GROUP BY {columns})")
     [(wrong, visits)] = signs.result_rows
     assert wrong == 0 and visits > expected.height  # some visits were written, then merged away (signs summing to 0)
+
+
+@pytest.mark.slow
+@pytest.mark.store
+@pytest.mark.flow
+def test_the_flow_killed_mid_visit_three_times_writes_the_oracle_visits_once(tmp_path):
+    import json
+    import time
+
+    from rta.ingest.log import EventLog
+    from tests.ingest_helpers import cli, free_port, query_total, start
+
+    project = tmp_path / "web"
+    (project / "metrics").mkdir(parents=True)
+    (project / "rta.toml").write_text('[store]\ndsn = "chdb://data"\n')
+    (project / "metrics" / "web.py").write_text(WEB)
+    spec = SessionSpec(30 * MINUTE, 24 * 3_600_000, 20 * MINUTE, ("source", "country"), "path")
+    events = visitors(9, people=12_000)
+    shift = datetime.now(UTC) - timedelta(days=3) - T0  # within the stream's lateness, none ahead of the clock
+    events = events.with_columns(pl.col("ts") + shift)
+    log = EventLog(project / ".rta" / "log" / "web", group_seconds=0.05)
+    for batch in arrive(events, spec, 9, max_batch=2_000):
+        lines = _flow_frame(batch).with_columns(pl.col("timestamp").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")).write_ndjson()
+        log.submit(0, lines.encode()).result()
+        time.sleep(0.01)  # groups close now and then
+    log.close()
+    port, rnd, seen = free_port(), random.Random(4), []
+    while len(seen) < 3 or not any(0 < n < events.height for n in seen):  # until one kill came mid-stream
+        running = start(project, port=port)
+        time.sleep(rnd.uniform(0.5, 4.0))  # mid-batch, mid-insert, mid-snapshot
+        running.stop(kill=True)
+        seen.append(query_total(project, "SELECT count() FROM web"))
+        assert len(seen) < 12, seen
+    running = start(project, port=port)
+    try:
+        assert query_total(project, "SELECT count() FROM web", expect=events.height, timeout=120) == events.height
+        from rta.compiler import compile
+        from rta.project import load_definitions
+
+        table = "web_sessions"  # the console's name for it
+        assert compile(load_definitions((project / "metrics" / "web.py",))).streams[0].sessions
+        columns = ", ".join(f"`{c}`" for c in spec.schema())
+        visits = f"SELECT {columns} FROM {table} GROUP BY ALL HAVING sum(sign) = 1"
+        sql = f"SELECT key, start_id, end_id, events, pages, entry, source FROM ({visits})"
+        expected = oracle_sessions(events, gap_ms=spec.gap_ms, max_ms=spec.max_ms, dims=spec.dims)
+        deadline = time.monotonic() + 120
+        while True:  # the sessions' insert may land a moment after the raw events'
+            got = json.loads(cli(project, "sql", sql, "--format", "json"))
+            if len(got) >= expected.height or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        signs = cli(
+            project,
+            "sql",
+            f"SELECT countIf(s NOT IN (0, 1)) FROM (SELECT sum(sign) AS s FROM {table} GROUP BY {columns})",
+            "--format",
+            "csv",
+        )
+    finally:
+        running.stop()
+    want = expected.select("key", "start_id", "end_id", "events", "pages", "entry", "source").rows()
+    assert sorted(tuple(r.values()) for r in got) == sorted(want)
+    assert signs.splitlines()[1:] == ["0"]
