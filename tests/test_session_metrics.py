@@ -98,6 +98,8 @@ def test_top_groups_and_the_errors_name_what_visits_have(web):
     assert top.select("country", "visits").rows() == counts.rows()
     with pytest.raises(QueryError, match="visits have source, country, entry, exit"):
         ws.query("visits", last="1d", by="device", now=NOW)
+    with pytest.raises(QueryError, match=r"ask session metrics \(visits\) apart from event metrics \(views\)"):
+        ws.query(["visits", "views"], last="1d", now=NOW)
     with pytest.raises(QueryError, match="compare="):
         ws.query("visits", last="1d", compare="previous_day", now=NOW)
 

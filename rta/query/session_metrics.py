@@ -70,7 +70,14 @@ def session_stream(plan: Plan) -> StreamPlan | None:
 def asks_sessions(plan: Plan, request: QueryRequest) -> bool:
     """Whether the request asks session metrics only (names the project does not define itself)."""
     own = {m.name for m in plan.definitions.metrics}
-    return session_stream(plan) is not None and all(n in SESSION_METRICS and n not in own for n in request.metrics)
+    visits = [n for n in request.metrics if n in SESSION_METRICS and n not in own]
+    if not visits or session_stream(plan) is None:
+        return False
+    if len(visits) < len(request.metrics):
+        others = [n for n in request.metrics if n not in visits]
+        msg = f"ask session metrics ({', '.join(visits)}) apart from event metrics ({', '.join(others)}): visits are not events"
+        raise QueryError(msg)
+    return True
 
 
 def split_fields(sessions: SessionPlan) -> tuple[str, ...]:

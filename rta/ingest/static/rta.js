@@ -1,5 +1,6 @@
-/* rta.js: page views (SPA navigation too), rta.track(name, props), UTM capture, batching.
-   <script src="https://your-rta/rta.js" data-key="WRITE_KEY" defer></script> */
+/* rta.js: page views (SPA navigation too), rta.track(name, props), UTM capture, a session id, batching.
+   <script src="https://your-rta/rta.js" data-key="WRITE_KEY" defer></script>
+   data-session-minutes="30": a visit ends after this long without an event (the stream's session gap). */
 (function (w, d) {
   "use strict";
   var script = d.currentScript || d.querySelector("script[data-key]");
@@ -14,6 +15,13 @@
   };
   var anonymousId = store(w.localStorage, "rta_aid") || store(w.localStorage, "rta_aid", uuid());
   var userId = store(w.localStorage, "rta_uid");
+  var gapMs = 60000 * (Number(script && script.getAttribute("data-session-minutes")) || 30);
+  function sessionId() {  // context.sessionId, kept across tabs and reloads; a new one after gapMs of quiet
+    var now = Date.now(), kept = (store(w.localStorage, "rta_sid") || "").split(".");
+    var id = kept.length === 2 && now - Number(kept[1]) < gapMs ? kept[0] : uuid();
+    store(w.localStorage, "rta_sid", id + "." + now);
+    return id;
+  }
   function campaign() {
     var q = new URLSearchParams(w.location.search), found = {}, any = false;
     ["source", "medium", "campaign", "term", "content"].forEach(function (k) {
@@ -36,6 +44,7 @@
     message.anonymousId = anonymousId;
     if (userId) message.userId = userId;
     message.context = context();
+    message.context.sessionId = sessionId();
     queue.push(message);
     if (queue.length >= 20) flush(false); else if (!timer) timer = setTimeout(function () { flush(false); }, 2000);
   }
