@@ -83,7 +83,10 @@ def test_values_are_parameters(shop_ws):
 @pytest.mark.parametrize(
     ("build", "message"),
     [
-        (lambda q: q.where(col("contry") == "US"), r"where\(\): unknown column 'contry' in rta_events_raw_\w+; did you mean 'country'\?"),
+        (
+            lambda q: q.where(col("contry") == "US"),
+            r"where\(\): unknown column 'contry' in the raw events of stream 'events'; did you mean 'country'",
+        ),
         (lambda q: q.group_by("devise"), r"group_by\(\): unknown column 'devise'.*did you mean 'device'"),
         (lambda q: q.agg(x=total("revnue")), r"agg\(x=...\): unknown column 'revnue'"),
         (lambda q: q.agg("page_views"), r"agg\(\) on raw events takes named aggregations"),
@@ -102,6 +105,8 @@ def test_rollup_builder_errors(shop_ws):
         shop_ws.rollup("trafic", "1h")
     with pytest.raises(QueryError, match=r"metric 'visitors' is not in rollup 'traffic'"):
         shop_ws.rollup("traffic", "1h").agg("visitors")
+    with pytest.raises(QueryError, match=r"group_by\(\): unknown column 'contry' in rollup 'traffic' at 1h; did you mean 'country'"):
+        shop_ws.rollup("traffic", "1h").group_by("contry")
     no_raw = replace(shop_ws.plan.stream("events"), raw_table=None)
     with pytest.raises(QueryError, match="stream 'events' keeps no raw events; declare it with keep_raw="):
         events_query(shop_ws.plan, no_raw, lambda sql, params: pl.DataFrame())

@@ -85,9 +85,12 @@ def test_bad_lines_are_tallied_and_neighbours_kept(shop, client, tmp_path):
     mixed = lines[:300] + bad[:2] + lines[300:700] + bad[2:] + lines[700:]
     path = tmp_path / "mixed.jsonl"
     path.write_text("\n".join(mixed) + "\n")
-    stats = run_flow(shop, FileSource([path], shop.stream("events")), client, clock=lambda: NOW)
+    stats = run_flow(shop, FileSource([path], shop.stream("events"), chunk_bytes=64 * 1024), client, clock=lambda: NOW)
     assert stats.outcomes["invalid"] == 4 and stats.outcomes["accepted"] == events.height
     assert any("lots" in e for e in stats.errors)
+    # A bad line is named by its file and line, counted across the chunks the file is read in.
+    assert any(e.startswith("mixed.jsonl line 301: ") and "not json" in e for e in stats.errors), stats.errors
+    assert any(e.startswith("mixed.jsonl line 704: ") and "[1,2]" in e for e in stats.errors), stats.errors
     assert_matches_oracle(client, shop, events, NOW)
 
 

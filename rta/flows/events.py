@@ -204,18 +204,22 @@ def _pruned(fields: Mapping[str, Any], data: bytes) -> dict[str, pl.DataType]:
     return kept
 
 
-def read_json_lines(data: bytes, stream: StreamPlan, *, properties: bool = False) -> tuple[pl.DataFrame, int, tuple[str, ...]]:
+def read_json_lines(
+    data: bytes, stream: StreamPlan, *, properties: bool = False, origin: str | None = None, first_line: int = 1
+) -> tuple[pl.DataFrame, int, tuple[str, ...]]:
     """Parse JSON lines; bad lines are isolated by bisection and counted, never fatal.
 
     Returns the frame of good lines, the number of bad lines and a few of their errors. With
     ``properties``, lines the collect API did not write keep their undeclared properties too, at
     about 10 us per event instead of 1 (:func:`rta.flows.properties.line_properties`); the API's
-    lines carry theirs already.
+    lines carry theirs already. ``origin`` (a file's name) and ``first_line`` (the number of the data's first line in it)
+    name where a bad line is: ``events.jsonl line 1,204``.
     """
     frame, bad = read_lines(data, stream)
     if properties and frame.height and b'"_t"' not in data:
         frame = frame.with_columns(line_properties(data, [i for i, _, _ in bad], stream))
-    errors = tuple(f"line {i + 1} of the batch: {reason}: {line[:120]!r}" for i, line, reason in bad[:5])
+    where = (lambda i: f"line {i + 1} of the batch") if origin is None else (lambda i: f"{origin} line {first_line + i:,}")
+    errors = tuple(f"{where(i)}: {reason}: {line[:120]!r}" for i, line, reason in bad[:5])
     return frame, len(bad), errors
 
 

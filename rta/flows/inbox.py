@@ -44,7 +44,7 @@ class _InboxPartition(StatelessSourcePartition[SourceBatch]):
             self._seen.add(path.name)
             body = path.read_bytes()
             key = content_key(body)
-            frame, bad, errors = read_json_lines(body, self._src.stream, properties=True)
+            frame, bad, errors = read_json_lines(body, self._src.stream, properties=True, origin=path.name)
             batches.append(SourceBatch(key, self._src.stream.name, frame, "inbox", True, bad, errors))
         return batches
 

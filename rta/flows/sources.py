@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import polars as pl
@@ -60,6 +61,18 @@ def awake_at(deadline: float) -> datetime | None:
     return datetime.now(UTC) + timedelta(seconds=delay) if delay > 0 else None
 
 
+def _newlines(handle: BinaryIO, end: int) -> int:
+    """The lines before byte ``end`` of a file (a resumed load's first line number; 0 from the start)."""
+    handle.seek(0)
+    count, left = 0, end
+    while left > 0:
+        block = handle.read(min(left, 1 << 22))
+        if not block:
+            break
+        count, left = count + block.count(b"\n"), left - len(block)
+    return count
+
+
 class _JsonLinesPartition(StatefulSourcePartition[SourceBatch, int]):
     """Reads and parses chunks ahead on a thread (Polars releases the GIL), so parsing overlaps
     the rest of the flow; snapshots report the offset after the last batch *emitted*."""
@@ -79,6 +92,7 @@ class _JsonLinesPartition(StatefulSourcePartition[SourceBatch, int]):
     def _read(self, path: Path, stream: StreamPlan, offset: int, chunk: int, group: int) -> None:
         try:
             with path.open("rb") as handle:
+                line = 1 + _newlines(handle, offset)  # the number of the next line read, for errors that name it
                 handle.seek(offset)
                 carry = b""
                 while not self._stop.is_set():
@@ -93,7 +107,8 @@ class _JsonLinesPartition(StatefulSourcePartition[SourceBatch, int]):
                     offset += len(body)
                     # Content-addressed: the same lines loaded again, from any file, are the same batch.
                     key = content_key(body)
-                    frame, bad, errors = read_json_lines(body, stream, properties=self._properties)
+                    frame, bad, errors = read_json_lines(body, stream, properties=self._properties, origin=path.name, first_line=line)
+                    line += body.count(b"\n")
                     if self._loaded is not None:
                         frame, key = self._loaded.admit(frame, key)
                     self._put((SourceBatch(key, stream.name, frame, str(path), flush, bad, errors), offset))

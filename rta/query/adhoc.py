@@ -55,6 +55,12 @@ class _Source:
     stream: StreamPlan | None = None  # raw events: their properties and people's traits are columns too
     materialized: frozenset[str] = frozenset()  # raw events: the property columns the table has (read instead of the maps)
 
+    def shown(self) -> str:
+        """What the user asked for, as they name it (not the internal table): ``stream 'events'``, ``rollup 'traffic' at 1h``."""
+        if self.rollup is not None and self.grain_table is not None:
+            return f"rollup {self.rollup.name!r} at {self.grain_table.grain}"
+        return f"the raw events of stream {self.stream.name!r}" if self.stream is not None else self.table
+
 
 @dataclass(frozen=True, slots=True)
 class AdhocQuery:
@@ -80,7 +86,7 @@ class AdhocQuery:
                 hint += (
                     f"; undeclared properties are {PROP_PREFIX}<name>, e.g. {PROP_PREFIX}plan, and people's traits {PERSON_PREFIX}<trait>"
                 )
-            msg = f"{what}: unknown column {name!r} in {self.source.table}; {hint}"
+            msg = f"{what}: unknown column {name!r} in {self.source.shown()}; {hint}"
             raise QueryError(msg)
         return name
 
@@ -130,7 +136,7 @@ class AdhocQuery:
         items: list[tuple[str, agg.Aggregation | str]] = []
         if self.source.rollup is not None:
             if named:
-                msg = f"agg() on rollup table {self.source.table} takes metric names, e.g. agg('page_views')"
+                msg = f"agg() on {self.source.shown()} takes metric names, e.g. agg('page_views')"
                 raise QueryError(msg)
             stored = sorted({p.metric for p in self.source.rollup.parts})
             for m in metrics:
