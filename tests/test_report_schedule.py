@@ -62,7 +62,7 @@ def test_schedule_mistakes_fail_at_definition(options, message):
 @pytest.mark.core
 def test_the_compiler_checks_the_dashboard_and_filters():
     shop = load_definitions((ROOT / "metrics" / "shop.py",))
-    base = [*shop.streams, *shop.metrics, *shop.rollups, *shop.dashboards]
+    base = [*shop.streams, *shop.metrics, *shop.rollups, *shop.funnels, *shop.dashboards]  # the dashboard draws the checkout funnel
     assert compile(definitions([*base, report("ok", "shop", where={"country": "FR"})])).definitions.reports[0].where == (
         ("country", ("FR",)),
     )
