@@ -47,9 +47,9 @@ def retention_sql(
     began, came = rows.condition(retention.start), rows.condition(retention.back)
     flags = [exp.alias_(_flag(began), "_s"), exp.alias_(_flag(came), "_r")]
     first_time = retention.cohort == "first_time"
-    back = rows.condition(retention.back)
+    back = came.copy()  # the same filters, bound once (a node may stand in one place of the tree only)
     # First time: a person's first start may lie before the range; their back events there count for no cohort.
-    either = exp.or_(rows.condition(retention.start), exp.and_(back, rows.since(start)) if first_time else back)
+    either = exp.or_(began.copy(), exp.and_(back, rows.since(start)) if first_time else back)
     read_from = datetime.fromtimestamp(PERIOD_ORIGIN, UTC) if first_time else start
     events = rows.select(read_from, end, flags, by=by, where=where, only=either)
     params = rows.params
