@@ -46,6 +46,7 @@ class DashboardWidget(w.VBox):  # type: ignore[misc]
         self.source, self.board, self.view = source, board, view
         self.data: BoardData | None = None
         self._shown: dict[str, Any] | None = None  # the chart templates and data on screen
+        self._listed: tuple[Any, ...] | None = None  # what the breadcrumb and the tables under the chart show
         self._lock = threading.Lock()  # guards view, _drawing and _again
         self._drawing = False  # a refresh is running, on some thread
         self._again = False  # asked for while it ran: it loads again before it returns
@@ -229,15 +230,25 @@ class DashboardWidget(w.VBox):  # type: ignore[misc]
             self._syncing_on = None
         parts = blocks(data)
         self.badge.value = f'<span class="badge">{html.escape(data.freshness_text())}</span>'
-        self.crumbs.children = self._crumb_buttons()
         self.tiles.value = "".join(b.html or "" for b in parts if b.kpi)
         self.errors.value = "".join(f"<b>{html.escape(b.title)}</b>: {b.html}" for b in parts if b.error)
         self._draw_chart([b for b in parts if b.chart is not None])
-        tables = [self._table(item) for item in data.panels if item.panel.kind == "table" and item.frame is not None]
-        steps = [  # a funnel's numbers under the charts, as in the report
-            w.HTML(f"<h4 style='margin:12px 0 4px'>{html.escape(b.title)}</h4>{b.html}") for b in parts if b.chart is not None and b.html
-        ]
-        self.tables.children = [*tables, *steps]
+        shown_tables = [item for item in data.panels if item.panel.kind == "table" and item.frame is not None]
+        steps = [(b.title, b.html) for b in parts if b.chart is not None and b.html]  # a funnel's numbers, as in the report
+        listed = (
+            self.view.filters,
+            self.view.step_crumb(),
+            tuple((t.panel, t.frame.rows(), None if t.totals is None else t.totals.rows()) for t in shown_tables),  # type: ignore[union-attr]
+            tuple(steps),
+            tuple(sorted(data.units.items())),
+        )
+        if listed != self._listed:  # unchanged, they stay: widgets replaced on every live tick raced in the browser
+            self._listed = listed
+            self.crumbs.children = self._crumb_buttons()
+            self.tables.children = [
+                *(self._table(item) for item in shown_tables),
+                *(w.HTML(f"<h4 style='margin:12px 0 4px'>{html.escape(title)}</h4>{body}") for title, body in steps),
+            ]
         for listener in self.on_refresh:
             listener(data)
 
