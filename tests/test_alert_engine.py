@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -222,3 +223,25 @@ def test_a_backtest_over_the_last_hour_evaluates_60_minutes_wherever_the_clock_f
     rule = alert("spike", ws.plan.definitions.metric("errors").over("1m") > 5)
     for now in (start + timedelta(hours=1), start + timedelta(hours=1, seconds=30)):  # on the minute, and not
         assert backtest(ws, rule, last="1h", now=now).evaluations["at"].n_unique() == 60
+
+
+def test_a_held_loop_leaves_the_windows_of_a_backfill_unjudged(ws):
+    from rta.alerts.loop import AlertLoop
+
+    start = T0 + timedelta(days=40)  # no event arrives then: "quiet" breaches at every window
+    clock = [start]
+    rule = ws.plan.definitions.alert("quiet")
+    notifier, held = Collected(), [True]
+    engine = AlertEngine(ws, [rule], notifier=notifier, clock=lambda: clock[0])
+    loop = AlertLoop(engine, hold=lambda: held[0])
+    clock[0] = start + timedelta(minutes=10)  # ten quiet minutes of backfill
+    loop.tick()
+    held[0] = False
+    loop.tick()  # released: the backfill's windows are skipped, not judged
+    assert notifier.notes == [] and engine.cursors["quiet"] == start + timedelta(minutes=9)
+    clock[0] = start + timedelta(minutes=11)
+    loop.tick()
+    assert [n.at for n in notifier.notes] == [start + timedelta(minutes=10)]  # the first live window fires
+    other = replace(rule, name="quiet unheld")
+    unheld = AlertEngine(ws, [other], notifier=Collected(), clock=lambda: start)
+    assert len(unheld.due(other, start + timedelta(minutes=10))) == 10  # without the hold, the backfill's windows are judged

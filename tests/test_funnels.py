@@ -13,7 +13,7 @@ import random
 import time
 import urllib.request
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -127,6 +127,33 @@ def test_any_events_in_any_batches_equal_the_oracle(loaded, data):  # type: igno
         _same(got, oracle_funnel(funnel, events, NOW - timedelta(days=1), NOW, aliases=aliases, by=["device"], where=mine))
 
 
+@pytest.mark.parametrize("order", ["ordered", "strict", "any"])
+def test_one_funnel_per_window_equals_the_oracle_of_each_window(loaded, order):  # type: ignore[no-untyped-def]
+    ws, events, aliases, *_ = loaded
+    funnel = replace(ws.plan.definitions.funnel("checkout"), order=order, within="10m", within_seconds=600)
+    got = _asked(ws, funnel, start=NOW - timedelta(hours=5), end=NOW, every="1h", window="2h", by=["device"], where=FIXED)
+    ends = [NOW - timedelta(hours=h) for h in (3, 2, 1, 0)]  # windows end every hour from start + 2h
+    assert got.columns[:2] == ["window_start", "window_end"] and got["window_end"].unique().sort().to_list() == ends
+    for end in ends:
+        want = oracle_funnel(funnel, events, end - timedelta(hours=2), end, aliases=aliases, by=["device"], where=FIXED)
+        assert want["people"][0] > 5  # windows with people in them: not empty equal to empty
+        one = got.filter(pl.col("window_end") == end)
+        assert one["window_start"].unique().to_list() == [end - timedelta(hours=2)]
+        _same(one.drop("window_start", "window_end"), want)
+
+
+def test_windows_without_people_have_every_step_at_zero(loaded):  # type: ignore[no-untyped-def]
+    ws, *_ = loaded
+    got = ws.funnel("checkout", start=NOW + timedelta(hours=1), end=NOW + timedelta(hours=3), every="1h", by=[], where=FIXED, now=NOW)
+    assert got.height == 2 * 3 and got["people"].to_list() == [0] * 6 and got["window_end"].n_unique() == 2
+    with pytest.raises(QueryError, match="window='1h' needs every="):
+        ws.funnel("checkout", last="1d", window="1h", now=NOW)
+    with pytest.raises(QueryError, match="10,080 windows"):
+        ws.funnel("checkout", last="7d", every="1m", now=NOW)
+    with pytest.raises(QueryError, match="longer than the range"):
+        ws.funnel("checkout", last="1h", every="2h", now=NOW)
+
+
 def test_definition_mistakes_fail_when_defined():
     events = stream("events", dimensions={"event": str, "device": str}, keep_raw="30d")
     view, buy = col("event") == "view", col("event") == "buy"
@@ -211,7 +238,74 @@ def test_rest_and_remote_answer_the_same(loaded):  # type: ignore[no-untyped-def
             body = json.loads(response.read())
         want = ws.funnel("checkout", last="1d", by="device", where={"device": "mobile"}, now=NOW)
         assert body["data"] == want.to_dicts() and body["meta"]["funnel"] == "checkout"
+        windows = {**options, "every": "6h", "window": "12h"}
+        _same(remote.funnel("checkout", **windows), ws.funnel("checkout", **windows))
         with pytest.raises(QueryError, match="unknown funnel option"):
             remote.funnel("checkout", grain="1h")
     finally:
         ws.stop_serving()
+
+
+def test_a_funnel_alert_reads_the_oracle_per_window_and_backtests_in_one_statement(loaded):  # type: ignore[no-untyped-def]
+    from rta import alert
+    from rta.alerts.backtest import backtest
+    from rta.alerts.engine import AlertEngine
+    from rta.alerts.measure import readings
+
+    ws, events, aliases, *_ = loaded
+    funnel = ws.plan.definitions.funnel("checkout")
+    rule = alert("few buy", funnel.conversion.over("2h") < 0.9, every="30m", by="device", where=FIXED)
+    times = [NOW - timedelta(minutes=30 * k) for k in range(5, -1, -1)]
+    asked: list[dict[str, Any]] = []
+    counted = _Counting(ws, asked)
+    got = readings(counted, rule, times)
+    assert len(asked) == 1 and asked[0]["every"] == "1800s"  # every evaluation in one statement
+    for at in times:
+        want = oracle_funnel(funnel, events, at - timedelta(hours=2), at, aliases=aliases, by=["device"], where=FIXED)
+        last = want.filter(pl.col("step") == 3).select("device", "conversion").sort("device")
+        have = got.filter(pl.col("at") == at).select("device", pl.col("value").alias("conversion")).sort("device")
+        _same(have, last)
+    step2 = alert("carts", funnel.step(2).people.over("2h").vs("previous_period") < 0, every="1h", where=FIXED)
+    (change,) = readings(ws, step2, [NOW]).iter_rows(named=True)
+    people = [oracle_funnel(funnel, events, NOW - timedelta(hours=h + 2), NOW - timedelta(hours=h), aliases=aliases, where=FIXED)
+              ["people"][1] for h in (0, 2)]  # fmt: skip
+    assert change["current"] == people[0] and change["value"] == pytest.approx((people[0] - people[1]) / people[1])
+    tested = backtest(ws, rule, start=NOW - timedelta(hours=4), end=NOW)
+    half_hours = {datetime.fromtimestamp(t, UTC) for t in range(-(-int((NOW - timedelta(hours=4)).timestamp()) // 1800) * 1800,
+                                                              int(NOW.timestamp()) + 1, 1800)}  # fmt: skip
+    evaluated = set(tested.evaluations["at"].to_list())
+    assert evaluated <= half_hours and len(evaluated) >= len(half_hours) - 1  # the first window may hold nobody yet
+    assert tested.evaluations["group"].str.contains("device").all() and "firing" in tested.evaluations["status"].to_list()
+    engine = AlertEngine(ws, [rule], clock=lambda: NOW)
+    assert engine.horizon(rule, NOW) <= ws.freshness(NOW).watermark  # raw events are final once the watermark passes
+    engine.close()
+
+
+class _Counting:
+    """A workspace that records the funnel requests it is asked."""
+
+    def __init__(self, ws: Any, asked: list[dict[str, Any]]) -> None:
+        self.ws, self.asked = ws, asked
+
+    def funnel(self, name: str, **options: Any) -> pl.DataFrame:
+        self.asked.append(options)
+        return self.ws.funnel(name, **options)
+
+
+def test_funnel_alert_mistakes_fail_when_defined(loaded):  # type: ignore[no-untyped-def]
+    from rta import alert
+
+    ws, *_ = loaded
+    funnel = ws.plan.definitions.funnel("checkout")
+    with pytest.raises(DefinitionError, match=r"has steps 1 to 3, got step\(4\)"):
+        funnel.step(4)
+    with pytest.raises(DefinitionError, match="longer than the raw events"):
+        funnel.conversion.over("60d")
+    with pytest.raises(DefinitionError, match="provisional=True"):
+        alert("p", funnel.conversion.over("1h") < 0.1, provisional=True)
+    with pytest.raises(DefinitionError, match="colour"):
+        alert("c", funnel.conversion.over("1h") < 0.1, by="colour")
+    assert (
+        repr(alert("ok", funnel.entered.over("1h") < 10, by="prop.plan"))
+        == "Alert('ok': checkout entered over 1h < 10 by prop.plan -> log)"
+    )

@@ -46,12 +46,15 @@ class Backtest:
         """An Altair chart: the value, the threshold(s) and the firing periods shaded."""
         import altair as alt
 
-        values = self.evaluations.select("at", "group", "value")
-        line = (
-            alt.Chart(values)
-            .mark_line(interpolate="step-before")
-            .encode(x=alt.X("at:T", title="evaluated at (UTC)"), y=alt.Y("value:Q", title=self.rule.window.describe()), color="group:N")
-        )
+        # Groups by their values (country=FR); an unsplit rule's one group ("{}") needs no legend.
+        values = self.evaluations.select("at", pl.col("group").map_elements(_group, return_dtype=pl.String), "value")
+        encoding: dict[str, Any] = {
+            "x": alt.X("at:T", title="evaluated at (UTC)"),
+            "y": alt.Y("value:Q", title=self.rule.window.describe()),
+        }
+        if self.rule.by:
+            encoding["color"] = alt.Color("group:N", title=", ".join(self.rule.by))
+        line = alt.Chart(values).mark_line(interpolate="step-before").encode(**encoding)
         rules = (
             alt.Chart(pl.DataFrame({"threshold": list(self.rule.condition.bounds)})).mark_rule(strokeDash=[4, 4]).encode(y="threshold:Q")
         )

@@ -86,7 +86,7 @@ def silence(root: Path, rule: str, seconds: int, now: datetime | None = None) ->
 
 def horizon(ws: Workspace, rule: Alert, now: datetime, marks: dict[str, datetime | None] | None = None) -> datetime:
     """The newest window end of ``rule`` that is final now (``marks``: watermarks already read, by stream)."""
-    if rule.window.metric is None:
+    if rule.window.arrivals:
         return now - timedelta(seconds=ARRIVAL_SETTLE_SECONDS)
     stream = rule.window.stream.name
     mark = marks[stream] if marks is not None and stream in marks else ws.freshness(now, stream=stream).watermark
@@ -135,7 +135,7 @@ class AlertEngine:
 
     def horizon(self, rule: Alert, now: datetime) -> datetime:
         """The newest window end of ``rule`` that is final now."""
-        if rule.window.metric is not None:
+        if not rule.window.arrivals:
             stream = rule.window.stream.name
             if stream not in self._marks:  # one freshness query per stream and round
                 self._marks[stream] = self.ws.freshness(now, stream=stream).watermark
@@ -160,6 +160,17 @@ class AlertEngine:
             return []
         first = max(int(cursor.timestamp()) + step, last - (MAX_CATCH_UP - 1) * step)
         return [datetime.fromtimestamp(t, UTC) for t in range(first, last + 1, step)]
+
+    def skip_to_now(self, now: datetime | None = None) -> None:
+        """Judge only windows ending after ``now`` from here on: what ended before (a backfill) is left unevaluated."""
+        with self._lock:
+            now = now or self.clock()
+            self._marks.clear()
+            for rule in self.rules:
+                newest = self.newest_final(rule, now)
+                if self.cursors.get(rule.name, newest) <= newest:
+                    self.cursors[rule.name] = newest
+                    self.store.save_cursor(rule.name, newest)
 
     def run_once(self, now: datetime | None = None) -> list[Notification]:
         """Evaluate what is due, save state and history, hand notifications to the notifier."""

@@ -15,13 +15,26 @@ log = logging.getLogger("rta.alerts")
 class AlertLoop(Periodic):
     """Calls ``engine.run_once()`` every ``every`` seconds on a thread until stopped."""
 
-    def __init__(self, engine: AlertEngine, *, every: float = 1.0, announce: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        engine: AlertEngine,
+        *,
+        every: float = 1.0,
+        announce: Callable[[str], None] | None = None,
+        hold: Callable[[], bool] | None = None,
+    ) -> None:
         super().__init__(every=every, name="rta-alerts")
         self.engine = engine
         self.announce = announce  # the console of `rta run`: every notification shows there, whatever its channels
+        self.hold = hold  # true while a backfill runs: its windows are history, judged by backtests, not live
 
     def tick(self) -> None:
         """One round of the rules; each notification also goes to ``announce`` (unless a log channel already wrote it)."""
+        if self.hold is not None:
+            if self.hold():
+                return
+            self.hold = None
+            self.engine.skip_to_now()  # "no traffic" during a backfill was the backfill, not the site
         if self.announce is None:
             self.engine.run_once()
             return

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from rta.alerts.funnel_readings import funnel_readings
 from rta.compiler.aggregations import RangeTotal, aggregation_of
 from rta.dsl import aggregates as agg
 from rta.dsl.alert import Alert
@@ -65,6 +66,8 @@ def readings(ws: Workspace, rule: Alert, times: Sequence[datetime]) -> pl.DataFr
     times = sorted(set(times))
     if not times:
         return pl.DataFrame()
+    if rule.window.funnel is not None:
+        return funnel_readings(ws, rule, times).sort("at", *rule.by)
     rolls = _rolls(rule)
     if rolls is None:
         if len(times) > MAX_WINDOW_QUERIES:

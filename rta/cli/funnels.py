@@ -1,7 +1,7 @@
 """`rta funnel NAME`, `rta retention NAME`, `rta paths NAME`: declared per-person answers, from raw events.
 
 The three take the same options (range, breakdown, filter, explain, format); paths add ``--top``,
-retention ``--wide`` (one row per cohort).
+funnels ``--every``/``--window`` (one funnel per window), retention ``--wide`` (one row per cohort).
 """
 
 from __future__ import annotations
@@ -49,13 +49,17 @@ def funnel(
     by: ByOpt = None,
     no_by: NoByOpt = False,
     where: WhereOpt = None,
+    every: Annotated[
+        str | None, typer.Option(help="One funnel per window, windows ending this far apart, e.g. 1d (conversion over time).")
+    ] = None,
+    window: Annotated[str | None, typer.Option(help="With --every: each window's length (default --every).")] = None,
     explain: ExplainOpt = False,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Print a funnel: one row per step (and group) with people, conversion, drop-off, median and p90 time from the step before."""
     from rta.query.person_request import FunnelRequest
 
-    asked = FunnelRequest.of(name, last=last, by=[] if no_by else by, where=where or None)
+    asked = FunnelRequest.of(name, last=last, by=[] if no_by else by, where=where or None, every=every, window=window)
     _run("funnel", asked, project, explain, fmt)
 
 

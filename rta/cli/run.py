@@ -90,7 +90,7 @@ def run(
     if scheduler is not None:
         typer.echo(f"rta: {len(scheduler.schedules)} scheduled report(s) into {scheduler.folder}", err=True)
     try:
-        alert_loop, report_loop = _loops(engine, scheduler)
+        alert_loop, report_loop = _loops(engine, scheduler, hold=(lambda: backfill.pending) if backfill.pending else None)
         with _serve(parts, host, port), _ticking(alert_loop), _ticking(report_loop, then=scheduler.close if scheduler else None):
             if workers:  # the cluster ends when every process's inputs end
 
@@ -276,13 +276,15 @@ def _ticking(loop: Periodic | None, *, then: Callable[[], None] | None = None) -
             then()
 
 
-def _loops(engine: AlertEngine | None, scheduler: ReportScheduler | None) -> tuple[Periodic | None, Periodic | None]:
-    """The alert loop (its notifications echoed on this console) and the report loop, for what runs."""
+def _loops(
+    engine: AlertEngine | None, scheduler: ReportScheduler | None, hold: Callable[[], bool] | None = None
+) -> tuple[Periodic | None, Periodic | None]:
+    """The alert loop (its notifications echoed on this console; held while ``hold()``) and the report loop, for what runs."""
     alerts = reports = None
     if engine is not None:
         from rta.alerts.loop import AlertLoop
 
-        alerts = AlertLoop(engine, announce=lambda line: typer.echo(f"rta: alert {line}", err=True))
+        alerts = AlertLoop(engine, announce=lambda line: typer.echo(f"rta: alert {line}", err=True), hold=hold)
     if scheduler is not None:
         from rta.dash.scheduled import ReportLoop
 

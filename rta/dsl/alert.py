@@ -2,14 +2,15 @@
 
 ``revenue.over("15m").vs("1w") < -0.30`` reads "revenue over the last 15 minutes fell more
 than 30% against the same 15 minutes a week ago"; ``no_events(events, "10m")`` fires when a
-stream went quiet. Rules are plain values; ``rta.alerts`` evaluates them.
+stream went quiet; ``checkout.conversion.over("1h") < 0.02`` reads a funnel
+(``rta/dsl/funnel_measure.py``). Rules are plain values; ``rta.alerts`` evaluates them.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from rta.dsl.channels import Channel, Log, channel, shown_channel
@@ -17,11 +18,15 @@ from rta.dsl.context import latest, register
 from rta.dsl.durations import parse_duration
 from rta.dsl.expr import Expr
 from rta.dsl.filter_kinds import check_filter_kinds
+from rta.dsl.funnel import check_funnel_field, check_funnel_filter
 from rta.dsl.metric import Metric
 from rta.dsl.names import check_name
 from rta.dsl.shown import LINE, card, code, cut, listed, span
 from rta.dsl.stream import Stream
 from rta.errors import DefinitionError, did_you_mean
+
+if TYPE_CHECKING:
+    from rta.dsl.funnel_measure import FunnelMeasure
 
 Op = Literal[">", ">=", "<", "<=", "between", "outside"]
 #: Baselines a window can be compared with, as shifts back in time (None: the window's own length).
@@ -36,7 +41,7 @@ def _number(value: object, what: str) -> float:
     return float(value)
 
 
-def _minutes(text: str, what: str) -> int:
+def window_seconds(text: str, what: str) -> int:
     seconds = parse_duration(text, what=what)
     if seconds % 60:
         msg = f"invalid {what}: got {text!r}; alerts work on whole minutes, for example '1m', '15m' or '1h'"
@@ -46,7 +51,8 @@ def _minutes(text: str, what: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """A metric over the last ``seconds`` (or, with ``metric=None``, the events a stream accepted).
+    """A metric over the last ``seconds``, a funnel's measure for the people who entered in them
+    (``funnel``), or, with neither, the events a stream accepted.
 
     With ``shift`` the value is the relative change against the same window ``shift``
     seconds earlier (``previous_period``: the window just before): ``-0.3`` is a 30% drop.
@@ -57,6 +63,12 @@ class Window:
     seconds: int
     metric: Metric | None = None
     baseline: str | None = None
+    funnel: FunnelMeasure | None = None
+
+    @property
+    def arrivals(self) -> bool:
+        """Whether the window counts arriving events (``no_events``): by arrival time, not event time."""
+        return self.metric is None and self.funnel is None
 
     @property
     def shift(self) -> int | None:
@@ -74,13 +86,13 @@ class Window:
         >>> revenue.over("15m").vs("1w").shift
         604800
         """
-        if self.metric is None:
+        if self.arrivals:
             msg = "a count of arriving events cannot be compared with a baseline; compare a metric instead"
             raise DefinitionError(msg)
         if baseline not in BASELINES:
             msg = f"unknown baseline {baseline!r}; valid baselines are: {', '.join(BASELINES)}"
             raise DefinitionError(msg)
-        return Window(self.stream, self.seconds, self.metric, baseline)
+        return Window(self.stream, self.seconds, self.metric, baseline, self.funnel)
 
     def _compare(self, op: Op, *values: object) -> Condition:
         bounds = tuple(_number(v, f"the threshold of {self.describe()}") for v in values)
@@ -111,7 +123,13 @@ class Window:
 
     def describe(self) -> str:
         """For example ``revenue over 15m vs 1w``."""
-        what = self.metric.name if self.metric is not None else f"events arriving in {self.stream.name}"
+        what = (
+            self.metric.name
+            if self.metric is not None
+            else self.funnel.describe()
+            if self.funnel is not None
+            else f"events arriving in {self.stream.name}"
+        )
         minutes = self.seconds // 60
         span = f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
         return f"{what} over {span}" + (f" vs {self.baseline}" if self.baseline else "")
@@ -136,7 +154,7 @@ def over(metric: Metric, window: str) -> Window:
     if len(streams) != 1:
         msg = f"metric {metric.name!r} reads {len(streams)} streams; an alert window needs a metric of one stream"
         raise DefinitionError(msg)
-    return Window(streams.pop(), _minutes(window, f"window of {metric.name!r}"), metric)
+    return Window(streams.pop(), window_seconds(window, f"window of {metric.name!r}"), metric)
 
 
 def no_events(stream: Stream | None = None, within: str = "10m") -> Condition:
@@ -150,7 +168,7 @@ def no_events(stream: Stream | None = None, within: str = "10m") -> Condition:
     if not isinstance(source, Stream):
         msg = "no_events(): no stream given and none declared before; pass the stream, e.g. no_events(events, '10m')"
         raise DefinitionError(msg)
-    return Window(source, _minutes(within, "no_events() window")) < 1
+    return Window(source, window_seconds(within, "no_events() window")) < 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,30 +321,39 @@ def alert(
     if where is not None and not isinstance(where, Expr):
         msg = f"{owner}: where= takes a filter such as col('country') == 'FR', got {where!r}"
         raise DefinitionError(msg)
-    if condition.window.metric is None and fields:
+    if condition.window.arrivals and fields:
         msg = f"{owner}: no_events() counts every arriving event; it cannot be split or filtered (by=, where=)"
         raise DefinitionError(msg)
-    # Rules are evaluated every minute from rollups, which keep dimensions only (never the raw-events fallback).
+    if condition.window.funnel is not None:  # funnels read raw events: any field, prop.<key>, person.<trait>
+        for field_name in splits:
+            check_funnel_field(stream, field_name, f"{owner} by=")
+        if where is not None:
+            where = check_funnel_filter(stream, where, f"{owner} where=")
+        if provisional:
+            msg = f"{owner}: provisional=True reads the minute still filling in rollups; a funnel alert reads raw events, so drop it"
+            raise DefinitionError(msg)
+        fields = []
+    # Rules on metrics are evaluated every minute from rollups, which keep dimensions only (never the raw-events fallback).
     for field_name in fields:
         if field_name not in stream.dimensions:
             msg = f"{owner}: cannot split or filter by {field_name!r}; {did_you_mean(field_name, list(stream.dimensions))}"
             raise DefinitionError(msg)
-    if isinstance(where, Expr):
+    if isinstance(where, Expr) and fields:
         check_filter_kinds(where, stream.fields, f"{owner} where=")
     targets = notify if isinstance(notify, list | tuple) else [notify]
     if not targets:
         msg = f"{owner}: notify= is empty; give at least one channel, for example 'log'"
         raise DefinitionError(msg)
-    step = _minutes(every, f"{owner} every=")
+    step = window_seconds(every, f"{owner} every=")
     rule = Alert(
         name,
         condition,
         splits,
         where,
-        _minutes(hold, f"{owner} pending=") if hold else 0,
-        _minutes(keep_firing, f"{owner} keep_firing=") if keep_firing else 0,
-        _minutes(renotify, f"{owner} renotify=") if renotify else None,
-        _minutes(cooldown, f"{owner} cooldown=") if cooldown else 0,
+        window_seconds(hold, f"{owner} pending=") if hold else 0,
+        window_seconds(keep_firing, f"{owner} keep_firing=") if keep_firing else 0,
+        window_seconds(renotify, f"{owner} renotify=") if renotify else None,
+        window_seconds(cooldown, f"{owner} cooldown=") if cooldown else 0,
         step,
         tuple(channel(t) for t in targets),
         _quiet_hours(quiet_hours, owner),

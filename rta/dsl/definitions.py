@@ -148,6 +148,8 @@ def definitions(items: Iterable[object]) -> Definitions:
             add(streams, item.window.stream, "stream")
             if item.window.metric is not None:
                 add_metric(item.window.metric)
+            if item.window.funnel is not None:
+                add(funnels, item.window.funnel.funnel, "funnel")
             add(alerts, item, "alert")
         elif isinstance(item, Dashboard):
             add(dashboards, item, "dashboard")

@@ -18,6 +18,7 @@ from typing import Literal
 from rta.dsl.context import register
 from rta.dsl.durations import parse_duration
 from rta.dsl.expr import Expr
+from rta.dsl.funnel_measure import FunnelMeasure, FunnelStep, funnel_step
 from rta.dsl.names import check_name
 from rta.dsl.person_fields import check_by, check_person_field, check_person_filter, person_stream
 from rta.dsl.shown import CELL, LINE, card, code, cut, html_table, listed
@@ -42,6 +43,26 @@ class Funnel:
     order: FunnelOrder
     by: tuple[str, ...]
     description: str | None = None
+
+    # What alerts read (rta/dsl/funnel_measure.py): ``checkout.conversion.over("1h") < 0.02``.
+    @property
+    def conversion(self) -> FunnelMeasure:
+        """People who reached the last step, of those who entered (0 to 1)."""
+        return self.step(len(self.steps)).conversion
+
+    @property
+    def entered(self) -> FunnelMeasure:
+        """People who did the first step."""
+        return self.step(1).people
+
+    @property
+    def converted(self) -> FunnelMeasure:
+        """People who reached the last step."""
+        return self.step(len(self.steps)).people
+
+    def step(self, step: int) -> FunnelStep:
+        """Step ``step`` (1-based): ``.people``, ``.conversion`` (of step 1), ``.step_conversion`` (of the step before)."""
+        return funnel_step(self, step)
 
     def __repr__(self) -> str:
         """For example ``Funnel('checkout': 3 steps within 1h, ordered; by device)``."""

@@ -26,6 +26,7 @@ Values are bound parameters; the shape (the number of steps) is the definition's
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import reduce
 
@@ -160,6 +161,14 @@ def _any_fold(n: int, times: exp.Expr, masks: exp.Expr, positions: exp.Expr, win
     return _f("arrayFold", _lam(step, ACC, "t", "m", "i"), *backwards, start)
 
 
+@dataclass(frozen=True, slots=True)
+class FunnelWindows:
+    """One funnel per window: windows of ``span_ms`` ending at each of ``ends_ms`` (events in ``[end - span, end)``)."""
+
+    ends_ms: tuple[int, ...]
+    span_ms: int
+
+
 def funnel_sql(
     funnel: Funnel,
     stream: StreamPlan,
@@ -169,28 +178,45 @@ def funnel_sql(
     by: Sequence[str] = (),
     where: Expr | None = None,
     materialized: frozenset[str] = frozenset(),
+    windows: FunnelWindows | None = None,
 ) -> tuple[exp.Select, dict[str, object]]:
-    """The funnel's statement: rows ``(by..., step, people, median_seconds, p90_seconds)``, times from the step before."""
+    """The funnel's statement: rows ``(by..., step, people, median_seconds, p90_seconds)``, times from the step before.
+
+    With ``windows``, each event is copied into every window holding it (``_w``, the window's end in
+    ms) and people are folded per window: rows ``(_w, by..., step, ...)``, one statement for them all.
+    """
     rows = EventRows(stream, materialized)
     bits = [_if(rows.condition(s), exp.Literal.number(1 << i), exp.Literal.number(0)) for i, s in enumerate(funnel.steps)]
     mask = _f("toUInt32", reduce(lambda a, b: exp.Add(this=a, expression=b), bits))
-    events = rows.select(start, end, [exp.alias_(mask, "_mask")], by=by, where=where)
+    outputs: list[exp.Expr] = [exp.alias_(mask, "_mask")]
+    carry: list[exp.Expr] = []  # the window, carried through every level as a key
+    if windows is not None:
+        ts = _f("toUnixTimestamp64Milli", rows.columns.column(stream.time))
+        ends = rows.params.add(list(windows.ends_ms), "Array(Int64)")
+        span = rows.params.add(windows.span_ms, "Int64")
+        inside = exp.and_(exp.LTE(this=exp.Sub(this=_c("_x"), expression=span), expression=ts), exp.LT(this=ts.copy(), expression=_c("_x")))
+        outputs.append(exp.alias_(_f("arrayJoin", _f("arrayFilter", _lam(inside, "_x"), ends)), "_w"))
+        carry = [_c("_w")]
+    events = rows.select(start, end, outputs, by=by, where=where)
     params = rows.params
     row = exp.Tuple(expressions=[_c("_ts"), _c("_tie"), _c("_mask"), *(_c(f"_b{j}") for j in range(len(by)))])
-    people = exp.select(_c("_person"), exp.alias_(_f("arraySort", _f("groupArray", row)), E)).from_(events.subquery("_events"))
+    people = exp.select(_c("_person"), *_copies(carry), exp.alias_(_f("arraySort", _f("groupArray", row)), E)).from_(
+        events.subquery("_events")
+    )
     if funnel.order != "strict":  # only strict needs the events between steps
         people = people.where(exp.NEQ(this=_c("_mask"), expression=exp.Literal.number(0)))
-    people = people.group_by(_c("_person"))
+    people = people.group_by(_c("_person"), *_copies(carry))
     window = params.add(funnel.within_seconds * 1000, "Int64")
-    folded = exp.select(exp.alias_(fold_state(funnel, window), "_state"), _c(E)).from_(people.subquery("_people"))
-    chained = exp.select(exp.alias_(chain_of(funnel, _c("_state")), "_chain"), _c(E)).from_(folded.subquery("_folded"))
+    folded = exp.select(exp.alias_(fold_state(funnel, window), "_state"), _c(E), *_copies(carry)).from_(people.subquery("_people"))
+    chained = exp.select(exp.alias_(chain_of(funnel, _c("_state")), "_chain"), _c(E), *_copies(carry)).from_(folded.subquery("_folded"))
     chain, level = _c("_chain"), exp.Sub(this=_f("length", _c("_chain")), expression=exp.Literal.number(1))
     first = _at(_c(E), _at(chain, 1))
     groups = [exp.alias_(_f("tupleElement", first.copy(), 4 + j), name, quoted=True) for j, name in enumerate(by)]
-    persons = exp.select(*groups, exp.alias_(level, "_level"), exp.alias_(_f("arraySlice", chain.copy(), 2), "_times")).from_(
-        chained.subquery("_chained")
-    )
+    persons = exp.select(
+        *_copies(carry), *groups, exp.alias_(level, "_level"), exp.alias_(_f("arraySlice", chain.copy(), 2), "_times")
+    ).from_(chained.subquery("_chained"))
     steps = exp.select(
+        *_copies(carry),
         *(quoted(name) for name in by),
         _c("_times"),
         exp.alias_(_f("arrayJoin", _f("range", 1, exp.Add(this=_c("_level"), expression=exp.Literal.number(1)))), K),
@@ -203,7 +229,7 @@ def funnel_sql(
         exp.Div(this=_f("toFloat64", gap), expression=exp.Literal.number(1000)),
         exp.null(),
     )
-    keys = [quoted(name) for name in by]
+    keys = [*_copies(carry), *(quoted(name) for name in by)]
     quantiles = [
         exp.alias_(exp.ParameterizedAgg(this="quantileExactInclusive", expressions=[exp.Literal.number(q)], params=[since.copy()]), alias)
         for q, alias in ((0.5, "median_seconds"), (0.9, "p90_seconds"))
@@ -215,3 +241,7 @@ def funnel_sql(
         .order_by(*(c.copy() for c in keys), _c("step"))
     )
     return final, params.values
+
+
+def _copies(nodes: Sequence[exp.Expr]) -> list[exp.Expr]:
+    return [n.copy() for n in nodes]

@@ -92,6 +92,8 @@ def _options(kind: Kind) -> list[tuple[str, str, str]]:
         "by": ("string", f"Breakdown: dimensions, prop.<key>, person.<trait>, comma-separated (default the definition's; {kind.by})."),
         "where": ("string", "A filter of the events, as in /v1/query."),
         "top": ("integer", "How many paths per group (default 20)."),
+        "every": ("string", "One funnel per window, windows ending this far apart (15m, 1d): window_start and window_end columns."),
+        "window": ("string", "With every=: each window's length (default every)."),
         "explain": ("boolean", "Answer with the SQL that ran, the rows it scans and the time."),
     }
     return [(option, *described[option]) for option in kind.request.options()]

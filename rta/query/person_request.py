@@ -21,6 +21,7 @@ from rta.query.where_json import parse_where, where_json
 
 DEFAULT_LAST = "7d"
 MAX_TOP = 1000
+OWN_OPTIONS = ("top", "every", "window")  # options of one kind only: each lists its own in ``extra``
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,8 @@ class PersonRequest:
     by: tuple[str, ...] | None = None
     where: ex.Expr | None = None
     top: int | None = None  # paths: how many paths per group
+    every: str | None = None  # funnels: one funnel per window, windows ending this far apart
+    window: str | None = None  # funnels with every=: each window's length (default: every)
     explain: bool = False  # the REST API's switch: answer with what ran instead of the frame
 
     @classmethod
@@ -51,7 +54,7 @@ class PersonRequest:
     @classmethod
     def options(cls) -> list[str]:
         """The options this kind takes, in order."""
-        own = [f.name for f in fields(cls) if f.name not in ("name", "top")]
+        own = [f.name for f in fields(cls) if f.name not in ("name", *OWN_OPTIONS)]
         return [cls.kind, *own[:-1], *cls.extra, own[-1]]
 
     @classmethod
@@ -76,6 +79,9 @@ class PersonRequest:
             if not 1 <= top <= MAX_TOP:
                 raise refused(f"top={top} is out of range; ask for 1 to {MAX_TOP}, e.g. top=20")
             values["top"] = top
+        for name in ("every", "window"):
+            if data.get(name) is not None:
+                values[name] = text(name, data[name], f"{name}=1h")
         if data.get("explain") is not None:
             values["explain"] = flag("explain")(data["explain"])
         return cls(**values)
@@ -93,7 +99,7 @@ class PersonRequest:
     def to_json(self) -> dict[str, Any]:
         """The options that are set, as JSON values (:meth:`from_json` reads them back)."""
         out: dict[str, Any] = {self.kind: self.name}
-        for name in ("last", "start", "end", "by", "top"):
+        for name in ("last", "start", "end", "by", "top", "every", "window"):
             value = getattr(self, name)
             if value is None:
                 continue
@@ -128,14 +134,15 @@ class PersonRequest:
 
 @dataclass(frozen=True, slots=True)
 class FunnelRequest(PersonRequest):
-    """A funnel's request.
+    """A funnel's request; with ``every`` (and ``window``), one funnel per window (conversion over time).
 
-    >>> r = FunnelRequest.of("checkout", last="24h", by="device", where={"country": "FR"})
+    >>> r = FunnelRequest.of("checkout", last="24h", by="device", where={"country": "FR"}, every="1h")
     >>> FunnelRequest.from_json(r.to_json()) == r
     True
     """
 
     kind: ClassVar[str] = "funnel"
+    extra: ClassVar[tuple[str, ...]] = ("every", "window")
 
 
 @dataclass(frozen=True, slots=True)
