@@ -304,6 +304,8 @@ def test_the_flow_killed_mid_visit_three_times_writes_the_oracle_visits_once(tmp
             if len(got) >= expected.height or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
+        sums = f"SELECT sum(visits_n) AS v, sum(pageviews_n) AS p FROM {table}_1m"  # the rollup's view saw each insert once
+        rolled = json.loads(cli(project, "sql", sums, "--format", "json"))
         signs = cli(
             project,
             "sql",
@@ -316,6 +318,7 @@ def test_the_flow_killed_mid_visit_three_times_writes_the_oracle_visits_once(tmp
     want = expected.select("key", "start_id", "end_id", "events", "pages", "entry", "source").rows()
     assert sorted(tuple(r.values()) for r in got) == sorted(want)
     assert signs.splitlines()[1:] == ["0"]
+    assert [(int(r["v"]), int(r["p"])) for r in rolled] == [(expected.height, int(expected["pages"].sum()))]
 
 
 def _stored(project) -> int:

@@ -109,7 +109,8 @@ def compile(definitions: Definitions) -> Plan:  # noqa: A001 - the compiler's on
     rollups = tuple(_rollup_plan(r) for r in definitions.rollups)
     statements = [ddl.stats_table()]
     statements += [ddl.raw_table(s) for s in streams if s.raw_table]
-    statements += [sessions_ddl.sessions_table(s.sessions) for s in streams if s.sessions]
+    for visits in (s.sessions for s in streams if s.sessions):
+        statements += [sessions_ddl.sessions_table(visits), sessions_ddl.rollup_table(visits), sessions_ddl.rollup_view(visits)]
     for r in rollups:
         statements.append(ddl.input_table(r))
         for t in r.tables:

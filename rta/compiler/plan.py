@@ -79,6 +79,11 @@ class SessionPlan:
     path: str | None  # the dimension giving entry and exit pages
     ttl_seconds: int
 
+    @property
+    def rollup(self) -> str:
+        """The table of the visits' signed sums per minute (rta/compiler/sessions_ddl.py)."""
+        return f"{self.table}_1m"
+
 
 @dataclass(frozen=True, slots=True)
 class StreamPlan:

@@ -61,7 +61,7 @@ class ConsoleLimits:
 
 
 def table_aliases(plan: Plan) -> dict[str, str]:
-    """Names analysts may use: stream names for raw events, ``<stream>_sessions``, ``<rollup>_<grain>``, and the real names."""
+    """Names analysts may use: stream names for raw events, ``<stream>_sessions(_1m)``, ``<rollup>_<grain>``, and the real names."""
     names: dict[str, str] = {STATS_TABLE: STATS_TABLE, "ingest_stats": STATS_TABLE}
     for s in plan.streams:
         if s.raw_table:
@@ -70,6 +70,8 @@ def table_aliases(plan: Plan) -> dict[str, str]:
         if s.sessions:  # the flow's signed visit rows (rta/flows/sessions.py): <stream>_sessions
             names[f"{s.name}_sessions"] = s.sessions.table
             names[s.sessions.table] = s.sessions.table
+            names[f"{s.name}_sessions_1m"] = s.sessions.rollup  # their signed sums per minute
+            names[s.sessions.rollup] = s.sessions.rollup
     for r in plan.rollups:
         for t in r.tables:
             names[f"{r.name}_{t.grain}"] = t.table

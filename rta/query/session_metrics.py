@@ -24,7 +24,7 @@ import sqlglot.expressions as exp
 from clickhouse_connect.driver.client import Client
 
 from rta.compiler.plan import Plan, SessionPlan, StreamPlan
-from rta.compiler.sessions_ddl import SESSION_COLUMNS
+from rta.compiler.sessions_ddl import BOUNCED, DURATION_MS, SESSION_COLUMNS
 from rta.compiler.sql_filter import Params, filter_sql
 from rta.dsl.durations import GRAINS, parse_duration
 from rta.errors import DefinitionError, QueryError, did_you_mean
@@ -32,17 +32,17 @@ from rta.query.metric_query import MetricQuery
 from rta.query.planner import AUTO_GRAIN_UP_TO
 from rta.query.request import QueryRequest
 
-BOUNCE_SECONDS = 10
-_DURATION = "dateDiff('millisecond', start, `end`) / 1000"
-_BOUNCE = f"pages <= 1 AND interactions = 0 AND dateDiff('millisecond', start, `end`) < {BOUNCE_SECONDS * 1000}"
+_DURATION = f"{DURATION_MS} / 1000"
 
 
 @dataclass(frozen=True, slots=True)
 class SessionMetric:
-    """One built-in metric over visits: its ClickHouse aggregate, its type, whether no visit means zero."""
+    """One built-in metric over visits: its ClickHouse aggregate over the visits and over their rollup
+    (None: the rollup cannot answer it), its type, whether no visit means zero."""
 
     name: str
     sql: str  # a constant of this module, never user text
+    rollup: str | None  # over the rollup's sums (rta/compiler/sessions_ddl.py ROLLUP_SUMS)
     dtype: type[pl.DataType]
     zero_when_empty: bool
     doc: str
@@ -51,13 +51,24 @@ class SessionMetric:
 SESSION_METRICS = {
     m.name: m
     for m in (
-        SessionMetric("visits", "count()", pl.Int64, True, "visits (sessions) starting in the bucket"),
-        SessionMetric("bounces", f"countIf({_BOUNCE})", pl.Int64, True, "visits that bounced (PostHog's rule)"),
-        SessionMetric("bounce_rate", f"countIf({_BOUNCE}) / count()", pl.Float64, False, "bounces / visits"),
-        SessionMetric("visit_duration", f"avg({_DURATION})", pl.Float64, False, "mean visit duration, seconds"),
-        SessionMetric("median_visit_duration", f"quantileExactInclusive(0.5)({_DURATION})", pl.Float64, False, "median duration, seconds"),
-        SessionMetric("pages_per_visit", "avg(pages)", pl.Float64, False, "page views per visit"),
-        SessionMetric("visit_pageviews", "sum(pages)", pl.Int64, True, "page views of the visits"),
+        SessionMetric("visits", "count()", "sum(visits_n)", pl.Int64, True, "visits (sessions) starting in the bucket"),
+        SessionMetric("bounces", f"countIf({BOUNCED})", "sum(bounces_n)", pl.Int64, True, "visits that bounced (PostHog's rule)"),
+        SessionMetric(
+            "bounce_rate", f"countIf({BOUNCED}) / count()", "sum(bounces_n) / sum(visits_n)", pl.Float64, False, "bounces per visit"
+        ),
+        SessionMetric(
+            "visit_duration",
+            f"avg({_DURATION})",
+            "sum(duration_ms) / 1000 / sum(visits_n)",
+            pl.Float64,
+            False,
+            "mean visit duration, seconds",
+        ),
+        SessionMetric(
+            "median_visit_duration", f"quantileExactInclusive(0.5)({_DURATION})", None, pl.Float64, False, "median duration, seconds"
+        ),
+        SessionMetric("pages_per_visit", "avg(pages)", "sum(pageviews_n) / sum(visits_n)", pl.Float64, False, "page views per visit"),
+        SessionMetric("visit_pageviews", "sum(pages)", "sum(pageviews_n)", pl.Int64, True, "page views of the visits"),
     )
 }
 
@@ -121,15 +132,25 @@ def make_session_query(plan: Plan, request: QueryRequest, *, now: datetime | Non
     return MetricQuery(request.metrics, first, after, grain, by, where, None, top, order, request.fill_gaps, request.total)
 
 
+def rolled_up(sessions: SessionPlan, q: MetricQuery) -> bool:
+    """Whether the rollup answers ``q``: sums only (no median), split and filtered by dimensions (not entry or exit pages)."""
+    fields = {*q.by, *(q.where.fields() if q.where is not None else ())}
+    return all(SESSION_METRICS[m].rollup is not None for m in q.metrics) and fields <= set(sessions.dims)
+
+
+def _column(name: str) -> exp.Column:  # quoted: `end` is a keyword
+    return exp.column(exp.to_identifier(name, quoted=True))
+
+
 def session_sql(sessions: SessionPlan, q: MetricQuery, *, totals: bool) -> tuple[exp.Select, dict[str, object]]:
-    """The visits of ``q``'s range (rows whose signs sum to one), aggregated per bucket and split."""
+    """``q``'s metrics per bucket and split: from the rollup when it answers, else from the visits of the
+    range (rows whose signs sum to one)."""
+    if rolled_up(sessions, q):
+        return _rollup_sql(sessions, q, totals=totals)
     params = Params("s")
     columns = [c for c, _ in SESSION_COLUMNS] + list(sessions.dims)
     time = "DateTime64(3, 'UTC')"
-
-    def column(name: str) -> exp.Column:  # quoted: `end` is a keyword
-        return exp.column(exp.to_identifier(name, quoted=True))
-
+    column = _column
     inner = (
         exp.select(*(column(c) for c in columns))
         .from_(exp.to_table(sessions.table))
@@ -147,15 +168,38 @@ def session_sql(sessions: SessionPlan, q: MetricQuery, *, totals: bool) -> tuple
         outer = outer.where(filter_sql(q.where, params, as_string=frozenset(split_fields(sessions))))
     for name in q.metrics:
         outer = outer.select(exp.alias_(sqlglot.parse_one(SESSION_METRICS[name].sql, dialect="clickhouse"), name))
-    keys: list[exp.Expr] = [column(d) for d in q.by]
+    return _grouped(outer, q, "start", totals=totals), params.values
+
+
+def _rollup_sql(sessions: SessionPlan, q: MetricQuery, *, totals: bool) -> tuple[exp.Select, dict[str, object]]:
+    """The rollup's minutes of ``q``'s range, summed per bucket and split; groups whose visits all
+    moved elsewhere (sums of zero) are left out, as the visits' reading leaves them out."""
+    params = Params("s")
+    bucket, time = _column("bucket"), "DateTime('UTC')"
+    outer = exp.select(*(_column(d) for d in q.by)).from_(exp.to_table(sessions.rollup))
+    keep: list[exp.Expr] = [
+        exp.GTE(this=bucket, expression=params.add(q.start.replace(tzinfo=None), time)),
+        exp.LT(this=bucket.copy(), expression=params.add(q.end.replace(tzinfo=None), time)),
+    ]
+    if q.where is not None:
+        keep.append(filter_sql(q.where, params, as_string=frozenset(sessions.dims)))
+    outer = outer.where(exp.and_(*keep))
+    for name in q.metrics:
+        rollup = SESSION_METRICS[name].rollup
+        assert rollup is not None
+        outer = outer.select(exp.alias_(sqlglot.parse_one(rollup, dialect="clickhouse"), name))
+    outer = _grouped(outer, q, "bucket", totals=totals)
+    return outer.having(exp.GT(this=exp.func("sum", _column("visits_n")), expression=exp.Literal.number(0))), params.values
+
+
+def _grouped(outer: exp.Select, q: MetricQuery, time: str, *, totals: bool) -> exp.Select:
+    keys: list[exp.Expr] = [_column(d) for d in q.by]
     if not totals:
         interval = exp.Interval(this=exp.Literal.number(GRAINS[q.grain]), unit=exp.var("SECOND"))
-        bucket = exp.Anonymous(this="toStartOfInterval", expressions=[column("start"), interval])
+        bucket = exp.Anonymous(this="toStartOfInterval", expressions=[_column(time), interval])
         outer = outer.select(exp.alias_(exp.func("toDateTime", bucket), "t"))
         keys.insert(0, exp.column("t"))
-    if keys:
-        outer = outer.group_by(*keys).order_by(*keys)
-    return outer, params.values
+    return outer.group_by(*keys).order_by(*keys) if keys else outer
 
 
 def run_session_query(client: Client, plan: Plan, q: MetricQuery) -> pl.DataFrame:

@@ -6,6 +6,7 @@ import sqlglot.expressions as exp
 from clickhouse_connect.driver.client import Client
 
 from rta.compiler.plan import Plan
+from rta.compiler.sessions_ddl import rollup_backfill
 from rta.store.properties import forget
 
 
@@ -16,8 +17,12 @@ def apply(plan: Plan, client: Client) -> int:
     columns added by newer releases, so stores created by an older rta keep working.
     """
     forget()  # materialized property columns are read again from the tables made here
+    tables = {str(t) for (t,) in client.query("SELECT name FROM system.tables WHERE database = currentDatabase()").result_rows}
     for statement in plan.ddl:
         client.command(statement.sql(dialect="clickhouse"))
+    for visits in (s.sessions for s in plan.streams if s.sessions is not None):
+        if visits.rollup not in tables and visits.table in tables:  # a store from before the rollup: sum what it holds
+            client.command(rollup_backfill(visits).sql(dialect="clickhouse"), settings={"insert_deduplicate": 0})
     rows = client.query("SELECT table, name, default_kind FROM system.columns WHERE database = currentDatabase()").result_rows
     have = {(str(table), str(name)) for table, name, _ in rows}
     plain = {(str(table), str(name)) for table, name, kind in rows if not kind}
