@@ -10,9 +10,21 @@ import functools
 import html
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from rta.dash.charts import PALETTE, breakdown_chart, breakdown_rows, metric_colors, series_chart, series_rows, spec, stacked
+from rta.dash.charts import (
+    PALETTE,
+    TimeTicks,
+    breakdown_chart,
+    breakdown_rows,
+    metric_colors,
+    series_chart,
+    series_rows,
+    spec,
+    stacked,
+    time_ticks,
+)
 from rta.dash.data import BoardData, PanelData
 from rta.dash.formats import format_change, format_number
 from rta.dash.funnel_blocks import funnel_rows, funnel_table, funnel_template, split_rows
@@ -88,7 +100,8 @@ class Block:
 
 @functools.lru_cache(maxsize=256)
 def _template(kind: str, key: str, metrics: tuple[str, ...], by: str | None, units: tuple[str | None, ...], colors: tuple[str, ...],
-              compare: bool, title: str, select: str | None, bars: int) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+              compare: bool, title: str, select: str | None, bars: int,
+              ticks: TimeTicks = "hours") -> tuple[Any, dict[str, Any]]:  # fmt: skip
     """A panel's chart over named datasets, and its spec: built and validated once per shape, not per refresh
     (Altair's schema validation costs far more than the queries a cached dashboard needs)."""
     if kind == "breakdown":
@@ -97,7 +110,7 @@ def _template(kind: str, key: str, metrics: tuple[str, ...], by: str | None, uni
     else:
         charts = [
             series_chart(None, m, unit=u, color=c, compare=compare, title=title if len(metrics) == 1 else m,
-                         height=110 if len(metrics) > 1 else 180, data=f"{key}_{m}")
+                         height=110 if len(metrics) > 1 else 180, data=f"{key}_{m}", ticks=ticks)
             for m, u, c in zip(metrics, units, colors, strict=True)
         ]  # fmt: skip
         chart = charts[0] if len(charts) == 1 else stacked(charts, title)
@@ -172,10 +185,21 @@ def blocks(data: BoardData, *, drill: bool = True) -> list[Block]:
                 )
             else:
                 rows = {f"{key}_{m}": series_rows(item.frame, m, panel.compare) for m in panel.metrics}
-                chart, template = _template("series", key, panel.metrics, None, units, shades, panel.compare, panel.title, None, 0)
+                chart, template = _template(
+                    "series", key, panel.metrics, None, units, shades, panel.compare, panel.title, None, 0, _ticks(data, item)
+                )
             drills = panel.by if panel.kind == "breakdown" and drill else None
             out.append(Block(key, panel.title, chart=chart, drill=drills, template=template, datasets=rows))
     return out
+
+
+def _ticks(data: BoardData, item: PanelData) -> TimeTicks:
+    """How the time axis of a series is labelled: by the span the panel answered (its own, when it kept one)."""
+    options, moment = item.options or {}, data.moment
+    start, end = options.get("start"), options.get("end")
+    if not isinstance(start, datetime) or not isinstance(end, datetime):
+        start, end = (moment.start, moment.end) if moment is not None else (None, None)
+    return time_ticks((end - start).total_seconds()) if start is not None and end is not None else "hours"
 
 
 def _funnel_blocks(data: BoardData, item: PanelData, key: str, color: str, drill: bool) -> list[Block]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import altair as alt
 import polars as pl
@@ -76,6 +76,50 @@ def metric_colors(names: Sequence[str]) -> dict[str, str]:
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
 
 
+TimeTicks = Literal["hours", "day_hours", "days", "months"]
+DAY = 86400
+# Ticks at least this far apart (ms): 'days' and 'months' then fall on midnights and on the 1st, which the labels name.
+TICK_STEPS: dict[str, int | None] = {"hours": None, "day_hours": 6 * 3600_000, "days": DAY * 1000, "months": 31 * DAY * 1000}
+_DATE_OR_TIME = "utchours(datum.value) + utcminutes(datum.value) == 0 ? utcFormat(datum.value, '%b %-d') : utcFormat(datum.value, '%H:%M')"
+TICK_LABELS = {
+    "hours": _DATE_OR_TIME,  # times, and the date at midnight: a range crossing one says which day each side is
+    "day_hours": _DATE_OR_TIME,
+    "days": "utcFormat(datum.value, '%b %-d')",
+    "months": "utcFormat(datum.value, '%b %Y')",
+}
+
+
+def time_ticks(span_seconds: float) -> TimeTicks:
+    """How a time axis over ``span_seconds`` is labelled: times within a day, dates beyond (months past ~4 months).
+
+    Vega's own labels mix "Thu 27" at midnight with "12 PM" at noon, and hiding overlapping labels
+    (every other one) left only the "12 PM"s of a 7-day chart: no date at all.
+
+    >>> time_ticks(3600), time_ticks(DAY), time_ticks(2 * DAY), time_ticks(7 * DAY), time_ticks(365 * DAY)
+    ('hours', 'hours', 'day_hours', 'days', 'months')
+    """
+    if span_seconds <= DAY:
+        return "hours"
+    if span_seconds <= 3 * DAY:
+        return "day_hours"
+    return "days" if span_seconds <= 120 * DAY else "months"
+
+
+def time_axis(ticks: TimeTicks) -> alt.Axis:
+    """The x axis of a time chart labelled as :func:`time_ticks` says."""
+    step = TICK_STEPS[ticks]
+    extra: dict[str, Any] = {} if step is None else {"tickMinStep": step}
+    return alt.Axis(labelExpr=TICK_LABELS[ticks], labelOverlap=True, grid=False, **extra)
+
+
+def frame_ticks(frame: pl.DataFrame | None) -> TimeTicks:
+    """The ticks for a frame's own span of buckets (a chart drawn outside a dashboard)."""
+    if frame is None or frame.height < 2:
+        return "hours"
+    first, last = frame["bucket"].min(), frame["bucket"].max()
+    return time_ticks((last - first).total_seconds()) if isinstance(first, datetime) and isinstance(last, datetime) else "hours"
+
+
 def _iso(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -121,17 +165,19 @@ def series_chart(
     width: int = WIDTH,
     height: int = HEIGHT,
     data: str | None = None,
+    ticks: TimeTicks | None = None,
 ) -> alt.LayerChart:
     """A line of ``metric`` over ``bucket`` (a frame without dimensions); dashed where buckets are not final yet,
     grey dashed for the previous period (``compare=True``, column ``<metric>_previous``).
 
     With ``data="name"`` the chart reads the named dataset ``name`` (rows from :func:`series_rows`)
-    instead of embedding the frame: one validated spec serves every refresh."""
+    instead of embedding the frame: one validated spec serves every refresh. ``ticks`` labels the
+    time axis (:func:`time_ticks` of the range shown; by default of the frame's buckets)."""
     names = {k: v.format(m=metric) for k, v in SERIES_NAMES.items()}
     domain = [names["current"], names["provisional"], *([names["previous"]] if compare else [])]
     source = alt.NamedData(data) if data else alt.Data(values=series_rows(frame, metric, compare) if frame is not None else [])
     base = alt.Chart(source).transform_calculate(label=vega_label(unit, "datum.value"))
-    x = alt.X("bucket:T", scale=alt.Scale(type="utc"), title="time (UTC)", axis=alt.Axis(labelOverlap=True, grid=False))
+    x = alt.X("bucket:T", scale=alt.Scale(type="utc"), title="time (UTC)", axis=time_axis(ticks or frame_ticks(frame)))
     y = alt.Y("value:Q", title=None, axis=alt.Axis(labelExpr=vega_label(unit), tickCount=4))
     # Vega-Lite merges every legend of the series field (the color of both layers, the dashes)
     # into one, which shows colored dashes; all of them say the same, since one saying
