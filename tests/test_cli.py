@@ -153,7 +153,7 @@ def test_error_messages(project, client, args, message):
 def test_run_demo_for_a_few_seconds(project, client):
     result = rta("run", "-p", str(project), "--demo", "--duration", "3", "--rate", "20000", "--history", "1d", "--history-events", "50000")
     assert result.exit_code == 0, result.output
-    assert "in " in result.output and "ev/s" in result.output and "newest bucket lag" in result.output
+    assert "in " in result.output and "ev/s" in result.output and "newest event lag" in result.output
     assert "outcomes: accepted" in result.output
     stored = client.query("SELECT sum(events) FROM rta_ingest_stats WHERE outcome = 'accepted'").result_rows[0][0]
     assert stored >= 50_000

@@ -124,6 +124,7 @@ class Partials(_After):
     """A rollup's partial aggregates of each batch of its stream: one line per part."""
 
     rollup: RollupPlan
+    time: str  # the stream's time column: each batch's newest event, for the progress line's lag
     op: ClassVar[str] = "filter_map"
 
     def rows(self) -> tuple[Row, ...]:
@@ -275,7 +276,8 @@ def flow_of(streams: tuple[StreamPlan, ...], rollups: tuple[RollupPlan, ...]) ->
     for r in rollups:
         name = step_id(r.name, r.version)
         partials = step_id(name, "partials")
-        steps += (Partials(partials, "parse", r), *_flushed(name, partials, r.input_table, "merge partials", r))
+        time = next(s.time for s in streams if s.name == r.stream)
+        steps += (Partials(partials, "parse", r, time), *_flushed(name, partials, r.input_table, "merge partials", r))
     inserts = tuple(s.step_id for s in steps if isinstance(s, Unkey))
     steps += (Writes("writes", inserts), Route("route", "writes", "store"))
     steps.append(StoreOutput("store__write", "route", tuple(t.table for r in rollups for t in r.tables)))

@@ -25,7 +25,7 @@ from rta.compiler.plan import Plan, RollupPlan, StreamPlan
 from rta.errors import CompilationError
 from rta.flows.events import Normalized, normalize, read_json_lines, read_lines
 from rta.flows.flush import GroupFlush, TableBatch, concat
-from rta.flows.partials import MINUTE, merge_partials, partials
+from rta.flows.partials import merge_partials, partials
 from rta.flows.people import Erasures, alias_rows, drop_erased, trait_rows
 from rta.flows.properties import raw_arrow, raw_frame
 from rta.flows.quarantine import set_aside
@@ -74,19 +74,19 @@ def parse_batch(batch: SourceBatch, stream: StreamPlan, now: datetime) -> Normal
     return Normalized(result.events, outcomes, errors)
 
 
-def _newest_ms(events: pl.DataFrame) -> int | None:
+def _newest_ms(events: pl.DataFrame, time: str) -> int | None:
     if events.is_empty():
         return None
-    newest = events[MINUTE].max()
+    newest = events[time].max()
     return int(newest.timestamp() * 1000) if isinstance(newest, datetime) else None
 
 
-def rollup_rows(rollup: RollupPlan, parsed: Parsed) -> TableBatch | None:
-    """One batch's partials for ``rollup`` (empty ones too: they may carry the flush mark)."""
+def rollup_rows(rollup: RollupPlan, time: str, parsed: Parsed) -> TableBatch | None:
+    """One batch's partials for ``rollup`` (empty ones too: they may carry the flush mark), with its newest event's time."""
     if parsed.stream != rollup.stream:
         return None
     events = parsed.result.events
-    return TableBatch(parsed.key, parsed.partition, partials(rollup, events), parsed.flush, 0, _newest_ms(events))
+    return TableBatch(parsed.key, parsed.partition, partials(rollup, events), parsed.flush, 0, _newest_ms(events, time))
 
 
 def raw_rows(stream: StreamPlan, parsed: Parsed) -> TableBatch | None:
@@ -196,7 +196,7 @@ def _sessionize(step: fs.Sessionize, up: Stream[Parsed], *, rt: _Runtime) -> Str
 
 
 def _partials(step: fs.Partials, up: Stream[Parsed], *, rt: _Runtime) -> Stream[TableBatch]:
-    return op.filter_map(step.step_id, up, partial(rollup_rows, step.rollup))
+    return op.filter_map(step.step_id, up, partial(rollup_rows, step.rollup, step.time))
 
 
 def _route(step: fs.Route, up: Stream[Any], *, rt: _Runtime) -> KeyedStream[Any]:

@@ -31,7 +31,7 @@ class TableBatch:
     frame: pl.DataFrame
     flush: bool
     events: int = 0  # accepted events the rows stand for, for progress
-    newest_ms: int | None = None  # newest minute in the rows, for freshness
+    newest_ms: int | None = None  # newest event of the rows, for the progress line's lag
 
 
 def group_token(keys: list[str], table: str) -> str:

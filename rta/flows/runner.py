@@ -88,13 +88,13 @@ def progress_line(stats: FlowStats, previous: dict[str, float]) -> str:
     rate_out = (stats.events_written - previous.get("out", 0)) / elapsed
     previous.update(t=now, **{"in": stats.events_in, "out": stats.events_written})
     lag = "n/a"
-    if stats.newest_bucket_ms is not None:
-        lag = f"{max(time.time() - stats.newest_bucket_ms / 1000, 0):.0f}s"
+    if stats.newest_event_ms is not None:
+        lag = f"{max(time.time() - stats.newest_event_ms / 1000, 0):.0f}s"
     held = stats.outcomes.get("quarantined", 0)
     aside = f" | quarantined {held:,} (see .rta/log/*/p*/quarantine.jsonl)" if held else ""
     return (
         f"in {rate_in:>11,.0f} ev/s | written {rate_out:>11,.0f} ev/s | rows stored {stats.rows_written:>12,} "
-        f"| rejected {stats.rejected:>8,} | newest bucket lag {lag}{aside}"
+        f"| rejected {stats.rejected:>8,} | newest event lag {lag}{aside}"
     )
 
 

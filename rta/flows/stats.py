@@ -17,7 +17,7 @@ class FlowStats:
     rows_written: int = 0
     inserts: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
-    newest_bucket_ms: int | None = None
+    newest_event_ms: int | None = None
     errors: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -35,8 +35,8 @@ class FlowStats:
             self.rows_written += rows
             self.events_written += events
             self.inserts += 1
-            if newest_ms is not None and (self.newest_bucket_ms is None or newest_ms > self.newest_bucket_ms):
-                self.newest_bucket_ms = newest_ms
+            if newest_ms is not None and (self.newest_event_ms is None or newest_ms > self.newest_event_ms):
+                self.newest_event_ms = newest_ms
 
     @property
     def rejected(self) -> int:

@@ -28,7 +28,7 @@ class Write:
     rows: pa.Table
     token: str
     events: int = 0  # events this write completes, for progress only
-    newest_ms: int | None = None  # newest bucket written, for freshness only
+    newest_ms: int | None = None  # newest event written, for the progress line's lag only
 
 
 def insert(client: Client, write: Write) -> None:
