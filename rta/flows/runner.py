@@ -21,6 +21,7 @@ from rta.flows.sink import StoreSink
 from rta.flows.sources import SourceBatch
 from rta.flows.stats import FlowStats
 from rta.store.client import sibling
+from rta.store.erased import InsertCheck
 
 
 def run_flow(
@@ -47,7 +48,9 @@ def run_flow(
     def connect(writer: int) -> Client:  # writers after the first get their own session when they can
         return (sibling(client) if writer else None) or client  # type: ignore[arg-type,return-value]
 
-    sink = StoreSink(connect, stats, local=client is not None, durable=recovery is not None)
+    # Every insert of people's ids is checked against the erasures right before it is written (rta/store/erased.py).
+    check = InsertCheck(plan) if has_people(plan.streams) else None
+    sink = StoreSink(connect, stats, local=client is not None, durable=recovery is not None, erasures=check)
     # Erased people's events are dropped if the source replays them; read on a session of its own.
     reader = (sibling(client) or client) if client is not None and has_people(plan.streams) else None
     flow = build_dataflow(plan, source, sink, stats, clock=clock, erasures=Erasures(reader))

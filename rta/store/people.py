@@ -19,8 +19,9 @@ from clickhouse_connect.driver.client import Client
 
 from rta.compiler.plan import Plan
 from rta.compiler.sql_filter import Params
-from rta.contract.people import ALIASES_TABLE, ERASURES_COLUMNS, ERASURES_TABLE, TRAITS_TABLE, has_people, id_hash, latest_aliases
+from rta.contract.people import ERASURES_COLUMNS, ERASURES_TABLE, has_people, id_hash, latest_aliases
 from rta.errors import QueryError
+from rta.store.erased import GATE, id_tables
 
 ROLLUPS_STAY = "rollups hold no personal data (counts, sums, and distinct-count sketches of hashed ids) and stay"
 
@@ -71,13 +72,6 @@ def _ids_of(client: Client, person: str) -> tuple[str, ...]:
     return (person, *aliased)
 
 
-def _targets(plan: Plan) -> list[tuple[str, tuple[str, ...]]]:
-    """Each table holding people's ids, with the columns that hold them."""
-    targets = [(TRAITS_TABLE, ("person",)), (ALIASES_TABLE, ("anonymous", "person"))]
-    targets += [(s.raw_table, (s.user,)) for s in plan.streams if s.raw_table and s.user]
-    return targets
-
-
 def _matching(columns: tuple[str, ...], params: Params, ids: tuple[str, ...]) -> exp.Expr:
     bound = params.add(list(ids), "Array(String)")
     return exp.or_(*(exp.func("has", bound.copy(), _col(c)) for c in columns))
@@ -91,10 +85,14 @@ def erase(client: Client, plan: Plan, person: str, requested_by: str, *, now: da
     if not isinstance(person, str) or not person.strip():
         msg = f"erasing takes a person's id (their user id), got {person!r}"
         raise QueryError(msg)
-    at = now or datetime.now(UTC)
+    with GATE.erasing():  # no insert of ids runs meanwhile; each later one sees the record (rta/store/erased.py)
+        return _erase(client, plan, person, requested_by, now or datetime.now(UTC))
+
+
+def _erase(client: Client, plan: Plan, person: str, requested_by: str, at: datetime) -> Erasure:
     ids = _ids_of(client, person)
     removed = []
-    for table, columns in _targets(plan):
+    for table, columns in ((t.table, t.ids) for t in id_tables(plan)):
         params = Params()
         where = _matching(columns, params, ids)
         counted = exp.select(exp.alias_(exp.func("count"), "n")).from_(exp.to_table(table)).where(where)
