@@ -239,12 +239,16 @@ def test_query_explain_compare_and_top(loaded):
 
 @pytest.mark.store
 @pytest.mark.flow
-def test_sql_console(loaded):
+def test_sql_console(loaded, caplog):
     project = loaded
     result = rta("sql", "SELECT event, count() AS n FROM events GROUP BY event ORDER BY event", "-p", str(project), "--format", "csv")
     assert result.output == "event,n\npage_view,98\npurchase,2\n"
     result = runner.invoke(app, ["sql", "DROP TABLE events", "-p", str(project)])
     assert result.exit_code == 2 and "refused: DROP statements are not allowed" in result.output
+    with caplog.at_level("WARNING"):
+        listed = rta("sql", "SHOW TABLES", "-p", str(project), "--format", "csv").output
+    assert listed.startswith("name,stored_as\n") and "\nevents," in listed and "\ntraffic_1h," in listed
+    assert not [r for r in caplog.records if r.name.startswith("sqlglot")] and "Falling back" not in listed  # no parser warning
 
 
 @pytest.mark.core

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -147,6 +148,21 @@ def test_the_attack_corpus_is_refused(shop_ws):
 def test_refusals_say_why(shop_ws, statement, reason):
     with pytest.raises(QueryError, match="refused: " + reason.replace("(", r"\(").replace(")", r"\)").replace("?", r"\?")):
         shop_ws.sql(statement)
+
+
+def test_show_tables_lists_the_names_to_query_and_no_statement_makes_sqlglot_warn(shop_ws, caplog):
+    with caplog.at_level(logging.WARNING):
+        listed = shop_ws.sql("show tables;")
+        for statement in ("SHOW CREATE TABLE events", "DESCRIBE events", "EXPLAIN SELECT 1", "SELECT 1; SHOW TABLES"):
+            with pytest.raises(QueryError, match="refused: ") as refused:
+                shop_ws.sql(statement)
+            assert "SHOW TABLES lists the tables" in str(refused.value) or "SHOW" not in statement.split()[0]
+    assert not [r.getMessage() for r in caplog.records if r.name.startswith("sqlglot")]
+    names = dict(listed.select("name", "stored_as").iter_rows())
+    assert names["events"] == shop_ws.plan.stream("events").raw_table and names["ingest_stats"] == "rta_ingest_stats"
+    assert "rta_ingest_stats" not in names and listed["name"].to_list() == sorted(names)  # real names only where none is friendlier
+    for name in names:  # every name listed is one the console takes
+        assert shop_ws.sql(f"SELECT count() AS n FROM {name}").height == 1
 
 
 def test_analysts_query_raw_events_and_rollups_by_friendly_names(shop_ws):

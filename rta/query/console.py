@@ -15,7 +15,8 @@ SELECT read `file('/etc/passwd')`, override limits with `SETTINGS`, and write a 
 What runs (on the workspace's read-only client) is the re-rendered statement that was checked,
 never the raw text: every table carries its real name and every CTE a fresh one, so ClickHouse
 cannot resolve a name to something the check did not. The rendering is parsed and checked once
-more, so no function or table appears in it that the check did not pass.
+more, so no function or table appears in it that the check did not pass. ``SHOW TABLES`` lists the
+names it takes (:mod:`rta.query.console_show`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from rta.compiler.people_ddl import ALIASES_TABLE, TRAITS_TABLE, has_people
 from rta.compiler.plan import Plan
 from rta.errors import QueryError, did_you_mean
 from rta.query.console_functions import check_function, check_name, refusal
+from rta.query.console_show import is_show_tables, refuse_before_parsing, show_tables
 
 MAX_SQL_CHARS = 100_000
 
@@ -94,7 +96,7 @@ def check_sql(text: str, tables: Mapping[str, str]) -> exp.Expr:
     if len(text) > MAX_SQL_CHARS:
         raise refusal(f"the statement has {len(text):,} characters, over the limit of {MAX_SQL_CHARS:,}")
     try:
-        statement = _parse(text)
+        statement = show_tables(tables) if is_show_tables(text) else _parse(text)
         for node in statement.walk():  # comments are not re-rendered: nothing ClickHouse could parse otherwise
             node.pop_comments()
         _check(statement, tables)
@@ -112,6 +114,7 @@ def check_sql(text: str, tables: Mapping[str, str]) -> exp.Expr:
 
 
 def _parse(text: str) -> exp.Expr:
+    refuse_before_parsing(text)  # SHOW, DESCRIBE, several statements: sqlglot would warn about what it cannot parse
     try:
         statements = [s for s in sqlglot.parse(text, dialect="clickhouse") if s is not None]
     except (sqlglot.errors.SqlglotError, ValueError, IndexError, TypeError, AttributeError) as err:
