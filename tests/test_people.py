@@ -143,9 +143,9 @@ def test_an_unknown_person_says_so(people_ws):
 
 def test_people_are_listed_and_filtered_by_traits(people_ws):
     everyone = people_ws.people.collect()
-    assert everyone.ids == ["u1", "u2"]  # the most recently updated first (u1's company.size came with the purchase)
-    assert dict(everyone.people[0][1]) == {"email": "x@y.z", "plan": "pro", "company.size": "5"}
-    assert [seen for _, _, seen in everyone.people] == [_at(1), _at(2)]
+    assert everyone.ids == ["u1", "u2"]  # the most recently active first (u1's purchase, with its company.size)
+    assert dict(everyone.people[0].traits) == {"email": "x@y.z", "plan": "pro", "company.size": "5"}
+    assert [(p.first_seen, p.last_seen, p.events) for p in everyone.people] == [(_at(30), _at(1), 5), (_at(3), _at(2), 2)]
     assert people_ws.people.where(col("person.plan") == "pro").collect().ids == ["u1"]
     assert people_ws.people.where(col("person.company.size") > 10).collect().ids == ["u2"]
     assert people_ws.people.where(col("person.email").is_null()).collect().ids == ["u2"]
@@ -153,11 +153,28 @@ def test_people_are_listed_and_filtered_by_traits(people_ws):
     nobody = people_ws.people.where(col("person.plan") == "enterprise").collect()
     assert len(nobody) == 0 and "nobody" in repr(nobody)
     frame = everyone.to_polars()
-    assert frame.columns == ["person", "last_seen", "person.company.size", "person.email", "person.plan"]
+    assert frame.columns == ["person", "first_seen", "last_seen", "events", "person.company.size", "person.email", "person.plan"]
     with pytest.raises(QueryError, match="write col\\('person.plan'\\)"):
         people_ws.people.where(col("plan") == "pro")
     with pytest.raises(QueryError, match="positive number of people"):
         people_ws.people.limit(0)
+
+
+def test_people_seen_only_in_events_are_listed_too(people_ws):
+    """A user id that never identified, and a visitor never aliased, are people: listed with their events, no traits."""
+    seen = [{"type": "track", "event": "page_view", "messageId": f"s{i}", "timestamp": _at(m).isoformat(), **who}
+            for i, (m, who) in enumerate([(0.5, {"userId": "u3"}), (0.2, {"userId": "u3"}), (40, {"anonymousId": "a9"})])]  # fmt: skip
+    run_flow(people_ws.plan, BatchSource([SourceBatch("people:2", "events", lines(seen))]), people_ws.client, clock=lambda: NOW)
+    everyone = people_ws.people.collect()
+    assert everyone.ids == ["u3", "u1", "u2", "a9"]  # a1, aliased to u1, is u1's
+    u3 = everyone.people[0]
+    assert (u3.traits, u3.first_seen, u3.last_seen, u3.events) == ({}, _at(0.5), _at(0.2), 2)
+    assert "u3  last seen" in repr(everyone) and "traits none" in repr(everyone)
+    assert people_ws.people.where(col("person.plan").is_null()).collect().ids == ["u3", "a9"]  # no traits: no plan
+    assert people_ws.people.where(col("person.plan") == "pro").collect().ids == ["u1"]
+    # The statement passes the SQL console, which a workspace asking another process's store goes through.
+    sql, params = people_ws.people.where(col("person.company.size") > 10).to_sql()
+    check_sql(bound_sql(sql, params), table_aliases(people_ws.plan))
 
 
 def test_trait_values_are_parameters_never_sql(people_ws):

@@ -18,12 +18,12 @@ import sqlglot.expressions as exp
 
 from rta.compiler.plan import Plan, StreamPlan
 from rta.compiler.sql_filter import Params, filter_sql
-from rta.contract.people import PERSON_PREFIX, has_people, latest_aliases, latest_traits, trait_key
+from rta.contract.people import PERSON_PREFIX, PeopleJoin, has_people, latest_aliases, latest_traits, trait_key
 from rta.dsl.expr import Expr
 from rta.errors import QueryError
-from rta.query.people_shown import PeopleList, Person
+from rta.query.people_shown import ListedPerson, PeopleList, Person
 
-__all__ = ["PeopleList", "PeopleQuery", "Person", "UnknownPerson", "person", "person_ids"]
+__all__ = ["ListedPerson", "PeopleList", "PeopleQuery", "Person", "UnknownPerson", "person", "person_ids"]
 
 Reader = Callable[[str, Mapping[str, object]], pl.DataFrame]
 TIMELINE_LIMIT = 100
@@ -127,7 +127,7 @@ def person(plan: Plan, read: Reader, person_id: str, *, limit: int = TIMELINE_LI
     traits = _traits(read, ids)
     timeline, first, last, total = _timeline(plan, read, ids, limit)
     if not traits and not total and len(ids) == 1:
-        msg = f"no person {person_id!r}: no events, traits or aliases carry that id; ws.people.limit(20) lists people with traits"
+        msg = f"no person {person_id!r}: no events, traits or aliases carry that id; ws.people.limit(20) lists people"
         raise UnknownPerson(msg)
     return Person(ids[0], ids, traits, first, last, total, timeline)
 
@@ -158,11 +158,55 @@ def _renamed(node: Expr, names: Mapping[str, str]) -> Expr:
     return replace(node, **changes)  # type: ignore[type-var]
 
 
+LISTED = ("person", "keys", "values", "first_seen", "last_seen", "events", "_active")
+
+
+def _seen(plan: Plan, params: Params) -> exp.Select | None:
+    """``(_who, first_seen, last_seen, events)`` of every person in raw events (an aliased anonymous id counts as its person)."""
+    parts: list[exp.Select] = []
+    for stream in _kept(plan):
+        assert stream.raw_table is not None and stream.user is not None
+        people, time = PeopleJoin(_col(stream.user, "_e"), params), _col(stream.time, "_e")
+        select = exp.select(exp.alias_(people.person(), "_who"), exp.alias_(exp.func("min", time), "_first"),
+                            exp.alias_(exp.func("max", time.copy()), "_last"), exp.alias_(exp.func("count"), "_n"))  # fmt: skip
+        parts.append(people.join(select.from_(exp.to_table(stream.raw_table).as_("_e"))).group_by(_col("_who")))
+    if not parts:
+        return None
+    union: exp.Query = parts[0]
+    for part in parts[1:]:
+        union = exp.union(union, part, distinct=False)
+    folds = (("min", "_first", "first_seen"), ("max", "_last", "last_seen"), ("sum", "_n", "events"))
+    columns = [exp.alias_(exp.func(f, _col(c)), a) for f, c, a in folds]
+    select = exp.select(_col("_who"), *columns).from_(union.subquery("_streams"))
+    return select.where(exp.NEQ(this=_col("_who"), expression=exp.Literal.string(""))).group_by(_col("_who"))
+
+
+def _with_events(plan: Plan, traits: exp.Select, params: Params) -> exp.Select:
+    """People with traits or events (a full join: a side a person lacks is its type's default, turned into NULL here)."""
+    t, s = "_t", "_s"
+    seen = _seen(plan, params)
+    keep = [_col(c, t) for c in traits.named_selects if c not in ("person", "updated")]
+    if seen is None:
+        none = [exp.alias_(exp.null(), c) for c in ("first_seen", "last_seen")]
+        events, active = exp.alias_(exp.Literal.number(0), "events"), exp.alias_(_col("updated"), "_active")
+        return exp.select(_col("person"), *keep, *none, events, active).from_(traits.subquery(t))
+    never = exp.EQ(this=_col("events", s), expression=exp.Literal.number(0))
+    person = exp.If(this=exp.EQ(this=_col("person", t), expression=exp.Literal.string("")), true=_col("_who", s), false=_col("person", t))
+    columns: list[exp.Expr] = [exp.alias_(person, "person"), *keep]
+    columns += [exp.alias_(exp.If(this=never.copy(), true=exp.null(), false=_col(c, s)), c) for c in ("first_seen", "last_seen")]
+    active = exp.func("greatest", _col("updated", t), _col("last_seen", s))  # a missing side is 1970 here, not NULL
+    columns += [exp.alias_(_col("events", s), "events"), exp.alias_(active, "_active")]
+    on = exp.EQ(this=_col("person", t), expression=_col("_who", s))
+    return exp.select(*columns).from_(traits.subquery(t)).join(seen.subquery(s), on=on, join_type="FULL OUTER")
+
+
 @dataclass(frozen=True, slots=True)
 class PeopleQuery:
-    """People with traits (id, traits, last seen): ``ws.people.where(col("person.plan") == "pro").limit(50)``.
+    """People (id, traits, first and last seen, events): ``ws.people.where(col("person.plan") == "pro").limit(50)``.
 
-    Filters read traits as ``person.<key>`` (a trait a person lacks is NULL); the newest-updated come first.
+    Everyone with traits or events is listed, a user id seen only in events too. Filters read
+    traits as ``person.<key>`` (a trait a person lacks is NULL); the most recently active
+    (seen or updated) come first.
     """
 
     plan: Plan
@@ -190,7 +234,7 @@ class PeopleQuery:
         return replace(self, limit_rows=rows)
 
     def to_sql(self) -> tuple[str, dict[str, object]]:
-        """The statement listing people (before last seen is added) and its parameters."""
+        """The statement listing people and its parameters."""
         params = Params()
         fields = sorted({name for f in self.filters for name in f.fields()})
         numeric = {name for f in self.filters for name in _numeric_fields(f)}
@@ -202,44 +246,28 @@ class PeopleQuery:
             had = exp.GT(this=exp.func("countIf", is_key), expression=exp.Literal.number(0))
             value: exp.Expr = exp.If(this=had, true=exp.func("anyIf", _col("value"), is_key.copy()), false=exp.null())
             columns.append(exp.alias_(exp.func("toFloat64OrNull", value) if name in numeric else value, columns_of[name]))
-        inner = exp.select(*columns).from_(latest_traits(params).subquery("_latest")).group_by(_col("person"))
-        select = exp.select(*(_col(c) for c in ("person", "keys", "values", "updated"))).from_(inner.subquery("_people"))
-        if self.filters:
+        traits = exp.select(*columns).from_(latest_traits(params).subquery("_latest")).group_by(_col("person"))
+        people = _with_events(self.plan, traits, params)
+        select = exp.select(*(_col(c) for c in LISTED)).from_(people.subquery("_people"))
+        if self.filters:  # a person without traits has none (NULL), like a person without that trait
             select = select.where(exp.and_(*(filter_sql(_renamed(f, columns_of), params) for f in self.filters)))
-        ordered = select.order_by(exp.Ordered(this=_col("updated"), desc=True), _col("person")).limit(self.limit_rows)
+        ordered = select.order_by(exp.Ordered(this=_col("_active"), desc=True), _col("person")).limit(self.limit_rows)
         return _sql(ordered), params.values
 
     def collect(self) -> PeopleList:
-        """Run it: the people, their traits and when each was last seen."""
+        """Run it: the people, their traits, first and last seen and how many events."""
         _check(self.plan)
         sql, params = self.to_sql()
         rows = self.read(sql, params)
-        persons = [str(p) for p in rows["person"]]
-        traits = [dict(zip(k, v, strict=True)) for k, v in zip(rows["keys"].to_list(), rows["values"].to_list(), strict=True)]
-        return PeopleList(tuple(zip(persons, traits, self._last_seen(persons), strict=True)), self.filters)
-
-    def _last_seen(self, persons: list[str]) -> list[datetime | None]:
-        """When each person (any of their ids) was last seen in raw events: only for the listed page."""
-        if not persons:
-            return []
-        params = Params()
-        links = exp.select(_col("anonymous"), _col("person")).from_(latest_aliases().subquery("_a"))
-        links = links.where(_col("person").isin(*(params.add(p, "String") for p in persons)))
-        owner = {p: p for p in persons} | {str(a): str(p) for a, p in self.read(_sql(links), params.values).iter_rows()}
-        seen: dict[str, datetime] = {}
-        for stream in _kept(self.plan):
-            assert stream.raw_table is not None and stream.user is not None
-            params = Params()
-            select = exp.select(exp.alias_(_col(stream.user), "_who"), exp.alias_(exp.func("max", _col(stream.time)), "_last"))
-            select = select.from_(exp.to_table(stream.raw_table)).where(_user_in(stream, tuple(owner), params)).group_by(_col("_who"))
-            for id_, last in self.read(_sql(select), params.values).iter_rows():
-                who = owner[str(id_)]
-                seen[who] = max(seen.get(who, last), last)
-        return [seen.get(p) for p in persons]
+        listed = []
+        for row in rows.iter_rows(named=True):
+            traits = dict(zip(row["keys"] or [], row["values"] or [], strict=True))
+            listed.append(ListedPerson(str(row["person"]), traits, row["first_seen"], row["last_seen"], int(row["events"] or 0)))
+        return PeopleList(tuple(listed), self.filters)
 
     def __repr__(self) -> str:
         shown = " & ".join(f.code() for f in self.filters)
-        return f"PeopleQuery({shown or 'all people with traits'}, limit {self.limit_rows}); .collect() runs it"
+        return f"PeopleQuery({shown or 'everyone with events or traits'}, limit {self.limit_rows}); .collect() runs it"
 
     def _repr_html_(self) -> str:
         return self.collect()._repr_html_()  # a notebook cell ending in ws.people.where(...) shows the people

@@ -69,10 +69,21 @@ class Person:
 
 
 @dataclass(frozen=True, slots=True)
-class PeopleList:
-    """People with traits: (id, traits, last seen) each, the most recently updated first."""
+class ListedPerson:
+    """One row of ``ws.people``: the person, their traits, when first and last seen in events, and how many."""
 
-    people: tuple[tuple[str, Mapping[str, str], datetime | None], ...]
+    id: str
+    traits: Mapping[str, str]
+    first_seen: datetime | None  # None: never seen in raw events (traits only)
+    last_seen: datetime | None
+    events: int
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleList:
+    """People with events or traits, the most recently active first."""
+
+    people: tuple[ListedPerson, ...]
     filters: tuple[Expr, ...] = ()
 
     def __len__(self) -> int:
@@ -81,14 +92,17 @@ class PeopleList:
     @property
     def ids(self) -> list[str]:
         """The people's ids, in order."""
-        return [p for p, _, _ in self.people]
+        return [p.id for p in self.people]
 
     def to_polars(self) -> pl.DataFrame:
-        """One row per person: ``person``, ``last_seen`` and a column per trait (``person.<key>``)."""
-        keys = sorted({k for _, traits, _ in self.people for k in traits})
-        data: dict[str, list[object]] = {"person": list(self.ids), "last_seen": [s for _, _, s in self.people]}
-        data |= {f"person.{k}": [traits.get(k) for _, traits, _ in self.people] for k in keys}
-        schema: dict[str, pl.DataType] = {"person": pl.String(), "last_seen": pl.Datetime("ms", "UTC")}
+        """One row per person: ``person``, ``first_seen``, ``last_seen``, ``events`` and a column per trait (``person.<key>``)."""
+        keys = sorted({k for p in self.people for k in p.traits})
+        people = self.people
+        data: dict[str, list[object]] = {"person": [p.id for p in people], "first_seen": [p.first_seen for p in people],
+                                         "last_seen": [p.last_seen for p in people], "events": [p.events for p in people]}  # fmt: skip
+        data |= {f"person.{k}": [p.traits.get(k) for p in self.people] for k in keys}
+        time = pl.Datetime("ms", "UTC")
+        schema: dict[str, pl.DataType] = {"person": pl.String(), "first_seen": time, "last_seen": time, "events": pl.Int64()}
         schema |= {f"person.{k}": pl.String() for k in keys}
         return pl.DataFrame(data, schema=schema)
 
@@ -96,13 +110,13 @@ class PeopleList:
         shown = " & ".join(f.code() for f in self.filters)
         return f"{len(self.people):,} people" + (f" where {shown}" if shown else "")
 
-    def _rows(self) -> list[tuple[str, str, str]]:
-        return [(p, listed(f"{k}={v}" for k, v in traits.items()), _when(seen)) for p, traits, seen in self.people]
+    def _rows(self) -> list[tuple[str, str, str, str]]:
+        return [(p.id, listed(f"{k}={v}" for k, v in p.traits.items()) or "none", _when(p.last_seen), f"{p.events:,}") for p in self.people]
 
     def __repr__(self) -> str:
         if not self.people:
-            return f"{self._title()}: nobody (people are listed once they have traits, from identify or context.traits)"
-        return block(self._title(), [f"{p}  last seen {seen}  {traits}" for p, traits, seen in self._rows()])
+            return f"{self._title()}: nobody (people are listed once they have events or traits)"
+        return block(self._title(), [f"{p}  last seen {seen}  {n} events  traits {traits}" for p, traits, seen, n in self._rows()])
 
     def _repr_html_(self) -> str:
-        return card("People", self._title(), extra=[html_table(["person", "traits", "last seen"], self._rows())])
+        return card("People", self._title(), extra=[html_table(["person", "traits", "last seen", "events"], self._rows())])

@@ -200,7 +200,7 @@ class WorkspaceBase(ABC):
 
     @property
     def people(self) -> PeopleQuery:
-        """People with traits, newest updated first: ``ws.people.where(col("person.plan") == "pro").limit(50)``."""
+        """People with events or traits, most recently active first: ``ws.people.where(col("person.plan") == "pro").limit(50)``."""
         return PeopleQuery(self.plan, self.read)
 
     @property
