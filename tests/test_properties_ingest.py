@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rta.compiler.properties import MAX_MATERIALIZED
-from rta.contract.properties import MAX_KEY, MAX_PROPERTIES, Flat, PropertyError, flatten
+from rta.contract.properties import MAX_KEY, MAX_PROPERTIES, PROPS_JSON, Flat, PropertyError, flatten
 from rta.contract.segment import message_types
 from rta.flows.frames import BatchSource, frame_batches
 from rta.flows.runner import run_flow
 from rta.flows.sources import SourceBatch
 from rta.ingest.segment import validate
 from rta.store import properties as store_properties
+from rta.store.client import sibling
 from rta.store.schema import apply
 from tests.conftest import clear_store, shop_plan
 
@@ -155,6 +159,21 @@ def test_new_keys_get_columns_that_answer_like_the_maps_even_for_rows_written_be
     assert by_column == by_map.result_rows == [("free", 1), ("pro", 2), ("team", 1), (None, 2)]
     assert client.query(f"SELECT sum(`num.seats`) FROM {RAW}").result_rows == [(6.0,)]
     assert MAX_MATERIALIZED == 64  # the limit in production
+
+
+def test_what_is_remembered_of_a_tables_columns_goes_with_its_client(client):
+    """Keyed by id(client), a client made later at a collected one's address took its memory (of maybe another store)."""
+    apply(PLAN, client)
+    _load(client, [_events(2, plan=["pro", "free"])])
+    other = sibling(client)
+    assert other is not None
+    store_properties.materialize_new(other, RAW, pa.table({PROPS_JSON: ['{"plan":"pro"}']}))
+    assert set(store_properties._known[other][RAW][0]) == {"plan"} and RAW in store_properties._looked[other]
+    gone = weakref.ref(other)
+    other.close()
+    del other
+    gc.collect()
+    assert gone() is None and not [c for c in store_properties._known if c is not client]  # nothing is held for it
 
 
 def test_numbers_get_columns_after_the_texts_have_no_room_left(client, monkeypatch):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 
 import pyarrow as pa
 import sqlglot.expressions as exp
@@ -30,9 +31,11 @@ from rta.compiler.sql_filter import Params
 _TEXT, _NUMBER = text_column(""), number_column("")  # the prefixes: "prop.", "num."
 # A first look (a new process) takes the parts of the last minute: the insert just made, and some slack for clocks.
 FIRST_LOOK_SECONDS = 60
-_known: dict[tuple[int, str], tuple[set[str], set[str]]] = {}
-# The store's clock (unix seconds) at the last look at a table, and the parts it read (parts never change).
-_looked: dict[tuple[int, str], tuple[int, frozenset[str]]] = {}
+# Per client, held weakly (an id() could be a new client's once this one is collected), then per table:
+# the table's materialized property keys (texts, numbers)...
+_known: weakref.WeakKeyDictionary[Client, dict[str, tuple[set[str], set[str]]]] = weakref.WeakKeyDictionary()
+# ...and the store's clock (unix seconds) at the last look at the table, and the parts it read (parts never change).
+_looked: weakref.WeakKeyDictionary[Client, dict[str, tuple[int, frozenset[str]]]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 _PARTS = (
     "SELECT groupArray(name), toUnixTimestamp(now()) FROM system.parts WHERE database = currentDatabase() "
@@ -71,21 +74,21 @@ def materialize_new(client: Client, table: str, rows: pa.Table) -> int:
     column = PROPS_JSON if PROPS_JSON in rows.column_names else PROPS if PROPS in rows.column_names else None
     if column is None or rows[column].null_count == rows.num_rows:
         return 0
-    key = (id(client), table)
     with _lock:  # one look at a time: two writers never add the same columns
-        if key not in _known:
+        known, looked = _known.setdefault(client, {}), _looked.setdefault(client, {})
+        if table not in known:
             names = materialized(client, table)
             texts = {n.removeprefix(_TEXT) for n in names if n.startswith(_TEXT)}
-            _known[key] = (texts, {n.removeprefix(_NUMBER) for n in names if n.startswith(_NUMBER)})
-        texts, numbers = _known[key]
+            known[table] = (texts, {n.removeprefix(_NUMBER) for n in names if n.startswith(_NUMBER)})
+        texts, numbers = known[table]
         if len(texts) >= MAX_MATERIALIZED and len(numbers) >= MAX_MATERIALIZED:
             return 0
-        last, read = _looked.get(key, (int(time.time()) - FIRST_LOOK_SECONDS, frozenset()))
+        last, read = looked.get(table, (int(time.time()) - FIRST_LOOK_SECONDS, frozenset()))
         parts, now = client.query(_PARTS, parameters={"table": table, "since": max(last - 1, 0)}).result_rows[0]
         unread = [p for p in parts if p not in read]  # a second's overlap: parts of the last look's second come again
         wanted = [have if len(have) < MAX_MATERIALIZED else None for have in (texts, numbers)]  # a kind with no room is not looked for
         new_texts, new_numbers = new_keys(client, table, unread, *wanted) if unread else ([], [])
-        _looked[key] = (int(now), frozenset(parts))
+        looked[table] = (int(now), frozenset(parts))
         new_texts = new_texts[: max(MAX_MATERIALIZED - len(texts), 0)]
         new_numbers = new_numbers[: max(MAX_MATERIALIZED - len(numbers), 0)]
         ran = materialize(client, table, new_texts, new_numbers)
