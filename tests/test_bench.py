@@ -55,3 +55,21 @@ def test_query_bench_times_the_raw_events_questions_beside_their_peers():
     }
     assert "raw events: 100,000 in the last 24 h, 100,000/day in the 6 days before" in out.stdout
     assert any(line.startswith("goal: 24h by an undeclared property") for line in table)
+
+
+def test_freshness_bench_probes_rta_and_the_clickhouse_peer(tmp_path: Path):
+    plot = tmp_path / "freshness.png"
+    cmd = [sys.executable, str(BENCH / "freshness.py"), "--quick", "--systems", "rta,clickhouse", "--plot", str(plot)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("system "))
+    rows = {line.split()[0]: line.split() for line in lines[header + 1 :] if line.split() and line.split()[0] in ("rta", "clickhouse")}
+    assert set(rows) == {"rta", "clickhouse"}, out.stdout
+    for name, cells in rows.items():
+        asked, sent, stored = (int(c.replace(",", "")) for c in cells[1:4])
+        p50, p99, probes, lost = float(cells[6]), float(cells[8]), int(cells[12]), int(cells[13])
+        assert asked == 1000 and sent > 0 and stored > 0, (name, cells)
+        assert 0 < p50 <= p99 and probes > 0 and lost == 0, (name, cells)  # every probe counted, later than its 200
+    assert "machine: " in out.stdout and "goal (p50 <= 1 s" in out.stdout
+    assert plot.stat().st_size > 1000

@@ -10,12 +10,16 @@ import typer
 
 from rta.errors import RtaError
 
-BENCHMARKS = ("flow", "query", "ingest")
+BENCHMARKS = ("flow", "query", "ingest", "freshness")
 
 
 def bench(
     which: Annotated[
-        str, typer.Argument(help="flow (throughput vs peers), query (latency, concurrency vs raw events) or ingest (collect API vs peers).")
+        str,
+        typer.Argument(
+            help="flow (throughput vs peers), query (latency, concurrency vs raw events), ingest (collect API vs peers) "
+            "or freshness (seconds from the 200 to a query that counts the event, under steady load, vs ClickHouse-native)."
+        ),
     ],
     args: Annotated[list[str] | None, typer.Argument(help="Options passed to the benchmark, e.g. -- --events 2000000.")] = None,
 ) -> None:
