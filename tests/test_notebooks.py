@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,12 @@ def test_the_notebook_runs(path: Path, tmp_path: Path, monkeypatch: pytest.Monke
     client.execute(env={**os.environ})
     errors = [o for c in book.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert errors == []
+    # What it leaves where it ran is ignored by git where a reader runs it (notebooks/ of the checkout).
+    left = sorted(f"notebooks/{p.relative_to(tmp_path)}" for p in tmp_path.rglob("*") if p.is_file())
+    check = ["git", "check-ignore", "--no-index", "--stdin"]
+    ignored = subprocess.run(check, input="\n".join(left), cwd=ROOT, capture_output=True, text=True)
+    unignored = sorted(set(left) - set(ignored.stdout.splitlines()))
+    assert left and unignored == [], f"running {path.name} leaves {unignored[:5]} in notebooks/, not ignored: add them to .gitignore"
     if path.stem == "dashboard":
         assert (tmp_path / "shop-report.html").stat().st_size > 500_000  # Vega inline
-        assert len(list((tmp_path / "charts").glob("*.png"))) == 5  # four metric charts and the checkout funnel
+        assert len(list((tmp_path / "charts").glob("*.png"))) == 7  # four metric charts, the checkout funnel, retention and paths
