@@ -15,9 +15,11 @@ from rta import (
     metric,
     no_events,
     paths,
+    paths_flow,
     quantile,
     report,
     retention,
+    retention_heatmap,
     rollup,
     stream,
     table,
@@ -104,6 +106,9 @@ dashboard(
         table(page_views, visitors, purchases, revenue, conversion, by="campaign", top=15, title="Campaigns"),
         # The checkout funnel under the same range and filters; clicking a step splits its people by device.
         funnel_bars("checkout", by="device", title="Checkout funnel"),
+        # Who of each day's signups came back, and what people did after signing up, under the same range and filters.
+        retention_heatmap("signup_return", title="Signups coming back"),
+        paths_flow("after_signup", top=8, title="After signing up"),
     ],
     filters=["country", "device", "campaign"],
     last="7d",

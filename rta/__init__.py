@@ -16,9 +16,11 @@ from rta.dsl import metric as metric
 from rta.dsl import minimum as minimum
 from rta.dsl import no_events as no_events
 from rta.dsl import paths as paths
+from rta.dsl import paths_flow as paths_flow
 from rta.dsl import quantile as quantile
 from rta.dsl import report as report
 from rta.dsl import retention as retention
+from rta.dsl import retention_heatmap as retention_heatmap
 from rta.dsl import rollup as rollup
 from rta.dsl import sessions as sessions
 from rta.dsl import slack as slack
@@ -33,6 +35,8 @@ __all__ = [
     "dashboard",
     "funnel_bars",
     "kpi",
+    "paths_flow",
+    "retention_heatmap",
     "table",
     "timeseries",
     "alert",

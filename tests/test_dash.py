@@ -19,7 +19,7 @@ from rta import breakdown, count, dashboard, kpi, metric, rollup, stream, table,
 from rta.compiler import compile
 from rta.dash import make_view
 from rta.dash.blocks import blocks
-from rta.dash.data import load_board
+from rta.dash.data import PERSON_KINDS, load_board
 from rta.dash.export import CHROMIUM_FLAGS, report_html, write_report
 from rta.dash.view import View
 from rta.dash.widget import dashboard_widget
@@ -115,14 +115,14 @@ def test_every_panel_equals_its_query_and_all_read_one_range_and_one_set_of_tota
     view = make_view(board, last="24h", where={"device": "mobile"})
     data = load_board(shop_ws, board, view, now=QUERY_NOW)
     assert [p.error for p in data.panels] == [None] * len(board.panels)
-    for item in (p for p in data.panels if p.panel.kind != "funnel"):  # funnel panels: tests/test_funnel_panels.py
+    for item in (p for p in data.panels if p.panel.kind not in PERSON_KINDS):  # tests/test_funnel_panels.py, test_person_panels.py
         expected = pl.DataFrame(shop_ws.query(list(item.panel.metrics), **item.options)).select(item.frame.columns)
         assert_frame_equal(item.frame.drop("final"), expected.drop("final"), check_exact=False)  # sums read twice: float noise
     # One range for every panel, on the coarsest grain's boundaries (hours here), whatever the panel's grain.
     assert {(o["start"], o["end"]) for o in (p.options for p in data.panels)} == {(data.moment.start, data.moment.end)}
     hour = QUERY_NOW.replace(minute=0)
     assert (data.moment.start, data.moment.end) == (hour - timedelta(hours=24), hour + timedelta(hours=1))
-    assert {p.options["grain"] for p in data.panels if p.panel.kind != "funnel"} >= {"1h"}
+    assert {p.options["grain"] for p in data.panels if p.panel.kind not in PERSON_KINDS} >= {"1h"}
     # The tiles and the table's Total row are one query's numbers.
     kpis, table_panel = data.panels[0], next(p for p in data.panels if p.panel.kind == "table")
     assert kpis.frame.columns == ["revenue", "purchases", "visitors", "conversion", *(f"{m}_previous" for m in kpis.panel.metrics), "final"]
@@ -145,7 +145,8 @@ def test_blocks_show_the_numbers_formatted_and_drill_where_they_can(shop_ws):
     parts = blocks(data)
     revenue = data.panels[0].frame["revenue"][0]
     assert f"${revenue / 1000:.1f}".rstrip("0").rstrip(".") + "K" in parts[0].html  # $13.9K style
-    assert [b.drill for b in parts] == [None, None, None, "country", "device", "campaign", None]  # the funnel splits a clicked step instead
+    # The funnel splits a clicked step instead; retention and paths do not drill.
+    assert [b.drill for b in parts] == [None, None, None, "country", "device", "campaign", None, None, None]
     bars = parts[3].spec
     assert {p["name"] for p in bars["params"]} >= {"pick_p3"}
     values = [r["country"] for r in bars["datasets"][bars["data"]["name"]]]
@@ -250,6 +251,12 @@ class _Gated:
     def funnel(self, name, **options):  # type: ignore[no-untyped-def]
         return self.ws.funnel(name, **options)
 
+    def retention(self, name, **options):  # type: ignore[no-untyped-def]
+        return self.ws.retention(name, **options)
+
+    def paths(self, name, **options):  # type: ignore[no-untyped-def]
+        return self.ws.paths(name, **options)
+
 
 @pytest.mark.store
 def test_changes_on_two_threads_draw_the_newest_view_and_keep_a_click_made_during_a_redraw(shop_ws):
@@ -342,10 +349,10 @@ def test_the_report_is_one_file_with_everything_inline(report, tmp_path):
     specs = json.loads(
         re.search(r'<script type="application/json" id="rta-specs">(.*?)</script>', text, re.S).group(1).replace("<\\/", "</")
     )
-    assert sorted(specs) == ["p1", "p2", "p3", "p4", "p6"]  # p6: the checkout funnel's bars
-    assert [p.suffix for p in report.images] == [".png"] * 5 and all(p.read_bytes()[:4] == b"\x89PNG" for p in report.images)
+    assert sorted(specs) == ["p1", "p2", "p3", "p4", "p6", "p7", "p8"]  # the checkout funnel's bars, the retention heatmap, the paths
+    assert [p.suffix for p in report.images] == [".png"] * 7 and all(p.read_bytes()[:4] == b"\x89PNG" for p in report.images)
     frames = {p.name.split("-")[0]: pl.read_csv(p) for p in report.data}
-    assert sorted(frames) == ["p0", "p1", "p2", "p3", "p4", "p5", "p6"] and "campaign" in frames["p5"].columns
+    assert sorted(frames) == [f"p{i}" for i in range(9)] and "campaign" in frames["p5"].columns
 
 
 def _open_offline(page_api, url: str):  # type: ignore[no-untyped-def]
@@ -379,7 +386,7 @@ def test_the_report_draws_every_chart_in_chromium_with_no_network(report):
         marks = page.evaluate(
             "Array.from(document.querySelectorAll('.chart')).map(c => c.querySelectorAll('.mark-line path, .mark-rect path').length)"
         )
-        assert len(marks) == 5 and all(n > 0 for n in marks), marks  # four metric charts and the funnel's bars
+        assert len(marks) == 7 and all(n > 0 for n in marks), marks  # four metric charts, the funnel's bars, retention and paths
         assert page.locator(".tile .value").count() == 4
         page.locator("table.rta-table th").nth(1).click()  # sort by page views, largest first
         cells = page.locator("table.rta-table tbody tr td:nth-child(2)").evaluate_all("tds => tds.map(td => Number(td.dataset.sort))")

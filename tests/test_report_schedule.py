@@ -62,7 +62,8 @@ def test_schedule_mistakes_fail_at_definition(options, message):
 @pytest.mark.core
 def test_the_compiler_checks_the_dashboard_and_filters():
     shop = load_definitions((ROOT / "metrics" / "shop.py",))
-    base = [*shop.streams, *shop.metrics, *shop.rollups, *shop.funnels, *shop.dashboards]  # the dashboard draws the checkout funnel
+    # The dashboard draws the checkout funnel, the signups' retention and the paths after a signup.
+    base = [*shop.streams, *shop.metrics, *shop.rollups, *shop.funnels, *shop.retentions, *shop.paths, *shop.dashboards]
     assert compile(definitions([*base, report("ok", "shop", where={"country": "FR"})])).definitions.reports[0].where == (
         ("country", ("FR",)),
     )

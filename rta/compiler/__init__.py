@@ -13,6 +13,7 @@ from rta.dsl.dashboard import Dashboard, Panel
 from rta.dsl.definitions import Definitions
 from rta.dsl.durations import GRAINS, parse_duration
 from rta.dsl.funnel import check_funnel_field
+from rta.dsl.person_fields import check_person_field
 from rta.dsl.rollup import Rollup
 from rta.dsl.schedule import ReportSchedule
 from rta.dsl.stream import Stream
@@ -145,6 +146,8 @@ def _check_dashboard(definitions: Definitions, board: Dashboard) -> None:
     for panel in board.panels:
         if panel.funnel is not None:
             _check_funnel_panel(definitions, board, panel)
+        if panel.retention is not None or panel.paths is not None:
+            _check_person_panel(definitions, board, panel)
         for name in panel.metrics:
             try:
                 metric = definitions.metric(name)
@@ -176,6 +179,18 @@ def _check_funnel_panel(definitions: Definitions, board: Dashboard, panel: Panel
         found = definitions.funnel(panel.funnel or "")
         for dim in board.dimensions():
             check_funnel_field(found.stream, dim, f"{owner} (funnel {found.name!r})")
+    except DefinitionError as err:
+        msg = str(err) if str(err).startswith(owner) else f"{owner}: {err}"
+        raise CompilationError(msg) from None
+
+
+def _check_person_panel(definitions: Definitions, board: Dashboard, panel: Panel) -> None:
+    """A retention or paths panel draws a declared definition, filtered by the dashboard's dimensions: each a field of its stream."""
+    owner = f"dashboard {board.name!r}, panel {panel.title!r}"
+    try:
+        found = definitions.retention(panel.retention) if panel.retention is not None else definitions.path(panel.paths or "")
+        for dim in board.dimensions():
+            check_person_field(found.stream, dim, f"{owner} ({panel.kind} {found.name!r})")
     except DefinitionError as err:
         msg = str(err) if str(err).startswith(owner) else f"{owner}: {err}"
         raise CompilationError(msg) from None

@@ -146,9 +146,9 @@ class Plan:
             filters = f" filtered by {', '.join(board.filters)}" if board.filters else ""
             lines.append(f"{board.name} ({board.title}): last {board.last}, grain {board.grain}, refresh {board.refresh}s{filters}\n")
             for panel in board.panels:
-                split = f" by {panel.by} top {panel.top}" if panel.by else ""
+                split = f" by {panel.by} top {panel.top}" if panel.by else f" top {panel.top}" if panel.paths else ""
                 compare = " vs previous period" if panel.compare else ""
-                shows = panel.funnel or ", ".join(panel.metrics)
+                shows = panel.funnel or panel.retention or panel.paths or ", ".join(panel.metrics)
                 lines.append(f"  {panel.kind} {panel.title!r}: {shows}{split}{compare}\n")
         for r in self.definitions.reports:
             when = "hourly" if r.every == "1h" else f"every {r.every} at {r.at} {r.tz}"

@@ -28,6 +28,8 @@ from rta.dash.charts import (
 from rta.dash.data import BoardData, PanelData
 from rta.dash.formats import format_change, format_number
 from rta.dash.funnel_blocks import funnel_rows, funnel_table, funnel_template, split_rows
+from rta.dash.paths_blocks import paths_rows, paths_subtitle, paths_template
+from rta.dash.retention_blocks import retention_rows, retention_template
 
 CSS = """
 :root { --ink:#202124; --muted:#5f6368; --line:#e3e6e8; --up:#188038; --down:#c5221f; --accent:#4c78a8; }
@@ -168,6 +170,13 @@ def blocks(data: BoardData, *, drill: bool = True) -> list[Block]:
             out.append(Block(key, panel.title, html=f'<p class="error">{html.escape(item.error or "no data")}</p>', wide=True, error=True))
         elif panel.kind == "funnel":
             out += _funnel_blocks(data, item, key, PALETTE[0], drill)
+        elif panel.kind == "retention":
+            columns, cells = retention_rows(item.frame, item.every)
+            chart, template = retention_template(key, panel.title, columns, item.frame["cohort"].n_unique())
+            out.append(Block(key, panel.title, chart=chart, template=template, datasets={key: cells}))
+        elif panel.kind == "paths":
+            chart, template = paths_template(key, panel.title, paths_subtitle(item.frame), item.frame.height)
+            out.append(Block(key, panel.title, chart=chart, template=template, datasets={key: paths_rows(item.frame)}))
         elif panel.kind == "kpi":
             out.append(Block(key, panel.title, html=_tiles(data, item), wide=True, kpi=True))
         elif panel.kind == "table":

@@ -39,6 +39,7 @@ import polars as pl
 
 from rta.compiler.plan import Plan
 from rta.dash.funnel_data import load_funnel
+from rta.dash.person_data import load_person
 from rta.dash.view import View
 from rta.dsl.dashboard import Dashboard, Panel
 from rta.dsl.durations import GRAINS
@@ -75,6 +76,10 @@ class QuerySource(Protocol):
 
     def funnel(self, name: str, **options: Any) -> pl.DataFrame: ...
 
+    def retention(self, name: str, **options: Any) -> pl.DataFrame: ...
+
+    def paths(self, name: str, **options: Any) -> pl.DataFrame: ...
+
     def freshness(self) -> Freshness: ...
 
 
@@ -88,6 +93,7 @@ class PanelData:
     error: str | None = None
     options: dict[str, Any] | None = None  # what the frame answered (query options), for checks and exports
     split: pl.DataFrame | None = None  # funnels: the clicked step's funnel split by the panel's ``by`` (every step, every group)
+    every: str | None = None  # retention: the declared period ("1d"), which names the columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +137,7 @@ def effective_panel(panel: Panel, view: View) -> Panel:
     return replace(panel, by=view.breakdown, title=f"{panel.metrics[0]} by {view.breakdown}")
 
 
+PERSON_KINDS = ("funnel", "retention", "paths")  # answered per person from raw events, each on its own
 Ask = tuple[tuple[str, ...], str]  # metrics and options (as JSON: a key): one query of a rendering
 
 
@@ -200,7 +207,7 @@ def load_board(source: QuerySource, board: Dashboard, view: View, *, workers: in
         shared = None  # one panel's metric cannot be totalled under this view: each panel asks on its own and says why
     uses: list[dict[str, Ask]] = []  # per panel: its frame's ask and, for tables, its totals' ask
     for panel in panels:
-        if panel.kind == "funnel":
+        if panel.kind in PERSON_KINDS:
             uses.append({})  # not a metric query: asked on its own below
         elif panel.kind == "kpi":
             uses.append({"frame": shared or _ask(panel.metrics, panel_options(panel, view))})
@@ -235,12 +242,19 @@ def load_board(source: QuerySource, board: Dashboard, view: View, *, workers: in
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rta-dash") as pool:
         funnels = {i: pool.submit(load_funnel, source, p, view, start, end, now) for i, p in enumerate(panels) if p.kind == "funnel"}
+        people = {
+            i: pool.submit(load_person, source, p, view, start, end, now) for i, p in enumerate(panels) if p.kind in ("retention", "paths")
+        }
         answers = dict(zip(asks, pool.map(run, asks), strict=True))
     loaded = []
     for i, (panel, use) in enumerate(zip(panels, uses, strict=True)):
         if i in funnels:
             f = funnels[i].result()
             loaded.append(PanelData(f.panel, f.frame, error=f.error, options=f.options, split=f.split))
+            continue
+        if i in people:
+            a = people[i].result()
+            loaded.append(PanelData(panel, a.frame, error=a.error, options=a.options, every=a.every))
             continue
         frame, error, options = answers[use["frame"]]
         totals, totals_error = (answers[use["totals"]][:2]) if "totals" in use else (None, None)
@@ -262,7 +276,7 @@ def load_board(source: QuerySource, board: Dashboard, view: View, *, workers: in
 def top_values(source: QuerySource, board: Dashboard, dim: str, view: View, limit: int = 20) -> list[str]:
     """The most common values of ``dim`` under the other filters (choices for a filter control)."""
     ranked = next((m for p in board.panels if p.by == dim for m in p.metrics), next(iter(board.metric_names()), None))
-    if ranked is None:  # only funnels: no metric to rank the values by
+    if ranked is None:  # only per-person panels: no metric to rank the values by
         return []
     others = view.without(dim)
     try:

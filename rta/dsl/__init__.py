@@ -18,6 +18,8 @@ from rta.dsl.dashboard import breakdown as breakdown
 from rta.dsl.dashboard import dashboard as dashboard
 from rta.dsl.dashboard import funnel_bars as funnel_bars
 from rta.dsl.dashboard import kpi as kpi
+from rta.dsl.dashboard import paths_flow as paths_flow
+from rta.dsl.dashboard import retention_heatmap as retention_heatmap
 from rta.dsl.dashboard import table as table
 from rta.dsl.dashboard import timeseries as timeseries
 from rta.dsl.definitions import Definitions as Definitions

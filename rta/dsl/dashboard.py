@@ -14,17 +14,19 @@ from rta.dsl.durations import GRAINS, parse_duration
 from rta.dsl.funnel import Funnel
 from rta.dsl.metric import Metric
 from rta.dsl.names import check_name
+from rta.dsl.paths import Paths
+from rta.dsl.retention import Retention
 from rta.dsl.shown import LINE, ROWS, card, cut, html_table, listed, span
 from rta.errors import DefinitionError
 
-PanelKind = Literal["kpi", "series", "breakdown", "table", "funnel"]
+PanelKind = Literal["kpi", "series", "breakdown", "table", "funnel", "retention", "paths"]
 GRAIN_CHOICES = ("auto", *GRAINS)
 
 
 @dataclass(frozen=True, slots=True)
 class Panel:
     """One tile, chart or table of a dashboard. Build it with :func:`kpi`, :func:`timeseries`, :func:`breakdown`,
-    :func:`table` or :func:`funnel_bars`."""
+    :func:`table`, :func:`funnel_bars`, :func:`retention_heatmap` or :func:`paths_flow`."""
 
     kind: PanelKind
     metrics: tuple[str, ...]
@@ -33,6 +35,8 @@ class Panel:
     top: int = 10
     compare: bool = False
     funnel: str | None = None  # funnel panels: the declared funnel they draw (``by`` splits a clicked step)
+    retention: str | None = None  # retention panels: the declared retention matrix they draw
+    paths: str | None = None  # paths panels: the declared paths they list (``top`` of them)
 
     def titled(self, title: str) -> Panel:
         """A copy with another title."""
@@ -42,6 +46,10 @@ class Panel:
         """What the panel shows, for example ``revenue by country top 10``."""
         if self.funnel is not None:
             return f"funnel {self.funnel}" + (f", a step's people by {self.by} top {self.top}" if self.by else "")
+        if self.retention is not None:
+            return f"retention {self.retention}"
+        if self.paths is not None:
+            return f"paths {self.paths} top {self.top}"
         split = f" by {self.by} top {self.top}" if self.by else ""
         return f"{listed(self.metrics)}{split}{' vs previous period' if self.compare else ''}"
 
@@ -137,6 +145,36 @@ def funnel_bars(funnel: Funnel | str, *, by: str | None = None, top: int = 10, t
     return Panel("funnel", (), title or f"{name} funnel", by=by, top=_top(top, "funnel_bars"), funnel=name)
 
 
+def _declared(value: object, kind: type[Retention | Paths], what: str, example: str) -> str:
+    """The name of a declared definition of ``kind`` given as itself or by name."""
+    name = value.name if isinstance(value, (Retention, Paths)) and isinstance(value, kind) else value
+    if not isinstance(name, str) or not name:
+        msg = f"{what}: expected a {kind.__name__.lower()} or its name such as {example!r}, got {value!r}"
+        raise DefinitionError(msg)
+    return name
+
+
+def retention_heatmap(retention: Retention | str, *, title: str | None = None) -> Panel:
+    """A declared retention matrix as PostHog's retention table: a row per cohort (its start and size), a column
+    per period, each cell shaded by the share of the cohort back then and saying it (its people in the tooltip).
+
+    >>> retention_heatmap("signup_return").summary()
+    'retention signup_return'
+    """
+    name = _declared(retention, Retention, "retention_heatmap", "signup_return")
+    return Panel("retention", (), title or f"{name} retention", retention=name)
+
+
+def paths_flow(paths: Paths | str, *, top: int = 10, title: str | None = None) -> Panel:
+    """The ``top`` most common paths of a declared paths definition: bars of the people who took each sequence of steps.
+
+    >>> paths_flow("after_signup", top=5).summary()
+    'paths after_signup top 5'
+    """
+    name = _declared(paths, Paths, "paths_flow", "after_signup")
+    return Panel("paths", (), title or f"{name} paths", top=_top(top, "paths_flow"), paths=name)
+
+
 @dataclass(frozen=True, slots=True)
 class Dashboard:
     """A named set of panels with viewer filters and a default range. Build it with :func:`dashboard`."""
@@ -157,6 +195,14 @@ class Dashboard:
     def funnel_names(self) -> tuple[str, ...]:
         """Every funnel a panel draws, once, in panel order."""
         return tuple(dict.fromkeys(p.funnel for p in self.panels if p.funnel is not None))
+
+    def retention_names(self) -> tuple[str, ...]:
+        """Every retention matrix a panel draws, once, in panel order."""
+        return tuple(dict.fromkeys(p.retention for p in self.panels if p.retention is not None))
+
+    def paths_names(self) -> tuple[str, ...]:
+        """Every paths definition a panel lists, once, in panel order."""
+        return tuple(dict.fromkeys(p.paths for p in self.panels if p.paths is not None))
 
     def dimensions(self) -> tuple[str, ...]:
         """Dimensions the dashboard filters or splits by."""
@@ -209,7 +255,8 @@ def dashboard(
         raise DefinitionError(msg)
     for p in panels:
         if not isinstance(p, Panel):
-            msg = f"{owner}: panels= takes kpi(...), timeseries(...), breakdown(...), table(...) or funnel_bars(...), got {p!r}"
+            kinds = "kpi(...), timeseries(...), breakdown(...), table(...), retention_heatmap(...), paths_flow(...) or funnel_bars(...)"
+            msg = f"{owner}: panels= takes {kinds}, got {p!r}"
             raise DefinitionError(msg)
     for f in filters:
         if not isinstance(f, str) or not f:
