@@ -1,23 +1,56 @@
-"""Content-site analytics in the style of Plausible: views, visitors, engagement, sources."""
+"""Web analytics in the style of Plausible: visitors, visits, bounce rate, visit duration, pages and sources.
 
-from rta import average, col, count, distinct, metric, quantile, rollup, stream
+`rta init --template web` writes this file; `rta run --demo` feeds it. Visits (sessions) are cut in the
+flow by 30 minutes of inactivity, or by the client's `context.sessionId` (rta.js sends one), and
+`visits`, `bounce_rate`, `visit_duration`, `pages_per_visit` come with them, no definition written.
+`source` and `medium` are filled from the page's referrer and UTM tags (Plausible's rules).
+"""
 
-pages = stream(
-    "pageviews",
+from rta import col, count, dashboard, distinct, kpi, metric, rollup, sessions, stream, table, timeseries
+
+events = stream(
+    "events",
     time="timestamp",
-    dimensions={"event": str, "path": str, "referrer": str, "country": str, "device": str, "campaign": str},
-    measures={"duration_ms": int},
+    dimensions={"event": str, "path": str, "country": str, "device": str, "campaign": str, "source": str, "medium": str},
+    measures={"load_ms": float},
     user="user_id",
     insert_id="insert_id",
+    keep_raw="30d",
+    session=sessions(gap="30m", max="24h"),
 )
 
-views = metric("views", count(), where=col("event") == "page_view")
-signups = metric("signups", count(), where=col("event") == "signup")
+pageviews = metric("pageviews", count(), where=col("event") == "page_view")
 visitors = metric("visitors", distinct("user_id"))
-time_on_page = metric("time_on_page_ms", average("duration_ms"), where=col("event") == "page_view", unit="ms")
-slow_pages = metric("p90_duration_ms", quantile("duration_ms", 0.9), where=col("event") == "page_view", unit="ms")
-views_per_visitor = metric("views_per_visitor", views / visitors)
-signup_rate = metric("signup_rate", signups / visitors, unit="%")
+views_per_visitor = metric("views_per_visitor", pageviews / visitors)
 
-rollup("content", [views, signups, time_on_page, slow_pages], by=["path", "referrer", "campaign"], keep={"1h": "90d", "1d": "5y"})
-rollup("visitors_by_geo", [visitors], by=["country", "device"])
+keep = {"1m": "7d", "1h": "90d", "1d": "5y"}
+rollup("site", [pageviews, visitors], keep=keep)
+rollup("site_by_source", [pageviews, visitors], by=["source", "medium", "country", "device"], keep=keep)
+rollup("pages", [pageviews, visitors], by=["path", "source", "country", "device"], keep={"1h": "90d", "1d": "5y"})
+
+# Visits split by what every visit has (its first event's source, country, device...); pages and entry
+# pages are boards of their own, since a page view's path is not a visit's and a visit's entry is not a page view's.
+overview = ["source", "country", "device"]
+dashboard(
+    "web",
+    [
+        kpi("visitors", "pageviews", "views_per_visitor"),
+        kpi("visits", "bounce_rate", "visit_duration", "pages_per_visit"),
+        timeseries("visitors", "pageviews", title="Visitors and pageviews"),
+        table("visits", "bounce_rate", "visit_duration", by="source", title="Sources"),
+        table("visitors", "pageviews", by="country", title="Countries"),
+        table("visitors", "pageviews", by="device", title="Devices"),
+    ],
+    filters=overview,
+    title="Web analytics",
+)
+dashboard("web_pages", [table("pageviews", "visitors", by="path", title="Top pages")], filters=overview, title="Top pages")
+dashboard(
+    "web_entries",
+    [
+        table("visits", "bounce_rate", "visit_duration", by="entry", title="Entry pages"),
+        table("visits", by="exit", title="Exit pages"),
+    ],
+    filters=overview,
+    title="Entry and exit pages",
+)

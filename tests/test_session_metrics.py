@@ -119,8 +119,15 @@ def test_top_groups_and_the_errors_name_what_visits_have(web):
         ws.query("visits", last="1d", by="device", now=NOW)
     with pytest.raises(QueryError, match=r"ask session metrics \(visits\) apart from event metrics \(views\)"):
         ws.query(["visits", "views"], last="1d", now=NOW)
-    with pytest.raises(QueryError, match="compare="):
-        ws.query("visits", last="1d", compare="previous_day", now=NOW)
+    day, end = T0 + timedelta(hours=14), T0 + timedelta(hours=38)  # visits start from 09:00 on the first day to 11:30 on the next
+    compared = ws.query(["visits", "bounce_rate"], start=day, end=end, grain="total", compare="previous_day", by="source", now=NOW)
+    earlier = ws.query(["visits", "bounce_rate"], start=day - timedelta(days=1), end=day, grain="total", by="source", now=NOW)
+    joined = compared.join(earlier, on="source", suffix="_then")
+    assert joined.height > 1 and joined["visits_previous"].to_list() == joined["visits_then"].to_list()
+    assert joined["bounce_rate_previous"].to_list() == pytest.approx(joined["bounce_rate_then"].to_list())
+    series = ws.query("visits", start=day, end=end, grain="1h", compare="previous_period", now=NOW)
+    before = ws.query("visits", start=day - timedelta(days=1), end=day, grain="1h", now=NOW)
+    assert series["visits_previous"].sum() == before["visits"].sum() > 0
 
 
 def test_rest_and_remote_answer_session_metrics_as_the_workspace_does(web):

@@ -134,7 +134,15 @@ def flow_sources(proj: Project, inputs: FlowInputs) -> list[Source[SourceBatch]]
         if seconds:
             typer.echo(f"rta: demo backfills {history_events:,} events over {history}, then streams {live:,} events/s", err=True)
         sources.append(
-            DemoSource(stream, rate=live, history_seconds=seconds, history_events=history_events, stop=stop, paused=inputs.paused)
+            DemoSource(
+                stream,
+                dims=proj.plan.stream(stream).dims,
+                rate=live,
+                history_seconds=seconds,
+                history_events=history_events,
+                stop=stop,
+                paused=inputs.paused,
+            )  # fmt: skip
         )
     return sources
 

@@ -11,17 +11,31 @@ import typer
 from rta.cli.common import Format, ProjectOpt, open_project, open_store, print_frame, progress_reporter, stream_name
 from rta.errors import RtaError
 
+TEMPLATES = {
+    "shop": "a web shop: traffic, a checkout funnel, revenue, audience",
+    "web": "web analytics, Plausible-like: visits, pages, sources",
+}
 
-def init(directory: Annotated[Path, typer.Argument(help="Folder to create.")]) -> None:
+
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to create.")],
+    template: Annotated[
+        str, typer.Option(help=f"The example to start from: {', '.join(f'{k} ({v})' for k, v in TEMPLATES.items())}.")
+    ] = "shop",
+) -> None:
     """Create a project folder with rta.toml and an example metrics file."""
+    if template not in TEMPLATES:
+        raise RtaError(
+            f"unknown template {template!r}; valid templates are: {', '.join(TEMPLATES)} (e.g. rta init myproject --template web)"
+        )
     config = directory / "rta.toml"
     if config.exists():
         raise RtaError(f"{config} already exists; pick another folder or edit it")
     (directory / "metrics").mkdir(parents=True, exist_ok=True)
-    example = resources.files("rta.examples").joinpath("shop.py").read_text()
-    (directory / "metrics" / "shop.py").write_text(example)
+    example = resources.files("rta.examples").joinpath(f"{template}.py").read_text()
+    (directory / "metrics" / f"{template}.py").write_text(example)
     config.write_text('[store]\ndsn = "chdb://data"   # or http://host:8123; RTA_CLICKHOUSE_DSN overrides\n')
-    typer.echo(f"created {config} and {directory / 'metrics' / 'shop.py'}\nnext: cd {directory} && rta run --demo")
+    typer.echo(f"created {config} and {directory / 'metrics' / f'{template}.py'}\nnext: cd {directory} && rta run --demo")
 
 
 def compile_(project: ProjectOpt = Path(".")) -> None:

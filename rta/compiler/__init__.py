@@ -8,6 +8,7 @@ from rta.compiler import ddl, people_ddl, sessions_ddl
 from rta.compiler.aggregations import parts_of
 from rta.compiler.naming import table_name, version_of
 from rta.compiler.plan import GrainTable, Part, Plan, RollupPlan, SessionPlan, StreamPlan
+from rta.compiler.sessions_ddl import SESSION_METRIC_UNITS
 from rta.dsl.alert import Alert
 from rta.dsl.dashboard import Dashboard, Panel
 from rta.dsl.definitions import Definitions
@@ -102,11 +103,12 @@ def compile(definitions: Definitions) -> Plan:  # noqa: A001 - the compiler's on
             raise CompilationError(msg)
     for rule in definitions.alerts:
         _check_alert(definitions, rule)
+    streams = tuple(_stream_plan(s) for s in definitions.streams)
+    visits = next((s.sessions for s in streams if s.sessions is not None), None)
     for board in definitions.dashboards:
-        _check_dashboard(definitions, board)
+        _check_dashboard(definitions, board, visits)
     for schedule in definitions.reports:
         _check_report(definitions, schedule)
-    streams = tuple(_stream_plan(s) for s in definitions.streams)
     rollups = tuple(_rollup_plan(r) for r in definitions.rollups)
     statements = [ddl.stats_table()]
     statements += [ddl.raw_table(s) for s in streams if s.raw_table]
@@ -140,8 +142,9 @@ def _check_alert(definitions: Definitions, rule: Alert) -> None:
             raise CompilationError(msg)
 
 
-def _check_dashboard(definitions: Definitions, board: Dashboard) -> None:
-    """Every panel must be answerable from rollups under any combination of the dashboard's filters and drill-downs."""
+def _check_dashboard(definitions: Definitions, board: Dashboard, visits: SessionPlan | None = None) -> None:
+    """Every panel must be answerable from rollups under any combination of the dashboard's filters and drill-downs
+    (a session metric, from the visits of the stream that declares them: ``visits``)."""
     owner = f"dashboard {board.name!r}"
     for panel in board.panels:
         if panel.funnel is not None:
@@ -149,6 +152,9 @@ def _check_dashboard(definitions: Definitions, board: Dashboard) -> None:
         if panel.retention is not None or panel.paths is not None:
             _check_person_panel(definitions, board, panel)
         for name in panel.metrics:
+            if name in SESSION_METRIC_UNITS and name not in {m.name for m in definitions.metrics} and visits is not None:
+                _check_session_panel(board, panel, name, visits)
+                continue
             try:
                 metric = definitions.metric(name)
             except DefinitionError as err:
@@ -170,6 +176,18 @@ def _check_dashboard(definitions: Definitions, board: Dashboard) -> None:
                         "(the dashboard's filters and drill-down dimensions); add those dimensions to a rollup of it, or drop the filter"
                     )
                     raise CompilationError(msg)
+
+
+def _check_session_panel(board: Dashboard, panel: Panel, name: str, visits: SessionPlan) -> None:
+    """A session metric splits and filters by what visits have: their first event's dimensions, entry and exit pages."""
+    fields = sessions_ddl.split_fields(visits)
+    unknown = [d for d in board.dimensions() if d not in fields]
+    if unknown:
+        msg = (
+            f"dashboard {board.name!r}, panel {panel.title!r}: {name} (a session metric) cannot be split or filtered by {unknown[0]!r}; "
+            f"visits have {', '.join(fields)}; {did_you_mean(unknown[0], list(fields))}"
+        )
+        raise CompilationError(msg)
 
 
 def _check_funnel_panel(definitions: Definitions, board: Dashboard, panel: Panel) -> None:

@@ -135,8 +135,8 @@ class Partials(_After):
 
 @dataclass(frozen=True, slots=True)
 class Sessionize(_After):
-    """A stream's visits (rta/flows/sessions.py): every batch of it, in one keyed state, joined to the
-    open sessions; the changed visits go out as signed rows. Built as key_on -> stateful_flat_map -> key_rm."""
+    """A stream's visits (rta/flows/sessions.py): every batch of it, in one keyed state (``Route`` to
+    ``"one"`` before, ``Unkey`` after), joined to the open sessions; the changed visits go out as signed rows."""
 
     stream: StreamPlan
     op: ClassVar[str] = "stateful_flat_map"
@@ -152,12 +152,14 @@ class Sessionize(_After):
 class Route(_After):
     """Key each item: by its source partition, or every insert to the one store partition."""
 
-    to: Literal["partition", "store"]
+    to: Literal["partition", "store", "one"]
     op: ClassVar[str] = "key_on"
 
     def detail(self) -> str:
         if self.to == "partition":
             return "by source partition"
+        if self.to == "one":
+            return "every batch to one key (one state holds every person's open visits)"
         return "every insert to the one store partition (one process owns an embedded store)"
 
 
@@ -272,13 +274,16 @@ def flow_of(streams: tuple[StreamPlan, ...], rollups: tuple[RollupPlan, ...]) ->
                 steps += (PeopleRows(name, "parse", s, table), *_flushed(name, name, table, "stack events"))
         if s.sessions:
             name = step_id(s.name, s.sessions.table.removeprefix("rta_"))
-            steps += (Sessionize(name, "parse", s), *_flushed(name, name, s.sessions.table, "stack events"))
+            one, unkeyed = step_id(name, "one_key"), step_id(name, "no_key")
+            steps += (Route(one, "parse", "one"), Sessionize(name, one, s), Unkey(unkeyed, name))
+            steps += _flushed(name, unkeyed, s.sessions.table, "stack events")
     for r in rollups:
         name = step_id(r.name, r.version)
         partials = step_id(name, "partials")
         time = next(s.time for s in streams if s.name == r.stream)
         steps += (Partials(partials, "parse", r, time), *_flushed(name, partials, r.input_table, "merge partials", r))
-    inserts = tuple(s.step_id for s in steps if isinstance(s, Unkey))
+    flushed = {s.step_id for s in steps if isinstance(s, Flush)}
+    inserts = tuple(s.step_id for s in steps if isinstance(s, Unkey) and s.up in flushed)  # the tables' inserts, not the visits' state
     steps += (Writes("writes", inserts), Route("route", "writes", "store"))
     steps.append(StoreOutput("store__write", "route", tuple(t.table for r in rollups for t in r.tables)))
     return tuple(steps)

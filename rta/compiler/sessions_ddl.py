@@ -29,6 +29,11 @@ ROLLUP_SUMS: tuple[tuple[str, str], ...] = (
     ("duration_ms", f"sum(sign * {DURATION_MS})"),
     ("pageviews_n", "sum(sign * pages)"),
 )
+#: The metrics every stream with sessions has, by name, with their units (rta/query/session_metrics.py answers them).
+SESSION_METRIC_UNITS: dict[str, str | None] = {
+    "visits": None, "bounces": None, "bounce_rate": "%", "visit_duration": "s", "median_visit_duration": "s",
+    "pages_per_visit": None, "visit_pageviews": None,
+}  # fmt: skip
 _TIME = "DateTime64(3, 'UTC')"
 # Each visit's own columns, in the order the flow writes them; the stream's dimensions follow, then sign.
 SESSION_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -38,6 +43,11 @@ SESSION_COLUMNS: tuple[tuple[str, str], ...] = (
     ("entry", "Nullable(String)"), ("entry_ts", f"Nullable({_TIME})"), ("entry_id", "Nullable(String)"),
     ("exit", "Nullable(String)"), ("exit_ts", f"Nullable({_TIME})"), ("exit_id", "Nullable(String)"),
 )  # fmt: skip
+
+
+def split_fields(plan: SessionPlan) -> tuple[str, ...]:
+    """What session metrics split and filter by: the first event's dimensions, the entry and exit pages."""
+    return (*plan.dims, *(("entry", "exit") if plan.path else ()))
 
 
 def columns(plan: SessionPlan) -> list[tuple[str, str]]:

@@ -38,14 +38,17 @@ from typing import Any, Protocol
 import polars as pl
 
 from rta.compiler.plan import Plan
+from rta.compiler.sessions_ddl import SESSION_METRIC_UNITS
 from rta.dash.funnel_data import load_funnel
 from rta.dash.person_data import load_person
 from rta.dash.view import View
 from rta.dsl.dashboard import Dashboard, Panel
 from rta.dsl.durations import GRAINS
 from rta.errors import RtaError
-from rta.query.metric_query import MetricQuery, make_query
+from rta.query.metric_query import MetricQuery
 from rta.query.protocol import SETTLE_SECONDS
+from rta.query.request import QueryRequest
+from rta.query.session_metrics import check_query
 
 
 class Freshness(Protocol):
@@ -171,7 +174,7 @@ def _own_totals(panel: Panel, view: View) -> Ask:
 
 def _checked(plan: Plan, ask: Ask, now: datetime) -> MetricQuery | str:
     try:
-        return make_query(plan, list(ask[0]), now=now, **_options(ask))
+        return check_query(plan, QueryRequest.of(list(ask[0]), **_options(ask)), now=now)  # the project's metrics or visits'
     except RtaError as err:
         return str(err)
 
@@ -268,7 +271,8 @@ def load_board(source: QuerySource, board: Dashboard, view: View, *, workers: in
         if totals is not None:
             totals = totals.select(*panel.metrics)
         loaded.append(PanelData(panel, frame, totals, options=options))
-    units = {name: plan.definitions.metric(name).unit for name in board.metric_names()}
+    own = {m.name: m.unit for m in plan.definitions.metrics}  # a project's metric wins over a session metric of the same name
+    units = {name: own[name] if name in own else SESSION_METRIC_UNITS.get(name) for name in board.metric_names()}
     moment = Moment(now, start, end, watermark)
     return BoardData(board, view, tuple(loaded), units, newest, fresh.lag_seconds, now, moment)
 

@@ -180,7 +180,7 @@ def _people(step: fs.PeopleRows, up: Stream[Parsed], *, rt: _Runtime) -> Stream[
     return op.filter_map(step.step_id, up, partial(people_rows, step.stream, step.table))
 
 
-def _sessionize(step: fs.Sessionize, up: Stream[Parsed], *, rt: _Runtime) -> Stream[TableBatch]:
+def _sessionize(step: fs.Sessionize, up: KeyedStream[Parsed], *, rt: _Runtime) -> KeyedStream[TableBatch]:
     # One key holds every person's open visits: a person's events may come from any source partition.
     stream, spec = step.stream, spec_of(step.stream)
 
@@ -191,8 +191,7 @@ def _sessionize(step: fs.Sessionize, up: Stream[Parsed], *, rt: _Runtime) -> Str
         state, changes = advance(state or SessionState.empty(spec), events, spec, int(rt.clock().timestamp() * 1000))
         return state, [TableBatch(parsed.key, parsed.partition, changes, parsed.flush)]
 
-    keyed = op.key_on(f"{step.step_id}__one_key", up, lambda _: "sessions")
-    return op.key_rm(f"{step.step_id}__no_key", op.stateful_flat_map(step.step_id, keyed, visit))
+    return op.stateful_flat_map(step.step_id, up, visit)
 
 
 def _partials(step: fs.Partials, up: Stream[Parsed], *, rt: _Runtime) -> Stream[TableBatch]:
@@ -202,6 +201,8 @@ def _partials(step: fs.Partials, up: Stream[Parsed], *, rt: _Runtime) -> Stream[
 def _route(step: fs.Route, up: Stream[Any], *, rt: _Runtime) -> KeyedStream[Any]:
     if step.to == "store":  # one process owns an embedded store
         return op.key_on(step.step_id, up, lambda _: "store")
+    if step.to == "one":  # the sessions' one state
+        return op.key_on(step.step_id, up, lambda _: "sessions")
     return op.key_on(step.step_id, up, lambda b: b.partition)
 
 

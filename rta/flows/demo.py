@@ -153,6 +153,34 @@ def _frame(pop: Population, drawn: dict[str, np.ndarray], insert_id: pl.Expr) ->
 
 
 HOUR_MS = 3_600_000
+# Where visitors come from (source, medium) for the streams that declare them (the web template):
+# paid campaigns by their network, the rest by a per-user draw, most often direct or a search engine.
+_CAMPAIGN_SOURCES = {"google": ("Google", "cpc"), "facebook": ("Facebook", "paid"), "newsletter": ("Newsletter", "email"),
+                     "tiktok": ("TikTok", "paid"), "partner": ("partner", "referral")}  # fmt: skip
+_ORGANIC = (
+    ("Direct", "(none)", 0.45), ("Google", "organic", 0.32), ("Bing", "organic", 0.06), ("DuckDuckGo", "organic", 0.03),
+    ("Twitter", "social", 0.05), ("Reddit", "social", 0.04), ("Hacker News", "referral", 0.03), ("GitHub", "referral", 0.02),
+)  # fmt: skip
+
+
+def with_traffic(frame: pl.DataFrame, dims: tuple[str, ...]) -> pl.DataFrame:
+    """``frame`` with ``source`` and ``medium`` columns when the stream declares them (else as it is:
+    undeclared columns would be kept as properties)."""
+    wanted = [d for d in ("source", "medium") if d in dims]
+    if not wanted:
+        return frame
+    weights = np.cumsum([w for *_, w in _ORGANIC])
+    draw = (pl.col("user_id").hash(7) % 10_000).cast(pl.Float64) / 10_000  # a user keeps their way in
+    organic = pl.lit(len(_ORGANIC) - 1)
+    for i in reversed(range(len(_ORGANIC))):
+        organic = pl.when(draw < weights[i] / weights[-1]).then(pl.lit(i)).otherwise(organic)
+    network = pl.col("campaign").str.split("_").list.first()
+    columns = {}
+    for j, name in enumerate(("source", "medium")):
+        paid = network.replace_strict({k: v[j] for k, v in _CAMPAIGN_SOURCES.items()}, default=None)
+        free = organic.replace_strict(list(range(len(_ORGANIC))), [o[j] for o in _ORGANIC])
+        columns[name] = pl.when(pl.col("campaign") == "(none)").then(free).otherwise(paid).alias(name)
+    return frame.with_columns(columns[d] for d in wanted)
 
 
 def anchored(pop: Population, per_hour: int, start_ms: int, end_ms: int, *, id_prefix: str = "demo") -> pl.DataFrame:
@@ -224,7 +252,7 @@ class _DemoPartition(StatelessSourcePartition[SourceBatch]):
             n = min(self._history_left, 100_000)
             span = int(n * self._history_step)
             key = self._key()
-            frame = generate(self._pop, n, self._history, self._history + span, self._rng, key)
+            frame = with_traffic(generate(self._pop, n, self._history, self._history + span, self._rng, key), self._src.dims)
             self._history += span
             self._history_left -= n
             self._src.history_sent += n
@@ -243,7 +271,7 @@ class _DemoPartition(StatelessSourcePartition[SourceBatch]):
         if n <= 0:  # a slow demo: wait for the next event instead of polling
             return []
         key = self._key()
-        frame = generate(self._pop, n, self._last, now, self._rng, key)
+        frame = with_traffic(generate(self._pop, n, self._last, now, self._rng, key), self._src.dims)
         self._last = now
         self._live_sent += n
         self._src.live_sent += n
@@ -288,6 +316,7 @@ class DemoSource(DynamicSource[SourceBatch]):
         self,
         stream: str,
         *,
+        dims: tuple[str, ...] = (),
         rate: float = LIVE_RATE,
         interval: float = 0.5,
         history_seconds: int = 0,
@@ -298,6 +327,7 @@ class DemoSource(DynamicSource[SourceBatch]):
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.stream = stream
+        self.dims = dims  # the stream's dimensions: sources and mediums are drawn when it declares them
         self.rate = rate
         self.interval = interval
         self.history_seconds = history_seconds

@@ -15,7 +15,7 @@ first, in seconds (a one-event visit lasts 0).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -24,11 +24,11 @@ import sqlglot.expressions as exp
 from clickhouse_connect.driver.client import Client
 
 from rta.compiler.plan import Plan, SessionPlan, StreamPlan
-from rta.compiler.sessions_ddl import BOUNCED, DURATION_MS, SESSION_COLUMNS
+from rta.compiler.sessions_ddl import BOUNCED, DURATION_MS, SESSION_COLUMNS, SESSION_METRIC_UNITS, split_fields
 from rta.compiler.sql_filter import Params, filter_sql
 from rta.dsl.durations import GRAINS, parse_duration
 from rta.errors import DefinitionError, QueryError, did_you_mean
-from rta.query.metric_query import MetricQuery
+from rta.query.metric_query import COMPARE_SHIFT, MetricQuery
 from rta.query.planner import AUTO_GRAIN_UP_TO
 from rta.query.request import QueryRequest
 
@@ -73,6 +73,9 @@ SESSION_METRICS = {
 }
 
 
+assert set(SESSION_METRICS) == set(SESSION_METRIC_UNITS)  # one list of names, owned below the query layer
+
+
 def session_stream(plan: Plan) -> StreamPlan | None:
     """The stream whose visits session metrics read (the first that declares sessions)."""
     return next((s for s in plan.streams if s.sessions is not None), None)
@@ -91,9 +94,11 @@ def asks_sessions(plan: Plan, request: QueryRequest) -> bool:
     return True
 
 
-def split_fields(sessions: SessionPlan) -> tuple[str, ...]:
-    """What session metrics split and filter by: the first event's dimensions, the entry and exit pages."""
-    return (*sessions.dims, *(("entry", "exit") if sessions.path else ()))
+def check_query(plan: Plan, request: QueryRequest, *, now: datetime | None = None) -> MetricQuery:
+    """``request`` checked against the plan: as session metrics (from the visits) or as the project's metrics."""
+    from rta.query.metric_query import make_query
+
+    return (make_session_query if asks_sessions(plan, request) else make_query)(plan, request, now=now)
 
 
 def make_session_query(plan: Plan, request: QueryRequest, *, now: datetime | None = None) -> MetricQuery:
@@ -106,9 +111,6 @@ def make_session_query(plan: Plan, request: QueryRequest, *, now: datetime | Non
             hint = did_you_mean(name, list(fields))
             msg = f"cannot split or filter {', '.join(request.metrics)} by {name!r}; visits have {', '.join(fields)}; {hint}"
             raise QueryError(msg)
-    if request.compare is not None:
-        msg = f"compare={request.compare!r} is not offered for session metrics yet; ask for the earlier range with start= and end="
-        raise QueryError(msg)
     if request.top is not None and not request.by:
         msg = f"top={request.top} keeps the biggest groups, but the query has none; add by= (e.g. by='source')"
         raise QueryError(msg)
@@ -129,7 +131,7 @@ def make_session_query(plan: Plan, request: QueryRequest, *, now: datetime | Non
     first = datetime.fromtimestamp(int(begin.timestamp()) // step * step, UTC)
     after = datetime.fromtimestamp(-(-int(stop.timestamp()) // step) * step, UTC)
     by, where, top, order = request.by, request.where, request.top, request.order_by
-    return MetricQuery(request.metrics, first, after, grain, by, where, None, top, order, request.fill_gaps, request.total)
+    return MetricQuery(request.metrics, first, after, grain, by, where, request.compare, top, order, request.fill_gaps, request.total)
 
 
 def rolled_up(sessions: SessionPlan, q: MetricQuery) -> bool:
@@ -203,7 +205,24 @@ def _grouped(outer: exp.Select, q: MetricQuery, time: str, *, totals: bool) -> e
 
 
 def run_session_query(client: Client, plan: Plan, q: MetricQuery) -> pl.DataFrame:
-    """Columns ``bucket`` (not with ``total``), the ``by`` fields, each metric; like :func:`rta.query.metric_query.run_query`."""
+    """Columns ``bucket`` (not with ``total``), the ``by`` fields, each metric (``<metric>_previous`` with ``compare``);
+    like :func:`rta.query.metric_query.run_query`."""
+    if q.compare is None:
+        return _run(client, plan, q)
+    shift = timedelta(seconds=COMPARE_SHIFT[q.compare] or int((q.end - q.start).total_seconds()))
+    frame = _run(client, plan, replace(q, compare=None))
+    previous = _run(client, plan, replace(q, start=q.start - shift, end=q.end - shift, compare=None, top=None))
+    keys = [*([] if q.total else ["bucket"]), *q.by]
+    previous = previous.with_columns(pl.col("bucket") + shift) if not q.total else previous
+    renamed = previous.select(*keys, *(pl.col(m).alias(f"{m}_previous") for m in q.metrics))
+    joined = frame.join(renamed, on=keys, how="left", nulls_equal=True) if keys else pl.concat([frame, renamed], how="horizontal")
+    joined = joined.select(*keys, *q.metrics, *(f"{m}_previous" for m in q.metrics))
+    if q.total:
+        return joined.sort(q.order_by or q.metrics[0], descending=True, nulls_last=True) if q.by else joined
+    return joined.sort(keys)
+
+
+def _run(client: Client, plan: Plan, q: MetricQuery) -> pl.DataFrame:
     stream = session_stream(plan)
     assert stream is not None and stream.sessions is not None
     if q.top is not None:

@@ -33,7 +33,7 @@ from rta.query.person_request import FunnelRequest, PathsRequest, PersonRequest,
 from rta.query.protocol import Answer, Explanation, Freshness
 from rta.query.request import Asked, QueryRequest
 from rta.query.retention_answer import make_retention_query
-from rta.query.session_metrics import asks_sessions, make_session_query
+from rta.query.session_metrics import check_query
 from rta.workspace.base import WorkspaceBase
 
 ARROW = "application/vnd.apache.arrow.stream"
@@ -92,7 +92,7 @@ class RemoteWorkspace(WorkspaceBase):
         """Same as :meth:`Workspace.answer`, answered by the process that holds the store."""
         request = self._request(metrics, now, options)
         # Refused here, before the trip, as the owner would (session metrics read the stream's visits).
-        asked = (make_session_query if asks_sessions(self.plan, request) else make_query)(self.plan, request, now=now)
+        asked = check_query(self.plan, request, now=now)
         frame, meta = self._frame("/v1/query", request.to_json())
         q = replace(asked, grain=meta["grain"], start=datetime.fromisoformat(meta["start"]), end=datetime.fromisoformat(meta["end"]))
         return Answer(frame, q, meta.get("cache") == "hit", meta.get("notice"))

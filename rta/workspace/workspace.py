@@ -122,7 +122,7 @@ class Workspace(WorkspaceBase):
         whose insert id was loaded before are skipped (as `rta load` does). So the same call run
         again adds nothing, and run later adds only the minutes since: a notebook can be rerun.
         """
-        from rta.flows.demo import HOUR_MS, Population, anchored  # loaded only when asked
+        from rta.flows.demo import HOUR_MS, Population, anchored, with_traffic  # loaded only when asked
         from rta.flows.frames import BatchSource
         from rta.flows.runner import run_flow, summary
         from rta.flows.sources import LoadedIds, SourceBatch
@@ -138,7 +138,7 @@ class Workspace(WorkspaceBase):
         end = int(now.timestamp() * 1000) // 60_000 * 60_000  # events before the current minute
         per_hour = max(1, round(events / (days * 24)))
         population = Population(seed, users=max(1_000, events // 20))
-        frame = anchored(population, per_hour, end - days * 24 * HOUR_MS, end)
+        frame = with_traffic(anchored(population, per_hour, end - days * 24 * HOUR_MS, end), stream.dims)
         loaded = LoadedIds.read(self.client, stream, now) if stream.insert_id else None
         digest = f"{frame.hash_rows(seed=7).sum():x}-{frame.height}"  # the same events form the same batches
         batches = []

@@ -11,216 +11,257 @@ ORDER BY (stream, outcome, minute)
 SETTINGS
   non_replicated_deduplication_window = 10000;
 
-CREATE TABLE IF NOT EXISTS rta_content_in_50573d05 (
-  minute DateTime('UTC'),
-  path String,
-  referrer String,
-  campaign String,
-  views__n UInt64,
-  signups__n UInt64,
-  time_on_page_ms__sum Float64,
-  time_on_page_ms__n UInt64,
-  p90_duration_ms__digest Array(Float64)
-)
-ENGINE=Null;
-
-CREATE TABLE IF NOT EXISTS rta_content_1h_50573d05 (
-  bucket DateTime('UTC'),
+CREATE TABLE IF NOT EXISTS rta_events_raw_c5d8e2f0 (
+  timestamp DateTime64(3, 'UTC'),
+  insert_id String,
+  user_id String,
+  event LowCardinality(String),
   path LowCardinality(String),
-  referrer LowCardinality(String),
+  country LowCardinality(String),
+  device LowCardinality(String),
   campaign LowCardinality(String),
-  views__n SimpleAggregateFunction(sum, UInt64),
-  signups__n SimpleAggregateFunction(sum, UInt64),
-  time_on_page_ms__sum SimpleAggregateFunction(sum, Float64),
-  time_on_page_ms__n SimpleAggregateFunction(sum, UInt64),
-  p90_duration_ms__digest AggregateFunction(quantileTDigest(0.9), Float64),
-  PROJECTION by_path (
-    SELECT
-      bucket,
-      path,
-      SUM(views__n),
-      SUM(signups__n),
-      SUM(time_on_page_ms__sum),
-      SUM(time_on_page_ms__n),
-      quantileTDigestMerge(0.9)(p90_duration_ms__digest)
-    GROUP BY
-      bucket,
-      path
-  ),
-  PROJECTION by_referrer (
-    SELECT
-      bucket,
-      referrer,
-      SUM(views__n),
-      SUM(signups__n),
-      SUM(time_on_page_ms__sum),
-      SUM(time_on_page_ms__n),
-      quantileTDigestMerge(0.9)(p90_duration_ms__digest)
-    GROUP BY
-      bucket,
-      referrer
-  ),
-  PROJECTION by_campaign (
-    SELECT
-      bucket,
-      campaign,
-      SUM(views__n),
-      SUM(signups__n),
-      SUM(time_on_page_ms__sum),
-      SUM(time_on_page_ms__n),
-      quantileTDigestMerge(0.9)(p90_duration_ms__digest)
-    GROUP BY
-      bucket,
-      campaign
-  )
+  source LowCardinality(String),
+  medium LowCardinality(String),
+  load_ms Nullable(Float64),
+  _p String EPHEMERAL,
+  _n String EPHEMERAL,
+  props Map(LowCardinality(String), String) DEFAULT JSONExtract(_p, 'Map(LowCardinality(String), String)'),
+  props_num Map(LowCardinality(String), Float64) DEFAULT JSONExtract(_n, 'Map(LowCardinality(String), Float64)')
 )
-ENGINE=AggregatingMergeTree
+ENGINE=MergeTree
+PARTITION BY toYYYYMMDD(timestamp)
+ORDER BY (timestamp)
+TTL toDateTime(timestamp) + INTERVAL 30 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS rta_events_sessions_ed78aeaf (
+  key String,
+  person String,
+  sid String,
+  start DateTime64(3, 'UTC'),
+  start_id String,
+  end DateTime64(3, 'UTC'),
+  end_id String,
+  events UInt32,
+  pages UInt32,
+  interactions UInt32,
+  entry Nullable(String),
+  entry_ts Nullable(DateTime64(3, 'UTC')),
+  entry_id Nullable(String),
+  exit Nullable(String),
+  exit_ts Nullable(DateTime64(3, 'UTC')),
+  exit_id Nullable(String),
+  country LowCardinality(String),
+  device LowCardinality(String),
+  campaign LowCardinality(String),
+  source LowCardinality(String),
+  medium LowCardinality(String),
+  sign Int8
+)
+ENGINE=MergeTree
+PARTITION BY toYYYYMM(start)
+ORDER BY (start, key)
+TTL toDateTime(start) + INTERVAL 400 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS rta_events_sessions_ed78aeaf_1m (
+  bucket DateTime('UTC'),
+  country LowCardinality(String),
+  device LowCardinality(String),
+  campaign LowCardinality(String),
+  source LowCardinality(String),
+  medium LowCardinality(String),
+  visits_n Int64,
+  bounces_n Int64,
+  duration_ms Int64,
+  pageviews_n Int64
+)
+ENGINE=SummingMergeTree
 PARTITION BY toYYYYMM(bucket)
-ORDER BY (bucket, path, referrer, campaign)
-TTL bucket + INTERVAL 90 DAY
+ORDER BY (bucket, country, device, campaign, source, medium)
+TTL bucket + INTERVAL 400 DAY
 SETTINGS
-  non_replicated_deduplication_window = 10000,
-  deduplicate_merge_projection_mode = 'rebuild';
+  non_replicated_deduplication_window = 10000;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS rta_content_1h_mv_50573d05
-TO rta_content_1h_50573d05 AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_events_sessions_ed78aeaf_1m_mv
+TO rta_events_sessions_ed78aeaf_1m AS
 SELECT
-  toStartOfHour(minute) AS bucket,
-  path,
-  referrer,
+  toStartOfMinute(start) AS bucket,
+  country,
+  device,
   campaign,
-  sum(views__n) AS views__n,
-  sum(signups__n) AS signups__n,
-  sum(time_on_page_ms__sum) AS time_on_page_ms__sum,
-  sum(time_on_page_ms__n) AS time_on_page_ms__n,
-  quantileTDigestArrayState(0.9)(p90_duration_ms__digest) AS p90_duration_ms__digest
-FROM rta_content_in_50573d05
+  source,
+  medium,
+  sum(sign) AS visits_n,
+  sum(
+    sign * (
+      pages <= 1 AND interactions = 0 AND DATE_DIFF(MILLISECOND, start, "end") < 10000
+    )
+  ) AS bounces_n,
+  sum(sign * DATE_DIFF(MILLISECOND, start, "end")) AS duration_ms,
+  sum(sign * pages) AS pageviews_n
+FROM rta_events_sessions_ed78aeaf
 GROUP BY
   bucket,
-  path,
-  referrer,
-  campaign;
-
-CREATE TABLE IF NOT EXISTS rta_content_1d_50573d05 (
-  bucket DateTime('UTC'),
-  path LowCardinality(String),
-  referrer LowCardinality(String),
-  campaign LowCardinality(String),
-  views__n SimpleAggregateFunction(sum, UInt64),
-  signups__n SimpleAggregateFunction(sum, UInt64),
-  time_on_page_ms__sum SimpleAggregateFunction(sum, Float64),
-  time_on_page_ms__n SimpleAggregateFunction(sum, UInt64),
-  p90_duration_ms__digest AggregateFunction(quantileTDigest(0.9), Float64),
-  PROJECTION by_path (
-    SELECT
-      bucket,
-      path,
-      SUM(views__n),
-      SUM(signups__n),
-      SUM(time_on_page_ms__sum),
-      SUM(time_on_page_ms__n),
-      quantileTDigestMerge(0.9)(p90_duration_ms__digest)
-    GROUP BY
-      bucket,
-      path
-  ),
-  PROJECTION by_referrer (
-    SELECT
-      bucket,
-      referrer,
-      SUM(views__n),
-      SUM(signups__n),
-      SUM(time_on_page_ms__sum),
-      SUM(time_on_page_ms__n),
-      quantileTDigestMerge(0.9)(p90_duration_ms__digest)
-    GROUP BY
-      bucket,
-      referrer
-  ),
-  PROJECTION by_campaign (
-    SELECT
-      bucket,
-      campaign,
-      SUM(views__n),
-      SUM(signups__n),
-      SUM(time_on_page_ms__sum),
-      SUM(time_on_page_ms__n),
-      quantileTDigestMerge(0.9)(p90_duration_ms__digest)
-    GROUP BY
-      bucket,
-      campaign
-  )
-)
-ENGINE=AggregatingMergeTree
-PARTITION BY toYear(bucket)
-ORDER BY (bucket, path, referrer, campaign)
-TTL bucket + INTERVAL 1825 DAY
-SETTINGS
-  non_replicated_deduplication_window = 10000,
-  deduplicate_merge_projection_mode = 'rebuild';
-
-CREATE MATERIALIZED VIEW IF NOT EXISTS rta_content_1d_mv_50573d05
-TO rta_content_1d_50573d05 AS
-SELECT
-  toStartOfDay(minute) AS bucket,
-  path,
-  referrer,
+  country,
+  device,
   campaign,
-  sum(views__n) AS views__n,
-  sum(signups__n) AS signups__n,
-  sum(time_on_page_ms__sum) AS time_on_page_ms__sum,
-  sum(time_on_page_ms__n) AS time_on_page_ms__n,
-  quantileTDigestArrayState(0.9)(p90_duration_ms__digest) AS p90_duration_ms__digest
-FROM rta_content_in_50573d05
-GROUP BY
-  bucket,
-  path,
-  referrer,
-  campaign;
+  source,
+  medium;
 
-CREATE TABLE IF NOT EXISTS rta_visitors_by_geo_in_e31d2c0f (
+CREATE TABLE IF NOT EXISTS rta_site_in_b79e059c (
   minute DateTime('UTC'),
-  country String,
-  device String,
+  pageviews__n UInt64,
   visitors__uniq Array(String)
 )
 ENGINE=Null;
 
-CREATE TABLE IF NOT EXISTS rta_visitors_by_geo_1m_e31d2c0f (
+CREATE TABLE IF NOT EXISTS rta_site_1m_b79e059c (
   bucket DateTime('UTC'),
-  country LowCardinality(String),
-  device LowCardinality(String),
+  pageviews__n SimpleAggregateFunction(sum, UInt64),
   visitors__uniq AggregateFunction(uniqCombined64(12), String)
 )
 ENGINE=AggregatingMergeTree
 PARTITION BY toYYYYMMDD(bucket)
-ORDER BY (bucket, country, device)
+ORDER BY (bucket)
 TTL bucket + INTERVAL 7 DAY
 SETTINGS
   non_replicated_deduplication_window = 10000;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS rta_visitors_by_geo_1m_mv_e31d2c0f
-TO rta_visitors_by_geo_1m_e31d2c0f AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_site_1m_mv_b79e059c
+TO rta_site_1m_b79e059c AS
 SELECT
   minute AS bucket,
+  sum(pageviews__n) AS pageviews__n,
+  uniqCombined64ArrayState(12)(visitors__uniq) AS visitors__uniq
+FROM rta_site_in_b79e059c
+GROUP BY
+  bucket;
+
+CREATE TABLE IF NOT EXISTS rta_site_1h_b79e059c (
+  bucket DateTime('UTC'),
+  pageviews__n SimpleAggregateFunction(sum, UInt64),
+  visitors__uniq AggregateFunction(uniqCombined64(12), String)
+)
+ENGINE=AggregatingMergeTree
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (bucket)
+TTL bucket + INTERVAL 90 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_site_1h_mv_b79e059c
+TO rta_site_1h_b79e059c AS
+SELECT
+  toStartOfHour(minute) AS bucket,
+  sum(pageviews__n) AS pageviews__n,
+  uniqCombined64ArrayState(12)(visitors__uniq) AS visitors__uniq
+FROM rta_site_in_b79e059c
+GROUP BY
+  bucket;
+
+CREATE TABLE IF NOT EXISTS rta_site_1d_b79e059c (
+  bucket DateTime('UTC'),
+  pageviews__n SimpleAggregateFunction(sum, UInt64),
+  visitors__uniq AggregateFunction(uniqCombined64(12), String)
+)
+ENGINE=AggregatingMergeTree
+PARTITION BY toYear(bucket)
+ORDER BY (bucket)
+TTL bucket + INTERVAL 1825 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_site_1d_mv_b79e059c
+TO rta_site_1d_b79e059c AS
+SELECT
+  toStartOfDay(minute) AS bucket,
+  sum(pageviews__n) AS pageviews__n,
+  uniqCombined64ArrayState(12)(visitors__uniq) AS visitors__uniq
+FROM rta_site_in_b79e059c
+GROUP BY
+  bucket;
+
+CREATE TABLE IF NOT EXISTS rta_site_by_source_in_9747341c (
+  minute DateTime('UTC'),
+  source String,
+  medium String,
+  country String,
+  device String,
+  pageviews__n UInt64,
+  visitors__uniq Array(String)
+)
+ENGINE=Null;
+
+CREATE TABLE IF NOT EXISTS rta_site_by_source_1m_9747341c (
+  bucket DateTime('UTC'),
+  source LowCardinality(String),
+  medium LowCardinality(String),
+  country LowCardinality(String),
+  device LowCardinality(String),
+  pageviews__n SimpleAggregateFunction(sum, UInt64),
+  visitors__uniq AggregateFunction(uniqCombined64(12), String)
+)
+ENGINE=AggregatingMergeTree
+PARTITION BY toYYYYMMDD(bucket)
+ORDER BY (bucket, source, medium, country, device)
+TTL bucket + INTERVAL 7 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_site_by_source_1m_mv_9747341c
+TO rta_site_by_source_1m_9747341c AS
+SELECT
+  minute AS bucket,
+  source,
+  medium,
   country,
   device,
+  sum(pageviews__n) AS pageviews__n,
   uniqCombined64ArrayState(12)(visitors__uniq) AS visitors__uniq
-FROM rta_visitors_by_geo_in_e31d2c0f
+FROM rta_site_by_source_in_9747341c
 GROUP BY
   bucket,
+  source,
+  medium,
   country,
   device;
 
-CREATE TABLE IF NOT EXISTS rta_visitors_by_geo_1h_e31d2c0f (
+CREATE TABLE IF NOT EXISTS rta_site_by_source_1h_9747341c (
   bucket DateTime('UTC'),
+  source LowCardinality(String),
+  medium LowCardinality(String),
   country LowCardinality(String),
   device LowCardinality(String),
+  pageviews__n SimpleAggregateFunction(sum, UInt64),
   visitors__uniq AggregateFunction(uniqCombined64(12), String),
+  PROJECTION by_source (
+    SELECT
+      bucket,
+      source,
+      SUM(pageviews__n),
+      uniqCombined64Merge(12)(visitors__uniq)
+    GROUP BY
+      bucket,
+      source
+  ),
+  PROJECTION by_medium (
+    SELECT
+      bucket,
+      medium,
+      SUM(pageviews__n),
+      uniqCombined64Merge(12)(visitors__uniq)
+    GROUP BY
+      bucket,
+      medium
+  ),
   PROJECTION by_country (
     SELECT
       bucket,
       country,
+      SUM(pageviews__n),
       uniqCombined64Merge(12)(visitors__uniq)
     GROUP BY
       bucket,
@@ -230,6 +271,7 @@ CREATE TABLE IF NOT EXISTS rta_visitors_by_geo_1h_e31d2c0f (
     SELECT
       bucket,
       device,
+      SUM(pageviews__n),
       uniqCombined64Merge(12)(visitors__uniq)
     GROUP BY
       bucket,
@@ -238,34 +280,63 @@ CREATE TABLE IF NOT EXISTS rta_visitors_by_geo_1h_e31d2c0f (
 )
 ENGINE=AggregatingMergeTree
 PARTITION BY toYYYYMM(bucket)
-ORDER BY (bucket, country, device)
+ORDER BY (bucket, source, medium, country, device)
 TTL bucket + INTERVAL 90 DAY
 SETTINGS
   non_replicated_deduplication_window = 10000,
   deduplicate_merge_projection_mode = 'rebuild';
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS rta_visitors_by_geo_1h_mv_e31d2c0f
-TO rta_visitors_by_geo_1h_e31d2c0f AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_site_by_source_1h_mv_9747341c
+TO rta_site_by_source_1h_9747341c AS
 SELECT
   toStartOfHour(minute) AS bucket,
+  source,
+  medium,
   country,
   device,
+  sum(pageviews__n) AS pageviews__n,
   uniqCombined64ArrayState(12)(visitors__uniq) AS visitors__uniq
-FROM rta_visitors_by_geo_in_e31d2c0f
+FROM rta_site_by_source_in_9747341c
 GROUP BY
   bucket,
+  source,
+  medium,
   country,
   device;
 
-CREATE TABLE IF NOT EXISTS rta_visitors_by_geo_1d_e31d2c0f (
+CREATE TABLE IF NOT EXISTS rta_site_by_source_1d_9747341c (
   bucket DateTime('UTC'),
+  source LowCardinality(String),
+  medium LowCardinality(String),
   country LowCardinality(String),
   device LowCardinality(String),
+  pageviews__n SimpleAggregateFunction(sum, UInt64),
   visitors__uniq AggregateFunction(uniqCombined64(12), String),
+  PROJECTION by_source (
+    SELECT
+      bucket,
+      source,
+      SUM(pageviews__n),
+      uniqCombined64Merge(12)(visitors__uniq)
+    GROUP BY
+      bucket,
+      source
+  ),
+  PROJECTION by_medium (
+    SELECT
+      bucket,
+      medium,
+      SUM(pageviews__n),
+      uniqCombined64Merge(12)(visitors__uniq)
+    GROUP BY
+      bucket,
+      medium
+  ),
   PROJECTION by_country (
     SELECT
       bucket,
       country,
+      SUM(pageviews__n),
       uniqCombined64Merge(12)(visitors__uniq)
     GROUP BY
       bucket,
@@ -275,6 +346,7 @@ CREATE TABLE IF NOT EXISTS rta_visitors_by_geo_1d_e31d2c0f (
     SELECT
       bucket,
       device,
+      SUM(pageviews__n),
       uniqCombined64Merge(12)(visitors__uniq)
     GROUP BY
       bucket,
@@ -283,22 +355,188 @@ CREATE TABLE IF NOT EXISTS rta_visitors_by_geo_1d_e31d2c0f (
 )
 ENGINE=AggregatingMergeTree
 PARTITION BY toYear(bucket)
-ORDER BY (bucket, country, device)
+ORDER BY (bucket, source, medium, country, device)
 TTL bucket + INTERVAL 1825 DAY
 SETTINGS
   non_replicated_deduplication_window = 10000,
   deduplicate_merge_projection_mode = 'rebuild';
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS rta_visitors_by_geo_1d_mv_e31d2c0f
-TO rta_visitors_by_geo_1d_e31d2c0f AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_site_by_source_1d_mv_9747341c
+TO rta_site_by_source_1d_9747341c AS
 SELECT
   toStartOfDay(minute) AS bucket,
+  source,
+  medium,
   country,
   device,
+  sum(pageviews__n) AS pageviews__n,
   uniqCombined64ArrayState(12)(visitors__uniq) AS visitors__uniq
-FROM rta_visitors_by_geo_in_e31d2c0f
+FROM rta_site_by_source_in_9747341c
 GROUP BY
   bucket,
+  source,
+  medium,
+  country,
+  device;
+
+CREATE TABLE IF NOT EXISTS rta_pages_in_1103a810 (
+  minute DateTime('UTC'),
+  path String,
+  source String,
+  country String,
+  device String,
+  pageviews__n UInt64,
+  visitors__uniq Array(String)
+)
+ENGINE=Null;
+
+CREATE TABLE IF NOT EXISTS rta_pages_1h_1103a810 (
+  bucket DateTime('UTC'),
+  path LowCardinality(String),
+  source LowCardinality(String),
+  country LowCardinality(String),
+  device LowCardinality(String),
+  pageviews__n SimpleAggregateFunction(sum, UInt64),
+  visitors__uniq AggregateFunction(uniqCombined64(12), String),
+  PROJECTION by_path (
+    SELECT
+      bucket,
+      path,
+      SUM(pageviews__n),
+      uniqCombined64Merge(12)(visitors__uniq)
+    GROUP BY
+      bucket,
+      path
+  ),
+  PROJECTION by_source (
+    SELECT
+      bucket,
+      source,
+      SUM(pageviews__n),
+      uniqCombined64Merge(12)(visitors__uniq)
+    GROUP BY
+      bucket,
+      source
+  ),
+  PROJECTION by_country (
+    SELECT
+      bucket,
+      country,
+      SUM(pageviews__n),
+      uniqCombined64Merge(12)(visitors__uniq)
+    GROUP BY
+      bucket,
+      country
+  ),
+  PROJECTION by_device (
+    SELECT
+      bucket,
+      device,
+      SUM(pageviews__n),
+      uniqCombined64Merge(12)(visitors__uniq)
+    GROUP BY
+      bucket,
+      device
+  )
+)
+ENGINE=AggregatingMergeTree
+PARTITION BY toYYYYMM(bucket)
+ORDER BY (bucket, path, source, country, device)
+TTL bucket + INTERVAL 90 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000,
+  deduplicate_merge_projection_mode = 'rebuild';
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_pages_1h_mv_1103a810
+TO rta_pages_1h_1103a810 AS
+SELECT
+  toStartOfHour(minute) AS bucket,
+  path,
+  source,
+  country,
+  device,
+  sum(pageviews__n) AS pageviews__n,
+  uniqCombined64ArrayState(12)(visitors__uniq) AS visitors__uniq
+FROM rta_pages_in_1103a810
+GROUP BY
+  bucket,
+  path,
+  source,
+  country,
+  device;
+
+CREATE TABLE IF NOT EXISTS rta_pages_1d_1103a810 (
+  bucket DateTime('UTC'),
+  path LowCardinality(String),
+  source LowCardinality(String),
+  country LowCardinality(String),
+  device LowCardinality(String),
+  pageviews__n SimpleAggregateFunction(sum, UInt64),
+  visitors__uniq AggregateFunction(uniqCombined64(12), String),
+  PROJECTION by_path (
+    SELECT
+      bucket,
+      path,
+      SUM(pageviews__n),
+      uniqCombined64Merge(12)(visitors__uniq)
+    GROUP BY
+      bucket,
+      path
+  ),
+  PROJECTION by_source (
+    SELECT
+      bucket,
+      source,
+      SUM(pageviews__n),
+      uniqCombined64Merge(12)(visitors__uniq)
+    GROUP BY
+      bucket,
+      source
+  ),
+  PROJECTION by_country (
+    SELECT
+      bucket,
+      country,
+      SUM(pageviews__n),
+      uniqCombined64Merge(12)(visitors__uniq)
+    GROUP BY
+      bucket,
+      country
+  ),
+  PROJECTION by_device (
+    SELECT
+      bucket,
+      device,
+      SUM(pageviews__n),
+      uniqCombined64Merge(12)(visitors__uniq)
+    GROUP BY
+      bucket,
+      device
+  )
+)
+ENGINE=AggregatingMergeTree
+PARTITION BY toYear(bucket)
+ORDER BY (bucket, path, source, country, device)
+TTL bucket + INTERVAL 1825 DAY
+SETTINGS
+  non_replicated_deduplication_window = 10000,
+  deduplicate_merge_projection_mode = 'rebuild';
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS rta_pages_1d_mv_1103a810
+TO rta_pages_1d_1103a810 AS
+SELECT
+  toStartOfDay(minute) AS bucket,
+  path,
+  source,
+  country,
+  device,
+  sum(pageviews__n) AS pageviews__n,
+  uniqCombined64ArrayState(12)(visitors__uniq) AS visitors__uniq
+FROM rta_pages_in_1103a810
+GROUP BY
+  bucket,
+  path,
+  source,
   country,
   device;
 
