@@ -28,7 +28,7 @@ from rta.compiler.sessions_ddl import BOUNCED, DURATION_MS, SESSION_COLUMNS, SES
 from rta.compiler.sql_filter import Params, filter_sql
 from rta.dsl.durations import GRAINS, parse_duration
 from rta.errors import DefinitionError, QueryError, did_you_mean
-from rta.query.metric_query import COMPARE_SHIFT, MetricQuery
+from rta.query.metric_query import COMPARE_SHIFT, MetricQuery, make_query
 from rta.query.planner import AUTO_GRAIN_UP_TO
 from rta.query.request import QueryRequest
 
@@ -96,8 +96,6 @@ def asks_sessions(plan: Plan, request: QueryRequest) -> bool:
 
 def check_query(plan: Plan, request: QueryRequest, *, now: datetime | None = None) -> MetricQuery:
     """``request`` checked against the plan: as session metrics (from the visits) or as the project's metrics."""
-    from rta.query.metric_query import make_query
-
     return (make_session_query if asks_sessions(plan, request) else make_query)(plan, request, now=now)
 
 
