@@ -833,7 +833,13 @@ def plot(rows: list[dict[str, Any]], path: Path, timeout: float) -> None:
 
     def panel(keys: tuple[str, str], title: str) -> alt.LayerChart:
         points = [
-            {"system": r["system"], "percentile": q, "stored events/s": max(r["stored"], 1.0), "seconds": max(min(r[k], timeout), 0.001)}
+            {
+                "system": r["system"],
+                "percentile": q,
+                "asked": r["asked"],
+                "stored events/s": max(r["stored"], 1.0),
+                "seconds": max(min(r[k], timeout), 0.001),
+            }  # fmt: skip
             for r in rows
             for q, k in zip(("p50", "p99"), keys, strict=True)
             if not math.isnan(r[k]) and not math.isnan(r["stored"])
@@ -846,6 +852,7 @@ def plot(rows: list[dict[str, Any]], path: Path, timeout: float) -> None:
                 y=alt.Y("seconds:Q", scale=alt.Scale(type="log"), title=f"seconds (a lost probe is drawn at {timeout:g})"),
                 color=alt.Color("system:N"),
                 strokeDash=alt.StrokeDash("percentile:N"),
+                order=alt.Order("asked:Q"),  # the ladder's order: a saturated step stores less than the one before
             )
         )
         goal = alt.Chart(alt.Data(values=[{"y": 1.0}, {"y": 2.0}])).mark_rule(color="gray", strokeDash=[2, 2]).encode(y="y:Q")
