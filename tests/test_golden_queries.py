@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import types
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -42,12 +42,12 @@ from rta.query.metric_query import COMPARE_SHIFT, MetricQuery, _tables, make_que
 from rta.query.planner import Choice, RawChoice
 from rta.query.raw_metrics import raw_metrics_sql
 from rta.query.request import QueryRequest
-from tests.conftest import QUERY_NOW, shop_plan
+from tests.conftest import shop_plan
 
 pytestmark = pytest.mark.core
 FIXTURE = Path(__file__).parent / "golden" / "queries" / "shop.sql"
 PLAN = shop_plan()
-NOW = QUERY_NOW
+NOW = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)  # fixed: the golden SQL holds its dates (no store is read)
 
 
 def _no_store(sql: str, params: dict[str, object]) -> pl.DataFrame:

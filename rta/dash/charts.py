@@ -135,7 +135,7 @@ def series_rows(frame: pl.DataFrame, metric: str, compare: bool = False) -> list
     rows: list[dict[str, Any]] = []
     last_final: dict[str, Any] | None = None
     for row in data.sort("bucket").iter_rows(named=True):
-        point = {"bucket": _iso(row["bucket"]), "value": row[metric]}
+        point = {"bucket": _iso(row["bucket"]), "value": plotted(row[metric])}
         if row["final"]:
             rows.append({**point, "series": names["current"]})
             last_final = point
@@ -145,13 +145,23 @@ def series_rows(frame: pl.DataFrame, metric: str, compare: bool = False) -> list
                 last_final = None
             rows.append({**point, "series": names["provisional"]})
         if compare and f"{metric}_previous" in row:
-            rows.append({"bucket": point["bucket"], "value": row[f"{metric}_previous"], "series": names["previous"]})
+            rows.append({"bucket": point["bucket"], "value": plotted(row[f"{metric}_previous"]), "series": names["previous"]})
     return rows
 
 
 def breakdown_rows(frame: pl.DataFrame, metric: str, by: str) -> list[dict[str, Any]]:
     """Rows for :func:`breakdown_chart`: the dimension's value (empty for null) and ``value``."""
-    return [{by: "" if r[by] is None else str(r[by]), "value": r[metric]} for r in frame.select(by, metric).iter_rows(named=True)]
+    return [{by: "" if r[by] is None else str(r[by]), "value": plotted(r[metric])} for r in frame.select(by, metric).iter_rows(named=True)]
+
+
+def plotted(value: Any) -> Any:
+    """A float to 12 significant digits: ClickHouse sums floats in whichever order its threads finish
+    (244.12 once, 244.12000000000003 the next time), and a refresh must not redraw an unchanged chart.
+
+    >>> plotted(244.12000000000003), plotted(7), plotted(None)
+    (244.12, 7, None)
+    """
+    return float(f"{value:.12g}") if isinstance(value, float) else value
 
 
 def series_chart(

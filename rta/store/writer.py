@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -31,8 +32,21 @@ class Write:
     newest_ms: int | None = None  # newest event written, for the progress line's lag only
 
 
+_done = 0  # inserts this process finished
+_done_lock = threading.Lock()
+
+
 def insert(client: Client, write: Write) -> None:
     """Insert ``write`` once; the same token again adds nothing."""
+    global _done
     settings = {**_SETTINGS, "insert_deduplication_token": write.token}
     client.insert_arrow(write.table, write.rows, settings=settings)
     materialize_new(client, write.table, write.rows)  # raw events: columns for the properties it brought
+    with _done_lock:
+        _done += 1
+
+
+def inserts_done() -> int:
+    """How many inserts this process has finished: part of the query cache's data version, since the
+    tally of a flush (what the version reads from the store) can land before its rollups' rows do."""
+    return _done

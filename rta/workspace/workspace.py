@@ -37,6 +37,7 @@ from rta.store.client import EMBEDDED
 from rta.store.client import connect as connect_store
 from rta.store.properties import materialized
 from rta.store.schema import apply
+from rta.store.writer import inserts_done
 from rta.workspace.base import VERSION_SQL, WorkspaceBase
 from rta.workspace.owner import Owner, published, quietly, read_owner
 from rta.workspace.remote import RemoteWorkspace
@@ -55,7 +56,7 @@ class Workspace(WorkspaceBase):
     limits: ConsoleLimits = field(default_factory=ConsoleLimits)
     shared: RedisResults | None = None  # results shared across API replicas
     _readonly: Client | None = field(default=None, repr=False)
-    _version: tuple[float, object] = field(default=(0.0, None), repr=False)  # (checked at, last write)
+    _version: tuple[float, tuple[object, int]] = field(default=(0.0, (None, 0)), repr=False)  # (checked at, (store version, inserts))
     _version_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _serving: tuple[str, contextlib.ExitStack] | None = field(default=None, repr=False)
 
@@ -233,21 +234,29 @@ class Workspace(WorkspaceBase):
         """Results are keyed by the flow's last write too (checked at most once a second): live
         dashboards see new events within about a second, late ones included, and while nothing
         is written a result lives for its grain's TTL."""
-        return q, self.data_version()
+        return q, self._versions()
 
     def data_version(self) -> object:
         """When the flow last wrote, and its tally. Read again at most once a second, on a thread:
         callers on an event loop (the APIs' cached path) never wait for the store."""
-        checked, version = self._version
+        return self._versions()[0]
+
+    def _versions(self) -> tuple[object, int]:
+        """The store's version and this process's inserts when it was read."""
+        checked, versions = self._version
         if checked == 0.0:
-            version = self._read_version()
-            self._version = (time.monotonic(), version)
+            versions = self._read_version()
+            self._version = (time.monotonic(), versions)
         elif time.monotonic() - checked > 1.0 and not self._version_lock.locked():
             threading.Thread(target=self._refresh_version, name="rta-data-version", daemon=True).start()
-        return version
+        return versions
 
-    def _read_version(self) -> object:
-        return tuple(self.client.query(VERSION_SQL).result_rows[0])
+    def _read_version(self) -> tuple[object, int]:
+        # With this process's own inserts, read first: the flow's writers take a flush's tally and its
+        # rollups' rows from one queue, so the tally (the store's version) can land first, and an answer
+        # computed in between was cached under the new version until the next write.
+        done = inserts_done()
+        return tuple(self.client.query(VERSION_SQL).result_rows[0]), done
 
     def _refresh_version(self) -> None:
         if not self._version_lock.acquire(blocking=False):
