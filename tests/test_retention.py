@@ -27,9 +27,10 @@ from typer.testing import CliRunner
 import rta
 from rta import col, stream
 from rta.cli import app
+from rta.dsl.retention import period_of
 from rta.errors import DefinitionError, QueryError
 from rta.query.person_request import RetentionRequest
-from rta.query.retention_answer import make_retention_query, shape, statement, wide
+from rta.query.retention_answer import make_retention_query, period_start, shape, statement, wide
 from rta.testing import oracle_retention
 from rta.workspace.owner import RUN_FILE
 from rta.workspace.remote import RemoteWorkspace
@@ -56,7 +57,11 @@ def loaded(_session_client, store_dsn, tmp_path_factory):  # type: ignore[no-unt
 
 
 def _asked(ws: Any, retention: Any, **options: Any) -> pl.DataFrame:
-    q = replace(make_retention_query(ws.plan, RetentionRequest.of("signup_return", **options), NOW), retention=retention)
+    q = make_retention_query(ws.plan, RetentionRequest.of("signup_return", **options), NOW)
+    # The range starts at the start of the variant's own period (made for the declared one's, a 12-hour
+    # variant started a day early after noon UTC: one cohort more than its oracle).
+    begin = RetentionRequest.of("signup_return", **options).span(NOW)[0]
+    q = replace(q, retention=retention, start=period_start(retention, period_of(begin.timestamp(), retention.every_seconds)))
     sql, params = statement(ws.plan, q)
     return shape(q, ws.read(sql, params))
 
