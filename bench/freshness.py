@@ -28,7 +28,7 @@ The systems:
               dashboard reads (the API's result cache included);
 - rta-sql:    the same, its probes read through ``POST /v1/sql`` with the peers' statement on the
               traffic rollup's minute table (no cache: how fresh rta's store is; a diagnostic);
-- clickhouse: the ClickHouse-native path: a small HTTP receiver (raw ASGI on uvicorn, orjson)
+- clickhouse: the ClickHouse-native path: a small HTTP receiver (raw ASGI on uvicorn, msgspec JSON)
               flattens each Segment batch to one JSONEachRow row per event (the stream's declared
               fields) and inserts it into a raw MergeTree table (rta's raw events DDL) whose
               materialized view builds one minute AggregatingMergeTree (the traffic rollup's
@@ -282,7 +282,7 @@ def _probe_target(plan: Any) -> tuple[str, str, str]:
 
 def peer_main(args: argparse.Namespace) -> None:
     """The ClickHouse-native receiver: ``POST /v1/batch`` (Segment batches), ``POST /sql``, ``GET /health``."""
-    import orjson
+    import msgspec  # rta's own JSON library: installed wherever rta is
     import uvicorn
 
     from rta.store.client import connect, sibling
@@ -314,7 +314,7 @@ def peer_main(args: argparse.Namespace) -> None:
         """One JSONEachRow line per message: the declared fields, as a native user maps them."""
         now = datetime.now(UTC).isoformat()
         lines = []
-        for m in orjson.loads(body)["batch"]:
+        for m in msgspec.json.decode(body)["batch"]:
             props = m.get("properties") or {}
             row = {
                 "timestamp": m.get("timestamp") or now,
@@ -323,7 +323,7 @@ def peer_main(args: argparse.Namespace) -> None:
                 "event": m.get("event") or "",
             }
             row.update((f, props[f]) for f in fields if f in props)
-            lines.append(orjson.dumps(row))
+            lines.append(msgspec.json.encode(row))
         return b"\n".join(lines) + b"\n", len(lines)
 
     queue: list[AsyncInserts] = []
@@ -348,18 +348,18 @@ def peer_main(args: argparse.Namespace) -> None:
                     queue.append(AsyncInserts(flush))
                 rows, n = flatten(body)
                 await queue[0].insert(rows)
-                answer = orjson.dumps({"success": True, "accepted": n})
+                answer = msgspec.json.encode({"success": True, "accepted": n})
             elif scope["path"] == "/sql":
                 import asyncio
 
                 result = await asyncio.get_running_loop().run_in_executor(querying, lambda: client.query(body.decode()).result_rows)
-                answer = orjson.dumps({"rows": result})
+                answer = msgspec.json.encode({"rows": result})
             elif scope["path"] != "/health":
                 status = 404
         except PermissionError:
             status, answer = 401, b'{"error": "bad key"}'
         except Exception as err:  # noqa: BLE001 (the bench reports it)
-            status, answer = 500, orjson.dumps({"error": str(err)})
+            status, answer = 500, msgspec.json.encode({"error": str(err)})
         await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": answer})
 
@@ -524,7 +524,7 @@ def start_peer(work: Path, name: str) -> System:
 
     views = "all 14 rollup tables of the shop, as rta keeps them" if rollups == "shop" else "one minute AggregatingMergeTree (traffic)"
     label = (
-        f"receiver (uvicorn + orjson) -> JSONEachRow -> raw MergeTree -> MVs into {views}; chdb in its own "
+        f"receiver (uvicorn + msgspec) -> JSONEachRow -> raw MergeTree -> MVs into {views}; chdb in its own "
         "process (no server binary here), async insert emulated in the receiver (chdb ignores async_insert=1); no fsync; "
         "probes read by SQL on the traffic minute rollup"
     )
