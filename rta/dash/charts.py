@@ -154,6 +154,9 @@ def breakdown_rows(frame: pl.DataFrame, metric: str, by: str) -> list[dict[str, 
     return [{by: "" if r[by] is None else str(r[by]), "value": plotted(r[metric])} for r in frame.select(by, metric).iter_rows(named=True)]
 
 
+DIGITS = 12  # significant digits of the floats charts and report data carry
+
+
 def plotted(value: Any) -> Any:
     """A float to 12 significant digits: ClickHouse sums floats in whichever order its threads finish
     (244.12 once, 244.12000000000003 the next time), and a refresh must not redraw an unchanged chart.
@@ -161,7 +164,7 @@ def plotted(value: Any) -> Any:
     >>> plotted(244.12000000000003), plotted(7), plotted(None)
     (244.12, 7, None)
     """
-    return float(f"{value:.12g}") if isinstance(value, float) else value
+    return float(f"{value:.{DIGITS}g}") if isinstance(value, float) else value
 
 
 def series_chart(

@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from rta.dash.blocks import CSS, Block, blocks, header_html
+from rta.dash.charts import DIGITS
 from rta.dash.data import BoardData
 from rta.errors import RtaError
 
@@ -130,9 +131,9 @@ def write_data(data: BoardData, folder: Path, fmt: str = "csv") -> tuple[Path, .
         if item.frame is None:
             continue
         path = folder / f"p{i}-{_slug(item.panel.title)}.{fmt}"
-        if fmt == "csv":  # floats to 12 significant digits, as charts draw them (rta.dash.charts.plotted)
+        if fmt == "csv":  # floats as charts draw them (rta.dash.charts.plotted)
             floats = [c for c, t in item.frame.schema.items() if t.is_float()]
-            item.frame.with_columns(pl.col(floats).round_sig_figs(12)).write_csv(path)
+            item.frame.with_columns(pl.col(floats).round_sig_figs(DIGITS)).write_csv(path)
         else:
             item.frame.write_parquet(path)
         written.append(path)
